@@ -1,0 +1,127 @@
+"""Box geometry and the fixed zoom hierarchy. Plain NumPy.
+
+Convention used everywhere in zoomrl (and stated again in each docstring):
+
+* A box is ``(x1, y1, x2, y2)`` in **pixel-edge coordinates**: 0-based, continuous, ``x`` to the right,
+  ``y`` downwards. Pixel ``i`` spans ``[i, i + 1)``, so a box covering pixels 0..9 is ``(0, 0, 10, 10)`` and
+  its width is ``x2 - x1`` (no ``+ 1``).
+* Pascal VOC stores 1-based inclusive pixel indices; :func:`voc_to_box` converts them
+  (``xmin - 1, ymin - 1, xmax, ymax``).
+* Arrays of boxes have shape ``(N, 4)`` and dtype float64.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+# Action indices of the agent. 0-4 move to a subregion, 5 ends the search.
+TOP_LEFT, TOP_RIGHT, BOTTOM_LEFT, BOTTOM_RIGHT, CENTRE, TRIGGER = range(6)
+NUM_ACTIONS = 6
+NUM_MOVES = 5
+ACTION_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right", "centre", "trigger")
+
+
+def as_boxes(boxes: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    """Return ``boxes`` as a float64 array of shape ``(N, 4)`` (``x1, y1, x2, y2``, pixel edges)."""
+    arr = np.asarray(boxes, dtype=np.float64)
+    if arr.ndim == 1:
+        arr = arr.reshape(1, -1) if arr.size else arr.reshape(0, 4)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValueError(f"expected boxes of shape (N, 4) as (x1, y1, x2, y2), received shape {arr.shape}")
+    return arr
+
+
+def area(boxes: np.ndarray) -> np.ndarray:
+    """Areas of ``(N, 4)`` boxes ``(x1, y1, x2, y2)`` in pixel edges; degenerate boxes have area 0."""
+    b = as_boxes(boxes)
+    return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every box in ``a`` (N, 4) with every box in ``b`` (M, 4).
+
+    Boxes are ``(x1, y1, x2, y2)`` in pixel-edge coordinates (width ``x2 - x1``). Returns an ``(N, M)``
+    float64 matrix; a pair whose union is empty has IoU 0.
+    """
+    a, b = as_boxes(a), as_boxes(b)
+    ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
+    union = area(a)[:, None] + area(b)[None, :] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+    return out
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """IoU of two single boxes ``(x1, y1, x2, y2)`` in pixel-edge coordinates."""
+    return float(iou_matrix(np.asarray(a)[None], np.asarray(b)[None])[0, 0])
+
+
+def clip_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Clip ``(N, 4)`` boxes ``(x1, y1, x2, y2)`` (pixel edges) to the image ``[0, width] x [0, height]``."""
+    b = as_boxes(boxes).copy()
+    b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, width)
+    b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, height)
+    return b
+
+
+def voc_to_box(xmin: float, ymin: float, xmax: float, ymax: float) -> tuple[float, float, float, float]:
+    """Convert VOC's 1-based inclusive pixel indices to a pixel-edge box ``(x1, y1, x2, y2)``."""
+    return (float(xmin) - 1.0, float(ymin) - 1.0, float(xmax), float(ymax))
+
+
+def box_to_voc(box: Sequence[float]) -> tuple[int, int, int, int]:
+    """Convert a pixel-edge box ``(x1, y1, x2, y2)`` to VOC's 1-based inclusive ``(xmin, ymin, xmax, ymax)``."""
+    x1, y1, x2, y2 = box
+    return (int(round(x1)) + 1, int(round(y1)) + 1, int(round(x2)), int(round(y2)))
+
+
+def children(window: Sequence[float], scale: float) -> np.ndarray:
+    """The five subregions of ``window`` for the hierarchy of relative size ``scale``.
+
+    ``window`` is ``(x1, y1, x2, y2)`` in pixel edges. Each child is ``scale`` times the parent in width and
+    height. Rows follow the action order: 0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right (each sharing
+    the parent's corner of that name; ``y`` grows downwards) and 4 centre (sharing the parent's centre).
+    ``scale = 1/2`` gives four disjoint quadrants plus the centre; ``scale = 3/4`` the overlapping hierarchy.
+    Returns a float64 array of shape ``(5, 4)``.
+    """
+    if not 0.0 < scale < 1.0:
+        raise ValueError(f"scale_subregion must lie in (0, 1), received {scale}")
+    x1, y1, x2, y2 = (float(v) for v in window)
+    cw, ch = scale * (x2 - x1), scale * (y2 - y1)
+    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+    return np.array(
+        [
+            (x1, y1, x1 + cw, y1 + ch),
+            (x2 - cw, y1, x2, y1 + ch),
+            (x1, y2 - ch, x1 + cw, y2),
+            (x2 - cw, y2 - ch, x2, y2),
+            (cx - cw / 2.0, cy - ch / 2.0, cx + cw / 2.0, cy + ch / 2.0),
+        ],
+        dtype=np.float64,
+    )
+
+
+def child(window: Sequence[float], action: int, scale: float) -> np.ndarray:
+    """The subregion of ``window`` (``x1, y1, x2, y2``, pixel edges) chosen by move ``action`` in 0..4."""
+    if not 0 <= int(action) < NUM_MOVES:
+        raise ValueError(f"a move action lies in 0..{NUM_MOVES - 1}, received {action}")
+    return children(window, scale)[int(action)]
+
+
+def pixel_window(window: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:
+    """Round a pixel-edge window to integer pixel edges inside the image, at least one pixel wide and high.
+
+    Used to crop (``image[y1:y2, x1:x2]``) and as the cache key of a window.
+    """
+    x1, y1, x2, y2 = (float(v) for v in window)
+    ix1 = min(max(int(round(x1)), 0), width - 1)
+    iy1 = min(max(int(round(y1)), 0), height - 1)
+    ix2 = min(max(int(round(x2)), ix1 + 1), width)
+    iy2 = min(max(int(round(y2)), iy1 + 1), height)
+    return ix1, iy1, ix2, iy2

@@ -1,0 +1,88 @@
+"""What training and testing both set up: seeds, data, decoded images, backbone and feature model."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from zoomrl.config import Config
+from zoomrl.features import FeatureModel, LRUCache, make_feature_model
+from zoomrl.voc import LoadReport, VocImage, load_dataset, load_rgb, require_class
+
+Log = Callable[[str], None]
+
+
+def seed_everything(seed: int) -> None:
+    """One seed for Python's ``random``, NumPy's global generator and Keras (its backend's generator too)."""
+    import keras
+
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+
+
+def load_images(
+    roots: Sequence[str | os.PathLike], image_set: str | None, class_name: str, skip_bad: bool,
+    max_images: int | None, log: Log,
+) -> list[VocImage]:
+    """Read the VOC annotations of ``image_set`` from ``roots``; checks that the class exists there."""
+    report = LoadReport()
+    images = load_dataset(roots, image_set, class_name, skip_bad=skip_bad, max_images=max_images, report=report)
+    where = ", ".join(str(r) for r in roots) + (f" (image set '{image_set}')" if image_set else "")
+    if not images:
+        raise ValueError(f"no images found in {where}")
+    require_class(images, class_name, where)
+    if report.summary():
+        log(f"data: {report.summary()}")
+    return images
+
+
+class ImageStore:
+    """Decoded RGB images, kept in memory up to ``max_mb`` (least recently used out)."""
+
+    def __init__(self, max_mb: float = 1024) -> None:
+        self._cache = LRUCache(int(max_mb * 2**20))
+
+    def get(self, image: VocImage) -> np.ndarray:
+        value = self._cache.get(image.key)
+        if value is None:
+            value = load_rgb(image.image_path)
+            self._cache.put(image.key, value)
+        return value
+
+
+def class_objects(image: VocImage, pixels: np.ndarray, class_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The class's boxes ``(N, 4)`` (pixel edges) and difficult flags, rescaled to the decoded image when the
+    annotation's ``<size>`` disagrees with it, and clipped to it."""
+    boxes = image.boxes(class_name)
+    h, w = pixels.shape[:2]
+    if (w, h) != (image.width, image.height) and image.width > 0 and image.height > 0:
+        boxes = boxes * np.array([w / image.width, h / image.height] * 2)
+    boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, w)
+    boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, h)
+    return boxes, image.difficult(class_name)
+
+
+def build_feature_model(config: Config, log: Log, weights: str | None = None) -> FeatureModel:
+    """The backbone with ``config.weights`` and the feature model of ``config.variant`` over it."""
+    from zoomrl.backbone import load_backbone
+
+    backbone = load_backbone(weights or config.weights, log=log)
+    extra = {"max_side": config.pool45_max_side} if config.variant == "pool45_crops" else {}
+    model = make_feature_model(
+        config.variant, backbone, backbone.fingerprint, batch_size=config.backbone_batch,
+        cache_mb=config.cache_mb, cache_dir=config.feature_cache, log=log, **extra,
+    )
+    model.weights_name = backbone.weights_name  # type: ignore[attr-defined]
+    return model
+
+
+def default_data_dir() -> Path:
+    """The embedded demo set (built on first use)."""
+    from zoomrl.demo_data import ensure_demo_dataset
+
+    return ensure_demo_dataset()
