@@ -137,6 +137,9 @@ class DQNAgent:
             self.model.save_weights(str(tmp))
 
     def load_weights(self, path: Path) -> None:
+        """Load Q-network weights (and the optimizer slots saved beside them)."""
+        if not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(str(path))
 
 

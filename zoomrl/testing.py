@@ -63,8 +63,11 @@ def test(
     baselines: bool = True,
     log: Callable[[str], None] = print,
     show_progress: bool = True,
+    features: FeatureModel | None = None,
 ) -> dict[str, Any]:
-    """Test a trained agent (and the baselines); writes the outputs listed in the module doc, returns results."""
+    """Test a trained agent (and the baselines); writes the outputs listed in the module doc, returns results.
+
+    ``features`` replaces the VGG-16 feature model of ``config.variant`` (tests use a cheap one)."""
     from tqdm import tqdm
 
     from zoomrl.agent import DQNAgent
@@ -84,7 +87,7 @@ def test(
         if checkpoint is None:
             raise FileNotFoundError(f"no trained checkpoint in {run_dir} (no latest.json); train first or pass --checkpoint")
     checkpoint = Path(checkpoint)
-    features = build_feature_model(config, log)
+    features = features if features is not None else build_feature_model(config, log)
     agent = DQNAgent(features.descriptor_size + 6 * config.history_length, config, seed=config.seed)
     load_weights_checked(checkpoint, agent, config)
     store = ImageStore()

@@ -143,8 +143,11 @@ def train(
     resume: bool = False,
     log: Callable[[str], None] = print,
     show_progress: bool = True,
+    features: FeatureModel | None = None,
 ) -> dict[str, Any]:
-    """Train one agent for ``config.class_object``; returns a summary (run folder, history, final weights)."""
+    """Train one agent for ``config.class_object``; returns a summary (run folder, history, final weights).
+
+    ``features`` replaces the VGG-16 feature model of ``config.variant`` (tests use a cheap one)."""
     from tqdm import tqdm
 
     from zoomrl.checkpoint import load_training_state, save_checkpoint
@@ -157,7 +160,7 @@ def train(
     images = load_images(data, image_set, config.class_object, skip_bad, max_images, log)
     n_objects = sum(len(im.boxes(config.class_object, include_difficult=False)) for im in images)
     log(f"data: {len(images)} images, {n_objects} '{config.class_object}' objects from {', '.join(map(str, data))}")
-    features = build_feature_model(config, log)
+    features = features if features is not None else build_feature_model(config, log)
     agent = DQNAgent(features.descriptor_size + 6 * config.history_length, config, seed=config.seed)
     start_epoch, history = 0, []
     if resume:
