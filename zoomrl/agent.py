@@ -27,6 +27,8 @@ class DQNAgent:
         self.config = config
         self.state_size = int(state_size)
         self.model = build_qnetwork(state_size, config.hidden_units, config.dropout, config.learning_rate)
+        # Built now, so checkpoints always hold the same optimizer variables, updated or not.
+        self.model.optimizer.build(self.model.trainable_variables)
         self.target_model: keras.Model | None = None
         if config.target_update_every > 0:
             self.target_model = build_qnetwork(state_size, config.hidden_units, config.dropout, config.learning_rate,
@@ -107,10 +109,7 @@ class DQNAgent:
 
     def load_state_dict(self, data: dict[str, Any]) -> None:
         self.memory.load_state_dict(data)
-        optimizer = self.model.optimizer
-        if not optimizer.built:
-            optimizer.build(self.model.trainable_variables)
-        opt_vars = optimizer.variables
+        opt_vars = self.model.optimizer.variables
         if int(data["optimizer_count"]) != len(opt_vars):
             raise ValueError(
                 f"checkpoint holds {int(data['optimizer_count'])} optimizer variables, this agent has {len(opt_vars)}"
@@ -138,8 +137,6 @@ class DQNAgent:
 
     def load_weights(self, path: Path) -> None:
         """Load Q-network weights (and the optimizer slots saved beside them)."""
-        if not self.model.optimizer.built:
-            self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(str(path))
 
 

@@ -1,0 +1,111 @@
+"""Smoke runs of the four top-level scripts (random backbone weights, a few tiny images) and their errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, square_task, write_voc
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+TINY = ["--preset", "tiny", "--weights", "none", "--class-object", "box", "--number-of-steps", "3", "--quiet"]
+
+
+def run(script, *args, cwd):
+    proc = subprocess.run([sys.executable, str(REPO / script), *args], capture_output=True, text=True, env=ENV,
+                          cwd=cwd, timeout=600)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("voc")
+    write_voc(root, square_task(3, seed=0), image_set="trainval")
+    (root / "ImageSets" / "Main" / "test.txt").write_text("sq000\nsq001\n")
+    return root
+
+
+@pytest.mark.parametrize("variant", ["image_zooms", "pool45_crops"])
+def test_train_then_test_smoke(variant, data, tmp_path):
+    models = tmp_path / "models"
+    out = run(f"{variant}_training.py", *TINY, "--data", str(data), "--model-dir", str(models), "--epochs", "2",
+              cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "epoch 2/2: reward" in out.stdout and "RANDOMLY initialised" in out.stdout
+    run_dir = models / "box"
+    for name in ("config.json", "epoch_1.weights.h5", "epoch_2.weights.h5", "training_state.npz", "latest.json",
+                 "training_curves.png"):
+        assert (run_dir / name).is_file(), name
+    assert json.loads((run_dir / "config.json").read_text())["variant"] == variant
+    assert not list(run_dir.glob("*.tmp*"))  # nothing half-written left behind
+
+    res = run(f"{variant}_testing.py", *TINY, "--data", str(data), "--image-set", "test", "--model-dir", str(models),
+              "--output-dir", str(tmp_path / "results"), "--bool-draw", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out_dir = tmp_path / "results" / "box"
+    results = json.loads((out_dir / "results.json").read_text())
+    assert results["n_images"] == 2 and results["config"]["variant"] == variant
+    assert {"agent", "random", "upper_bound"} <= set(results)
+    detections = json.loads((out_dir / "detections.json").read_text())
+    assert [r["image_id"] for r in detections["images"]] == ["sq000", "sq001"]
+    for name in ("pr_curve.png", "recall_vs_windows.png", "windows_per_object.png", "pictures/sq000.png"):
+        assert (out_dir / name).stat().st_size > 1000, name
+    assert "upper bound 0.75" in res.stdout
+
+    again = run(f"{variant}_training.py", *TINY, "--data", str(data), "--model-dir", str(models), "--epochs", "3",
+                "--resume", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "continuing" in again.stdout and "epoch 3/3" in again.stdout and "epoch 1/3" not in again.stdout
+
+
+def _error(proc):
+    assert proc.returncode == 2, (proc.stdout[-500:], proc.stderr[-1500:])
+    lines = [line for line in proc.stderr.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-1500:]
+    return lines[0]
+
+
+def test_errors_are_one_line(data, tmp_path):
+    msg = _error(run("image_zooms_training.py", *TINY, "--data", str(tmp_path / "nowhere"), cwd=tmp_path))
+    assert "nowhere does not exist" in msg and "Annotations/" in msg
+    msg = _error(run("image_zooms_training.py", *TINY[:-3], "--class-object", "aeroplane", "--data", str(data),
+                     cwd=tmp_path))
+    assert "class 'aeroplane'" in msg and "classes present: box" in msg
+    msg = _error(run("image_zooms_training.py", "--preset", "tiny", "--class-object", "box", "--data", str(data),
+                     "--weights", str(tmp_path / "missing.h5"), cwd=tmp_path))
+    assert "missing.h5: no such file" in msg
+    msg = _error(run("image_zooms_testing.py", *TINY, "--data", str(data), "--image-set", "test",
+                     "--checkpoint", str(tmp_path / "none.weights.h5"), cwd=tmp_path))
+    assert "none.weights.h5: no such checkpoint" in msg
+
+
+def test_checkpoint_of_another_variant_or_size_is_refused(data, tmp_path):
+    models = tmp_path / "m"
+    out = run("pool45_crops_training.py", *TINY, "--data", str(data), "--model-dir", str(models), "--epochs", "1",
+              cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    ckpt = models / "box" / "epoch_1.weights.h5"
+    msg = _error(run("image_zooms_testing.py", *TINY, "--data", str(data), "--image-set", "test",
+                     "--checkpoint", str(ckpt), cwd=tmp_path))
+    assert "variant=pool45_crops" in msg and "variant=image_zooms" in msg
+    lone = tmp_path / "lone.weights.h5"
+    lone.write_bytes(ckpt.read_bytes())  # no config.json beside it: the shape check speaks
+    msg = _error(run("pool45_crops_testing.py", "--preset", "paper", "--weights", "none", "--class-object", "box",
+                     "--quiet", "--data", str(data), "--image-set", "test", "--checkpoint", str(lone), cwd=tmp_path))
+    assert "does not fit a Q-network" in msg and "1024 hidden units" in msg
+    msg = _error(run("image_zooms_training.py", *TINY, "--data", str(data), "--model-dir", str(models),
+                     "--epochs", "2", "--resume", cwd=tmp_path))
+    assert "variant=pool45_crops" in msg
+
+
+def test_help_lists_flags_with_defaults():
+    out = subprocess.run([sys.executable, str(REPO / "image_zooms_testing.py"), "--help"], capture_output=True,
+                         text=True, env=ENV)
+    for flag in ("--data", "--image-set", "--class-object", "--number-of-steps", "--scale-subregion", "--weights",
+                 "--model-dir", "--output-dir", "--max-images", "--seed", "--bool-draw", "--only-first-object",
+                 "--skip-bad"):
+        assert flag in out.stdout
+    assert "default: seven" in out.stdout
