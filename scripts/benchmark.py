@@ -1,0 +1,47 @@
+"""Benchmark both feature models: backbone-only vs end-to-end throughput, cold vs warm cache, batch size 1 vs N.
+
+    python scripts/benchmark.py                      # demo data, 8 test images, HED/ImageNet weights
+    python scripts/benchmark.py --data ../shared/data/raccoon --class-object raccoon --image-set test
+
+Prints a table and writes benchmark.json (see README, "Speed").
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", action="append", help="VOC-layout root(s) (default: the embedded demo set)")
+    p.add_argument("--image-set", default="test", help="default: %(default)s")
+    p.add_argument("--class-object", default="seven", help="default: %(default)s")
+    p.add_argument("--images", type=int, default=8, help="images to run (default: %(default)s)")
+    p.add_argument("--weights", default="auto", help="backbone weights (default: %(default)s)")
+    p.add_argument("--backbone-batch", type=int, default=16, help="default: %(default)s")
+    p.add_argument("--test-batch", type=int, default=8, help="images in lockstep (default: %(default)s)")
+    p.add_argument("--models", nargs="+", default=["image_zooms", "pool45_crops"], help="default: both")
+    p.add_argument("--output", default="benchmark.json", help="default: %(default)s")
+    args = p.parse_args()
+
+    from zoomrl.benchmark import run_benchmark, table
+    from zoomrl.pipeline import default_data_dir
+
+    data = args.data or [str(default_data_dir())]
+    try:
+        result = run_benchmark(data, args.image_set, args.class_object, args.images, args.weights,
+                               args.backbone_batch, args.test_batch, args.models, Path(args.output))
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(table(result))
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
