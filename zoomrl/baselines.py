@@ -3,7 +3,9 @@
 * Random agent: uniformly random actions, a uniformly random score per detection (the paper's lower curve).
 * Oracle (upper bound of a hierarchy): knows the ground truth; triggers once the window's IoU with a remaining
   object is >= 0.5, otherwise moves to the child with the highest IoU, and triggers when no child improves.
-  Its score is the IoU of its box, so its precision-recall curve shows how far the fixed hierarchy can go.
+  Its score is the IoU of its box, so its precision-recall curve shows how far the fixed hierarchy can go. It
+  runs one search per object of the image (:func:`limit_searches_to_objects`): knowing the ground truth, it
+  would not search an image that has nothing left.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ def oracle_policy(episode: ImageEpisode, q: np.ndarray | None = None) -> int:
     child_ious = iou_matrix(children(episode.window, episode.scale), gt).max(axis=1)
     best = int(np.argmax(child_ious))
     return best if child_ious[best] > current else TRIGGER
+
+
+def limit_searches_to_objects(episode: ImageEpisode) -> None:
+    """Give the oracle one search per non-difficult object of its image (at least one), within the test limit."""
+    n = int((~episode.difficult).sum())
+    episode.max_searches = max(1, min(episode.max_searches, n))
 
 
 def score_random(records: Sequence[dict[str, Any]], seed: int) -> None:

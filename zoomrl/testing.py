@@ -35,13 +35,18 @@ def run_records(
     images: Sequence[VocImage], store: ImageStore, config: Config, policy: Policy, batch: int,
     features: FeatureModel | None = None, q_fn: Callable[[np.ndarray], np.ndarray] | None = None,
     scale: float | None = None, progress: Callable[[int], None] | None = None,
+    prepare: Callable[[ImageEpisode], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run ``policy`` on every image, ``batch`` images in lockstep; one record per image, in input order."""
+    """Run ``policy`` on every image, ``batch`` images in lockstep; one record per image, in input order.
+
+    ``prepare`` may adjust each episode before it runs (the oracle limits its searches to the objects)."""
     cfg = config if scale is None else Config(**{**config.to_dict(), "scale_subregion": scale})
     records: list[dict[str, Any]] = []
     for start in range(0, len(images), batch):
         idx = list(range(start, min(start + batch, len(images))))
         episodes = make_episodes(images, store, cfg, training=False, indices=idx)
+        for e in episodes if prepare is not None else ():
+            prepare(e)
         run_lockstep(episodes, policy, features, q_fn)
         records.extend(e.record(images[i].image_id) for e, i in zip(episodes, idx))
         if progress is not None:
@@ -71,7 +76,7 @@ def test(
     from tqdm import tqdm
 
     from zoomrl.agent import DQNAgent
-    from zoomrl.baselines import oracle_policy, random_policy, score_oracle, score_random
+    from zoomrl.baselines import limit_searches_to_objects, oracle_policy, random_policy, score_oracle, score_random
     from zoomrl.checkpoint import latest_weights, load_weights_checked
     from zoomrl.evaluation import evaluate, summary_table
     from zoomrl.io import write_json
@@ -106,7 +111,8 @@ def test(
         results["random"] = evaluate(rand)
         results["upper_bound"] = {}
         for scale in (3 / 4, 1 / 2):
-            oracle = run_records(images, store, config, oracle_policy, config.test_batch, scale=scale)
+            oracle = run_records(images, store, config, oracle_policy, config.test_batch, scale=scale,
+                                 prepare=limit_searches_to_objects)
             score_oracle(oracle)
             results["upper_bound"][f"scale_{scale:g}"] = evaluate(oracle)
 
