@@ -25,6 +25,7 @@ def main() -> int:
     p.add_argument("--backbone-batch", type=int, default=16, help="default: %(default)s")
     p.add_argument("--test-batch", type=int, default=8, help="images in lockstep (default: %(default)s)")
     p.add_argument("--models", nargs="+", default=["image_zooms", "pool45_crops"], help="default: both")
+    p.add_argument("--preset", default="fast", help="DQN schedule of the training measurements (default: %(default)s)")
     p.add_argument("--output", default="benchmark.json", help="default: %(default)s")
     args = p.parse_args()
 
@@ -34,7 +35,8 @@ def main() -> int:
     data = args.data or [str(default_data_dir())]
     try:
         result = run_benchmark(data, args.image_set, args.class_object, args.images, args.weights,
-                               args.backbone_batch, args.test_batch, args.models, Path(args.output))
+                               args.backbone_batch, args.test_batch, args.models, Path(args.output),
+                               preset=args.preset)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

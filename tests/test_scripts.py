@@ -109,3 +109,17 @@ def test_help_lists_flags_with_defaults():
                  "--skip-bad"):
         assert flag in out.stdout
     assert "default: seven" in out.stdout
+
+
+def test_benchmark_script_writes_its_json(data, tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "benchmark.py"), "--data", str(data),
+                           "--class-object", "box", "--image-set", "test", "--weights", "none", "--images", "2",
+                           "--test-batch", "2", "--models", "pool45_crops", "--output", str(out)],
+                          capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    m = result["models"]["pool45_crops"]
+    assert m["backbone_unit"] == "images" and m["test_images"] == 2 and m["backbone_only_per_second"] > 0
+    assert 0 < m["test_ratio_to_backbone_bound"] and m["train_epoch_seconds_warm"] > 0
+    assert result["backend"] == "tensorflow" and "testing / backbone bound" in proc.stdout
