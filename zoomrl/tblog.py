@@ -16,6 +16,7 @@ class ScalarLogger:
         log_dir = Path(log_dir)
         try:
             import tensorflow as tf  # noqa: PLC0415
+            from tensorboard.summary import v2  # noqa: F401, PLC0415 - tf.summary.scalar needs the package
 
             self._tf = tf
             self._writer = tf.summary.create_file_writer(str(log_dir))

@@ -158,6 +158,13 @@ def train(
     seed_everything(config.seed)
     run_dir = Path(model_dir) / config.class_object
     images = load_images(data, image_set, config.class_object, skip_bad, max_images, log)
+    positives = [im for im in images if len(im.boxes(config.class_object, include_difficult=False))]
+    if len(positives) < len(images):
+        # As in the paper, an agent learns from images that hold its class: on the others every action is
+        # penalised and nothing can be found.
+        log(f"data: training on the {len(positives)} of {len(images)} images that hold a non-difficult "
+            f"'{config.class_object}'")
+        images = positives
     n_objects = sum(len(im.boxes(config.class_object, include_difficult=False)) for im in images)
     log(f"data: {len(images)} images, {n_objects} '{config.class_object}' objects from {', '.join(map(str, data))}")
     features = features if features is not None else build_feature_model(config, log)
