@@ -2,8 +2,8 @@
 
 ``paper`` reproduces Bellver et al. 2016 (section 3 and 4 of the paper). ``fast`` is the documented preset that
 trains within about an hour on a 2-core CPU (see README); it differs only where the paper's values would need
-days of CPU time: a larger learning rate, fewer epochs, a smaller minibatch updated every few steps, and a
-target network. Everything a run used is saved as ``config.json`` beside its checkpoints.
+days of CPU time or diverge without them: a larger learning rate, fewer epochs, a smaller minibatch, descriptors
+scaled down, and a Double DQN target network (without one, Q-values diverged on the learning test). Everything a run used is saved as ``config.json`` beside its checkpoints.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ class Config:
     """Testing: one search per image, as in the paper's first-object experiments."""
 
     # --- the DQN --------------------------------------------------------------------------------------------
+    descriptor_scale: float = 1.0
+    """Multiplies the region descriptor before the Q-network. VGG-16 pool5 values reach the hundreds (std
+    about 12 with the HED trunk), which makes early Q-values and losses large; the paper used 1."""
     hidden_units: int = 1024
     dropout: float = 0.2
     learning_rate: float = 1e-6
@@ -125,8 +128,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "epochs": 12,
         "minibatch": 32,
         "learning_starts": 64,
-        "train_every": 4,
-        "target_update_every": 50,
+        "train_every": 1,
+        "descriptor_scale": 0.05,
+        "target_update_every": 100,
         "double_dqn": True,
         "epsilon_decay": 0.1,
         "episode_batch": 16,

@@ -29,12 +29,14 @@ def run_lockstep(
     q_fn: Callable[[np.ndarray], np.ndarray] | None = None,
     on_transition: Transition | None = None,
     after_step: Callable[[int], None] | None = None,
+    descriptor_scale: float = 1.0,
 ) -> int:
     """Step every unfinished episode until all are finished; returns the number of actions taken.
 
     ``features`` and ``q_fn`` may be None for policies that need no state (random agent, oracle).
     With ``on_transition`` (training), a search cut by the step limit gets one more state computed for its last
     window so its final transition can bootstrap; ``after_step(n_new_actions)`` runs after every lockstep step.
+    A state is the descriptor times ``descriptor_scale`` followed by the action history.
     """
     active = [e for e in episodes if not e.finished]
     pending: dict[int, tuple[np.ndarray, int, float]] = {}
@@ -44,6 +46,8 @@ def run_lockstep(
         if features is not None:
             descriptors = features.describe([e.request() for e in active])
             history = np.stack([e.history_features() for e in active])
+            if descriptor_scale != 1.0:
+                descriptors *= np.float32(descriptor_scale)
             states = np.concatenate([descriptors, history], axis=1)
         acting: list[int] = []
         for i, e in enumerate(active):

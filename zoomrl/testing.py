@@ -24,6 +24,26 @@ from zoomrl.training import make_episodes
 from zoomrl.voc import VocImage
 
 
+MODEL_FIELDS = ("hidden_units", "dropout", "history_length", "descriptor_scale")
+"""What a trained Q-network fixes: testing takes these from the run's config.json."""
+
+
+def adopt_trained_config(config: Config, checkpoint: Path, log: Callable[[str], None]) -> Config:
+    """``config`` with the model-defining fields of the ``config.json`` beside ``checkpoint``, if there is one
+    (saying which changed), so a network is always tested with the sizes and input scale it was trained with."""
+    import json
+
+    saved_path = Path(checkpoint).parent / "config.json"
+    if not saved_path.is_file():
+        return config
+    saved = json.loads(saved_path.read_text())
+    changes = {k: saved[k] for k in MODEL_FIELDS if k in saved and saved[k] != getattr(config, k)}
+    if not changes:
+        return config
+    log(f"testing with the trained network's {', '.join(f'{k}={v}' for k, v in changes.items())} (from {saved_path})")
+    return Config(**{**config.to_dict(), **changes})
+
+
 def greedy_policy(episode: ImageEpisode, q: np.ndarray | None) -> int:
     """The action with the highest Q-value (ties to the lowest index)."""
     if q is None:
@@ -47,7 +67,7 @@ def run_records(
         episodes = make_episodes(images, store, cfg, training=False, indices=idx)
         for e in episodes if prepare is not None else ():
             prepare(e)
-        run_lockstep(episodes, policy, features, q_fn)
+        run_lockstep(episodes, policy, features, q_fn, descriptor_scale=cfg.descriptor_scale)
         records.extend(e.record(images[i].image_id) for e, i in zip(episodes, idx))
         if progress is not None:
             progress(len(idx))
@@ -92,6 +112,7 @@ def test(
         if checkpoint is None:
             raise FileNotFoundError(f"no trained checkpoint in {run_dir} (no latest.json); train first or pass --checkpoint")
     checkpoint = Path(checkpoint)
+    config = adopt_trained_config(config, checkpoint, log)
     features = features if features is not None else build_feature_model(config, log)
     agent = DQNAgent(features.descriptor_size + 6 * config.history_length, config, seed=config.seed)
     load_weights_checked(checkpoint, agent, config)

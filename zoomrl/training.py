@@ -105,7 +105,8 @@ def train_epoch(
     for start in range(0, len(order), config.episode_batch):
         chunk = order[start : start + config.episode_batch]
         episodes = make_episodes(images, store, config, training=True, indices=chunk)
-        steps += run_lockstep(episodes, policy, features, agent.q_values, agent.observe, after_step)
+        steps += run_lockstep(episodes, policy, features, agent.q_values, agent.observe, after_step,
+                              descriptor_scale=config.descriptor_scale)
         for e in episodes:
             for s in e.searches:
                 if not s.actions:
