@@ -33,6 +33,9 @@ TEXT_FONT_PT = 8.5
 _MAX_TEXT_LINES = 36  # what fits in the text panel at TEXT_FONT_PT
 
 
+_SEARCH_STYLES = ("-", "--", ":", "-.")
+
+
 def _action_name(action: Any) -> str:
     try:
         return ACTION_NAMES[int(action)]
@@ -80,6 +83,7 @@ def draw_search(
 
     ``image`` is ``(H, W, 3)`` uint8 RGB (``(H, W)`` grey is accepted). Left: the image with the ground-truth
     boxes (green; dashed when difficult) and, for every search, its sequence of windows coloured by step number
+    (search 1 solid lines, search 2 dashed, search 3 dotted)
     (colour bar at the right of the image), the triggered box drawn thick and labelled with its search number.
     Right: one line per step, ``"search s, step k: <action name> Q=[6 values]"`` (``Q=n/a`` when the record has no
     Q-values, as for the baselines). The file is written to a temporary name and moved into place. Returns
@@ -119,8 +123,9 @@ def draw_search(
     norm = BoundaryNorm(np.arange(0.5, max_steps + 1.5), cmap.N)
     for s, search in enumerate(searches, start=1):
         windows = search.get("windows") or []
+        style = _SEARCH_STYLES[(s - 1) % len(_SEARCH_STYLES)]  # search 1 solid, 2 dashed, 3 dotted, ...
         for k, window in enumerate(windows, start=1):
-            ax.add_patch(_rect(window, edgecolor=cmap(norm(k)), linewidth=1.2, alpha=0.9, zorder=4))
+            ax.add_patch(_rect(window, edgecolor=cmap(norm(k)), linewidth=1.2, alpha=0.9, zorder=4, linestyle=style))
         if search.get("triggered") and search.get("box") is not None:
             box = search["box"]
             colour = cmap(norm(len(windows))) if windows else "red"
@@ -152,7 +157,8 @@ def draw_search(
     header = [
         f"{width}x{height} px; ground truth: {n_gt} ({n_diff} difficult)",
         f"{len(searches)} searches, "
-        f"{record.get('windows_analysed', sum(len(s.get('actions') or []) for s in searches))} windows analysed",
+        f"{record.get('windows_analysed', sum(len(s.get('actions') or []) for s in searches))} windows analysed"
+        + ("  (search 1 solid, 2 dashed, 3 dotted)" if len(searches) > 1 else ""),
         "",
     ]
     lines = search_lines(record)
