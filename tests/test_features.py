@@ -125,3 +125,11 @@ def test_disk_cache_reused_and_invalidated(tmp_path):
     m3.describe(req)
     assert m3.backbone_images == 1  # other weights: other file, recomputed
     m3.close()
+
+
+def test_disk_cache_never_deletes_an_unopenable_file(tmp_path):
+    path = tmp_path / "image_zooms_w1.h5"
+    path.write_bytes(b"not an hdf5 file")
+    with pytest.raises(OSError, match="cannot be opened"):
+        ImageZooms(fake_backbone, "w1", cache_dir=tmp_path)
+    assert path.read_bytes() == b"not an hdf5 file"

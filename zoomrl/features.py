@@ -145,10 +145,12 @@ class DiskCache:
                     f.close()
                     f = None
                     self.path.unlink()
-            except OSError:
-                log(f"feature cache {self.path}: unreadable, starting a new one")
-                f = None
-                self.path.unlink(missing_ok=True)
+            except OSError as exc:
+                # Locked by another run, or truncated by a crash: never delete what may be another run's file.
+                raise OSError(
+                    f"feature cache {self.path} cannot be opened ({exc}); another run may be using it. Pass another "
+                    "--feature-cache folder, or delete the file if no run uses it"
+                ) from None
         if f is None:
             f = h5py.File(self.path, "w")
             for k, v in meta.items():
