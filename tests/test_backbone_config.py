@@ -45,7 +45,7 @@ def test_unknown_weights_and_presets_are_named():
 
 
 def test_testing_adopts_the_trained_networks_sizes(tmp_path):
-    trained = make_config("fast", class_object="cat")
+    trained = make_config("fast", class_object="cat", descriptor_scale=0.05)
     (tmp_path / "config.json").write_text(json.dumps(trained.to_dict()))
     messages = []
     cfg = adopt_trained_config(make_config("paper", class_object="cat"), tmp_path / "epoch_1.weights.h5",
