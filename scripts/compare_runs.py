@@ -65,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("results", nargs="+", help="results.json files of the runs")
     parser.add_argument("--names", nargs="+", help="one display name per results file")
     parser.add_argument("--output", default=".", help="folder for compare_pr.png (default: current folder)")
+    parser.add_argument("--baselines", action="store_true",
+                        help="also list the random agent and the upper bounds of the first results file")
     args = parser.parse_args(argv)
 
     if args.names is not None and len(args.names) != len(args.results):
@@ -78,17 +80,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     runs: dict[str, dict[str, Any]] = {}
+    baselines: dict[str, dict[str, Any]] = {}
     for name, path in zip(names, args.results):
         try:
-            runs[name] = load_results(path)["agent"]
+            data = load_results(path)
         except RunFileError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        runs[name] = data["agent"]
+        if args.baselines and not baselines:
+            if isinstance(data.get("random"), dict):
+                baselines["random"] = data["random"]
+            for key, value in (data.get("upper_bound") or {}).items():
+                baselines[f"upper bound {key.replace('scale_', '')}"] = value
 
     from zoomrl.evaluation import summary_table
     from zoomrl.plots import plot_pr_curves
 
-    print(summary_table(runs))
+    print(summary_table({**runs, **baselines}))
     try:
         out = plot_pr_curves(runs, os.path.join(args.output, "compare_pr.png"), title="Precision-recall of the agents")
     except OSError as exc:

@@ -19,4 +19,7 @@ for scale in 3/4 1/2; do
       --output-dir "$OUT/results_${model}_${tag}" --bool-draw
   done
 done
-$PY scripts/compare_runs.py "$OUT"/results_*/raccoon/results.json --output "$OUT"
+$PY scripts/compare_runs.py --baselines --output "$OUT" \
+  --names "image zooms 3/4" "pool45 crops 3/4" "image zooms 1/2" "pool45 crops 1/2" -- \
+  "$OUT"/results_image_zooms_3_4/raccoon/results.json "$OUT"/results_pool45_crops_3_4/raccoon/results.json \
+  "$OUT"/results_image_zooms_1_2/raccoon/results.json "$OUT"/results_pool45_crops_1_2/raccoon/results.json
