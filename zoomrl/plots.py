@@ -60,7 +60,7 @@ def plot_pr_curves(
 
     The legend label of each curve gives its area AP and 11-point AP.
     """
-    fig = _new_figure()
+    fig = _new_figure((FIGSIZE[0], FIGSIZE[1] + 0.25 * (len(named_results) + 1) // 2))
     ax = fig.add_subplot(1, 1, 1)
     for name, result in named_results.items():
         recall = list(result.get("recall") or [])
@@ -74,7 +74,8 @@ def plot_pr_curves(
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     if named_results:
-        ax.legend(loc="upper right", fontsize="small")
+        # below the axes: curves near precision 1 (the upper bounds) would hide behind a legend inside them
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize="small", frameon=False)
     return _save(fig, path)
 
 
