@@ -127,9 +127,13 @@ def test_disk_cache_reused_and_invalidated(tmp_path):
     m3.close()
 
 
-def test_disk_cache_never_deletes_an_unopenable_file(tmp_path):
+def test_disk_cache_moves_a_damaged_file_aside(tmp_path):
     path = tmp_path / "image_zooms_w1.h5"
     path.write_bytes(b"not an hdf5 file")
-    with pytest.raises(OSError, match="cannot be opened"):
-        ImageZooms(fake_backbone, "w1", cache_dir=tmp_path)
-    assert path.read_bytes() == b"not an hdf5 file"
+    messages = []
+    model = ImageZooms(fake_backbone, "w1", cache_dir=tmp_path, log=messages.append)
+    model.describe([Request("a", (), _image(), (0, 0, 64, 48))])
+    model.close()
+    [aside] = tmp_path.glob("image_zooms_w1.h5.damaged-*")
+    assert aside.read_bytes() == b"not an hdf5 file" and "damaged" in messages[0]
+    assert path.stat().st_size > 0

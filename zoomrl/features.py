@@ -146,11 +146,16 @@ class DiskCache:
                     f = None
                     self.path.unlink()
             except OSError as exc:
-                # Locked by another run, or truncated by a crash: never delete what may be another run's file.
-                raise OSError(
-                    f"feature cache {self.path} cannot be opened ({exc}); another run may be using it. Pass another "
-                    "--feature-cache folder, or delete the file if no run uses it"
-                ) from None
+                if "lock" in str(exc).lower():
+                    # Another run holds it: never touch what may be another run's file.
+                    raise OSError(
+                        f"feature cache {self.path} is locked by another run ({exc}); pass another --feature-cache"
+                    ) from None
+                # A run killed while writing leaves a damaged file: keep it aside, start a new one, say so.
+                aside = self.path.with_name(self.path.name + f".damaged-{os.getpid()}")
+                os.replace(self.path, aside)
+                log(f"feature cache {self.path}: damaged ({str(exc)[:80]}); moved to {aside.name}, starting a new one")
+                f = None
         if f is None:
             f = h5py.File(self.path, "w")
             for k, v in meta.items():
