@@ -37,5 +37,10 @@ def build_qnetwork(state_size: int, hidden_units: int = 1024, dropout: float = 0
     x = layers.Dropout(dropout, name="dropout_2")(x)
     q = layers.Dense(NUM_ACTIONS, activation="linear", name="q_values")(x)
     model = keras.Model(state, q, name=name)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=taken_action_mse)
+    # XLA makes an update of the 25112 x 1024 network about 2.8x faster on a CPU under TensorFlow (0.34 -> 0.12 s
+    # for a minibatch of 32, measured with scripts/benchmark.py's machine); JAX compiles anyway. PyTorch keeps
+    # Keras's default, as torch.compile does not pay off for one small step.
+    jit = True if keras.backend.backend() in ("tensorflow", "jax") else "auto"
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=taken_action_mse,
+                  jit_compile=jit)
     return model
