@@ -14,7 +14,7 @@ import numpy as np
 
 import keras
 
-from zoomrl.boxes import NUM_ACTIONS, TRIGGER
+from zoomrl.boxes import NUM_ACTIONS
 from zoomrl.config import Config
 from zoomrl.qnetwork import build_qnetwork
 from zoomrl.replay import Batch, ReplayMemory
@@ -140,4 +140,4 @@ class DQNAgent:
         self.model.load_weights(str(path))
 
 
-__all__ = ["DQNAgent", "TRIGGER"]
+__all__ = ["DQNAgent"]
