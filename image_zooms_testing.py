@@ -2,13 +2,10 @@
 
 Edit the constants below or override any of them with a flag (`python image_zooms_testing.py --help`).
 Outputs in OUTPUT_DIR/<class>/: results.json, detections.json, pr_curve.png, recall_vs_windows.png,
-windows_per_object.png and, with BOOL_DRAW, pictures/<image>.png (see zoomrl/testing.py).
+windows_per_object.png and, with BOOL_DRAW, pictures/<image>.png (see zoomrl/experiments/hierarchical/test.py).
 """
 
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # ---- constants a user may edit (each is also a flag) ---------------------------------------------------------
 CLASS_OBJECT = "seven"  # the demo set's class; "aeroplane" for the paper's Pascal VOC experiments
@@ -30,6 +27,6 @@ FEATURE_CACHE = None
 # ----------------------------------------------------------------------------------------------------------------
 
 if __name__ == "__main__":
-    from zoomrl.cli import testing_main
+    from zoomrl.experiments.cli import script_main
 
-    sys.exit(testing_main("image_zooms", globals()))
+    sys.exit(script_main("hierarchical", "test", {**globals(), "MODEL": "image_zooms"}))

@@ -2,13 +2,10 @@
 
 Edit the constants below or override any of them with a flag (`python pool45_crops_training.py --help`).
 Checkpoints: MODEL_DIR/<class>/epoch_<k>.weights.h5, training_state.npz, config.json, training_curves.png,
-tensorboard/ (see zoomrl/checkpoint.py).
+tensorboard/ (see zoomrl/core/checkpoint.py).
 """
 
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # ---- constants a user may edit (each is also a flag) ---------------------------------------------------------
 CLASS_OBJECT = "seven"  # the demo set's class; "aeroplane" for the paper's Pascal VOC experiments
@@ -18,7 +15,7 @@ EPOCHS = None  # None: the preset's (paper: 50)
 PRESET = "paper"  # paper | fast (about an hour on a 2-core CPU) | tiny (smoke tests)
 DATA = []  # VOC-layout roots, e.g. ["VOCdevkit/VOC2007", "VOCdevkit/VOC2012"]; empty: the embedded demo set
 IMAGE_SET = "trainval"
-WEIGHTS = "auto"  # auto | imagenet | hed | none | PATH (see zoomrl/backbone.py)
+WEIGHTS = "auto"  # auto | imagenet | hed | none | PATH (see zoomrl/vision/backbone.py)
 MODEL_DIR = "models_pool45_crops"
 MAX_IMAGES = None
 SEED = 0
@@ -29,6 +26,6 @@ FORCE_TRIGGER = True  # paper 3.4: take the trigger when IoU >= 0.5 during train
 # ----------------------------------------------------------------------------------------------------------------
 
 if __name__ == "__main__":
-    from zoomrl.cli import training_main
+    from zoomrl.experiments.cli import script_main
 
-    sys.exit(training_main("pool45_crops", globals()))
+    sys.exit(script_main("hierarchical", "train", {**globals(), "MODEL": "pool45_crops"}))

@@ -11,7 +11,6 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -29,8 +28,8 @@ def main() -> int:
     p.add_argument("--output", default="benchmark.json", help="default: %(default)s")
     args = p.parse_args()
 
-    from zoomrl.benchmark import run_benchmark, table
-    from zoomrl.pipeline import default_data_dir
+    from zoomrl.experiments.benchmark import run_benchmark, table
+    from zoomrl.data.demo import default_data_dir
 
     data = args.data or [str(default_data_dir())]
     try:

@@ -3,7 +3,7 @@
 
     python scripts/compare_runs.py RUN1/results.json RUN2/results.json [--names a b] [--output DIR]
 
-A ``results.json`` is a dict with key ``"agent"`` (a :func:`zoomrl.evaluation.evaluate` dict) and optional
+A ``results.json`` is a dict with key ``"agent"`` (a :func:`zoomrl.eval.detection.evaluate` dict) and optional
 ``"random"``, ``"upper_bound"`` (dicts of name -> evaluate dict) and ``"config"``. Prints the summary table of
 the runs' agents and writes ``compare_pr.png`` into ``--output`` (default: the current folder). A missing or
 unreadable file gives a one-line error naming it and exit code 2.
@@ -14,9 +14,6 @@ from __future__ import annotations
 import os
 import sys
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -94,8 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for key, value in (data.get("upper_bound") or {}).items():
                 baselines[f"upper bound {key.replace('scale_', '')}"] = value
 
-    from zoomrl.evaluation import summary_table
-    from zoomrl.plots import plot_pr_curves
+    from zoomrl.eval.detection import summary_table
+    from zoomrl.eval.plots import plot_pr_curves
 
     print(summary_table({**runs, **baselines}))
     try:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Write the small demo data set (scikit-learn handwritten digits on cluttered canvases, Pascal VOC layout).
 
-Example: ``python scripts/make_demo_dataset.py --output data/demo --seed 0``. See :mod:`zoomrl.demo_data`.
+Example: ``python scripts/make_demo_dataset.py --output data/demo --seed 0``. See :mod:`zoomrl.data.demo`.
 """
 
 from __future__ import annotations
@@ -9,11 +9,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse  # noqa: E402
 
-from zoomrl.demo_data import DEFAULT_DEMO_DIR, make_demo_dataset  # noqa: E402
+from zoomrl.data.demo import DEFAULT_DEMO_DIR, make_demo_dataset  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,10 +12,9 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-from zoomrl.boxes import box_to_voc  # noqa: E402
-from zoomrl.features import FeatureModel, Request  # noqa: E402
+from zoomrl.core.geometry import box_to_voc  # noqa: E402
+from zoomrl.vision.features import FeatureModel, Request  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 needs_shared = pytest.mark.skipif(not (SHARED / "data").is_dir(), reason="../shared/data is absent")
@@ -91,7 +90,7 @@ class TinyFeatures(FeatureModel):
     def describe(self, requests: Sequence[Request]) -> np.ndarray:
         from PIL import Image
 
-        from zoomrl.boxes import pixel_window
+        from zoomrl.core.geometry import pixel_window
 
         out = np.empty((len(requests), 36), dtype=np.float32)
         for i, r in enumerate(requests):

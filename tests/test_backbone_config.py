@@ -3,14 +3,14 @@ import json
 import numpy as np
 import pytest
 
-from zoomrl.config import Config, make_config
-from zoomrl.testing import adopt_trained_config
+from zoomrl.experiments.hierarchical.config import Config, make_config
+from zoomrl.experiments.hierarchical.test import adopt_trained_config
 
 
 def test_preprocess_equals_keras_vgg16_preprocess_input():
     import keras
 
-    from zoomrl.backbone import preprocess
+    from zoomrl.vision.backbone import preprocess
 
     x = np.random.default_rng(0).integers(0, 256, size=(2, 5, 7, 3)).astype(np.float32)
     want = keras.applications.vgg16.preprocess_input(x.copy())
@@ -18,7 +18,7 @@ def test_preprocess_equals_keras_vgg16_preprocess_input():
 
 
 def test_backbone_outputs_named_pool_layers_and_hed_file_loads():
-    from zoomrl.backbone import build_vgg16, hed_weights_path, load_backbone
+    from zoomrl.vision.backbone import build_vgg16, hed_weights_path, load_backbone
 
     model = build_vgg16()
     assert model.get_layer("block4_pool") is not None and model.get_layer("block5_pool") is not None
@@ -34,7 +34,7 @@ def test_backbone_outputs_named_pool_layers_and_hed_file_loads():
 
 
 def test_unknown_weights_and_presets_are_named():
-    from zoomrl.backbone import WeightsError, load_backbone
+    from zoomrl.vision.backbone import WeightsError, load_backbone
 
     with pytest.raises(WeightsError, match="nope.h5: no such file"):
         load_backbone("nope.h5")

@@ -12,17 +12,17 @@ from conftest import REPO
 
 SCRIPT = r"""
 import sys
-sys.path.insert(0, {repo!r}); sys.path.insert(0, {tests!r})
+sys.path.insert(0, {tests!r})  # conftest's helpers
 import keras, numpy as np
 assert keras.backend.backend() == {backend!r}, keras.backend.backend()
 from conftest import TinyFeatures, square_task
-from zoomrl.agent import DQNAgent
-from zoomrl.backbone import load_backbone
-from zoomrl.config import make_config
-from zoomrl.env import ImageEpisode
-from zoomrl.features import ImageZooms, Request
-from zoomrl.runner import run_lockstep
-from zoomrl.training import training_policy
+from zoomrl.agents.dqn.agent import DQNAgent
+from zoomrl.vision.backbone import load_backbone
+from zoomrl.experiments.hierarchical.config import make_config
+from zoomrl.envs.zoom import ImageEpisode
+from zoomrl.vision.features import ImageZooms, Request
+from zoomrl.envs.vector import run_lockstep
+from zoomrl.experiments.hierarchical.train import training_policy
 
 keras.utils.set_random_seed(0)
 bb = load_backbone("none", log=lambda m: None)

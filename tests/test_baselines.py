@@ -1,9 +1,9 @@
 import numpy as np
 
-from zoomrl.baselines import limit_searches_to_objects, oracle_policy, random_policy, score_oracle
-from zoomrl.boxes import TRIGGER
-from zoomrl.env import ImageEpisode
-from zoomrl.runner import run_lockstep
+from zoomrl.envs.oracles import limit_searches_to_objects, oracle_policy, random_policy, score_oracle
+from zoomrl.core.geometry import TRIGGER
+from zoomrl.envs.zoom import ImageEpisode
+from zoomrl.envs.vector import run_lockstep
 
 
 def _episode(gt, scale=0.5, max_searches=3, index=0):

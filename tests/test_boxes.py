@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from zoomrl.boxes import box_to_voc, children, clip_boxes, iou, iou_matrix, pixel_window, voc_to_box
+from zoomrl.core.geometry import box_to_voc, children, clip_boxes, iou, iou_matrix, pixel_window, voc_to_box
 
 
 def test_children_overlapping_three_quarters_hand_computed():

@@ -1,4 +1,4 @@
-"""Tests of the synthetic demo data set (zoomrl.demo_data)."""
+"""Tests of the synthetic demo data set (zoomrl.data.demo)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zoomrl.boxes import iou_matrix, voc_to_box
-from zoomrl.demo_data import (
+from zoomrl.core.geometry import iou_matrix, voc_to_box
+from zoomrl.data.demo import (
     DIGIT_NAMES,
     demo_image_rng,
     ensure_demo_dataset,
@@ -201,7 +201,7 @@ def test_existing_root(tmp_path):
 
 
 def test_ensure_demo_dataset(tmp_path, capsys, monkeypatch):
-    import zoomrl.demo_data as dd
+    import zoomrl.data.demo as dd
 
     calls = []
 

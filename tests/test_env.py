@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from zoomrl.boxes import TRIGGER
-from zoomrl.env import MASK_PIXEL, ImageEpisode, choose_target, history_vector, paint
-from zoomrl.rewards import move_reward, trigger_reward
+from zoomrl.core.geometry import TRIGGER
+from zoomrl.envs.zoom import MASK_PIXEL, ImageEpisode, choose_target, history_vector, paint
+from zoomrl.envs.rewards import move_reward, trigger_reward
 
 
 def test_rewards():

@@ -1,6 +1,6 @@
-"""Tests of zoomrl.evaluation, zoomrl.plots and scripts/compare_runs.py on hand-computed cases.
+"""Tests of zoomrl.eval.detection, zoomrl.eval.plots and scripts/compare_runs.py on hand-computed cases.
 
-Boxes are [x1, y1, x2, y2] in pixel edges (width x2 - x1), as in zoomrl.boxes.
+Boxes are [x1, y1, x2, y2] in pixel edges (width x2 - x1), as in zoomrl.core.geometry.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from zoomrl.evaluation import (
+from zoomrl.eval.detection import (
     average_precision_area,
     average_precision_voc07,
     detections_from_records,
@@ -253,7 +253,7 @@ def _is_png(path: Path) -> bool:
 
 
 def test_plots_write_pngs(tmp_path: Path):
-    from zoomrl import plots
+    from zoomrl.eval import plots
 
     results = {"agent": evaluate(RECORDS_AB), "empty": evaluate([])}
     paths = [

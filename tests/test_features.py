@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from conftest import fake_backbone
-from zoomrl.features import ImageZooms, LRUCache, Pool45Crops, Request, roi_max_pool
+from zoomrl.core.cache import LRUCache
+from zoomrl.vision.features import ImageZooms, Pool45Crops, Request, roi_max_pool
 
 
 def reference_roi_pool(fmap, box, stride, grid=7):

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from zoomrl.agent import DQNAgent
-from zoomrl.config import make_config
-from zoomrl.replay import ReplayMemory
+from zoomrl.agents.dqn.agent import DQNAgent
+from zoomrl.experiments.hierarchical.config import make_config
+from zoomrl.agents.dqn.replay import ReplayMemory
 
 
 def test_replay_wraps_around_overwriting_the_oldest():
@@ -60,7 +60,7 @@ def test_update_moves_only_the_taken_action_towards_its_target():
     agent = _agent(dropout=0.0, learning_rate=1e-2)
     states = np.random.default_rng(0).normal(size=(8, 10)).astype(np.float32)
     before = agent.q_values(states)
-    from zoomrl.replay import Batch
+    from zoomrl.agents.dqn.replay import Batch
 
     batch = Batch(states, np.full(8, 2), np.full(8, 10.0, np.float32), states, np.ones(8, bool))
     for _ in range(30):

@@ -1,4 +1,4 @@
-"""Tests of zoomrl.visualize.draw_search."""
+"""Tests of zoomrl.eval.pictures.draw_search."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zoomrl.boxes import child
-from zoomrl.visualize import draw_search, search_lines
+from zoomrl.core.geometry import child
+from zoomrl.eval.pictures import draw_search, search_lines
 
 
 def _search(width, height, actions, rng, scale=0.75):

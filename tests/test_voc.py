@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from conftest import SHARED, needs_shared, write_voc
-from zoomrl.voc import DataError, LoadReport, load_dataset, load_rgb, parse_annotation, require_class
+from zoomrl.data.voc import DataError, LoadReport, load_dataset, load_rgb, parse_annotation, require_class
 
 XML = """<annotation><filename>a.jpg</filename><size><width>40</width><height>30</height><depth>3</depth></size>
 <object><name>cat</name><truncated>1</truncated><difficult>0</difficult>

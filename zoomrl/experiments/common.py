@@ -1,0 +1,114 @@
+"""What every family's command line shares: common flags, one-line errors (exit code 2), interrupts.
+
+A family module (``zoomrl/experiments/<family>/``) exposes ``COMMANDS``, ``build_parser(command, constants)``
+and ``run(command, args)``; :mod:`zoomrl.experiments.cli` dispatches ``python -m zoomrl FAMILY COMMAND``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from typing import Any, Callable, Mapping, Sequence
+
+INTERRUPTED_TRAIN = "interrupted: the last finished epoch's checkpoint is intact (continue with --resume)"
+INTERRUPTED_OTHER = "interrupted: nothing was written for this run"
+
+
+class UsageError(ValueError):
+    """Nonsense on the command line; one line, exit code 2."""
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received '{text}'")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, received '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, received '{text}'")
+    return value
+
+
+def keep_checkpoints(text: str) -> int | None:
+    if text == "all":
+        return None
+    return positive_int(text)
+
+
+def add_common_flags(parser: argparse.ArgumentParser, command: str, presets: Sequence[str],
+                     defaults: Mapping[str, Any]) -> None:
+    """The flags every family takes: ``--preset --seed --model-dir --quiet`` and, for ``train``,
+    ``--epochs --resume --keep-checkpoints``; for ``test``, ``--output-dir --bool-draw``.
+
+    ``defaults`` maps upper-case constant names (``PRESET``, ``SEED``, ``MODEL_DIR``, ``OUTPUT_DIR``, ``EPOCHS``,
+    ``RESUME``, ``BOOL_DRAW``) to their defaults; absent ones default to None/False."""
+    d = dict(defaults)
+    add = parser.add_argument
+    add("--preset", default=d.get("PRESET", "fast"), choices=sorted(presets),
+        help="hyperparameter preset (default: %(default)s)")
+    add("--seed", type=int, default=d.get("SEED", 0), help="seeds Python, NumPy and Keras (default: %(default)s)")
+    add("--model-dir", default=d.get("MODEL_DIR"), help="checkpoints go here (default: %(default)s)")
+    add("--quiet", action="store_true", help="no progress bars")
+    if command == "train":
+        add("--epochs", type=non_negative_int, default=d.get("EPOCHS"), help="epochs (default: the preset's)")
+        add("--resume", action=argparse.BooleanOptionalAction, default=d.get("RESUME", False),
+            help="continue the run in the model folder after its last finished epoch")
+        add("--keep-checkpoints", type=keep_checkpoints, default=d.get("KEEP_CHECKPOINTS", 3), metavar="N|all",
+            help="keep the last N epochs' checkpoints, plus the best (default: %(default)s)")
+    if command == "test":
+        add("--output-dir", default=d.get("OUTPUT_DIR"), help="outputs go here (default: %(default)s)")
+        add("--bool-draw", action=argparse.BooleanOptionalAction, default=d.get("BOOL_DRAW", False),
+            help="draw one picture per test image")
+
+
+def quiet_backend() -> None:
+    """Silence TensorFlow's start-up log noise (set before Keras is imported)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean bad input, printed as one line (everything else is a bug: traceback)."""
+    from zoomrl.core.checkpoint import RunLockedError
+    from zoomrl.core.io import FileDamagedError
+
+    return (ValueError, FileNotFoundError, OSError, RunLockedError, FileDamagedError, MemoryError)
+
+
+def run_guarded(fn: Callable[[], Any], command: str = "train") -> int:
+    """Run ``fn``; expected errors become one line on stderr and exit code 2; Ctrl-C and SIGTERM one line and 130.
+
+    ``ZOOMRL_DEBUG=1`` shows the traceback instead."""
+    previous = signal.signal(signal.SIGTERM, _sigterm) if hasattr(signal, "SIGTERM") else None
+    try:
+        fn()
+    except expected_errors() as exc:
+        if os.environ.get("ZOOMRL_DEBUG"):
+            raise
+        text = str(exc).strip().splitlines()
+        print(f"error: {text[0] if text else type(exc).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(INTERRUPTED_TRAIN if command == "train" else INTERRUPTED_OTHER, file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return 0

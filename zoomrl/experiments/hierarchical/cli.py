@@ -1,0 +1,163 @@
+"""The hierarchical family's command line.
+
+The top-level scripts hold a block of constants a user may edit; every constant is also a flag whose default is
+the constant's value, so ``--help`` shows the values in force. A constant left at the paper's value does not
+override the preset (``--preset tiny`` keeps its own 4 steps). ``python -m zoomrl hierarchical`` takes the same
+flags with the defaults below.
+"""
+
+from __future__ import annotations
+
+import argparse
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Mapping
+
+from zoomrl.experiments.common import add_common_flags, non_negative_int, positive_int
+
+COMMANDS = ("train", "test")
+MODELS = ("image_zooms", "pool45_crops")
+
+DEFAULTS: dict[str, Any] = {
+    "MODEL": "image_zooms", "CLASS_OBJECT": "seven", "SCALE_SUBREGION": 3 / 4, "NUMBER_OF_STEPS": None,
+    "EPOCHS": None, "PRESET": "paper", "DATA": [], "IMAGE_SET": None, "WEIGHTS": "auto", "MODEL_DIR": None,
+    "OUTPUT_DIR": None, "CHECKPOINT": None, "BOOL_DRAW": False, "ONLY_FIRST_OBJECT": False, "MAX_IMAGES": None,
+    "SEED": 0, "RESUME": False, "SKIP_BAD": False, "FEATURE_CACHE": None, "FORCE_TRIGGER": None,
+    "KEEP_CHECKPOINTS": 3,
+}
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(Fraction(text))
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1) such as 0.75 or 3/4, received '{text}'")
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1) such as 0.75 or 3/4, received '{text}'")
+    return value
+
+
+def _constants(constants: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The script's constants over :data:`DEFAULTS`; a constant equal to the paper's value is "not given" so the
+    preset decides (the scripts ship ``NUMBER_OF_STEPS = 10``, which must not undo ``--preset tiny``)."""
+    from zoomrl.experiments.hierarchical.config import Config
+
+    c = dict(DEFAULTS)
+    c.update({k: v for k, v in (constants or {}).items() if k in DEFAULTS})
+    paper = Config()
+    for const, field in (("NUMBER_OF_STEPS", "number_of_steps"), ("FORCE_TRIGGER", "force_trigger")):
+        if c[const] is not None and c[const] == getattr(paper, field):
+            c[const] = None
+    return c
+
+
+def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> argparse.ArgumentParser:
+    from zoomrl.experiments.hierarchical.config import PRESETS
+
+    c = _constants(constants)
+    what = "Train" if command == "train" else "Test"
+    p = argparse.ArgumentParser(description=f"{what} the hierarchical zoom agent (Bellver et al. 2016).")
+    add_common_flags(p, command, PRESETS, c)
+    add = p.add_argument
+    add("--model", default=c["MODEL"], choices=MODELS, help="feature model (default: %(default)s)")
+    add("--data", action="append", metavar="DIR", default=None,
+        help=f"a Pascal VOC layout root; repeat to combine several (default: {c['DATA'] or 'the embedded demo set'})")
+    add("--image-set", default=c["IMAGE_SET"] or ("trainval" if command == "train" else "test"),
+        help="ImageSets/Main/<set>.txt or <class>_<set>.txt (default: %(default)s)")
+    add("--class-object", default=c["CLASS_OBJECT"], help="class to search for (default: %(default)s)")
+    add("--number-of-steps", type=positive_int, default=c["NUMBER_OF_STEPS"],
+        help="most actions per search (default: the preset's)")
+    add("--scale-subregion", type=_fraction, default=c["SCALE_SUBREGION"],
+        help="child size relative to parent: 3/4 overlapping, 1/2 non-overlapping (default: %(default)s)")
+    add("--weights", default=c["WEIGHTS"], help="backbone weights: auto, imagenet, hed, none or PATH (default: %(default)s)")
+    add("--max-images", type=positive_int, default=c["MAX_IMAGES"], help="use only the first N images (default: all)")
+    add("--skip-bad", action=argparse.BooleanOptionalAction, default=c["SKIP_BAD"],
+        help="skip unreadable images and malformed XML, counting them (default: %(default)s)")
+    add("--feature-cache", default=c["FEATURE_CACHE"], metavar="DIR",
+        help="HDF5 feature cache reused across runs (default: memory only)")
+    add("--cache-mb", type=float, default=None, help="memory for cached features, MB (default: preset's)")
+    add("--episode-batch", type=positive_int, default=None, help="images run in lockstep in training (default: preset's)")
+    add("--test-batch", type=positive_int, default=None, help="images run in lockstep in testing (default: preset's)")
+    add("--allow-large-images", action="store_true",
+        help="decode images above Pillow's decompression-bomb limit (default: refuse them)")
+    if command == "train":
+        add("--learning-rate", type=float, default=None, help="Adam learning rate (default: preset's)")
+        add("--train-every", type=positive_int, default=None, help="one DQN update every K environment steps (default: preset's)")
+        add("--minibatch", type=positive_int, default=None, help="DQN minibatch (default: preset's)")
+        add("--target-update-every", type=non_negative_int, default=None,
+            help="target network sync period in updates; 0 = none (default: preset's)")
+        add("--double-dqn", action=argparse.BooleanOptionalAction, default=None, help="Double DQN targets (default: preset's)")
+        add("--dueling", action=argparse.BooleanOptionalAction, default=None, help="dueling Q heads (default: preset's)")
+        add("--n-step", type=positive_int, default=None, help="n-step returns (default: preset's)")
+        add("--demo-ratio", type=float, default=None,
+            help="share of each minibatch drawn from oracle demonstrations; 0 = none (default: preset's)")
+        add("--margin-weight", type=float, default=None, help="weight of DQfD's large-margin loss (default: preset's)")
+        add("--bc-epochs", type=non_negative_int, default=None,
+            help="behaviour-cloning warm-up epochs on the oracle before epsilon-greedy (default: preset's)")
+        add("--descriptor-scale", type=float, default=None, help="multiplies the region descriptor (default: preset's)")
+        add("--force-trigger", action=argparse.BooleanOptionalAction, default=c["FORCE_TRIGGER"],
+            help="force the trigger when IoU >= 0.5 during training (paper 3.4; default: preset's)")
+    else:
+        add("--checkpoint", default=c["CHECKPOINT"], metavar="PATH",
+            help="Q-network weights (default: the last epoch in MODEL_DIR/<class>; 'best' for the best epoch)")
+        add("--only-first-object", action=argparse.BooleanOptionalAction, default=c["ONLY_FIRST_OBJECT"],
+            help="one search per image (the paper's first-object setting)")
+        add("--max-searches", type=positive_int, default=None, help="most searches per image (default: preset's)")
+        add("--baselines", action=argparse.BooleanOptionalAction, default=True,
+            help="also run the random agent and the oracle upper bounds")
+    p.set_defaults(_constants=c)
+    return p
+
+
+TRAIN_OVERRIDES = ("epochs", "learning_rate", "train_every", "minibatch", "target_update_every", "double_dqn",
+                   "dueling", "n_step", "demo_ratio", "margin_weight", "bc_epochs", "descriptor_scale",
+                   "force_trigger")
+TEST_OVERRIDES = ("only_first_object", "max_searches")
+
+
+def make_run_config(args: argparse.Namespace):
+    from zoomrl.experiments.hierarchical.config import make_config
+
+    overrides = dict(
+        variant=args.model, class_object=args.class_object, scale_subregion=args.scale_subregion,
+        number_of_steps=args.number_of_steps, weights=args.weights, seed=args.seed,
+        feature_cache=args.feature_cache, cache_mb=args.cache_mb, episode_batch=args.episode_batch,
+        test_batch=args.test_batch,
+    )
+    for name in TRAIN_OVERRIDES + TEST_OVERRIDES:
+        if hasattr(args, name):
+            overrides[name] = getattr(args, name)
+    return make_config(args.preset, **overrides)
+
+
+def data_roots(args: argparse.Namespace) -> list[str]:
+    if args.data:
+        return args.data
+    if args._constants["DATA"]:
+        return list(args._constants["DATA"])
+    from zoomrl.data.demo import default_data_dir
+
+    return [str(default_data_dir())]
+
+
+def run(command: str, args: argparse.Namespace) -> None:
+    from zoomrl.data.voc import allow_large_images
+
+    if args.allow_large_images:
+        allow_large_images()
+    config = make_run_config(args)
+    model_dir = args.model_dir or f"models_{args.model}"
+    if command == "train":
+        from zoomrl.experiments.hierarchical.train import train
+
+        result = train(config, data_roots(args), args.image_set, model_dir, max_images=args.max_images,
+                       skip_bad=args.skip_bad, resume=args.resume, show_progress=not args.quiet,
+                       keep_checkpoints=args.keep_checkpoints)
+        print(f"done: {result['summary']}")
+    else:
+        from zoomrl.experiments.hierarchical.test import test
+
+        output_dir = args.output_dir or f"results_{args.model}"
+        test(config, data_roots(args), args.image_set, args.checkpoint, Path(output_dir) / config.class_object,
+             model_dir=model_dir, max_images=args.max_images, skip_bad=args.skip_bad, bool_draw=args.bool_draw,
+             baselines=args.baselines, show_progress=not args.quiet)
