@@ -18,11 +18,18 @@ Log = Callable[[str], None]
 
 def load_images(
     roots: Sequence[str | os.PathLike], image_set: str | None, class_name: str, skip_bad: bool,
-    max_images: int | None, log: Log,
+    max_images: int | None, log: Log, progress: bool = True,
 ) -> list[VocImage]:
-    """Read the VOC annotations of ``image_set`` from ``roots``; checks that the class exists there."""
+    """Read the VOC annotations of ``image_set`` from ``roots``; checks that the class exists there.
+
+    Every image file is decoded once here (cheaply, see :func:`zoomrl.data.voc.verify_image`), so a truncated or
+    empty image stops the run before training with one line naming it, or, with ``skip_bad``, is dropped and
+    counted in the summary line (``max_images`` then counts the images kept). ``progress`` shows a tqdm bar when
+    the check takes more than two seconds.
+    """
     report = LoadReport()
-    images = load_dataset(roots, image_set, class_name, skip_bad=skip_bad, max_images=max_images, report=report)
+    images = load_dataset(roots, image_set, class_name, skip_bad=skip_bad, max_images=max_images, report=report,
+                          verify_images=True, progress=progress)
     where = ", ".join(str(r) for r in roots) + (f" (image set '{image_set}')" if image_set else "")
     if not images:
         raise ValueError(f"no images found in {where}")

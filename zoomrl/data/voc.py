@@ -8,6 +8,7 @@ inclusive indices and clipped to the image.
 
 from __future__ import annotations
 
+import operator
 import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -70,11 +71,15 @@ class LoadReport:
     bad_files: list[str] = field(default_factory=list)
     degenerate_boxes: int = 0
     clipped_boxes: int = 0
+    bad_images: list[str] = field(default_factory=list)
+    """Images whose annotation is fine but whose file does not decode (checked with ``verify_images``)."""
 
     def summary(self) -> str:
         parts = []
         if self.bad_files:
             parts.append(f"skipped {len(self.bad_files)} unreadable file(s) (first: {self.bad_files[0]})")
+        if self.bad_images:
+            parts.append(f"skipped {len(self.bad_images)} undecodable image(s) (first: {self.bad_images[0]})")
         if self.degenerate_boxes:
             parts.append(f"skipped {self.degenerate_boxes} degenerate box(es)")
         if self.clipped_boxes:
@@ -138,8 +143,8 @@ def parse_annotation(path: Path, root: Path, report: LoadReport | None = None) -
         try:
             with Image.open(image_path) as im:
                 width, height = im.size
-        except (OSError, UnidentifiedImageError) as exc:
-            raise DataError(f"{image_path}: unreadable image ({exc})") from None
+        except _DECODE_ERRORS as exc:
+            raise _image_error(image_path, exc) from None
     objects = []
     for obj in ann.findall("object"):
         name = _text(obj, "name", path)
@@ -215,30 +220,65 @@ def load_dataset(
     skip_bad: bool = False,
     max_images: int | None = None,
     report: LoadReport | None = None,
+    verify_images: bool = False,
+    progress: bool = False,
 ) -> list[VocImage]:
     """Read the annotations of ``image_set`` from one or several VOC roots, in file order.
 
     ``class_name`` only selects which split file may be used; images without the class are kept (they are
     negatives for evaluation). A malformed annotation raises :class:`DataError` unless ``skip_bad`` is set,
     in which case it is counted in ``report.bad_files``.
+
+    ``verify_images`` also decodes every image file (:func:`verify_image`), so an undecodable one stops the
+    load here, naming it, instead of a run partway through; with ``skip_bad`` it is dropped and counted in
+    ``report.bad_images``. ``max_images`` counts the images kept. ``progress`` shows a tqdm bar when the check
+    takes more than two seconds.
     """
+    if max_images is not None:
+        try:
+            ok = not isinstance(max_images, bool) and operator.index(max_images) >= 1
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ValueError(f"max_images: expected a positive integer or None, received {max_images!r}")
     report = report if report is not None else LoadReport()
     images: list[VocImage] = []
-    for root in roots:
-        root = Path(root)
-        check_root(root)
-        for image_id in read_image_set(root, image_set, class_name):
-            if max_images is not None and len(images) >= max_images:
-                return images
-            ann = root / "Annotations" / f"{image_id}.xml"
-            try:
-                if not ann.is_file():
-                    raise DataError(f"{ann}: annotation listed in the image set is missing")
-                images.append(parse_annotation(ann, root, report))
-            except DataError:
-                if not skip_bad:
-                    raise
-                report.bad_files.append(str(ann))
+    bar = None
+    if verify_images and progress:
+        from tqdm import tqdm
+
+        bar = tqdm(desc="checking images", unit="img", total=max_images, delay=2.0, leave=False)
+    try:
+        for root in roots:
+            root = Path(root)
+            check_root(root)
+            for image_id in read_image_set(root, image_set, class_name):
+                if max_images is not None and len(images) >= max_images:
+                    return images
+                ann = root / "Annotations" / f"{image_id}.xml"
+                try:
+                    if not ann.is_file():
+                        raise DataError(f"{ann}: annotation listed in the image set is missing")
+                    image = parse_annotation(ann, root, report)
+                except DataError:
+                    if not skip_bad:
+                        raise
+                    report.bad_files.append(str(ann))
+                    continue
+                if verify_images:
+                    if bar is not None:
+                        bar.update(1)
+                    try:
+                        verify_image(image.image_path)
+                    except DataError:
+                        if not skip_bad:
+                            raise
+                        report.bad_images.append(str(image.image_path))
+                        continue
+                images.append(image)
+    finally:
+        if bar is not None:
+            bar.close()
     return images
 
 
@@ -261,6 +301,32 @@ def allow_large_images() -> None:
     Image.MAX_IMAGE_PIXELS = None
 
 
+def _image_error(path: Path, exc: BaseException) -> DataError:
+    if isinstance(exc, Image.DecompressionBombError):
+        return DataError(f"{path}: image too large to decode safely ({str(exc).split('.')[0]}); pass "
+                         f"--allow-large-images if it is trusted")
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return DataError(f"{path}: unreadable image ({text})")
+
+
+_DECODE_ERRORS = (Image.DecompressionBombError, OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError)
+
+
+def verify_image(path: Path) -> tuple[int, int]:
+    """Decode ``path`` cheaply (JPEGs at 1/8 scale, which still reads the whole stream) and return its full
+    ``(width, height)``; an undecodable, truncated or empty file, or one above Pillow's decompression-bomb limit,
+    raises :class:`DataError` naming it, exactly as :func:`load_rgb` would."""
+    try:
+        with Image.open(path) as im:
+            size = im.size
+            if im.format == "JPEG":
+                im.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
+            im.load()
+            return size
+    except _DECODE_ERRORS as exc:
+        raise _image_error(Path(path), exc) from None
+
+
 def load_rgb(path: Path) -> np.ndarray:
     """Read an image as an ``(H, W, 3)`` uint8 RGB array (grayscale, palette, CMYK, RGBA converted).
 
@@ -274,8 +340,5 @@ def load_rgb(path: Path) -> np.ndarray:
                 bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
                 im = Image.alpha_composite(bg, im)
             return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
-    except Image.DecompressionBombError as exc:
-        raise DataError(f"{path}: image too large to decode safely ({str(exc).split('.')[0]}); pass "
-                        f"--allow-large-images if it is trusted") from None
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-        raise DataError(f"{path}: unreadable image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    except _DECODE_ERRORS as exc:
+        raise _image_error(Path(path), exc) from None

@@ -52,7 +52,16 @@ class Backbone:
     fingerprint: str
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Run preprocessed images ``(N, H, W, 3)`` float32; returns (pool4, pool5) as NumPy arrays."""
+        """Run preprocessed images ``(N, H, W, 3)`` float32; returns (pool4, pool5) as NumPy arrays.
+
+        Images need both sides of at least 32 pixels (``block5_pool`` is empty below); smaller ones raise a
+        ``ValueError`` saying so instead of a backend error."""
+        shape = np.shape(batch)
+        if len(shape) != 4 or shape[-1] != 3:
+            raise ValueError(f"backbone input: expected images (N, H, W, 3), received shape {tuple(shape)}")
+        if shape[1] < 32 or shape[2] < 32:
+            raise ValueError(f"backbone input: images of {shape[2]}x{shape[1]} pixels; expected both sides of at "
+                             "least 32 (pad or resize smaller images)")
         p4, p5 = self.model(batch, training=False)
         return keras.ops.convert_to_numpy(p4), keras.ops.convert_to_numpy(p5)
 

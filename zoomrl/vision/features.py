@@ -27,12 +27,15 @@ from PIL import Image
 
 from zoomrl.core.cache import LRUCache
 from zoomrl.core.geometry import pixel_window
+from zoomrl.core.io import DiskFullError
 from zoomrl.vision.cache import DiskCache
 
 INPUT_SIZE = 224
 GRID = 7
 CHANNELS = 512
 DESCRIPTOR_SIZE = GRID * GRID * CHANNELS  # 25088
+MIN_SIDE = 32
+"""The smallest image side VGG-16 takes: five 2x2 poolings leave one ``block5_pool`` cell."""
 
 BackboneFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 """Preprocessed images (N, H, W, 3) float32 -> (block4_pool, block5_pool) maps, NumPy."""
@@ -102,7 +105,10 @@ class FeatureModel:
         self.disk: DiskCache | None = None
         if cache_dir is not None:
             meta = {"variant": self.variant, "weights": fingerprint, "input_size": str(INPUT_SIZE)}
-            self.disk = DiskCache(Path(cache_dir) / f"{self.variant}_{fingerprint}.h5", meta, log)
+            try:
+                self.disk = DiskCache(Path(cache_dir) / f"{self.variant}_{fingerprint}.h5", meta, log)
+            except DiskFullError as exc:
+                log(f"{exc}; running with the memory cache only")
         self.backbone_calls = 0
         self.backbone_images = 0
         self.backbone_seconds = 0.0
@@ -144,6 +150,7 @@ class FeatureModel:
             "memory_hits": self.cache.hits,
             "memory_misses": self.cache.misses,
             "disk_hits": self.disk.hits if self.disk else 0,
+            "disk_dropped_entries": self.disk.dropped if self.disk else 0,
             "backbone_calls": self.backbone_calls,
             "backbone_images": self.backbone_images,
             "backbone_seconds": round(self.backbone_seconds, 3),
@@ -209,7 +216,9 @@ class Pool45Crops(FeatureModel):
     """VGG-16 once per (masked) image; windows cropped from ``block4_pool`` or ``block5_pool`` and max-pooled.
 
     Images whose longer side exceeds ``max_side`` are resized down first (windows are scaled alike), which bounds
-    the cost on large photos.
+    the cost on large photos. Images with a side below :data:`MIN_SIDE` (32 px, where ``block5_pool`` would be
+    empty) are padded on the right and bottom with the mean pixel, which is zero after preprocessing, as the
+    convolutions' own padding; window coordinates are unchanged.
     """
 
     variant = "pool45_crops"
@@ -227,7 +236,11 @@ class Pool45Crops(FeatureModel):
         if factor < 1.0:
             size = (max(1, int(round(w * factor))), max(1, int(round(h * factor))))
             image = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR), dtype=np.uint8)
-        p4, p5 = self._run_backbone(preprocess(image[None]))
+        x = preprocess(image[None])
+        h, w = x.shape[1:3]
+        if h < MIN_SIDE or w < MIN_SIDE:
+            x = np.pad(x, ((0, 0), (0, max(0, MIN_SIDE - h)), (0, max(0, MIN_SIDE - w)), (0, 0)))
+        p4, p5 = self._run_backbone(x)
         return p4[0].astype(np.float32), p5[0].astype(np.float32), factor
 
     def descriptor(self, p4: np.ndarray, p5: np.ndarray, factor: float, window) -> np.ndarray:
