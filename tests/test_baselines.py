@@ -1,7 +1,7 @@
 import numpy as np
 
 from zoomrl.envs.oracles import limit_searches_to_objects, oracle_policy, random_policy, score_oracle
-from zoomrl.core.geometry import TRIGGER
+from zoomrl.envs.zoom import TRIGGER
 from zoomrl.envs.zoom import ImageEpisode
 from zoomrl.envs.vector import run_lockstep
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from zoomrl.core.geometry import TRIGGER
+from zoomrl.envs.zoom import TRIGGER
 from zoomrl.envs.zoom import MASK_PIXEL, ImageEpisode, choose_target, history_vector, paint
 from zoomrl.envs.rewards import move_reward, trigger_reward
 

@@ -48,7 +48,7 @@ def trained(data, tmp_path_factory):
     cfg = _config()
     out = train(cfg, [data / "train"], "trainval", tmp_path_factory.mktemp("models"), features=TinyFeatures(),
                 log=_quiet, show_progress=False)
-    agent = DQNAgent(36 + 24, cfg)
+    agent = DQNAgent(36 + 24, 6, cfg)
     agent.load_weights(out["weights"])
     return cfg, agent, out
 
@@ -58,7 +58,7 @@ def test_trained_greedy_policy_beats_random(data, trained):
     images = load_dataset([data / "test"], "test")
     store = ImageStore()
     greedy = _success(run_records(images, store, cfg, greedy_policy, 8, TinyFeatures(), agent.q_values))
-    rand = _success(run_records(images, store, cfg, random_policy(0), 8))
+    rand = _success(run_records(images, store, cfg, random_policy(0, 6), 8))
     assert greedy > rand + 0.3, (greedy, rand)
 
 
@@ -88,7 +88,7 @@ def test_training_is_reproducible_and_resume_is_exact(data, tmp_path):
     assert len(first["history"]) == 2 and len(resumed["history"]) == 3
 
     def weights(path):
-        agent = DQNAgent(36 + 24, cfg)
+        agent = DQNAgent(36 + 24, 6, cfg)
         agent.load_weights(path)
         return agent.model.get_weights()
 

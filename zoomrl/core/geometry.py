@@ -16,13 +16,6 @@ from typing import Sequence
 
 import numpy as np
 
-# Action indices of the agent. 0-4 move to a subregion, 5 ends the search.
-TOP_LEFT, TOP_RIGHT, BOTTOM_LEFT, BOTTOM_RIGHT, CENTRE, TRIGGER = range(6)
-NUM_ACTIONS = 6
-NUM_MOVES = 5
-ACTION_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right", "centre", "trigger")
-
-
 def as_boxes(boxes: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
     """Return ``boxes`` as a float64 array of shape ``(N, 4)`` (``x1, y1, x2, y2``, pixel edges)."""
     arr = np.asarray(boxes, dtype=np.float64)
@@ -109,8 +102,8 @@ def children(window: Sequence[float], scale: float) -> np.ndarray:
 
 def child(window: Sequence[float], action: int, scale: float) -> np.ndarray:
     """The subregion of ``window`` (``x1, y1, x2, y2``, pixel edges) chosen by move ``action`` in 0..4."""
-    if not 0 <= int(action) < NUM_MOVES:
-        raise ValueError(f"a move action lies in 0..{NUM_MOVES - 1}, received {action}")
+    if not 0 <= int(action) < 5:
+        raise ValueError(f"a move action lies in 0..4, received {action}")
     return children(window, scale)[int(action)]
 
 

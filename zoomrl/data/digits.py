@@ -14,7 +14,8 @@ generator drawn from in that order) and the first ``round(0.2 * n_class)`` go to
 black canvas and adds ``n_pieces`` clutter patches of ``piece`` x ``piece`` pixels, each cut at a random place from
 another random digit (never the placed digit's own image) and pasted at a random place; overlaps take the
 pixel-wise maximum. The paper's protocols (:data:`PROTOCOLS`): ``cluttered60`` (60x60, 4 pieces of 8x8),
-``translated28`` (28x28, the digit centred, no clutter), ``cluttered100`` (100x100, 8 pieces of 8x8). Canvas ``i``
+``translated28`` (28x28, the digit centred, no clutter), ``translated60`` (60x60, no clutter: the
+centroid task's canvases), ``cluttered100`` (100x100, 8 pieces of 8x8). Canvas ``i``
 only depends on ``seed`` and on the inputs, so the same call returns the same arrays.
 
 Boxes are ``(x1, y1, x2, y2)`` pixel edges (see :mod:`zoomrl.core.geometry`) of the 28x28 square where the digit
@@ -35,6 +36,7 @@ SPLITS = ("train", "test")
 
 PROTOCOLS: dict[str, dict[str, int]] = {
     "translated28": {"size": 28, "n_pieces": 0, "piece": 8},
+    "translated60": {"size": 60, "n_pieces": 0, "piece": 8},
     "cluttered60": {"size": 60, "n_pieces": 4, "piece": 8},
     "cluttered100": {"size": 100, "n_pieces": 8, "piece": 8},
 }
@@ -89,11 +91,13 @@ def load_digit_images(split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def cluttered_canvases(images: np.ndarray, labels: np.ndarray, size: int = 60, n_pieces: int = 4, piece: int = 8,
-                       n: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       n: int | None = None, seed: int = 0, return_indices: bool = False
+                       ) -> tuple[np.ndarray, ...]:
     """``n`` canvases (default: one per image, in order; otherwise images drawn at random with replacement).
 
     Returns ``canvases (n, size, size) float32``, ``labels (n,) int64`` and ``boxes (n, 4) float32`` (x1, y1, x2, y2
-    pixel edges of the placed digit). When ``size`` equals the digit size the digit fills the canvas (centred)."""
+    pixel edges of the placed digit), and with ``return_indices`` also which image each canvas shows ``(n,)``.
+    When ``size`` equals the digit size the digit fills the canvas (centred)."""
     images = np.asarray(images, dtype=np.float32)
     labels = np.asarray(labels)
     if images.ndim != 3 or images.shape[1] != images.shape[2]:
@@ -131,6 +135,8 @@ def cluttered_canvases(images: np.ndarray, labels: np.ndarray, size: int = 60, n
         y, x = rng.integers(0, size - s + 1, size=2)
         np.maximum(canvas[y:y + s, x:x + s], images[j], out=canvas[y:y + s, x:x + s])
         boxes[i] = (x, y, x + s, y + s)
+    if return_indices:
+        return canvases, labels[pick].astype(np.int64), boxes, pick.astype(np.int64)
     return canvases, labels[pick].astype(np.int64), boxes
 
 

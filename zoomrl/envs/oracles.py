@@ -1,11 +1,12 @@
-"""Baselines run by the same environment code on the same images: a random agent and an oracle.
+"""Baselines that run through the same environments on the same images: a random agent and an oracle.
 
 * Random agent: uniformly random actions, a uniformly random score per detection (the paper's lower curve).
-* Oracle (upper bound of a hierarchy): knows the ground truth; triggers once the window's IoU with a remaining
-  object is >= 0.5, otherwise moves to the child with the highest IoU, and triggers when no child improves.
-  Its score is the IoU of its box, so its precision-recall curve shows how far the fixed hierarchy can go. It
-  runs one search per object of the image (:func:`limit_searches_to_objects`): knowing the ground truth, it
-  would not search an image that has nothing left.
+* Oracle (upper bound of a hierarchy): knows the ground truth (``info["oracle_action"]``, see
+  :meth:`zoomrl.envs.zoom.ImageEpisode.oracle_action`); its score is the IoU of its box, so its precision-recall
+  curve shows how far the fixed hierarchy can go. It runs one search per object of the image: knowing the ground
+  truth, it would not search an image that has nothing left.
+
+Policies take ``(indices, q_values, infos)`` and return actions, as :func:`zoomrl.envs.vector.run_vector` expects.
 """
 
 from __future__ import annotations
@@ -14,39 +15,32 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from zoomrl.core.geometry import NUM_ACTIONS, TRIGGER, children, iou_matrix
-from zoomrl.envs.zoom import ImageEpisode
+from zoomrl.core.geometry import iou_matrix
 
 
-def random_policy(seed: int) -> Callable[[ImageEpisode, np.ndarray | None], int]:
-    """Uniform over the six actions, one generator per image (seeded by ``seed`` and the image index)."""
+def random_policy(seed: int, num_actions: int) -> Callable:
+    """Uniform over ``num_actions``, one generator per image (seeded by ``seed`` and ``info["image_index"]``)."""
     rngs: dict[int, np.random.Generator] = {}
 
-    def policy(episode: ImageEpisode, q: np.ndarray | None) -> int:
-        rng = rngs.setdefault(episode.index, np.random.default_rng([seed, episode.index, 11]))
-        return int(rng.integers(NUM_ACTIONS))
+    def policy(indices: np.ndarray, q: np.ndarray | None, infos: list[dict[str, Any]]) -> np.ndarray:
+        out = np.empty(len(indices), dtype=np.int64)
+        for j, info in enumerate(infos):
+            k = int(info["image_index"])
+            rng = rngs.setdefault(k, np.random.default_rng([seed, k, 11]))
+            out[j] = int(rng.integers(num_actions))
+        return out
 
     return policy
 
 
-def oracle_policy(episode: ImageEpisode, q: np.ndarray | None = None) -> int:
-    """Greedy on the true IoU (best over the objects still to find): see the module doc."""
-    available = episode.available
-    if not available.any():
-        return TRIGGER
-    gt = episode.gt_boxes[available]
-    current = float(iou_matrix(np.asarray(episode.window)[None], gt).max())
-    if current >= episode.trigger_iou:
-        return TRIGGER
-    child_ious = iou_matrix(children(episode.window, episode.scale), gt).max(axis=1)
-    best = int(np.argmax(child_ious))
-    return best if child_ious[best] > current else TRIGGER
+def oracle_policy(indices: np.ndarray, q: np.ndarray | None, infos: list[dict[str, Any]]) -> np.ndarray:
+    """The oracle's actions, read from each environment's ``info``."""
+    return np.array([info["oracle_action"] for info in infos], dtype=np.int64)
 
 
-def limit_searches_to_objects(episode: ImageEpisode) -> None:
-    """Give the oracle one search per non-difficult object of its image (at least one), within the test limit."""
-    n = int((~episode.difficult).sum())
-    episode.max_searches = max(1, min(episode.max_searches, n))
+def oracle_searches(n_objects: int, max_searches: int) -> int:
+    """One search per non-difficult object of the image (at least one), within the test limit."""
+    return max(1, min(max_searches, n_objects))
 
 
 def score_random(records: Sequence[dict[str, Any]], seed: int) -> None:

@@ -1,81 +1,146 @@
-"""Run many images' episodes in lockstep: one batched feature call and one batched Q-network call per step.
+"""Many zoom environments in lockstep, as one vector environment with one batched feature call per step.
 
-The loop knows nothing of logging or saving. Training and testing differ only in the policy they pass and
-whether they collect transitions.
+Semantics follow Gymnasium's vector environments with next-step autoreset: when a sub-environment's search ends
+(trigger or step limit), :meth:`ZoomVectorEnv.step` returns that search's final observation, and the *next* call
+starts its next search (its action is ignored, its reward is 0). Unlike Gymnasium's, a sub-environment whose image
+has no search left stops for good (``alive`` turns false) instead of starting the image again: a pass over a data
+set visits each image's searches once. Every step computes, in one call of the feature model, the observations of
+all sub-environments that need one: the windows just reached and the first windows of restarted searches (and,
+with ``final_observations``, the last window of a search cut by the step limit, which training needs to
+bootstrap; testing skips it and saves the backbone pass).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from zoomrl.envs.zoom import ImageEpisode
-from zoomrl.vision.features import FeatureModel
+from zoomrl.envs.zoom import ZoomEnv, describe
 
 
-class Policy(Protocol):
-    def __call__(self, episode: ImageEpisode, q_values: np.ndarray | None) -> int:
-        """The action for ``episode`` given the Q-values of its current state (None without a network)."""
+class VectorStep(NamedTuple):
+    observations: np.ndarray
+    """``(N, S)``: the new observation of every sub-environment (zeros where none was computed)."""
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    infos: list[dict[str, Any] | None]
+    computed: np.ndarray
+    """``(N,)`` bool: whose observation this step computed."""
 
 
-Transition = Callable[[np.ndarray, int, float, np.ndarray, bool], None]
+class ZoomVectorEnv:
+    """``envs`` stepped together (see the module docstring); ``features`` computes every observation."""
 
+    def __init__(self, envs: Sequence[ZoomEnv], features: Any, descriptor_scale: float = 1.0,
+                 final_observations: bool = True) -> None:
+        self.envs = list(envs)
+        self.features = features
+        self.descriptor_scale = float(descriptor_scale)
+        self.final_observations = final_observations
+        n = len(self.envs)
+        self.alive = np.zeros(n, dtype=bool)
+        self.needs_reset = np.zeros(n, dtype=bool)
+        self.single_observation_size = self.envs[0].observation_space.shape[0] if self.envs else 0
+        self.num_actions = int(self.envs[0].action_space.n) if self.envs else 0
 
-def run_lockstep(
-    episodes: Sequence[ImageEpisode],
-    policy: Policy,
-    features: FeatureModel | None = None,
-    q_fn: Callable[[np.ndarray], np.ndarray] | None = None,
-    on_transition: Transition | None = None,
-    after_step: Callable[[int], None] | None = None,
-    descriptor_scale: float = 1.0,
-) -> int:
-    """Step every unfinished episode until all are finished; returns the number of actions taken.
+    @property
+    def num_envs(self) -> int:
+        return len(self.envs)
 
-    ``features`` and ``q_fn`` may be None for policies that need no state (random agent, oracle).
-    With ``on_transition`` (training), a search cut by the step limit gets one more state computed for its last
-    window so its final transition can bootstrap; ``after_step(n_new_actions)`` runs after every lockstep step.
-    A state is the descriptor times ``descriptor_scale`` followed by the action history.
-    """
-    active = [e for e in episodes if not e.finished]
-    pending: dict[int, tuple[np.ndarray, int, float]] = {}
-    total = 0
-    while active:
-        states = None
-        if features is not None:
-            descriptors = features.describe([e.request() for e in active])
-            history = np.stack([e.history_features() for e in active])
-            if descriptor_scale != 1.0:
-                descriptors *= np.float32(descriptor_scale)
-            states = np.concatenate([descriptors, history], axis=1)
-        acting: list[int] = []
-        for i, e in enumerate(active):
-            p = pending.pop(id(e), None)
-            if p is not None and on_transition is not None and states is not None:
-                on_transition(p[0], p[1], p[2], states[i], False)
-            if e.timed_out:
-                e.end_search()
+    @property
+    def acting(self) -> np.ndarray:
+        """Indices of the sub-environments whose action the next :meth:`step` uses."""
+        return np.flatnonzero(self.alive & ~self.needs_reset)
+
+    def _observe(self, indices: Sequence[int]) -> np.ndarray:
+        out = np.zeros((self.num_envs, self.single_observation_size), dtype=np.float32)
+        if len(indices):
+            out[list(indices)] = describe([self.envs[i].episode for i in indices], self.features,
+                                          self.descriptor_scale)
+        return out
+
+    def __len__(self) -> int:
+        return self.num_envs
+
+    def reset(self, seed: int | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Start every image afresh; returns the observations ``(N, S)`` and infos."""
+        for i, env in enumerate(self.envs):
+            env.reset(seed=None if seed is None else seed + i, options={"restart": True})
+            env._search_open = True  # noqa: SLF001 - the vector env computes the observations itself
+        self.alive[:] = True
+        self.needs_reset[:] = False
+        obs = self._observe(range(self.num_envs))
+        return obs, [env.info() for env in self.envs]
+
+    def step(self, actions: np.ndarray, q_values: np.ndarray | None = None) -> VectorStep:
+        """Apply ``actions[i]`` (and log ``q_values[i]``) to every acting sub-environment; restart the searches
+        that ended at the previous step. Rows of sub-environments that did not act hold reward 0."""
+        n = self.num_envs
+        rewards = np.zeros(n, dtype=np.float32)
+        terminated = np.zeros(n, dtype=bool)
+        truncated = np.zeros(n, dtype=bool)
+        need: list[int] = []
+        for i in np.flatnonzero(self.alive & self.needs_reset):
+            env = self.envs[i]
+            env.close_search()
+            self.needs_reset[i] = False
+            if env.image_done:
+                self.alive[i] = False
             else:
-                acting.append(i)
+                env._search_open = True  # noqa: SLF001 - the next search of the image is open
+                need.append(int(i))
+        for i in self.acting:
+            if i in need:
+                continue
+            env = self.envs[i]
+            r, term, trunc = env.act(int(actions[i]), None if q_values is None else q_values[i])
+            rewards[i], terminated[i], truncated[i] = r, term, trunc
+            if term or trunc:
+                self.needs_reset[i] = True
+                if trunc and self.final_observations:
+                    need.append(int(i))
+            else:
+                need.append(int(i))
+        need = sorted(need)
+        obs = self._observe(need)
+        computed = np.zeros(n, dtype=bool)
+        computed[need] = True
+        infos = [env.info() if self.alive[i] else None for i, env in enumerate(self.envs)]
+        return VectorStep(obs, rewards, terminated, truncated, infos, computed)
+
+
+Policy = Callable[[np.ndarray, np.ndarray | None, list[dict[str, Any] | None]], np.ndarray]
+"""``policy(indices, q_values_or_None, infos) -> actions`` for the acting sub-environments ``indices``."""
+
+
+def run_vector(vec: ZoomVectorEnv, policy: Policy, q_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+               on_step: Callable[[np.ndarray, np.ndarray, np.ndarray, VectorStep, np.ndarray], None] | None = None
+               ) -> int:
+    """Run every sub-environment until its image is done; returns the number of actions taken.
+
+    Each step: Q-values of the acting observations (one batched call of ``q_fn``), the policy's actions, one
+    vector step; ``on_step(indices, observations, actions, step, next_observations)`` sees each transition batch
+    (training stores them and learns). The loop knows nothing of logging or saving."""
+    obs, infos = vec.reset()
+    total = 0
+    while vec.alive.any():
+        idx = vec.acting
         q = None
-        if acting and q_fn is not None and states is not None:
-            q = q_fn(states[acting])
-        for j, i in enumerate(acting):
-            e = active[i]
-            qi = None if q is None else q[j]
-            action = policy(e, qi)
-            reward, terminal = e.step(action, qi)
-            total += 1
-            if terminal:
-                if on_transition is not None and states is not None:
-                    on_transition(states[i], action, reward, states[i], True)
-                e.end_search()
-            elif on_transition is not None and states is not None:
-                pending[id(e)] = (states[i], action, reward)
-            elif e.timed_out:
-                e.end_search()  # nothing needs the last window's state: save its descriptor
-        if after_step is not None:
-            after_step(len(acting))
-        active = [e for e in episodes if not e.finished]
+        q_full = None
+        if len(idx) and q_fn is not None:
+            q = q_fn(obs[idx])
+            q_full = np.zeros((vec.num_envs, q.shape[1]), dtype=np.float32)
+            q_full[idx] = q
+        actions = np.zeros(vec.num_envs, dtype=np.int64)
+        if len(idx):
+            actions[idx] = policy(idx, q, [infos[i] for i in idx])
+        step = vec.step(actions, q_full)
+        total += len(idx)
+        if on_step is not None and len(idx):
+            on_step(idx, obs[idx], actions[idx], step, step.observations[idx])
+        # Rows that were not recomputed (finished images, terminal steps) keep their old value: never acted on.
+        obs = np.where(step.computed[:, None], step.observations, obs)
+        infos = [step.infos[i] if step.infos[i] is not None else infos[i] for i in range(vec.num_envs)]
     return total

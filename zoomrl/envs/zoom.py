@@ -1,9 +1,21 @@
-"""The search environment of one image (paper section 3). Plain NumPy: no Keras.
+"""The hierarchical zoom environment (Bellver et al. 2016, section 3): a ``gymnasium.Env`` over one image.
 
-An :class:`ImageEpisode` runs the searches of one image. A search starts from the whole (masked) image; moves
-0-4 replace the window by one of its five children (:func:`zoomrl.core.geometry.children`), action 5 (trigger) ends
-it. After a trigger the found object is painted with the VGG mean pixel (the ground-truth box in training,
-the triggered window in testing) and the next search starts from the whole image again.
+* **Actions** (``Discrete(6)``): 0-4 replace the window by one of its five children
+  (:func:`zoomrl.core.geometry.children`: top-left, top-right, bottom-left, bottom-right, centre), 5 is the trigger.
+* **Observation**: the feature model's descriptor of the current window (times ``descriptor_scale``) followed by
+  the last ``history_length`` actions one-hot (most recent first): a ``Box`` of ``descriptor_size + 6 * history``.
+* **Reward**: +1/-1 as a move raises the IoU with the target or not; the trigger +3/-3 at IoU >= ``trigger_iou``.
+* **Episodes**: one search is one episode. ``terminated`` is the trigger, ``truncated`` the step limit. After a
+  search the found object is painted with the VGG mean (its ground truth when ``training``, else the triggered
+  window) and the painting carries over to the next search, which starts from the whole image at the next
+  :meth:`ZoomEnv.reset`. ``info["image_done"]`` says when the image has no search left (training: every object
+  found or tried; testing: ``max_searches`` used, or a search ended without a trigger); the next reset then starts
+  the image afresh.
+* ``info`` holds the window, its IoU with the target, the target's index and the oracle's action (which the
+  baselines and the demonstrations use; an agent must not).
+
+:class:`ImageEpisode` is the plain NumPy state machine of one image's searches; :class:`ZoomEnv` wraps it with the
+Gymnasium API; :mod:`zoomrl.envs.vector` runs many in lockstep with one batched feature call per step.
 
 Boxes are ``(x1, y1, x2, y2)`` in 0-based pixel-edge coordinates.
 """
@@ -11,13 +23,19 @@ Boxes are ``(x1, y1, x2, y2)`` in 0-based pixel-edge coordinates.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
+import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 
-from zoomrl.core.geometry import NUM_ACTIONS, TRIGGER, child, iou_matrix, pixel_window
-from zoomrl.vision.features import Request
+from zoomrl.core.geometry import child, children, iou_matrix, pixel_window
 from zoomrl.envs.rewards import move_reward, trigger_reward
+from zoomrl.vision.features import Request
+
+TOP_LEFT, TOP_RIGHT, BOTTOM_LEFT, BOTTOM_RIGHT, CENTRE, TRIGGER = range(6)
+ACTION_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right", "centre", "trigger")
+NUM_ACTIONS = len(ACTION_NAMES)
 
 MASK_PIXEL = np.array([124, 117, 104], dtype=np.uint8)
 """The VGG mean (123.68, 116.779, 103.939) rounded to uint8 RGB: painted pixels become ~0 after preprocessing."""
@@ -34,15 +52,15 @@ def paint(image: np.ndarray, box) -> tuple[int, int, int, int]:
     return (x1, y1, x2, y2)
 
 
-def history_vector(actions: list[int], length: int) -> np.ndarray:
-    """One-hot encoding of the last ``length`` actions, most recent first: ``(length * 6,)`` float32.
+def history_vector(actions: Sequence[int], length: int, num_actions: int = NUM_ACTIONS) -> np.ndarray:
+    """One-hot encoding of the last ``length`` actions, most recent first: ``(length * num_actions,)`` float32.
 
-    Slot ``k`` (values ``6k .. 6k+5``) holds the ``k``-th most recent action; slots before the first action
-    are all zero.
+    Slot ``k`` (values ``num_actions * k ..``) holds the ``k``-th most recent action; slots before the first
+    action are all zero.
     """
-    out = np.zeros(length * NUM_ACTIONS, dtype=np.float32)
-    for k, a in enumerate(reversed(actions[-length:])):
-        out[k * NUM_ACTIONS + int(a)] = 1.0
+    out = np.zeros(length * num_actions, dtype=np.float32)
+    for k, a in enumerate(reversed(list(actions)[-length:])):
+        out[k * num_actions + int(a)] = 1.0
     return out
 
 
@@ -74,7 +92,7 @@ class SearchLog:
         box = self.windows[-1] if self.triggered else None
         score = None
         if self.triggered and self.q_values and self.q_values[-1] is not None:
-            score = float(self.q_values[-1][TRIGGER])
+            score = float(self.q_values[-1][self.actions[-1]])
         qs = None if all(q is None for q in self.q_values) else self.q_values
         return {
             "windows": self.windows,
@@ -226,6 +244,7 @@ class ImageEpisode:
         searches = [s.to_record() for s in self.searches if s.actions]
         return {
             "image_id": image_id,
+            "action_names": list(ACTION_NAMES),
             "width": self.width,
             "height": self.height,
             "ground_truth": [
@@ -234,3 +253,125 @@ class ImageEpisode:
             "searches": searches,
             "windows_analysed": int(sum(s["steps"] for s in searches)),
         }
+
+    # --- privileged information: baselines and demonstrations only -----------------------------------------
+    def oracle_action(self) -> int:
+        """The oracle's action: trigger once the window's IoU with a remaining object is >= ``trigger_iou``,
+        else move to the child with the highest IoU, and trigger when no child improves (an upper bound of what
+        the hierarchy can find)."""
+        available = self.available
+        if not available.any():
+            return TRIGGER
+        gt = self.gt_boxes[available]
+        current = float(iou_matrix(np.asarray(self.window)[None], gt).max())
+        if current >= self.trigger_iou:
+            return TRIGGER
+        child_ious = iou_matrix(children(self.window, self.scale), gt).max(axis=1)
+        best = int(np.argmax(child_ious))
+        return best if child_ious[best] > current else TRIGGER
+
+
+def describe(episodes: Sequence[ImageEpisode], features: Any, descriptor_scale: float = 1.0) -> np.ndarray:
+    """Observations ``(N, descriptor + history)`` of the current windows of ``episodes``, one batched feature
+    call."""
+    if not episodes:
+        size = features.descriptor_size if features is not None else 0
+        return np.zeros((0, size), dtype=np.float32)
+    history = np.stack([e.history_features() for e in episodes])
+    if features is None:
+        return history
+    descriptors = features.describe([e.request() for e in episodes])
+    if descriptor_scale != 1.0:
+        descriptors = descriptors * np.float32(descriptor_scale)
+    return np.concatenate([descriptors, history], axis=1).astype(np.float32, copy=False)
+
+
+class ZoomEnv(gym.Env):
+    """One image's searches as a Gymnasium environment (see the module docstring).
+
+    ``features`` is a :class:`~zoomrl.vision.features.FeatureModel` (anything with ``describe(requests)`` and
+    ``descriptor_size``); ``None`` gives observations made of the action history alone. ``training`` selects the
+    training behaviour (paint the ground truth of a found object; one search per object) or the testing one (paint
+    the triggered window; up to ``max_searches``)."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, image: np.ndarray, gt_boxes: np.ndarray, difficult: np.ndarray | None = None, *,
+                 features: Any = None, image_key: str = "image", scale: float = 0.75, max_steps: int = 10,
+                 history_length: int = 4, trigger_iou: float = 0.5, training: bool = True, max_searches: int = 3,
+                 descriptor_scale: float = 1.0, index: int = 0) -> None:
+        super().__init__()
+        self._image = np.asarray(image, dtype=np.uint8)
+        self._gt = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
+        self._difficult = np.zeros(len(self._gt), bool) if difficult is None else np.asarray(difficult, bool)
+        self.features = features
+        self.descriptor_scale = float(descriptor_scale)
+        self._kwargs = dict(scale=scale, max_steps=max_steps, history_length=history_length, trigger_iou=trigger_iou,
+                            training=training, max_searches=max_searches, index=index)
+        self.image_key = image_key
+        self.index = index
+        """The image's index in its data set (seeds per-image random streams)."""
+        self.action_space = spaces.Discrete(NUM_ACTIONS)
+        size = (features.descriptor_size if features is not None else 0) + NUM_ACTIONS * history_length
+        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float32)
+        self.episode: ImageEpisode | None = None
+        self._search_open = False
+
+    # --- Gymnasium API --------------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start the next search of the image (painting carried over), or the image afresh when it has no
+        search left or ``options={"restart": True}``. Returns ``(observation, info)``."""
+        super().reset(seed=seed)
+        if self.episode is None or self.episode.finished or (options or {}).get("restart"):
+            self.episode = ImageEpisode(self.image_key, self._image, self._gt, self._difficult, **self._kwargs)
+        elif self._search_open and self.episode.log.actions:
+            # reset() in the middle of a search abandons it: close it as the step limit would.
+            self.episode.end_search()
+            if self.episode.finished:
+                self.episode = ImageEpisode(self.image_key, self._image, self._gt, self._difficult, **self._kwargs)
+        self._search_open = True
+        return self.observation(), self.info()
+
+    def step(self, action: int):
+        """Gymnasium's step: ``(observation, reward, terminated, truncated, info)``."""
+        reward, terminated, truncated = self.act(action)
+        obs = self.observation()
+        if terminated or truncated:
+            self.close_search()
+        return obs, reward, terminated, truncated, self.info()
+
+    # --- the pieces, for the lockstep vector environment ------------------------------------------------------
+    def act(self, action: int, q_values: np.ndarray | None = None) -> tuple[float, bool, bool]:
+        """Apply ``action`` (logging ``q_values``); returns ``(reward, terminated, truncated)``. The search stays
+        open, so its final observation can still be computed, until :meth:`close_search`."""
+        if self.episode is None or not self._search_open:
+            raise RuntimeError(f"{self.image_key}: call reset() before step()")
+        if not self.action_space.contains(int(action)):
+            raise ValueError(f"action must lie in 0..{NUM_ACTIONS - 1}, received {action}")
+        reward, terminated = self.episode.step(int(action), q_values)
+        return reward, terminated, (not terminated) and self.episode.timed_out
+
+    def close_search(self) -> None:
+        """End the current search: paint what was found; the next :meth:`reset` starts the next search."""
+        assert self.episode is not None
+        self.episode.end_search()
+        self._search_open = False
+
+    def observation(self) -> np.ndarray:
+        assert self.episode is not None
+        return describe([self.episode], self.features, self.descriptor_scale)[0]
+
+    def info(self) -> dict[str, Any]:
+        e = self.episode
+        assert e is not None
+        target, iou = e.target()
+        return {"image_index": self.index, "window": tuple(e.window), "iou": iou, "target": target, "image_done": e.finished,
+                "searches": len(e.searches), "oracle_action": e.oracle_action() if not e.finished else TRIGGER}
+
+    @property
+    def image_done(self) -> bool:
+        return self.episode is not None and self.episode.finished
+
+    def record(self, image_id: str) -> dict[str, Any]:
+        assert self.episode is not None
+        return self.episode.record(image_id)

@@ -29,7 +29,7 @@ from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from zoomrl.core.geometry import TRIGGER, as_boxes, iou_matrix
+from zoomrl.core.geometry import as_boxes, iou_matrix
 
 Record = Mapping[str, Any]
 
@@ -99,7 +99,10 @@ def _search_score(search: Mapping[str, Any], image_id: str) -> float:
     if score is None:
         q_values = search.get("q_values")
         if q_values:
-            return float(q_values[-1][TRIGGER])
+            # The Q-value of the action that ended the search (the trigger), whatever the action set.
+            actions = search.get("actions") or []
+            if actions:
+                return float(q_values[-1][int(actions[-1])])
         raise ValueError(f"image {image_id!r}: a triggered search has no score and no q_values")
     return float(score)
 

@@ -23,7 +23,6 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from zoomrl.core.geometry import ACTION_NAMES
 
 FIGSIZE = (12.0, 6.0)  # inches
 DPI = 100
@@ -36,9 +35,9 @@ _MAX_TEXT_LINES = 36  # what fits in the text panel at TEXT_FONT_PT
 _SEARCH_STYLES = ("-", "--", ":", "-.")
 
 
-def _action_name(action: Any) -> str:
+def _action_name(action: Any, names: Sequence[str] | None = None) -> str:
     try:
-        return ACTION_NAMES[int(action)]
+        return names[int(action)] if names else f"action {int(action)}"
     except (TypeError, ValueError, IndexError):
         return f"action {action}"
 
@@ -57,12 +56,13 @@ def _rect(box: Sequence[float], **kwargs: Any) -> Rectangle:
 def search_lines(record: dict[str, Any]) -> list[str]:
     """The text panel's lines: one per step, ``"search s, step k: <action> Q=[...]"`` (1-based s and k)."""
     lines: list[str] = []
+    names = record.get("action_names")
     for s, search in enumerate(record.get("searches") or [], start=1):
         actions = search.get("actions") or []
         q_values = search.get("q_values")
         for k, action in enumerate(actions, start=1):
             q = q_values[k - 1] if q_values is not None and k - 1 < len(q_values) else None
-            lines.append(f"search {s}, step {k}: {_action_name(action)} {_format_q(q)}")
+            lines.append(f"search {s}, step {k}: {_action_name(action, names)} {_format_q(q)}")
         if search.get("triggered"):
             score = search.get("score")
             score_txt = f"{float(score):.2f}" if score is not None else "n/a"

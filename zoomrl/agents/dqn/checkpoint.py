@@ -1,118 +1,191 @@
-"""Checkpoints of a training run, written atomically (temporary file, then rename).
+"""Checkpoints of a DQN training run, on :class:`zoomrl.core.checkpoint.Checkpointer`.
 
-Files in ``<model dir>/<class>/``:
+Files in the run folder (``<model dir>/<class>/``):
 
-* ``config.json``: the :class:`~zoomrl.experiments.hierarchical.config.Config` of the run.
-* ``epoch_<k>.weights.h5``: the Q-network after epoch ``k`` (1-based); the testing scripts load these.
-* ``training_state.npz``: everything else a resume needs after the last finished epoch: epoch, epsilon,
-  optimizer slots, replay memory, counters, random states, the variant / class / state size it belongs to,
-  and the per-epoch history. Rewritten after every epoch; it names its weights file.
-* ``latest.json``: ``{"epoch": k, "weights": "epoch_<k>.weights.h5"}``, the last complete checkpoint.
+* ``epoch_<k>.weights.h5``: the Q-network alone after epoch ``k`` (what testing loads); its HDF5 root attributes
+  name what it was trained for (``zoomrl_meta``: family, variant, class, state size, actions, scale, steps), so a
+  file never passes for another run's. The last ``keep`` epochs are kept, plus ``best.weights.h5``.
+* ``training_state.npz``: everything else an exact resume needs, written once per epoch: optimizer slots, target
+  network, replay memories (each distinct state row once), counters, random states, and the history.
+* ``config.json``: the run's configuration, written with the first finished epoch (never before).
+* ``latest.json``: the completion sentinel, written last (``{"epoch", "weights", "files", ...}``).
 
-The weights file is written before the state that names it, and ``latest.json`` last, so a crash at any point
-leaves the previous checkpoint whole.
+A fresh run in a folder that holds an earlier run first moves that run into ``previous_run/`` and deletes it once
+its own first epoch is saved, so an interrupted new run never harms the last complete checkpoint of the old one.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from zoomrl.agents.dqn.agent import DQNAgent
-from zoomrl.experiments.hierarchical.config import Config
-from zoomrl.core.io import atomic_path, write_json
+from zoomrl.core.checkpoint import LATEST, Checkpointer, epoch_file, read_latest
+from zoomrl.core.config import ConfigBase, ConfigError
+from zoomrl.core.io import FileDamagedError, read_json
+
+STATE_FILE = "training_state.npz"
+WEIGHTS = "weights.h5"
+PREVIOUS = "previous_run"
+META_ATTR = "zoomrl_meta"
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that does not fit this run; the message says what differs."""
+    """A checkpoint that does not fit this run, or cannot be read; the message says which file and why."""
 
 
-def weights_name(epoch: int) -> str:
-    return f"epoch_{epoch}.weights.h5"
+def write_weights(agent: DQNAgent, path: Path, meta: Mapping[str, Any]) -> None:
+    """The Q-network's weights, with ``meta`` in the file's root attributes."""
+    import h5py
+
+    agent.save_weights(path)
+    with h5py.File(path, "a") as f:
+        f.attrs[META_ATTR] = json.dumps(dict(meta))
 
 
-def save_checkpoint(run_dir: Path, epoch: int, agent: DQNAgent, config: Config, history: list[dict[str, Any]]) -> Path:
-    """Save the state after 1-based ``epoch``; returns the weights path."""
-    run_dir = Path(run_dir)
-    weights = run_dir / weights_name(epoch)
-    agent.save_weights(weights)
-    data = agent.state_dict()
-    data.update(
-        {
-            "epoch": np.array(epoch),
-            "variant": np.array(config.variant),
-            "class_object": np.array(config.class_object),
-            "state_size": np.array(agent.state_size),
-            "weights_file": np.array(weights.name),
-            "history": np.array(json.dumps(history)),
-        }
+def read_weights_meta(path: Path) -> dict[str, Any] | None:
+    """The ``meta`` :func:`write_weights` stored, None for a file without it; a damaged file names itself."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            raw = f.attrs.get(META_ATTR)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: damaged or truncated weights file ({str(exc).splitlines()[0][:120]})") from None
+    return None if raw is None else json.loads(raw)
+
+
+def save_epoch(checkpointer: Checkpointer, epoch: int, agent: DQNAgent, config: ConfigBase,
+               history: Sequence[Mapping[str, Any]], meta: Mapping[str, Any], score: float | None) -> Path:
+    """Write epoch ``epoch`` (weights, state, config, sentinel, best, pruning); returns the weights path."""
+    state = agent.get_state()
+    state.update({"epoch": np.array(epoch), "meta": np.array(json.dumps(dict(meta))),
+                  "history": np.array(json.dumps(list(history)))})
+
+    def write_state(p: Path) -> None:
+        with open(p, "wb") as f:
+            np.savez(f, **state)
+
+    sentinel = checkpointer.save(
+        epoch,
+        {WEIGHTS: lambda p: write_weights(agent, p, meta)},
+        {STATE_FILE: write_state, "config.json": lambda p: p.write_text(json.dumps(config.to_dict(), indent=2))},
+        info={"weights": epoch_file(epoch, WEIGHTS)},
+        score=score,
     )
-    with atomic_path(run_dir / "training_state.npz", suffix=".npz") as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **data)
-    write_json(run_dir / "latest.json", {"epoch": epoch, "weights": weights.name})
-    return weights
+    previous = checkpointer.run_dir / PREVIOUS
+    if previous.is_dir():
+        shutil.rmtree(previous, ignore_errors=True)
+    return checkpointer.run_dir / sentinel["files"][WEIGHTS]
 
 
-def check_compatible(found: dict[str, Any], config: Config, state_size: int, where: Path) -> None:
-    """Raise :class:`CheckpointError` when a checkpoint was made for another variant, class or state size."""
-    for key, expected in (("variant", config.variant), ("class_object", config.class_object),
-                          ("state_size", state_size)):
-        value = found.get(key)
-        if value is not None and str(value) != str(expected):
-            raise CheckpointError(
-                f"{where}: checkpoint is for {key}={value}, this run has {key}={expected}"
-            )
+def stash_previous_run(run_dir: Path, log: Callable[[str], None]) -> None:
+    """Move an earlier run's files into ``previous_run/`` (see the module docstring)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / LATEST).is_file():
+        return
+    previous = run_dir / PREVIOUS
+    if previous.exists():
+        shutil.rmtree(previous)
+    previous.mkdir()
+    for p in run_dir.iterdir():
+        if p.name in (".lock", PREVIOUS, "tensorboard") or p.name.startswith("."):
+            continue
+        os.replace(p, previous / p.name)
+    log(f"note: {run_dir} held a run; it waits in {previous} until this run's first epoch is saved "
+        f"(use --resume to continue it instead)")
 
 
-def load_training_state(run_dir: Path, agent: DQNAgent, config: Config) -> tuple[int, list[dict[str, Any]]]:
-    """Restore weights and state from ``run_dir``; returns ``(last finished epoch, history)``.
+def check_meta(found: Mapping[str, Any], expected: Mapping[str, Any], where: Path,
+               keys: Sequence[str] = ("family", "variant", "class_object", "state_size", "num_actions",
+                                      "scale_subregion")) -> None:
+    """Raise :class:`CheckpointError` naming the first of ``keys`` on which ``found`` and ``expected`` differ."""
+    for key in keys:
+        if key in found and key in expected and str(found[key]) != str(expected[key]):
+            raise CheckpointError(f"{where}: checkpoint is for {key}={found[key]}, this run has {key}={expected[key]}")
 
-    Returns ``(0, [])`` when there is nothing to resume.
-    """
-    path = Path(run_dir) / "training_state.npz"
-    if not path.is_file():
+
+def check_resume_config(saved: Mapping[str, Any], config: ConfigBase, fields: Sequence[str], where: Path) -> None:
+    """A resumed run must keep the hyperparameters it was started with (only ``epochs`` may change)."""
+    now = config.to_dict()
+    diffs = [f"{k}={now[k]!r} (run has {saved[k]!r})" for k in fields if k in saved and saved[k] != now.get(k)]
+    if diffs:
+        raise ConfigError(f"--resume: {', '.join(diffs)} differ from {where}; a resumed run keeps its "
+                          f"hyperparameters (drop those flags, or start a new run in another --model-dir)")
+
+
+def load_state(run_dir: Path, agent: DQNAgent, config: ConfigBase, meta: Mapping[str, Any],
+               fields: Sequence[str]) -> tuple[int, list[dict[str, Any]]]:
+    """Restore weights and state from ``run_dir``; returns ``(last finished epoch, history)``; ``(0, [])`` when
+    nothing finished there. Every damaged or foreign file raises a one-line :class:`CheckpointError`."""
+    run_dir = Path(run_dir)
+    try:
+        latest = read_latest(run_dir)
+    except FileDamagedError as exc:
+        raise CheckpointError(str(exc)) from None
+    if latest is None:
         return 0, []
+    cfg_path = run_dir / "config.json"
+    try:
+        saved = read_json(cfg_path, what="configuration")
+    except (FileNotFoundError, FileDamagedError) as exc:
+        raise CheckpointError(str(exc)) from None
+    check_resume_config(saved, config, fields, cfg_path)
+    path = run_dir / STATE_FILE
     try:
         with np.load(path, allow_pickle=False) as npz:
             data = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: unreadable training state ({exc})") from None
-    check_compatible({k: data[k].item() for k in ("variant", "class_object", "state_size")}, config,
-                     agent.state_size, path)
-    weights = Path(run_dir) / str(data["weights_file"])
-    if not weights.is_file():
-        raise CheckpointError(f"{path}: names {weights.name}, which is missing")
-    agent.load_weights(weights)
-    agent.load_state_dict(data)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing; {run_dir / LATEST} says epoch {latest['epoch']} finished") from None
+    except Exception as exc:  # noqa: BLE001 - zipfile, zlib and NumPy raise many kinds for a damaged file
+        raise CheckpointError(f"{path}: damaged or truncated training state ({type(exc).__name__})") from None
+    if "epoch" not in data or "meta" not in data:
+        raise CheckpointError(f"{path}: not a zoomrl training state (no epoch or meta)")
+    if int(data["epoch"]) != int(latest["epoch"]):
+        raise CheckpointError(f"{path}: holds epoch {int(data['epoch'])}, {run_dir / LATEST} says {latest['epoch']}")
+    check_meta(json.loads(str(data["meta"])), meta, path)
+    weights = run_dir / str(latest.get("weights", epoch_file(int(latest["epoch"]), WEIGHTS)))
+    load_weights_checked(weights, agent, meta)
+    try:
+        agent.set_state(data)
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path}: does not fit this agent ({exc})") from None
     return int(data["epoch"]), json.loads(str(data["history"]))
 
 
-def load_weights_checked(path: Path, agent: DQNAgent, config: Config) -> None:
-    """Load Q-network weights for testing, checking the run's ``config.json`` when it sits beside them."""
+def load_weights_checked(path: Path, agent: DQNAgent, meta: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Load Q-network weights, refusing a file made for another family, model, class, hierarchy or size;
+    returns the file's own meta (None for a file without it, which is then checked by its shapes only)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint; train first or pass --checkpoint PATH")
-    cfg_path = path.parent / "config.json"
-    if cfg_path.is_file():
-        saved = json.loads(cfg_path.read_text())
-        check_compatible({"variant": saved.get("variant"), "class_object": saved.get("class_object")}, config,
-                         agent.state_size, path)
+    found = read_weights_meta(path)
+    if found is not None:
+        check_meta(found, meta, path)
     try:
         agent.load_weights(path)
-    except Exception as exc:  # noqa: BLE001 - Keras raises several types for a mismatched file
+    except Exception as exc:  # noqa: BLE001 - Keras raises several types for a mismatched or damaged file
         raise CheckpointError(
-            f"{path}: does not fit a Q-network with state size {agent.state_size} and "
-            f"{config.hidden_units} hidden units ({str(exc).splitlines()[0][:160]})"
+            f"{path}: does not fit a Q-network with state size {agent.state_size}, {agent.num_actions} actions and "
+            f"{agent.config.hidden_units} hidden units ({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})"
         ) from None
+    return found
 
 
-def latest_weights(run_dir: Path) -> Path | None:
-    """The weights of the last complete epoch in ``run_dir``, or None."""
-    latest = Path(run_dir) / "latest.json"
-    if not latest.is_file():
+def latest_weights(run_dir: Path, which: str = "latest") -> Path | None:
+    """The weights of the last complete epoch (or ``which="best"``: of the best one) in ``run_dir``, or None."""
+    run_dir = Path(run_dir)
+    if which == "best":
+        return run_dir / f"best.{WEIGHTS}" if (run_dir / f"best.{WEIGHTS}").is_file() else None
+    try:
+        latest = read_latest(run_dir)
+    except FileDamagedError as exc:
+        raise CheckpointError(str(exc)) from None
+    if latest is None:
         return None
-    return Path(run_dir) / json.loads(latest.read_text())["weights"]
+    return run_dir / str(latest.get("weights", epoch_file(int(latest["epoch"]), WEIGHTS)))

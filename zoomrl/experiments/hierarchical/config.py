@@ -1,25 +1,24 @@
-"""Every hyperparameter in one documented dataclass, with named presets.
+"""The hierarchical family's configuration: the task's fields on top of :class:`~zoomrl.agents.dqn.config.DQNConfig`,
+with named presets. One source of defaults: the preset, then explicit flags.
 
-``paper`` reproduces Bellver et al. 2016 (section 3 and 4 of the paper). ``fast`` is the documented preset that
-trains within about an hour on a 2-core CPU (see README); it differs only where the paper's values would need
-days of CPU time or diverge without them: a larger learning rate, fewer epochs, a smaller minibatch every 4 steps
-(an update of the 25112-input network costs about 0.3 s on a 2-core CPU whatever the minibatch), and a Double
-DQN target network (without one, Q-values diverged on the learning test). Everything a run used is saved as ``config.json`` beside its checkpoints.
+``paper`` reproduces Bellver et al. 2016 (sections 3 and 4). ``fast`` is the documented preset that trains on a
+2-core CPU within the budget the README states; ``tiny`` is for smoke tests. Everything a run used is saved as
+``config.json`` beside its checkpoints, and loading it back refuses unknown keys.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from zoomrl.agents.dqn.config import DQNConfig
+from zoomrl.core.config import require_choice, require_finite, require_positive_int
 
 VARIANTS = ("image_zooms", "pool45_crops")
 
 
 @dataclass
-class Config:
+class Config(DQNConfig):
     # --- the task -----------------------------------------------------------------------------------------
     variant: str = "image_zooms"
     """Feature model: ``image_zooms`` (VGG-16 on every region) or ``pool45_crops`` (VGG-16 once per image)."""
@@ -42,35 +41,15 @@ class Config:
     annotated object."""
     only_first_object: bool = False
     """Testing: one search per image, as in the paper's first-object experiments."""
-
-    # --- the DQN --------------------------------------------------------------------------------------------
     descriptor_scale: float = 1.0
     """Multiplies the region descriptor before the Q-network. VGG-16 pool5 values reach the hundreds (std
     about 12 with the HED trunk), which makes early Q-values and losses large; the paper used 1."""
-    hidden_units: int = 1024
-    dropout: float = 0.2
-    learning_rate: float = 1e-6
-    gamma: float = 0.9
-    replay_size: int = 1000
-    minibatch: int = 100
-    learning_starts: int = 100
-    """Transitions in memory before the first update."""
-    train_every: int = 1
-    """One update every this many environment steps (transitions)."""
-    epsilon_start: float = 1.0
-    epsilon_decay: float = 0.1
-    """Subtracted from epsilon after every epoch ..."""
-    epsilon_min: float = 0.1
-    """... down to this floor, which stays (the 2016 code let epsilon fall to 0)."""
-    epochs: int = 50
-    target_update_every: int = 0
-    """Copy the online network into a target network every this many updates; 0 = no target network (paper)."""
-    double_dqn: bool = False
-    """With a target network: pick the next action with the online network (Double DQN)."""
+    score: str = "trigger_q"
+    """Detection score of a triggered window: ``trigger_q`` (the trigger's Q-value, as the paper)."""
 
     # --- running --------------------------------------------------------------------------------------------
     episode_batch: int = 1
-    """Images whose episodes run in lockstep (one batched backbone and Q-network call per step)."""
+    """Images whose searches run in lockstep (one batched backbone and Q-network call per step)."""
     test_batch: int = 32
     """The same for testing (results do not depend on it: the greedy policy is deterministic)."""
     backbone_batch: int = 16
@@ -86,44 +65,38 @@ class Config:
     seed: int = 0
     preset: str = "paper"
     extra: dict[str, Any] = field(default_factory=dict)
+    """What the run recorded about itself (weights used, data); not a hyperparameter."""
 
     def validate(self) -> "Config":
-        if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, received '{self.variant}'")
-        if not 0.0 < self.scale_subregion < 1.0:
-            raise ValueError(f"scale_subregion must lie in (0, 1), received {self.scale_subregion}")
-        for name in ("number_of_steps", "epochs", "replay_size", "minibatch", "train_every", "episode_batch",
-                     "test_batch", "backbone_batch", "max_searches"):
-            value = getattr(self, name)
-            if int(value) < 1 and not (name == "epochs" and value == 0):
-                raise ValueError(f"{name} must be a positive integer, received {value}")
-        if not 0.0 <= self.epsilon_min <= 1.0:
-            raise ValueError(f"epsilon_min must lie in [0, 1], received {self.epsilon_min}")
+        super().validate()
+        require_choice("variant", self.variant, VARIANTS)
+        require_finite("scale_subregion", self.scale_subregion, low=0.0, high=1.0, low_open=True, high_open=True)
+        for name in ("number_of_steps", "history_length", "episode_batch", "test_batch", "backbone_batch",
+                     "max_searches", "pool45_max_side"):
+            require_positive_int(name, getattr(self, name))
+        require_finite("trigger_iou", self.trigger_iou, low=0.0, high=1.0, low_open=True)
+        require_finite("descriptor_scale", self.descriptor_scale, low=0.0, low_open=True)
+        require_finite("cache_mb", self.cache_mb, low=0.0)
+        require_choice("score", self.score, ("trigger_q",))
         return self
 
-    def epsilon(self, epoch: int) -> float:
-        """Exploration rate during 0-based ``epoch``: start, minus decay per finished epoch, floored."""
-        return max(self.epsilon_min, self.epsilon_start - self.epsilon_decay * epoch)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+RESULT_FIELDS = ("variant", "class_object", "scale_subregion", "number_of_steps", "history_length", "trigger_iou",
+                 "force_trigger", "descriptor_scale", "hidden_units", "dropout", "dueling", "learning_rate", "gamma",
+                 "replay_size", "minibatch", "learning_starts", "train_every", "target_update_every", "double_dqn",
+                 "n_step", "demo_ratio", "demo_size", "margin", "margin_weight", "bc_epochs",
+                 "bc_updates_per_epoch", "epsilon_start", "epsilon_decay", "epsilon_min", "episode_batch", "seed",
+                 "weights", "pool45_max_side")
+"""Fields that change what training computes: a resumed run must keep them (``epochs`` may grow)."""
 
-    def save(self, path: Path) -> None:
-        from zoomrl.core.io import write_json
-
-        write_json(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: Path) -> "Config":
-        data = json.loads(Path(path).read_text())
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+MODEL_FIELDS = ("hidden_units", "dropout", "dueling", "history_length", "descriptor_scale")
+"""What a trained Q-network fixes: testing takes these from the run's config.json."""
 
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Paper values (section 4): Adam 1e-6, gamma 0.9, replay 1000, minibatch 100, 50 epochs, epsilon 1 -> 0.1.
     "paper": {},
-    # About an hour on a 2-core CPU for raccoon trainval (160 images) plus its test split; see README.
+    # Trains on raccoon trainval (160 images) on a 2-core CPU within the README's budget; see README.
     "fast": {
         "learning_rate": 1e-4,
         "epochs": 12,
@@ -135,7 +108,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "epsilon_decay": 0.1,
         "episode_batch": 16,
     },
-    # Seconds: for smoke tests and the demo command's first look.
+    # Seconds: for smoke tests.
     "tiny": {
         "learning_rate": 1e-4,
         "epochs": 2,
@@ -153,9 +126,4 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def make_config(preset: str = "paper", **overrides: Any) -> Config:
     """A :class:`Config` from a preset name and explicit overrides (None values are ignored)."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset '{preset}'; expected one of {sorted(PRESETS)}")
-    values = dict(PRESETS[preset])
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    values["preset"] = preset
-    return Config(**values).validate()
+    return Config.from_preset(PRESETS, preset, **overrides)

@@ -1,4 +1,5 @@
-"""Testing: the greedy agent, the random agent and the oracle on the same images, then the evaluation.
+"""Testing the hierarchical agent: the greedy agent, the random agent and the oracle on the same images, then the
+evaluation.
 
 :func:`run_records` is the loop; :func:`test` adds data loading, checkpoint loading, outputs and pictures.
 Outputs in ``output_dir``: ``detections.json`` (docs/detections_format.md), ``results.json`` (every metric of
@@ -15,63 +16,91 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from zoomrl.experiments.hierarchical.config import Config
-from zoomrl.envs.zoom import ImageEpisode
-from zoomrl.vision.features import FeatureModel
-from zoomrl.data.images import ImageStore
-from zoomrl.envs.vector import Policy, run_lockstep
-from zoomrl.experiments.hierarchical.train import make_episodes
+from zoomrl.data.images import ImageStore, class_objects
 from zoomrl.data.voc import VocImage
+from zoomrl.envs.oracles import oracle_policy, oracle_searches, random_policy, score_oracle, score_random
+from zoomrl.envs.vector import ZoomVectorEnv, run_vector
+from zoomrl.envs.zoom import NUM_ACTIONS
+from zoomrl.experiments.hierarchical.config import MODEL_FIELDS, Config
+from zoomrl.experiments.hierarchical.train import make_envs
+from zoomrl.vision.features import FeatureModel
+
+Log = Callable[[str], None]
 
 
-MODEL_FIELDS = ("hidden_units", "dropout", "history_length", "descriptor_scale")
-"""What a trained Q-network fixes: testing takes these from the run's config.json."""
-
-
-def adopt_trained_config(config: Config, checkpoint: Path, log: Callable[[str], None]) -> Config:
+def adopt_trained_config(config: Config, checkpoint: Path, log: Log) -> Config:
     """``config`` with the model-defining fields of the ``config.json`` beside ``checkpoint``, if there is one
-    (saying which changed), so a network is always tested with the sizes and input scale it was trained with."""
-    import json
+    (saying which changed), so a network is always tested with the sizes and input scale it was trained with.
+    A different hierarchy (scale) is refused: the actions would mean other children; a different step limit is
+    allowed and said."""
+    from zoomrl.agents.dqn.checkpoint import CheckpointError
+    from zoomrl.core.io import FileDamagedError, read_json
 
     saved_path = Path(checkpoint).parent / "config.json"
     if not saved_path.is_file():
         return config
-    saved = json.loads(saved_path.read_text())
+    try:
+        saved = read_json(saved_path, what="configuration")
+    except FileDamagedError as exc:
+        raise CheckpointError(str(exc)) from None
+    if "scale_subregion" in saved and abs(float(saved["scale_subregion"]) - config.scale_subregion) > 1e-9:
+        raise CheckpointError(f"{checkpoint}: trained with --scale-subregion {saved['scale_subregion']:g}, this test "
+                              f"asks for {config.scale_subregion:g}; pass the training value")
+    if saved.get("number_of_steps") not in (None, config.number_of_steps):
+        log(f"note: testing with {config.number_of_steps} steps per search; the network was trained with "
+            f"{saved['number_of_steps']}")
     changes = {k: saved[k] for k in MODEL_FIELDS if k in saved and saved[k] != getattr(config, k)}
     if not changes:
         return config
     log(f"testing with the trained network's {', '.join(f'{k}={v}' for k, v in changes.items())} (from {saved_path})")
-    return Config(**{**config.to_dict(), **changes})
+    return config.replace(**changes)
 
 
-def greedy_policy(episode: ImageEpisode, q: np.ndarray | None) -> int:
+def greedy_policy(indices: np.ndarray, q: np.ndarray | None, infos: list[dict[str, Any]]) -> np.ndarray:
     """The action with the highest Q-value (ties to the lowest index)."""
     if q is None:
         raise ValueError("the greedy policy needs Q-values")
-    return int(np.argmax(q))
+    return np.argmax(q, axis=1)
 
 
 def run_records(
-    images: Sequence[VocImage], store: ImageStore, config: Config, policy: Policy, batch: int,
+    images: Sequence[VocImage], store: ImageStore, config: Config, policy: Callable, batch: int,
     features: FeatureModel | None = None, q_fn: Callable[[np.ndarray], np.ndarray] | None = None,
-    scale: float | None = None, progress: Callable[[int], None] | None = None,
-    prepare: Callable[[ImageEpisode], None] | None = None,
+    scale: float | None = None, progress: Callable[[int], None] | None = None, oracle: bool = False,
 ) -> list[dict[str, Any]]:
     """Run ``policy`` on every image, ``batch`` images in lockstep; one record per image, in input order.
 
-    ``prepare`` may adjust each episode before it runs (the oracle limits its searches to the objects)."""
-    cfg = config if scale is None else Config(**{**config.to_dict(), "scale_subregion": scale})
+    ``oracle`` gives each image one search per object (see :func:`oracle_searches`)."""
+    cfg = config if scale is None else config.replace(scale_subregion=scale)
     records: list[dict[str, Any]] = []
     for start in range(0, len(images), batch):
         idx = list(range(start, min(start + batch, len(images))))
-        episodes = make_episodes(images, store, cfg, training=False, indices=idx)
-        for e in episodes if prepare is not None else ():
-            prepare(e)
-        run_lockstep(episodes, policy, features, q_fn, descriptor_scale=cfg.descriptor_scale)
-        records.extend(e.record(images[i].image_id) for e, i in zip(episodes, idx))
+        envs = make_envs(images, store, cfg, False, idx, features)
+        if oracle:
+            max_searches = 1 if cfg.only_first_object else cfg.max_searches
+            envs = [make_envs(images, store, cfg, False, [i], features,
+                              oracle_searches(int((~class_objects(images[i], store.get(images[i]),
+                                                                  cfg.class_object)[1]).sum()), max_searches))[0]
+                    for i in idx]
+        vec = ZoomVectorEnv(envs, features, cfg.descriptor_scale, final_observations=False)
+        run_vector(vec, policy, q_fn)
+        records.extend(env.record(images[i].image_id) for env, i in zip(envs, idx))
         if progress is not None:
             progress(len(idx))
     return records
+
+
+def resolve_checkpoint(checkpoint: str | Path | None, model_dir: str | Path | None, class_object: str) -> Path:
+    """``--checkpoint``: a path, ``best``, or None for the last finished epoch of ``MODEL_DIR/<class>``."""
+    from zoomrl.agents.dqn.checkpoint import latest_weights
+
+    if checkpoint is not None and str(checkpoint) != "best":
+        return Path(checkpoint)
+    run_dir = Path(model_dir or ".") / class_object
+    found = latest_weights(run_dir, "best" if checkpoint == "best" else "latest")
+    if found is None:
+        raise FileNotFoundError(f"no trained checkpoint in {run_dir} (no latest.json); train first or pass --checkpoint")
+    return found
 
 
 def test(
@@ -86,7 +115,7 @@ def test(
     skip_bad: bool = False,
     bool_draw: bool = False,
     baselines: bool = True,
-    log: Callable[[str], None] = print,
+    log: Log = print,
     show_progress: bool = True,
     features: FeatureModel | None = None,
 ) -> dict[str, Any]:
@@ -96,28 +125,23 @@ def test(
     from tqdm import tqdm
 
     from zoomrl.agents.dqn.agent import DQNAgent
-    from zoomrl.envs.oracles import limit_searches_to_objects, oracle_policy, random_policy, score_oracle, score_random
-    from zoomrl.agents.dqn.checkpoint import latest_weights, load_weights_checked
-    from zoomrl.eval.detection import evaluate, summary_table
+    from zoomrl.agents.dqn.checkpoint import load_weights_checked
     from zoomrl.core.io import write_json
     from zoomrl.core.seeding import seed_everything
     from zoomrl.data.images import load_images
-    from zoomrl.experiments.hierarchical.train import feature_model_for
+    from zoomrl.eval.detection import evaluate, summary_table
     from zoomrl.eval.plots import plot_pr_curves, plot_recall_vs_windows, plot_windows_per_object
+    from zoomrl.experiments.hierarchical.train import feature_model_for, run_meta
 
     seed_everything(config.seed)
     out = Path(output_dir)
     images = load_images(data, image_set, config.class_object, skip_bad, max_images, log)
-    if checkpoint is None:
-        run_dir = Path(model_dir or ".") / config.class_object
-        checkpoint = latest_weights(run_dir)
-        if checkpoint is None:
-            raise FileNotFoundError(f"no trained checkpoint in {run_dir} (no latest.json); train first or pass --checkpoint")
-    checkpoint = Path(checkpoint)
+    checkpoint = resolve_checkpoint(checkpoint, model_dir, config.class_object)
     config = adopt_trained_config(config, checkpoint, log)
     features = features if features is not None else feature_model_for(config, log)
-    agent = DQNAgent(features.descriptor_size + 6 * config.history_length, config, seed=config.seed)
-    load_weights_checked(checkpoint, agent, config)
+    state_size = features.descriptor_size + NUM_ACTIONS * config.history_length
+    agent = DQNAgent(state_size, NUM_ACTIONS, config, seed=config.seed)
+    load_weights_checked(checkpoint, agent, run_meta(config, state_size))
     store = ImageStore()
     log(f"testing {checkpoint} on {len(images)} images ({config.variant}, class '{config.class_object}')")
 
@@ -129,13 +153,13 @@ def test(
     features.close()
     results: dict[str, Any] = {"agent": evaluate(records)}
     if baselines:
-        rand = run_records(images, store, config, random_policy(config.seed), config.test_batch)
+        rand = run_records(images, store, config,
+                           random_policy(config.seed, NUM_ACTIONS), config.test_batch)
         score_random(rand, config.seed)
         results["random"] = evaluate(rand)
         results["upper_bound"] = {}
         for scale in (3 / 4, 1 / 2):
-            oracle = run_records(images, store, config, oracle_policy, config.test_batch, scale=scale,
-                                 prepare=limit_searches_to_objects)
+            oracle = run_records(images, store, config, oracle_policy, config.test_batch, scale=scale, oracle=True)
             score_oracle(oracle)
             results["upper_bound"][f"scale_{scale:g}"] = evaluate(oracle)
 

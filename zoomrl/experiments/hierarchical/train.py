@@ -1,7 +1,9 @@
-"""Training: epochs of epsilon-greedy episodes over the training images, with checkpoints and logs.
+"""Training the hierarchical agent: epochs of epsilon-greedy searches over the training images.
 
-:func:`train_epoch` is the run loop (no logging, no saving); :func:`train` wraps it with data loading,
-progress, TensorBoard, checkpoints and resume.
+Read top to bottom: :func:`train` loads data, features and agent, optionally collects oracle demonstrations and
+runs the behaviour-cloning warm-up, then calls :func:`train_epoch` per epoch and saves a checkpoint after each.
+:func:`train_epoch` is the run loop (no logging, no saving): images run ``episode_batch`` at a time in a
+:class:`~zoomrl.envs.vector.ZoomVectorEnv`, every step stores its transitions and runs the updates due.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from zoomrl.agents.dqn.agent import DQNAgent
-from zoomrl.core.geometry import TRIGGER
-from zoomrl.experiments.hierarchical.config import Config
-from zoomrl.envs.zoom import ImageEpisode
-from zoomrl.vision.features import FeatureModel
+from zoomrl.agents.dqn.agent import DQNAgent, epsilon_greedy
 from zoomrl.data.images import ImageStore, class_objects
-from zoomrl.envs.vector import run_lockstep
 from zoomrl.data.voc import VocImage
+from zoomrl.envs.oracles import oracle_policy
+from zoomrl.envs.vector import VectorStep, ZoomVectorEnv, run_vector
+from zoomrl.envs.zoom import NUM_ACTIONS, TRIGGER, ZoomEnv
+from zoomrl.experiments.hierarchical.config import RESULT_FIELDS, Config
+from zoomrl.vision.features import FeatureModel
+
+Log = Callable[[str], None]
 
 
 @dataclass
@@ -50,7 +54,7 @@ class EpochStats:
         )
 
 
-def feature_model_for(config: Config, log: Callable[[str], None]) -> FeatureModel:
+def feature_model_for(config: Config, log: Log) -> FeatureModel:
     """The VGG-16 feature model a run's configuration asks for."""
     from zoomrl.vision.features import build_feature_model
 
@@ -59,22 +63,29 @@ def feature_model_for(config: Config, log: Callable[[str], None]) -> FeatureMode
                                pool45_max_side=config.pool45_max_side, log=log)
 
 
-def make_episodes(images: Sequence[VocImage], store: ImageStore, config: Config, training: bool,
-                  indices: Sequence[int]) -> list[ImageEpisode]:
-    """One :class:`ImageEpisode` per image, for ``config.class_object``."""
-    episodes = []
+def run_meta(config: Config, state_size: int) -> dict[str, Any]:
+    """What a checkpoint of this run is for (stored in its files, checked when they are loaded)."""
+    return {"family": "hierarchical", "variant": config.variant, "class_object": config.class_object,
+            "state_size": state_size, "num_actions": NUM_ACTIONS, "scale_subregion": config.scale_subregion,
+            "number_of_steps": config.number_of_steps}
+
+
+def make_envs(images: Sequence[VocImage], store: ImageStore, config: Config, training: bool,
+              indices: Sequence[int], features: Any = None, max_searches: int | None = None) -> list[ZoomEnv]:
+    """One :class:`ZoomEnv` per image of ``indices``, for ``config.class_object``."""
+    if max_searches is None:
+        max_searches = 1 if config.only_first_object else config.max_searches
+    envs = []
     for i in indices:
         image = images[i]
         pixels = store.get(image)
         boxes, difficult = class_objects(image, pixels, config.class_object)
-        episodes.append(
-            ImageEpisode(
-                image.key, pixels, boxes, difficult, scale=config.scale_subregion, max_steps=config.number_of_steps,
-                history_length=config.history_length, trigger_iou=config.trigger_iou, training=training,
-                max_searches=1 if config.only_first_object else config.max_searches, index=i,
-            )
-        )
-    return episodes
+        envs.append(ZoomEnv(pixels, boxes, difficult, features=features, image_key=image.key,
+                            scale=config.scale_subregion, max_steps=config.number_of_steps,
+                            history_length=config.history_length, trigger_iou=config.trigger_iou,
+                            training=training, max_searches=max_searches, descriptor_scale=config.descriptor_scale,
+                            index=i))
+    return envs
 
 
 def training_policy(config: Config, epsilon: float, seed: int, epoch: int) -> Callable:
@@ -82,51 +93,79 @@ def training_policy(config: Config, epsilon: float, seed: int, epoch: int) -> Ca
     (seed, epoch, image index), so its choices do not depend on which images run beside it."""
     rngs: dict[int, np.random.Generator] = {}
 
-    def policy(episode: ImageEpisode, q: np.ndarray | None) -> int:
-        rng = rngs.setdefault(episode.index, np.random.default_rng([seed, epoch, episode.index]))
-        action = DQNAgent.select_action(q if q is not None else np.zeros(6), epsilon, rng)
-        if config.force_trigger and episode.target()[1] >= config.trigger_iou:
-            return TRIGGER
-        return action
+    def policy(indices: np.ndarray, q: np.ndarray | None, infos: list[dict[str, Any]]) -> np.ndarray:
+        out = np.empty(len(indices), dtype=np.int64)
+        for j, info in enumerate(infos):
+            image_index = int(info["image_index"])
+            rng = rngs.setdefault(image_index, np.random.default_rng([seed, epoch, image_index]))
+            action = epsilon_greedy(q[j] if q is not None else np.zeros(NUM_ACTIONS), epsilon, rng)
+            out[j] = TRIGGER if config.force_trigger and info["iou"] >= config.trigger_iou else action
+        return out
 
     return policy
 
 
-def train_epoch(
-    epoch: int, images: Sequence[VocImage], store: ImageStore, features: FeatureModel, agent: DQNAgent,
-    config: Config, progress: Callable[[int], None] | None = None,
-) -> EpochStats:
+def store_transitions(agent: DQNAgent, demo: bool, tag: Any) -> Callable:
+    """``on_step`` callback that stores each transition of a vector step in the agent, keyed per image."""
+
+    def on_step(indices: np.ndarray, obs: np.ndarray, actions: np.ndarray, step: VectorStep,
+                next_obs: np.ndarray) -> None:
+        for j, i in enumerate(indices):
+            agent.observe((tag, int(i)), obs[j], int(actions[j]), float(step.rewards[i]), next_obs[j],
+                          bool(step.terminated[i]), bool(step.truncated[i]), demo=demo)
+
+    return on_step
+
+
+def collect_demonstrations(images: Sequence[VocImage], store: ImageStore, features: FeatureModel,
+                           agent: DQNAgent, config: Config, progress: Callable[[int], None] | None = None) -> int:
+    """Run the oracle once over the training images (training behaviour) and store its transitions as
+    demonstrations; returns how many steps it took."""
+    steps = 0
+    for start in range(0, len(images), config.episode_batch):
+        idx = list(range(start, min(start + config.episode_batch, len(images))))
+        vec = ZoomVectorEnv(make_envs(images, store, config, True, idx, features), features, config.descriptor_scale)
+        steps += run_vector(vec, oracle_policy, None, store_transitions(agent, True, ("demo", start)))
+        if progress is not None:
+            progress(len(idx))
+    return steps
+
+
+def train_epoch(epoch: int, images: Sequence[VocImage], store: ImageStore, features: FeatureModel, agent: DQNAgent,
+                config: Config, progress: Callable[[int], None] | None = None) -> EpochStats:
     """One pass over ``images`` in a shuffled order (0-based ``epoch``); returns its statistics."""
     t0 = time.perf_counter()
     epsilon = config.epsilon(epoch)
     order = np.random.default_rng([config.seed, epoch, 7]).permutation(len(images))
-    policy = training_policy(config, epsilon, config.seed, epoch)
     losses: list[float] = []
     updates_before = agent.updates
-    searches = steps = 0
+    steps = 0
     rewards: list[float] = []
     final_ious: list[float] = []
     successes = 0
+    store_step = store_transitions(agent, False, epoch)
 
-    def after_step(n: int) -> None:
-        losses.extend(agent.learn())
+    def on_step(*args: Any) -> None:
+        store_step(*args)
+        out = agent.learn()
+        if out:
+            losses.append(out["loss"])
 
     for start in range(0, len(order), config.episode_batch):
         chunk = order[start : start + config.episode_batch]
-        episodes = make_episodes(images, store, config, training=True, indices=chunk)
-        steps += run_lockstep(episodes, policy, features, agent.q_values, agent.observe, after_step,
-                              descriptor_scale=config.descriptor_scale)
-        for e in episodes:
-            for s in e.searches:
-                if not s.actions:
-                    continue
-                searches += 1
-                rewards.append(float(np.sum(s.rewards)))
-                final_ious.append(s.final_iou)
-                successes += int(s.triggered and s.final_iou >= config.trigger_iou)
+        envs = make_envs(images, store, config, True, chunk, features)
+        vec = ZoomVectorEnv(envs, features, config.descriptor_scale, final_observations=True)
+        steps += run_vector(vec, training_policy(config, epsilon, config.seed, epoch), agent.q_values, on_step)
+        for env in envs:
+            for s in env.episode.searches:
+                if s.actions:
+                    rewards.append(float(np.sum(s.rewards)))
+                    final_ious.append(s.final_iou)
+                    successes += int(s.triggered and s.final_iou >= config.trigger_iou)
         if progress is not None:
             progress(len(chunk))
     seconds = time.perf_counter() - t0
+    searches = len(rewards)
     return EpochStats(
         epoch=epoch + 1,
         mean_reward=float(np.mean(rewards)) if rewards else 0.0,
@@ -142,6 +181,26 @@ def train_epoch(
     )
 
 
+def training_images(data: Sequence[str | Path], image_set: str | None, config: Config, skip_bad: bool,
+                    max_images: int | None, log: Log) -> list[VocImage]:
+    """The images that hold the class (as in the paper: on the others every action is penalised and nothing
+    can be found)."""
+    from zoomrl.data.images import load_images
+
+    images = load_images(data, image_set, config.class_object, skip_bad, max_images, log)
+    positives = [im for im in images if len(im.boxes(config.class_object, include_difficult=False))]
+    if len(positives) < len(images):
+        log(f"data: training on the {len(positives)} of {len(images)} images that hold a non-difficult "
+            f"'{config.class_object}'")
+    if not positives:
+        raise ValueError(f"no training image holds a non-difficult '{config.class_object}' in "
+                         f"{', '.join(map(str, data))}")
+    n_objects = sum(len(im.boxes(config.class_object, include_difficult=False)) for im in positives)
+    log(f"data: {len(positives)} images, {n_objects} '{config.class_object}' objects from "
+        f"{', '.join(map(str, data))}")
+    return positives
+
+
 def train(
     config: Config,
     data: Sequence[str | Path],
@@ -151,7 +210,7 @@ def train(
     max_images: int | None = None,
     skip_bad: bool = False,
     resume: bool = False,
-    log: Callable[[str], None] = print,
+    log: Log = print,
     show_progress: bool = True,
     features: FeatureModel | None = None,
     keep_checkpoints: int | None = 3,
@@ -161,55 +220,65 @@ def train(
     ``features`` replaces the VGG-16 feature model of ``config.variant`` (tests use a cheap one)."""
     from tqdm import tqdm
 
-    from zoomrl.agents.dqn.checkpoint import load_training_state, save_checkpoint
+    from zoomrl.agents.dqn.checkpoint import load_state, save_epoch, stash_previous_run
+    from zoomrl.core.checkpoint import Checkpointer, RunLock
     from zoomrl.core.seeding import seed_everything
-    from zoomrl.data.images import load_images
-    from zoomrl.eval.plots import plot_training_curves
     from zoomrl.core.tblog import ScalarLogger
+    from zoomrl.eval.plots import plot_training_curves
 
     seed_everything(config.seed)
     run_dir = Path(model_dir) / config.class_object
-    images = load_images(data, image_set, config.class_object, skip_bad, max_images, log)
-    positives = [im for im in images if len(im.boxes(config.class_object, include_difficult=False))]
-    if len(positives) < len(images):
-        # As in the paper, an agent learns from images that hold its class: on the others every action is
-        # penalised and nothing can be found.
-        log(f"data: training on the {len(positives)} of {len(images)} images that hold a non-difficult "
-            f"'{config.class_object}'")
-        images = positives
-    n_objects = sum(len(im.boxes(config.class_object, include_difficult=False)) for im in images)
-    log(f"data: {len(images)} images, {n_objects} '{config.class_object}' objects from {', '.join(map(str, data))}")
-    features = features if features is not None else feature_model_for(config, log)
-    agent = DQNAgent(features.descriptor_size + 6 * config.history_length, config, seed=config.seed)
-    start_epoch, history = 0, []
-    if resume:
-        start_epoch, history = load_training_state(run_dir, agent, config)
-        if start_epoch:
-            log(f"resume: continuing {run_dir} after epoch {start_epoch}")
-        else:
-            log(f"resume: nothing to resume in {run_dir}, starting afresh")
-    elif (run_dir / "training_state.npz").exists():
-        log(f"note: {run_dir} already holds a run; it will be overwritten epoch by epoch (use --resume to continue)")
-    config.extra["weights_used"] = getattr(features, "weights_name", config.weights)
-    config.extra["data"] = [str(d) for d in data]
-    config.extra["image_set"] = image_set
-    config.save(run_dir / "config.json")
-    store = ImageStore()
-    tb = ScalarLogger(run_dir / "tensorboard", log)
-    weights = None
-    try:
-        for epoch in range(start_epoch, config.epochs):
-            with tqdm(total=len(images), desc=f"epoch {epoch + 1}/{config.epochs}", unit="img",
-                      disable=not show_progress, leave=False) as bar:
-                stats = train_epoch(epoch, images, store, features, agent, config, progress=bar.update)
-            history.append(asdict(stats))
-            log(stats.line(config.epochs))
-            tb.scalars(stats.epoch, {k: v for k, v in asdict(stats).items() if k != "epoch"})
-            weights = save_checkpoint(run_dir, stats.epoch, agent, config, history)
-            features.flush()
-            plot_training_curves(history, run_dir / "training_curves.png")
-    finally:
-        tb.close()
-        features.close()
-    return {"run_dir": str(run_dir), "summary": f"checkpoints and training_curves.png in {run_dir}", "history": history, "weights": str(weights) if weights else None,
-            "feature_stats": features.stats()}
+    with RunLock(run_dir):
+        images = training_images(data, image_set, config, skip_bad, max_images, log)
+        features = features if features is not None else feature_model_for(config, log)
+        state_size = features.descriptor_size + NUM_ACTIONS * config.history_length
+        meta = run_meta(config, state_size)
+        agent = DQNAgent(state_size, NUM_ACTIONS, config, seed=config.seed)
+        config.extra.update({"weights_used": getattr(features, "weights_name", config.weights),
+                             "data": [str(d) for d in data], "image_set": image_set})
+        checkpointer = Checkpointer(run_dir, keep=keep_checkpoints, metric="trigger_success")
+        start_epoch, history = 0, []
+        if resume:
+            start_epoch, history = load_state(run_dir, agent, config, meta, RESULT_FIELDS)
+            log(f"resume: continuing {run_dir} after epoch {start_epoch}" if start_epoch
+                else f"resume: nothing to resume in {run_dir}, starting afresh")
+        if start_epoch >= config.epochs:
+            log(f"nothing to train: {run_dir} has {start_epoch} epochs, --epochs is {config.epochs}; "
+                f"no checkpoint written")
+            features.close()
+            return {"run_dir": str(run_dir), "history": history, "weights": None,
+                    "summary": f"no epoch to run; nothing written in {run_dir}", "feature_stats": features.stats()}
+        if not start_epoch:
+            stash_previous_run(run_dir, log)
+        store = ImageStore()
+        tb = ScalarLogger(run_dir / "tensorboard", log)
+        weights = None
+        try:
+            if start_epoch == 0 and agent.demos is not None:
+                with tqdm(total=len(images), desc="oracle demonstrations", unit="img", disable=not show_progress,
+                          leave=False) as bar:
+                    n = collect_demonstrations(images, store, features, agent, config, progress=bar.update)
+                log(f"demonstrations: {len(agent.demos)} transitions from {n} oracle steps")
+                if config.bc_epochs:
+                    bc = agent.pretrain(config.bc_epochs * config.bc_updates_per_epoch)
+                    log(f"behaviour-cloning warm-up: {len(bc)} updates, loss {bc[0]:.3f} -> {bc[-1]:.3f}")
+            for epoch in range(start_epoch, config.epochs):
+                with tqdm(total=len(images), desc=f"epoch {epoch + 1}/{config.epochs}", unit="img",
+                          disable=not show_progress, leave=False) as bar:
+                    try:
+                        stats = train_epoch(epoch, images, store, features, agent, config, progress=bar.update)
+                    except FloatingPointError as exc:
+                        raise ValueError(f"epoch {epoch + 1}: {exc}; nothing of this epoch was saved (lower "
+                                         f"--learning-rate?)") from None
+                history.append(asdict(stats))
+                log(stats.line(config.epochs))
+                tb.scalars(stats.epoch, {k: v for k, v in asdict(stats).items() if k != "epoch"})
+                weights = save_epoch(checkpointer, stats.epoch, agent, config, history, meta, stats.trigger_success)
+                features.flush()
+                plot_training_curves(history, run_dir / "training_curves.png")
+        finally:
+            tb.close()
+            features.close()
+    return {"run_dir": str(run_dir), "history": history, "weights": str(weights) if weights else None,
+            "summary": f"epochs {start_epoch + 1}-{config.epochs} saved; checkpoints and training_curves.png in "
+                       f"{run_dir}", "feature_stats": features.stats()}

@@ -1,0 +1,90 @@
+"""The DQN's hyperparameters: one documented dataclass that a value-based family's configuration extends.
+
+Every modern option is a field, off in the paper's values: target network and Double DQN, dueling heads, n-step
+returns, oracle demonstrations with DQfD's large-margin loss, and a behaviour-cloning warm-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zoomrl.core.config import ConfigBase, ConfigError, require_finite, require_positive_int
+
+
+@dataclass
+class DQNConfig(ConfigBase):
+    # --- network --------------------------------------------------------------------------------------------
+    hidden_units: int = 1024
+    """Units of each of the two hidden Dense layers (paper: 1024)."""
+    dropout: float = 0.2
+    """Dropout after each hidden layer (paper: 0.2)."""
+    dueling: bool = False
+    """Dueling heads: Q = V + A - mean(A) (Wang et al. 2016)."""
+    # --- optimisation ---------------------------------------------------------------------------------------
+    learning_rate: float = 1e-6
+    """Adam's learning rate (paper: 1e-6)."""
+    gamma: float = 0.9
+    """Discount (paper: 0.9)."""
+    replay_size: int = 1000
+    """Transitions the agent's own replay memory holds (paper: 1000)."""
+    minibatch: int = 100
+    """Transitions per update (paper: 100)."""
+    learning_starts: int = 100
+    """Transitions in memory before the first update."""
+    train_every: int = 1
+    """One update every this many environment steps (transitions)."""
+    target_update_every: int = 0
+    """Copy the online network into a target network every this many updates; 0 = no target network (paper)."""
+    double_dqn: bool = False
+    """Pick the next action with the online network, value it with the target network (needs a target network)."""
+    n_step: int = 1
+    """Returns over this many steps before bootstrapping (1: the paper's one-step Q-learning). Accumulated per
+    episode, so images run in lockstep never mix."""
+    # --- demonstrations (DQfD, Hester et al. 2018) -------------------------------------------------------------
+    demo_ratio: float = 0.0
+    """Share of each minibatch drawn from oracle demonstrations, kept in their own memory; 0 = none."""
+    demo_size: int = 5000
+    """Transitions the demonstration memory holds."""
+    margin: float = 0.8
+    """DQfD's large margin: the demonstrated action must beat every other by this much."""
+    margin_weight: float = 1.0
+    """Weight of the large-margin loss on demonstration transitions (used when demonstrations are on)."""
+    bc_epochs: int = 0
+    """Behaviour-cloning warm-up: epochs of updates on the demonstrations alone (margin loss plus TD) before the
+    epsilon-greedy epochs; needs demonstrations (demo_ratio > 0)."""
+    bc_updates_per_epoch: int = 200
+    """Updates in one warm-up epoch."""
+    # --- exploration ----------------------------------------------------------------------------------------
+    epsilon_start: float = 1.0
+    epsilon_decay: float = 0.1
+    """Subtracted from epsilon after every epoch ..."""
+    epsilon_min: float = 0.1
+    """... down to this floor, which stays (the 2016 code let epsilon fall to 0)."""
+    epochs: int = 50
+
+    def validate(self) -> "DQNConfig":
+        super().validate()
+        for name in ("hidden_units", "replay_size", "minibatch", "train_every", "n_step", "demo_size",
+                     "bc_updates_per_epoch"):
+            require_positive_int(name, getattr(self, name))
+        for name in ("learning_starts", "target_update_every", "bc_epochs", "epochs"):
+            require_positive_int(name, getattr(self, name), allow_zero=True)
+        require_finite("learning_rate", self.learning_rate, low=0.0, low_open=True)
+        require_finite("gamma", self.gamma, low=0.0, high=1.0)
+        require_finite("dropout", self.dropout, low=0.0, high=1.0, high_open=True)
+        require_finite("demo_ratio", self.demo_ratio, low=0.0, high=1.0)
+        require_finite("margin", self.margin, low=0.0)
+        require_finite("margin_weight", self.margin_weight, low=0.0)
+        for name in ("epsilon_start", "epsilon_min"):
+            require_finite(name, getattr(self, name), low=0.0, high=1.0)
+        require_finite("epsilon_decay", self.epsilon_decay, low=0.0)
+        if self.double_dqn and self.target_update_every == 0:
+            raise ConfigError("double_dqn needs a target network: set target_update_every > 0 "
+                              "(--target-update-every N) or turn double_dqn off")
+        if self.bc_epochs > 0 and self.demo_ratio == 0:
+            raise ConfigError("bc_epochs > 0 needs demonstrations: set demo_ratio > 0 (--demo-ratio)")
+        return self
+
+    def epsilon(self, epoch: int) -> float:
+        """Exploration rate during 0-based ``epoch``: start, minus decay per finished epoch, floored."""
+        return max(self.epsilon_min, self.epsilon_start - self.epsilon_decay * epoch)

@@ -1,0 +1,229 @@
+"""The PatchDrop agent: a policy network, the high-resolution (HR) classifier and the low-resolution (LR) one.
+
+Stages (paper section 3.4; ``stage`` names as in :data:`STAGES`):
+
+1. ``classifiers``: the HR classifier on full images, the LR classifier on the low-resolution ones
+   (cross-entropy, :meth:`PatchDropAgent.learn_classifiers`);
+2. ``pretrain``: the policy by REINFORCE with the HR classifier fixed;
+3. ``finetune``: the policy (REINFORCE) and the HR classifier (cross-entropy on the sampled, masked images)
+   together;
+4. ``two_stream``: the policy again, rewarded on the two-stream output ``(S/P) s_HR + (1 - S/P) s_LR``
+   (both classifiers fixed).
+
+In stages 2-4, :meth:`PatchDropAgent.learn` draws the greedy actions (``p >= 0.5``) and sampled ones (Bernoulli of
+the mixed ``p'``), rewards both and takes the self-critical advantage ``r(sampled) - r(greedy)``. Every random
+draw comes from the agent's NumPy generator, saved by :meth:`get_state`, so a resumed run repeats the straight one.
+The networks are Functional/subclassed Keras models updated with ``train_on_batch`` only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from zoomrl.agents.base import Agent, optimizer_state, set_optimizer_state
+from zoomrl.agents.patchdrop import patches as pt
+
+STAGES = ("classifiers", "pretrain", "finetune", "two_stream")
+
+
+def save_networks(path: str | Path, networks: Mapping[str, Any]) -> None:
+    """Every weight (trainable or not) of each named network into one HDF5 file: ``<name>/<index>``."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        for name, net in networks.items():
+            g = f.create_group(name)
+            for i, w in enumerate(net.get_weights()):
+                g.create_dataset(str(i), data=w)
+
+
+def load_networks(path: str | Path, networks: Mapping[str, Any]) -> None:
+    """Read :func:`save_networks`'s file into ``networks``; a missing file, network or shape names itself."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weights file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise ValueError(f"{path}: damaged weights file ({exc})") from None
+    with f:
+        for name, net in networks.items():
+            if name not in f:
+                raise ValueError(f"{path}: holds no '{name}' network (found {', '.join(sorted(f)) or 'nothing'})")
+            current = net.get_weights()
+            stored = [np.asarray(f[name][str(i)]) for i in range(len(f[name]))]
+            shapes = [w.shape for w in current]
+            if [w.shape for w in stored] != shapes:
+                raise ValueError(f"{path}: the '{name}' network in this file does not fit this configuration "
+                                 f"({len(stored)} arrays stored, {len(current)} expected, or shapes differ)")
+            net.set_weights(stored)
+
+
+def _optimizer(kind: str, learning_rate: float, weight_decay: float = 0.0):
+    import keras
+
+    if kind == "sgd":
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, weight_decay=weight_decay or None)
+    return keras.optimizers.Adam(learning_rate=learning_rate, weight_decay=weight_decay or None)
+
+
+class PatchDropAgent(Agent):
+    """See the module docstring. ``config`` is a :class:`zoomrl.experiments.patchdrop.config.PatchDropConfig`
+    (or anything with its fields); ``classifiers`` shares an existing ``(hr, lr)`` pair between agents."""
+
+    def __init__(self, image_shape: tuple[int, int, int], num_classes: int, config: Any, seed: int = 0,
+                 classifiers: tuple[Any, Any] | None = None, sigma: float | None = None) -> None:
+        import keras
+
+        from zoomrl.agents.patchdrop.policy import PolicyNetwork
+        from zoomrl.agents.patchdrop.resnet import cifar_resnet
+
+        self.config = config
+        self.grid = int(config.grid)
+        self.patches = self.grid**2
+        self.image_shape = tuple(int(v) for v in image_shape)
+        h, w, c = self.image_shape
+        if h % self.grid or w % self.grid:
+            raise ValueError(f"images of {h}x{w} cannot be cut into a {self.grid}x{self.grid} grid of patches")
+        if h % config.lr_size or w % config.lr_size:
+            raise ValueError(f"images of {h}x{w} cannot be averaged down to lr_size={config.lr_size}")
+        self.lr_shape = (int(config.lr_size), int(config.lr_size), c)
+        self.num_classes = int(num_classes)
+        self.sigma = float(config.pretrain_sigma if sigma is None else sigma)
+        self.alpha = float(config.alpha)
+        if classifiers is None:
+            classifiers = (
+                cifar_resnet(self.image_shape, config.classifier_blocks, num_classes, "softmax", config.width, "hr"),
+                cifar_resnet(self.lr_shape, config.classifier_blocks, num_classes, "softmax", config.width, "lr"),
+            )
+        self.hr, self.lr = classifiers
+        self.policy = PolicyNetwork(self.lr_shape, self.patches, config.policy_blocks, config.width, self.alpha)
+        self.rng = np.random.default_rng(seed)
+        self.stage: str | None = None
+        self.trained: dict[str, Any] = {}
+        self._jit = True if keras.backend.backend() in ("tensorflow", "jax") else "auto"
+
+    # -- set-up -------------------------------------------------------------------------------------------------
+    def configure(self, stage: str, sigma: float | None = None) -> None:
+        """Compile (fresh optimizers) the networks that ``stage`` trains; ``sigma`` is the wrong-answer penalty."""
+        c = self.config
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {', '.join(STAGES)}; received {stage!r}")
+        if sigma is not None:
+            self.sigma = float(sigma)
+        ce = "sparse_categorical_crossentropy"
+        if stage == "classifiers":
+            for net in (self.hr, self.lr):
+                net.compile(optimizer=_optimizer(c.classifier_optimizer, c.classifier_lr, c.weight_decay), loss=ce,
+                            jit_compile=self._jit)
+            self.trained = {"hr": self.hr, "lr": self.lr}
+        else:
+            lr = {"pretrain": c.pretrain_lr, "finetune": c.finetune_lr, "two_stream": c.two_stream_lr}[stage]
+            self.policy.compile(optimizer=_optimizer("adam", lr), jit_compile=self._jit)
+            self.trained = {"policy": self.policy}
+            if stage == "finetune":
+                self.hr.compile(optimizer=_optimizer("adam", c.finetune_lr), loss=ce, jit_compile=self._jit)
+                self.trained["hr"] = self.hr
+        for net in self.trained.values():
+            net.optimizer.build(net.trainable_variables)
+        self.stage = stage
+
+    # -- acting -------------------------------------------------------------------------------------------------
+    def low_resolution(self, images: np.ndarray) -> np.ndarray:
+        return pt.low_resolution(images, self.lr_shape[0])
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """The policy's keep-probabilities ``(B, P)`` for HR ``images`` (seen at low resolution)."""
+        return np.asarray(self.policy.predict_on_batch(self.low_resolution(images)), np.float64)
+
+    def act(self, observations: np.ndarray, explore: bool = False) -> np.ndarray:
+        """Patches to keep ``(B, P)``: greedy, or sampled from the mixed probabilities when ``explore``."""
+        probs = self.probabilities(observations)
+        if explore:
+            return pt.sample_actions(pt.mix_probabilities(probs, self.alpha), self.rng)
+        return pt.greedy_actions(probs)
+
+    def hr_scores(self, images: np.ndarray, actions: np.ndarray | None = None) -> np.ndarray:
+        """HR class probabilities of ``images`` with only ``actions``' patches kept (all when None)."""
+        x = images if actions is None else pt.mask_patches(images, actions, self.grid)
+        return np.asarray(self.hr.predict_on_batch(x), np.float64)
+
+    def lr_scores(self, images: np.ndarray) -> np.ndarray:
+        return np.asarray(self.lr.predict_on_batch(self.low_resolution(images)), np.float64)
+
+    def predict(self, images: np.ndarray, actions: np.ndarray, two_stream: bool = False) -> np.ndarray:
+        """Predicted classes with ``actions``' patches kept (two-stream output when asked)."""
+        scores = self.hr_scores(images, actions)
+        if two_stream:
+            scores = pt.two_stream(scores, self.lr_scores(images), actions)
+        return scores.argmax(axis=1)
+
+    # -- learning -----------------------------------------------------------------------------------------------
+    def learn_classifiers(self, images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+        """Stage 1: one cross-entropy update of each classifier."""
+        if self.stage != "classifiers":
+            raise RuntimeError("configure('classifiers') first")
+        hr = self.hr.train_on_batch(images, labels)
+        lr = self.lr.train_on_batch(self.low_resolution(images), labels)
+        return {"hr_loss": float(np.ravel(hr)[0]), "lr_loss": float(np.ravel(lr)[0])}
+
+    def learn(self, images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+        """Stages 2-4: one self-critical REINFORCE update of the policy (and, in ``finetune``, one cross-entropy
+        update of the HR classifier on the sampled, masked images). Returns losses and mean rewards."""
+        if self.stage not in ("pretrain", "finetune", "two_stream"):
+            raise RuntimeError("configure('pretrain'|'finetune'|'two_stream') first")
+        labels = np.asarray(labels)
+        n = len(labels)
+        low = self.low_resolution(images)
+        probs = np.asarray(self.policy.predict_on_batch(low), np.float64)
+        greedy = pt.greedy_actions(probs)
+        sampled = pt.sample_actions(pt.mix_probabilities(probs, self.alpha), self.rng)
+        both = np.concatenate([sampled, greedy])
+        scores = self.hr_scores(np.concatenate([images, images]), both)
+        if self.stage == "two_stream":
+            lr_scores = np.asarray(self.lr.predict_on_batch(low), np.float64)
+            scores = pt.two_stream(scores, np.concatenate([lr_scores, lr_scores]), both)
+        correct = scores.argmax(axis=1) == np.concatenate([labels, labels])
+        r_sampled = pt.reward(correct[:n], sampled, self.sigma)
+        r_greedy = pt.reward(correct[n:], greedy, self.sigma)
+        advantage = pt.self_critical_advantage(r_sampled, r_greedy)
+        y = np.concatenate([sampled, advantage[:, None]], axis=1).astype(np.float32)
+        out = {"policy_loss": float(np.ravel(self.policy.train_on_batch(low, y))[0]),
+               "reward": float(r_sampled.mean()), "greedy_reward": float(r_greedy.mean()),
+               "patches": float(sampled.sum(axis=1).mean()), "greedy_patches": float(greedy.sum(axis=1).mean())}
+        if self.stage == "finetune":
+            masked = pt.mask_patches(images, sampled, self.grid)
+            out["hr_loss"] = float(np.ravel(self.hr.train_on_batch(masked, labels))[0])
+        return out
+
+    # -- state --------------------------------------------------------------------------------------------------
+    def networks(self) -> dict[str, Any]:
+        return {"policy": self.policy, "hr": self.hr, "lr": self.lr}
+
+    def save_weights(self, path: str | Path) -> None:
+        save_networks(path, self.networks())
+
+    def load_weights(self, path: str | Path, only: tuple[str, ...] | None = None) -> None:
+        nets = self.networks()
+        load_networks(path, {k: v for k, v in nets.items() if only is None or k in only})
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        state: dict[str, np.ndarray] = {"rng": np.array(json.dumps(self.rng.bit_generator.state)),
+                                        "sigma": np.array(self.sigma)}
+        for name, net in self.trained.items():
+            state.update({f"{name}_{k}": v for k, v in optimizer_state(net.optimizer).items()})
+        return state
+
+    def set_state(self, state: Mapping[str, np.ndarray]) -> None:
+        self.rng.bit_generator.state = json.loads(str(state["rng"]))
+        self.sigma = float(state["sigma"])
+        for name, net in self.trained.items():
+            if f"{name}_optimizer_count" not in state:
+                raise ValueError(f"the training state holds no optimizer for the '{name}' network")
+            set_optimizer_state(net.optimizer, state, prefix=f"{name}_")

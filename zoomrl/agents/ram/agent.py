@@ -1,0 +1,192 @@
+"""RAM and the whole-image baselines behind the :class:`zoomrl.agents.base.Agent` contract.
+
+``learn(images, targets)`` runs one ``train_on_batch``; ``predict`` gives outputs (class probabilities, or
+locations in [-1, 1] units); ``get_state`` / ``set_state`` carry the optimizer slots and the random-generator
+state (an exact resume), ``save_weights`` / ``load_weights`` the networks alone.
+
+Test modes of :meth:`RamAgent.predict`:
+
+* ``"mean"``: the deterministic mean path: the first location is given (the run loop draws it from a seeded NumPy
+  generator, so it is reproducible), then every location is the location network's mean;
+* ``"sample"``: Monte-Carlo: ``samples`` full stochastic paths per image (first location uniform, then Gaussian
+  around the means), outputs averaged (class probabilities, or predicted locations).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from zoomrl.agents.base import Agent, optimizer_state, set_optimizer_state
+
+PREDICT_MODES = ("mean", "sample")
+
+
+def _optimizer(name: str, learning_rate: float, momentum: float):
+    import keras
+
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=learning_rate)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
+    raise ValueError(f"optimizer must be adam or sgd; received {name!r}")
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = np.exp(x - x.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def _as_batch(images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images, dtype=np.float32)
+    return images[..., None] if images.ndim == 3 else images
+
+
+class _KerasAgent(Agent):
+    model: Any
+
+    def _compile(self, optimizer: str, learning_rate: float, momentum: float, image_shape: tuple[int, ...],
+                 jit_compile: bool | str) -> None:
+        self.model.compile(optimizer=_optimizer(optimizer, learning_rate, momentum), jit_compile=jit_compile)
+        self.model(np.zeros((1, *image_shape), np.float32))  # build the weights
+        self.model.optimizer.build(self.model.trainable_variables)
+
+    def learn(self, images: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+        logs = self.model.train_on_batch(_as_batch(images), np.asarray(targets), return_dict=True)
+        return {k: float(v) for k, v in logs.items()}
+
+    def reset_metrics(self) -> None:
+        self.model.reset_metrics()
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        return optimizer_state(self.model.optimizer)
+
+    def set_state(self, state: Mapping[str, np.ndarray]) -> None:
+        set_optimizer_state(self.model.optimizer, state)
+
+    def save_weights(self, path: str | Path) -> None:
+        self.model.save_weights(str(path))
+
+    def load_weights(self, path: str | Path) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such weights file")
+        try:
+            self.model.load_weights(str(path))
+        except Exception as exc:  # Keras raises several types for a file that does not fit
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"{path}: weights do not fit this model ({first})") from None
+
+    def weights(self) -> list[np.ndarray]:
+        import keras
+
+        return [np.array(keras.ops.convert_to_numpy(v)) for v in self.model.weights]
+
+
+class RamAgent(_KerasAgent):
+    """RAM (:class:`zoomrl.agents.ram.network.RamModel`); ``model_kwargs`` go to the model."""
+
+    def __init__(self, image_shape: tuple[int, ...], optimizer: str = "adam", learning_rate: float = 1e-3,
+                 momentum: float = 0.9, jit_compile: bool | str = "auto", seed: int = 0,
+                 **model_kwargs: Any) -> None:
+        from zoomrl.agents.ram.network import RamModel
+
+        image_shape = tuple(image_shape) if len(image_shape) == 3 else (*image_shape, 1)
+        self.image_shape = image_shape
+        self.model = RamModel(seed=seed, **model_kwargs)
+        self._compile(optimizer, learning_rate, momentum, image_shape, jit_compile)
+
+    @property
+    def glimpses(self) -> int:
+        return self.model.glimpses
+
+    def reseed(self, seed: int) -> None:
+        """Set the model's random generator to a state that only depends on ``seed`` (each epoch, each test)."""
+        import keras
+
+        state = self.model.seed_generator.state
+        dtype = keras.ops.convert_to_numpy(state).dtype
+        state.assign(np.array([seed % (2 ** 31), 0], dtype=dtype))
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        import keras
+
+        out = super().get_state()
+        out["seed_state"] = np.array(keras.ops.convert_to_numpy(self.model.seed_generator.state))
+        return out
+
+    def set_state(self, state: Mapping[str, np.ndarray]) -> None:
+        super().set_state(state)
+        self.model.seed_generator.state.assign(np.asarray(state["seed_state"]))
+
+    def act(self, observations: np.ndarray, explore: bool = False) -> np.ndarray:
+        """The glimpse locations ``(B, T, 2)`` for a batch of images (explore: sampled; else the mean path from
+        the centre)."""
+        first = np.zeros((len(observations), 2), np.float32)
+        return self.predict(observations, "sample" if explore else "mean", first_locations=first,
+                            samples=1)[1][:, 0]
+
+    def rollout(self, images: np.ndarray, first_locations: np.ndarray | None, stochastic: bool
+                ) -> tuple[np.ndarray, np.ndarray]:
+        import keras
+
+        out, _, locs, _ = self.model.rollout(_as_batch(images), first_locations, stochastic=stochastic)
+        return np.asarray(keras.ops.convert_to_numpy(out)), np.asarray(keras.ops.convert_to_numpy(locs))
+
+    def predict(self, images: np.ndarray, mode: str = "mean", first_locations: np.ndarray | None = None,
+                samples: int = 10, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """``(outputs, paths)``: outputs are class probabilities ``(B, K)`` or locations ``(B, 2)``; paths the
+        glimpse locations ``(B, S, T, 2)`` (``S`` = 1 for the mean path)."""
+        if mode not in PREDICT_MODES:
+            raise ValueError(f"predict mode must be one of {', '.join(PREDICT_MODES)}; received {mode!r}")
+        if mode == "mean" and first_locations is None:
+            raise ValueError("the mean path needs first_locations")
+        images = _as_batch(images)
+        outs, paths = [], []
+        for i in range(0, len(images), batch_size):
+            chunk = images[i:i + batch_size]
+            if mode == "mean":
+                out, locs = self.rollout(chunk, first_locations[i:i + batch_size], stochastic=False)
+                outs.append(_softmax(out) if self.model.task == "classify" else out)
+                paths.append(locs[:, None])
+            else:
+                acc, ps = 0.0, []
+                for _ in range(samples):
+                    out, locs = self.rollout(chunk, None, stochastic=True)
+                    acc = acc + (_softmax(out) if self.model.task == "classify" else out)
+                    ps.append(locs)
+                outs.append(acc / samples)
+                paths.append(np.stack(ps, axis=1))
+        return np.concatenate(outs), np.concatenate(paths)
+
+
+class WholeImageAgent(_KerasAgent):
+    """A whole-image CNN or MLP (:class:`zoomrl.agents.ram.baselines.WholeImageNet`)."""
+
+    def __init__(self, image_shape: tuple[int, ...], kind: str = "cnn", task: str = "classify", n_outputs: int = 10,
+                 reg_loss: str = "l1", hidden: int = 256, optimizer: str = "adam", learning_rate: float = 1e-3,
+                 momentum: float = 0.9, jit_compile: bool | str = "auto", seed: int = 0) -> None:
+        from zoomrl.agents.ram.baselines import WholeImageNet
+
+        image_shape = tuple(image_shape) if len(image_shape) == 3 else (*image_shape, 1)
+        self.image_shape = image_shape
+        self.model = WholeImageNet(kind=kind, task=task, n_outputs=n_outputs, reg_loss=reg_loss, hidden=hidden)
+        self._compile(optimizer, learning_rate, momentum, image_shape, jit_compile)
+
+    def reseed(self, seed: int) -> None:
+        """Nothing random in these networks' passes."""
+
+    def act(self, observations: np.ndarray, explore: bool = False) -> np.ndarray:
+        return self.predict(observations)
+
+    def predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        import keras
+
+        images = _as_batch(images)
+        outs = []
+        for i in range(0, len(images), batch_size):
+            out = np.asarray(keras.ops.convert_to_numpy(self.model(images[i:i + batch_size])))
+            outs.append(_softmax(out) if self.model.task == "classify" else out)
+        return np.concatenate(outs)
