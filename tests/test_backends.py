@@ -19,10 +19,10 @@ from conftest import TinyFeatures, square_task
 from zoomrl.agents.dqn.agent import DQNAgent
 from zoomrl.vision.backbone import load_backbone
 from zoomrl.experiments.hierarchical.config import make_config
-from zoomrl.envs.zoom import ImageEpisode
+from zoomrl.envs.zoom import ZoomEnv
+from zoomrl.envs.vector import ZoomVectorEnv, run_vector
 from zoomrl.vision.features import ImageZooms, Request
-from zoomrl.envs.vector import run_lockstep
-from zoomrl.experiments.hierarchical.train import training_policy
+from zoomrl.experiments.hierarchical.train import training_policy, store_transitions
 
 keras.utils.set_random_seed(0)
 bb = load_backbone("none", log=lambda m: None)
@@ -31,14 +31,26 @@ assert p4.shape == (1, 4, 6, 512) and p5.shape == (1, 2, 3, 512)
 _, img, objs = square_task(1, 0)[0]
 d = ImageZooms(bb, bb.fingerprint).describe([Request("a", (), img, (0, 0, 64, 64))])
 assert d.shape == (1, 25088) and np.isfinite(d).all()
-cfg = make_config("tiny", class_object="box", hidden_units=16, minibatch=4, learning_starts=4, train_every=1)
-agent = DQNAgent(36 + 24, cfg)
-episodes = [ImageEpisode(f"im{{i}}", im, np.array([o[1] for o in ob], float), np.zeros(len(ob), bool),
-                         scale=0.75, max_steps=4, index=i) for i, (_, im, ob) in enumerate(square_task(4, 1))]
-losses = []
-run_lockstep(episodes, training_policy(cfg, 1.0, 0, 0), TinyFeatures(), agent.q_values, agent.observe,
-             lambda n: losses.extend(agent.learn()))
-assert agent.transitions > 0 and losses and all(np.isfinite(losses)), losses
+# Every DQN option on: dueling, Double DQN with a target network, 3-step returns, demonstrations with the margin.
+cfg = make_config("tiny", class_object="box", hidden_units=16, minibatch=4, learning_starts=4, train_every=1,
+                  dueling=True, target_update_every=3, double_dqn=True, n_step=3, demo_ratio=0.5)
+agent = DQNAgent(36 + 24, 6, cfg)
+feats = TinyFeatures()
+envs = [ZoomEnv(im, np.array([o[1] for o in ob], float), features=feats, scale=0.75, max_steps=4, index=i)
+        for i, (_, im, ob) in enumerate(square_task(4, 1))]
+run_vector(ZoomVectorEnv(envs, feats), lambda idx, q, infos: np.array([i["oracle_action"] for i in infos]),
+           None, store_transitions(agent, True, "demo"))
+losses = agent.pretrain(3)
+envs = [ZoomEnv(im, np.array([o[1] for o in ob], float), features=feats, scale=0.75, max_steps=4, index=i)
+        for i, (_, im, ob) in enumerate(square_task(4, 1))]
+store = store_transitions(agent, False, 0)
+def on_step(*a):
+    store(*a)
+    out = agent.learn()
+    if out:
+        losses.append(out["loss"])
+run_vector(ZoomVectorEnv(envs, feats), training_policy(cfg, 1.0, 0, 0), agent.q_values, on_step)
+assert agent.transitions > 0 and len(losses) > 3 and all(np.isfinite(losses)), losses
 print("ok", keras.backend.backend(), agent.transitions, len(losses))
 """
 

@@ -64,11 +64,10 @@ class ZoomVectorEnv:
     def __len__(self) -> int:
         return self.num_envs
 
-    def reset(self, seed: int | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    def reset(self) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """Start every image afresh; returns the observations ``(N, S)`` and infos."""
-        for i, env in enumerate(self.envs):
-            env.reset(seed=None if seed is None else seed + i, options={"restart": True})
-            env._search_open = True  # noqa: SLF001 - the vector env computes the observations itself
+        for env in self.envs:
+            env.begin_search(restart=True)
         self.alive[:] = True
         self.needs_reset[:] = False
         obs = self._observe(range(self.num_envs))
@@ -89,7 +88,7 @@ class ZoomVectorEnv:
             if env.image_done:
                 self.alive[i] = False
             else:
-                env._search_open = True  # noqa: SLF001 - the next search of the image is open
+                env.begin_search()
                 need.append(int(i))
         for i in self.acting:
             if i in need:

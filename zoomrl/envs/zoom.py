@@ -320,9 +320,15 @@ class ZoomEnv(gym.Env):
     # --- Gymnasium API --------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Start the next search of the image (painting carried over), or the image afresh when it has no
-        search left or ``options={"restart": True}``. Returns ``(observation, info)``."""
+        search left, when a ``seed`` is given, or with ``options={"restart": True}``. Returns
+        ``(observation, info)``."""
         super().reset(seed=seed)
-        if self.episode is None or self.episode.finished or (options or {}).get("restart"):
+        self.begin_search(restart=seed is not None or bool((options or {}).get("restart")))
+        return self.observation(), self.info()
+
+    def begin_search(self, restart: bool = False) -> None:
+        """What :meth:`reset` does, without computing the observation (the vector env batches those)."""
+        if self.episode is None or self.episode.finished or restart:
             self.episode = ImageEpisode(self.image_key, self._image, self._gt, self._difficult, **self._kwargs)
         elif self._search_open and self.episode.log.actions:
             # reset() in the middle of a search abandons it: close it as the step limit would.
@@ -330,7 +336,6 @@ class ZoomEnv(gym.Env):
             if self.episode.finished:
                 self.episode = ImageEpisode(self.image_key, self._image, self._gt, self._difficult, **self._kwargs)
         self._search_open = True
-        return self.observation(), self.info()
 
     def step(self, action: int):
         """Gymnasium's step: ``(observation, reward, terminated, truncated, info)``."""
