@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 from collections import namedtuple
-from pathlib import Path
 
 import numpy as np
 import pytest
