@@ -1,23 +1,45 @@
-"""Smoke runs of the four top-level scripts (random backbone weights, a few tiny images) and their errors."""
+"""Smoke runs of the four top-level scripts (random backbone weights, a few tiny images) and their errors.
 
+The scripts run in process (their constants block read with ``runpy``, then the same ``script_main`` call their
+``__main__`` makes), which saves a Keras start-up per run; ``test_help_lists_flags_with_defaults`` runs one as a
+real subprocess."""
+
+import contextlib
+import io
 import json
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from conftest import REPO, square_task, write_voc
+from zoomrl.experiments.cli import script_main
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
 TINY = ["--preset", "tiny", "--weights", "none", "--class-object", "box", "--number-of-steps", "3", "--quiet"]
 
 
 def run(script, *args, cwd):
-    proc = subprocess.run([sys.executable, str(REPO / script), *args], capture_output=True, text=True, env=ENV,
-                          cwd=cwd, timeout=600)
-    return proc
+    """Run a top-level script in process; returns an object like ``subprocess.run``'s."""
+    constants = runpy.run_path(str(REPO / script), run_name="zoomrl_script")
+    model = "image_zooms" if script.startswith("image_zooms") else "pool45_crops"
+    command = "train" if "training" in script else "test"
+    out, err = io.StringIO(), io.StringIO()
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = script_main("hierarchical", command, {**constants, "MODEL": model}, list(args))
+            except SystemExit as exc:  # argparse
+                rc = exc.code
+    finally:
+        os.chdir(old)
+    return SimpleNamespace(returncode=rc, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +120,7 @@ def test_checkpoint_of_another_variant_or_size_is_refused(data, tmp_path):
     assert "does not fit a Q-network" in msg and "1024 hidden units" in msg
     msg = _error(run("image_zooms_training.py", *TINY, "--data", str(data), "--model-dir", str(models),
                      "--epochs", "2", "--resume", cwd=tmp_path))
-    assert "variant=pool45_crops" in msg
+    assert "variant='image_zooms' (run has 'pool45_crops')" in msg
 
 
 def test_help_lists_flags_with_defaults():
@@ -111,13 +133,15 @@ def test_help_lists_flags_with_defaults():
     assert "default: seven" in out.stdout
 
 
-def test_benchmark_script_writes_its_json(data, tmp_path):
+def test_benchmark_script_writes_its_json(data, tmp_path, monkeypatch, capsys):
     out = tmp_path / "bench.json"
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "benchmark.py"), "--data", str(data),
-                           "--class-object", "box", "--image-set", "test", "--weights", "none", "--images", "2",
-                           "--test-batch", "2", "--models", "pool45_crops", "--output", str(out)],
-                          capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    monkeypatch.setattr(sys, "argv", ["benchmark.py", "--data", str(data), "--class-object", "box", "--image-set",
+                                      "test", "--weights", "none", "--images", "2", "--test-batch", "2", "--models",
+                                      "pool45_crops", "--output", str(out)])
+    monkeypatch.chdir(tmp_path)
+    main = runpy.run_path(str(REPO / "scripts" / "benchmark.py"), run_name="zoomrl_script")["main"]
+    assert main() == 0
+    proc = SimpleNamespace(stdout=capsys.readouterr().out)
     result = json.loads(out.read_text())
     m = result["models"]["pool45_crops"]
     assert m["backbone_unit"] == "images" and m["test_images"] == 2 and m["backbone_only_per_second"] > 0

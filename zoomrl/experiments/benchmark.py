@@ -21,6 +21,7 @@ from zoomrl.agents.dqn.agent import DQNAgent
 from zoomrl.experiments.hierarchical.config import Config, make_config
 from zoomrl.vision.features import INPUT_SIZE, FeatureModel, ImageZooms
 from zoomrl.core.seeding import seed_everything
+from zoomrl.envs.zoom import NUM_ACTIONS
 from zoomrl.data.images import ImageStore, load_images
 from zoomrl.experiments.hierarchical.train import feature_model_for
 from zoomrl.experiments.hierarchical.test import greedy_policy, run_records
@@ -105,7 +106,7 @@ def benchmark_variant(variant: str, data: Sequence[str], image_set: str | None, 
     for im in images:
         store.get(im)  # decode once, outside every timing
     features = feature_model_for(config, log)
-    agent = DQNAgent(features.descriptor_size + 24, config, seed=config.seed)
+    agent = DQNAgent(features.descriptor_size + NUM_ACTIONS * config.history_length, NUM_ACTIONS, config, seed=config.seed)
     agent.q_values(np.zeros((1, agent.state_size), np.float32))  # warm-up
 
     unit = "windows" if variant == "image_zooms" else "images"
