@@ -12,11 +12,11 @@ bootstrap; testing skips it and saves the backbone pass).
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
-from zoomrl.envs.zoom import ZoomEnv, describe
+from zoomrl.envs.zoom import describe
 
 
 class VectorStep(NamedTuple):
@@ -30,10 +30,28 @@ class VectorStep(NamedTuple):
     """``(N,)`` bool: whose observation this step computed."""
 
 
+class LockstepEnv(Protocol):
+    """What a sub-environment offers the vector env (:class:`zoomrl.envs.zoom.ZoomEnv` is the reference; any
+    window-searching ``gymnasium.Env`` of this project implements the same methods)."""
+
+    observation_space: Any
+    action_space: Any
+
+    def begin_search(self, restart: bool = False) -> None: ...
+    def act(self, action: int, q_values: np.ndarray | None = None) -> tuple[float, bool, bool]: ...
+    def close_search(self) -> None: ...
+    def request(self) -> Any: ...
+    def history_features(self) -> np.ndarray: ...
+    def info(self) -> dict[str, Any]: ...
+    def record(self, image_id: str) -> dict[str, Any]: ...
+    @property
+    def image_done(self) -> bool: ...
+
+
 class ZoomVectorEnv:
     """``envs`` stepped together (see the module docstring); ``features`` computes every observation."""
 
-    def __init__(self, envs: Sequence[ZoomEnv], features: Any, descriptor_scale: float = 1.0,
+    def __init__(self, envs: Sequence[LockstepEnv], features: Any, descriptor_scale: float = 1.0,
                  final_observations: bool = True) -> None:
         self.envs = list(envs)
         self.features = features
@@ -57,8 +75,7 @@ class ZoomVectorEnv:
     def _observe(self, indices: Sequence[int]) -> np.ndarray:
         out = np.zeros((self.num_envs, self.single_observation_size), dtype=np.float32)
         if len(indices):
-            out[list(indices)] = describe([self.envs[i].episode for i in indices], self.features,
-                                          self.descriptor_scale)
+            out[list(indices)] = describe([self.envs[i] for i in indices], self.features, self.descriptor_scale)
         return out
 
     def __len__(self) -> int:

@@ -271,9 +271,10 @@ class ImageEpisode:
         return best if child_ious[best] > current else TRIGGER
 
 
-def describe(episodes: Sequence[ImageEpisode], features: Any, descriptor_scale: float = 1.0) -> np.ndarray:
-    """Observations ``(N, descriptor + history)`` of the current windows of ``episodes``, one batched feature
-    call."""
+def describe(episodes: Sequence[Any], features: Any, descriptor_scale: float = 1.0) -> np.ndarray:
+    """Observations ``(N, descriptor + history)`` of the current windows of ``episodes`` (anything with
+    ``request()`` and ``history_features()``: image episodes or the environments themselves), one batched
+    feature call."""
     if not episodes:
         size = features.descriptor_size if features is not None else 0
         return np.zeros((0, size), dtype=np.float32)
@@ -363,8 +364,16 @@ class ZoomEnv(gym.Env):
         self._search_open = False
 
     def observation(self) -> np.ndarray:
+        return describe([self], self.features, self.descriptor_scale)[0]
+
+    def request(self) -> Request:
+        """What the feature model needs to describe the current window."""
         assert self.episode is not None
-        return describe([self.episode], self.features, self.descriptor_scale)[0]
+        return self.episode.request()
+
+    def history_features(self) -> np.ndarray:
+        assert self.episode is not None
+        return self.episode.history_features()
 
     def info(self) -> dict[str, Any]:
         e = self.episode
