@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Hashable, Mapping
+from typing import Any, Callable, Hashable, Mapping
 
 import keras
 import numpy as np
@@ -41,12 +41,16 @@ class _Learner(keras.Model):
 class DQNAgent(Agent):
     """One agent with ``state_size`` inputs and ``num_actions`` outputs (see :class:`DQNConfig` for options)."""
 
-    def __init__(self, state_size: int, num_actions: int, config: DQNConfig, seed: int = 0) -> None:
+    def __init__(self, state_size: int, num_actions: int, config: DQNConfig, seed: int = 0,
+                 build_network: Callable[..., keras.Model] | None = None) -> None:
+        """``build_network(state_size, num_actions, hidden_units, dropout, dueling, name=...)`` replaces the MLP
+        of :func:`build_qnetwork` (for example a CNN over raw pixels trained end to end)."""
         self.config = config
         self.state_size = int(state_size)
         self.num_actions = int(num_actions)
         c = config
-        self.model = build_qnetwork(state_size, num_actions, c.hidden_units, c.dropout, c.dueling)
+        build = build_network or build_qnetwork
+        self.model = build(state_size, num_actions, c.hidden_units, c.dropout, c.dueling, name="q_network")
         self.learner = _Learner(self.model, c.margin, c.margin_weight if c.demo_ratio > 0 else 0.0)
         # XLA makes an update of the 25112 x 1024 network about 2.8x faster on a CPU under TensorFlow; JAX
         # compiles anyway. PyTorch keeps Keras's default (torch.compile does not pay off for one small step).
@@ -56,8 +60,8 @@ class DQNAgent(Agent):
         self.learner.optimizer.build(self.model.trainable_variables)
         self.target_model: keras.Model | None = None
         if c.target_update_every > 0:
-            self.target_model = build_qnetwork(state_size, num_actions, c.hidden_units, c.dropout, c.dueling,
-                                               name="target_q_network")
+            self.target_model = build(state_size, num_actions, c.hidden_units, c.dropout, c.dueling,
+                                      name="target_q_network")
             self.target_model.set_weights(self.model.get_weights())
         self.memory = ReplayMemory(c.replay_size, state_size)
         self.demos = ReplayMemory(c.demo_size, state_size, demo=True) if c.demo_ratio > 0 else None

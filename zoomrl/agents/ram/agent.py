@@ -1,6 +1,6 @@
 """RAM and the whole-image baselines behind the :class:`zoomrl.agents.base.Agent` contract.
 
-``learn(images, targets)`` runs one ``train_on_batch``; ``predict`` gives outputs (class probabilities, or
+``learn(images, targets)`` runs one ``train_on_batch`` (``run_eagerly``: no graph compilation, for tiny models); ``predict`` gives outputs (class probabilities, or
 locations in [-1, 1] units); ``get_state`` / ``set_state`` carry the optimizer slots and the random-generator
 state (an exact resume), ``save_weights`` / ``load_weights`` the networks alone.
 
@@ -48,8 +48,9 @@ class _KerasAgent(Agent):
     model: Any
 
     def _compile(self, optimizer: str, learning_rate: float, momentum: float, image_shape: tuple[int, ...],
-                 jit_compile: bool | str) -> None:
-        self.model.compile(optimizer=_optimizer(optimizer, learning_rate, momentum), jit_compile=jit_compile)
+                 jit_compile: bool | str, run_eagerly: bool = False) -> None:
+        self.model.compile(optimizer=_optimizer(optimizer, learning_rate, momentum), jit_compile=jit_compile,
+                           run_eagerly=run_eagerly)
         self.model(np.zeros((1, *image_shape), np.float32))  # build the weights
         self.model.optimizer.build(self.model.trainable_variables)
 
@@ -89,14 +90,14 @@ class RamAgent(_KerasAgent):
     """RAM (:class:`zoomrl.agents.ram.network.RamModel`); ``model_kwargs`` go to the model."""
 
     def __init__(self, image_shape: tuple[int, ...], optimizer: str = "adam", learning_rate: float = 1e-3,
-                 momentum: float = 0.9, jit_compile: bool | str = "auto", seed: int = 0,
+                 momentum: float = 0.9, jit_compile: bool | str = "auto", run_eagerly: bool = False, seed: int = 0,
                  **model_kwargs: Any) -> None:
         from zoomrl.agents.ram.network import RamModel
 
         image_shape = tuple(image_shape) if len(image_shape) == 3 else (*image_shape, 1)
         self.image_shape = image_shape
         self.model = RamModel(seed=seed, **model_kwargs)
-        self._compile(optimizer, learning_rate, momentum, image_shape, jit_compile)
+        self._compile(optimizer, learning_rate, momentum, image_shape, jit_compile, run_eagerly)
 
     @property
     def glimpses(self) -> int:
@@ -167,13 +168,14 @@ class WholeImageAgent(_KerasAgent):
 
     def __init__(self, image_shape: tuple[int, ...], kind: str = "cnn", task: str = "classify", n_outputs: int = 10,
                  reg_loss: str = "l1", hidden: int = 256, optimizer: str = "adam", learning_rate: float = 1e-3,
-                 momentum: float = 0.9, jit_compile: bool | str = "auto", seed: int = 0) -> None:
+                 momentum: float = 0.9, jit_compile: bool | str = "auto", run_eagerly: bool = False,
+                 seed: int = 0) -> None:
         from zoomrl.agents.ram.baselines import WholeImageNet
 
         image_shape = tuple(image_shape) if len(image_shape) == 3 else (*image_shape, 1)
         self.image_shape = image_shape
         self.model = WholeImageNet(kind=kind, task=task, n_outputs=n_outputs, reg_loss=reg_loss, hidden=hidden)
-        self._compile(optimizer, learning_rate, momentum, image_shape, jit_compile)
+        self._compile(optimizer, learning_rate, momentum, image_shape, jit_compile, run_eagerly)
 
     def reseed(self, seed: int) -> None:
         """Nothing random in these networks' passes."""

@@ -174,8 +174,9 @@ class RamModel(keras.Model):
         sup = self.supervised_loss(y, out)
         reward = ops.stop_gradient(self.reward(y, out))
         if self.random_locations or self.glimpses < 2:
-            rl = ops.zeros(())
-            base_loss = ops.zeros(())
+            # No policy: zero losses (written through the unused heads so every weight has a, zero, gradient).
+            rl = 0.0 * ops.sum(means)
+            base_loss = 0.0 * ops.sum(bases)
         else:
             sampled = ops.stop_gradient(locs[:, 1:])
             log_pi = -ops.sum(ops.square(sampled - means), axis=-1) / (2.0 * self.loc_std ** 2)  # (B, T-1)
