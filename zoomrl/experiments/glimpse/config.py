@@ -1,0 +1,171 @@
+"""The ``glimpse`` family's configuration: one :class:`GlimpseConfig`, presets ``paper``, ``fast`` and ``tiny``.
+
+A preset's values depend on the task: :func:`make_config` starts from ``PRESETS[preset]``, applies
+``TASK_PRESETS[task][preset]``, then every flag given on the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from zoomrl.core.config import ConfigBase, ConfigError, require_choice, require_finite, require_positive_int
+
+TASKS = ("classify", "regress")
+MODELS = ("ram", "random", "cnn", "mlp")
+PROTOCOL_CHOICES = ("auto", "translated28", "translated60", "cluttered60", "cluttered100")
+
+
+@dataclasses.dataclass
+class GlimpseConfig(ConfigBase):
+    """Every setting of a ``glimpse`` run (saved as ``config.json`` in each model's run folder)."""
+
+    preset: str = "fast"
+    task: str = "classify"
+    """``classify`` (digit class, cross-entropy, reward 1 when correct) or ``regress`` (a 2-D landmark)."""
+    dataset: str = "digits"
+    """``digits`` (scikit-learn's digits, offline), ``mnist`` (keras.datasets.mnist, a download), or for
+    ``regress`` the path of a VOC-layout folder (landmark = centre of the largest box of ``voc_class``)."""
+    protocol: str = "auto"
+    """Digit canvases: ``cluttered60`` (60x60, 4 pieces of 8x8), ``translated28``, ``translated60``,
+    ``cluttered100`` (8 pieces); ``auto``: cluttered60 for classify, translated60 for regress."""
+    voc_class: str = ""
+    """VOC class whose box centre is the landmark (empty: the largest box of any class)."""
+    image_size: int = 128
+    """VOC photos are letterboxed onto image_size x image_size canvases."""
+    train_size: int = 6400
+    """Digit canvases per training epoch (fresh placements and clutter every epoch)."""
+    test_size: int = 0
+    """Test canvases (0: one per test image: 359 offline digits, 10000 MNIST)."""
+    models: str = "ram,random,cnn,mlp"
+    """Comma-separated models to train/test: ram (learned glimpses), random (RAM with uniformly random glimpse
+    locations), cnn and mlp (whole-image baselines)."""
+    glimpses: int = 6
+    glimpse_size: int = 12
+    """g: each patch is resized to g x g."""
+    scales: int = 3
+    """k: patches per glimpse, each twice as wide as the one before."""
+    glimpse_net: str = "fc"
+    """``fc`` (the paper: h_g, h_l of glimpse_hidden/loc_hidden, g of glimpse_units) or ``conv`` (the variant:
+    3 conv 5x5/2 with 32, 64, 128 channels, global average pooling)."""
+    core: str = "relu"
+    """Core RNN: ``relu`` (the paper), ``lstm`` or ``gru``."""
+    glimpse_hidden: int = 128
+    loc_hidden: int = 128
+    glimpse_units: int = 256
+    core_units: int = 256
+    loc_std: float = 0.15
+    """Standard deviation of the Gaussian location policy, in [-1, 1] units."""
+    reward: str = "gaussian"
+    """Regression reward: ``gaussian`` exp(-d^2/sigma^2) of the normalised distance d, or ``binary`` (d < radius)."""
+    reward_sigma: float = 0.26
+    """sigma of the gaussian reward (0.26: 40 % reward at d = 0.25, the variant's stated aim)."""
+    reward_radius: float = 0.1
+    reg_loss: str = "l1"
+    """Regression loss: ``l1`` (the variant) or ``mse``."""
+    supervised_weight: float = 1.0
+    reinforce_weight: float = 1.0
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    """SGD momentum (optimizer sgd only)."""
+    batch_size: int = 64
+    epochs: int = 40
+    baseline_epochs: int = 10
+    """Epochs of the whole-image baselines (cnn, mlp)."""
+    baseline_hidden: int = 256
+    mc_samples: int = 10
+    """Paths sampled per test image for the Monte-Carlo evaluation."""
+    draw_max: int = 16
+    """--bool-draw draws the first draw_max test images."""
+    seed: int = 0
+    xla: bool = True
+    """Compile the dense networks with XLA under TensorFlow (faster steps, seconds of compiling first)."""
+
+    def model_list(self) -> list[str]:
+        return [m.strip() for m in self.models.split(",") if m.strip()]
+
+    def resolved_protocol(self) -> str:
+        if self.protocol != "auto":
+            return self.protocol
+        return "cluttered60" if self.task == "classify" else "translated60"
+
+    def is_voc(self) -> bool:
+        return self.dataset not in ("digits", "mnist")
+
+    def validate(self) -> "GlimpseConfig":
+        super().validate()
+        require_choice("task", self.task, TASKS)
+        require_choice("protocol", self.protocol, PROTOCOL_CHOICES)
+        if self.is_voc() and self.task != "regress":
+            raise ConfigError(f"dataset must be digits or mnist for task classify; received {self.dataset!r} "
+                              f"(a VOC folder is a regress dataset)")
+        models = self.model_list()
+        if not models:
+            raise ConfigError("models must name at least one of ram, random, cnn, mlp; received ''")
+        for m in models:
+            require_choice("models", m, MODELS)
+        if len(set(models)) != len(models):
+            raise ConfigError(f"models must not repeat a model; received {self.models!r}")
+        for name in ("image_size", "train_size", "glimpses", "glimpse_size", "scales", "glimpse_hidden", "loc_hidden",
+                     "glimpse_units", "core_units", "batch_size", "baseline_hidden", "mc_samples"):
+            require_positive_int(name, getattr(self, name))
+        for name in ("test_size", "epochs", "baseline_epochs", "draw_max", "seed"):
+            require_positive_int(name, getattr(self, name), allow_zero=True)
+        require_choice("glimpse_net", self.glimpse_net, ("fc", "conv"))
+        require_choice("core", self.core, ("relu", "lstm", "gru"))
+        require_choice("reward", self.reward, ("gaussian", "binary"))
+        require_choice("reg_loss", self.reg_loss, ("l1", "mse"))
+        require_choice("optimizer", self.optimizer, ("adam", "sgd"))
+        require_finite("loc_std", self.loc_std, low=0.0, low_open=True)
+        require_finite("reward_sigma", self.reward_sigma, low=0.0, low_open=True)
+        require_finite("reward_radius", self.reward_radius, low=0.0, low_open=True)
+        require_finite("supervised_weight", self.supervised_weight, low=0.0)
+        require_finite("reinforce_weight", self.reinforce_weight, low=0.0)
+        require_finite("learning_rate", self.learning_rate, low=0.0, low_open=True)
+        require_finite("momentum", self.momentum, low=0.0, high=1.0, high_open=True)
+        if not isinstance(self.xla, bool):
+            raise ConfigError(f"xla must be true or false, received {self.xla!r}")
+        if self.glimpse_net == "conv" and self.glimpse_size < 8:
+            raise ConfigError(f"glimpse_size must be at least 8 for the conv glimpse network, received "
+                              f"{self.glimpse_size}")
+        return self
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The paper's values (Mnih et al. 2014; the variant for regression): 60x60 cluttered, 12x12 retina, 3 scales,
+    # fc glimpse network 128/128/256, ReLU core 256; SGD with momentum; long training.
+    "paper": {"glimpses": 6, "glimpse_size": 12, "scales": 3, "glimpse_net": "fc", "core": "relu",
+              "glimpse_hidden": 128, "loc_hidden": 128, "glimpse_units": 256, "core_units": 256, "loc_std": 0.22,
+              "optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.9, "batch_size": 20, "train_size": 60000,
+              "epochs": 200, "baseline_epochs": 50, "mc_samples": 10},
+    # Fits the 20-minute budget on a 2-core CPU.
+    "fast": {"glimpses": 6, "glimpse_size": 12, "scales": 3, "glimpse_net": "fc", "core": "relu",
+             "glimpse_hidden": 128, "loc_hidden": 128, "glimpse_units": 256, "core_units": 256, "loc_std": 0.15,
+             "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64, "train_size": 6400, "epochs": 40,
+             "baseline_epochs": 10, "mc_samples": 10, "xla": True},
+    # Seconds, for tests.
+    "tiny": {"glimpses": 3, "glimpse_size": 8, "scales": 2, "glimpse_net": "fc", "core": "relu",
+             "glimpse_hidden": 16, "loc_hidden": 16, "glimpse_units": 32, "core_units": 32, "loc_std": 0.15,
+             "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 16, "train_size": 32, "test_size": 16,
+             "epochs": 2, "baseline_epochs": 1, "baseline_hidden": 16, "mc_samples": 2, "draw_max": 2,
+             "xla": False},
+}
+
+TASK_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "classify": {},
+    "regress": {
+        "paper": {"glimpses": 8, "glimpse_net": "conv", "models": "ram,cnn"},
+        "fast": {"models": "ram,cnn"},
+        "tiny": {"models": "ram,cnn"},
+    },
+}
+
+
+def make_config(preset: str, task: str = "classify", **overrides: Any) -> GlimpseConfig:
+    """The preset's values for ``task``, then every override that is not None; validated."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset '{preset}'; expected one of {', '.join(sorted(PRESETS))}")
+    require_choice("task", task, TASKS)
+    values = {**PRESETS[preset], **TASK_PRESETS[task].get(preset, {}), "task": task}
+    return GlimpseConfig.from_preset({preset: values}, preset, **overrides)
