@@ -53,7 +53,8 @@ from zoomrl.core.geometry import box_to_voc, iou_matrix
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 SPLITS = ("trainval", "test")
-DEFAULT_DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
+DEFAULT_DEMO_DIR = Path(os.environ.get("ZOOMRL_DEMO_DIR") or Path(__file__).resolve().parents[2] / "data" / "demo")
+"""The repository's data/demo/ (an editable install), or $ZOOMRL_DEMO_DIR."""
 VOC_FOLDER = "zoomrl-demo"  # the <folder> of every annotation (fixed, so the files do not depend on the path)
 
 _SPLIT_CODE = {"trainval": 0, "test": 1}

@@ -73,11 +73,31 @@ def add_common_flags(parser: argparse.ArgumentParser, command: str, presets: Seq
 
 
 def quiet_backend() -> None:
-    """Silence TensorFlow's start-up log noise (set before Keras is imported)."""
+    """Silence TensorFlow's start-up log noise (call before Keras is imported).
+
+    TensorFlow 2.21 prints its C++ INFO lines (oneDNN, CUDA drivers, XLA service) before its logging honours
+    ``TF_CPP_MIN_LOG_LEVEL``: the import runs with file descriptor 2 sent to /dev/null, and absl's stderr
+    threshold is raised for what comes later. An import that fails is retried with stderr open, so its error
+    shows. ``ZOOMRL_VERBOSE_BACKEND=1`` keeps everything."""
+    if os.environ.get("ZOOMRL_VERBOSE_BACKEND"):
+        return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_STDERRTHRESHOLD", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or "tensorflow" in sys.modules:
+        return
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        import tensorflow as tf  # noqa: F401, PLC0415
+
+        tf.config.list_physical_devices()  # device discovery logs too
+    except Exception:  # noqa: BLE001 - shown by the import that follows, with stderr open
+        pass
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def _sigterm(signum: int, frame: Any) -> None:
