@@ -1,0 +1,129 @@
+"""The active family's command line: the hierarchical family's flags where they mean the same thing, plus the
+active agent's own (``--features``, ``--fine-smaller``, ``--continuous-trigger``, ``--guided-exploration``, ...).
+
+Defaults: checkpoints in ``models_active/<class>`` (``models_active_scratch/<class>`` with ``--features scratch``),
+test outputs in ``results_active/<class>`` (``results_active_scratch/<class>``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Mapping
+
+from zoomrl.experiments.common import add_common_flags, non_negative_int, positive_int
+
+COMMANDS = ("train", "test")
+
+DEFAULTS: dict[str, Any] = {"PRESET": "paper", "SEED": 0, "MODEL_DIR": None, "OUTPUT_DIR": None, "EPOCHS": None,
+                            "RESUME": False, "BOOL_DRAW": False, "KEEP_CHECKPOINTS": 3}
+
+
+def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> argparse.ArgumentParser:
+    from zoomrl.experiments.active.config import FEATURES, PRESETS
+
+    c = {**DEFAULTS, **(constants or {})}
+    what = "Train" if command == "train" else "Test"
+    p = argparse.ArgumentParser(description=f"{what} the active localisation agent (Caicedo and Lazebnik 2015).")
+    add_common_flags(p, command, PRESETS, c)
+    add = p.add_argument
+    add("--data", action="append", metavar="DIR", default=None,
+        help="a Pascal VOC layout root; repeat to combine several (default: the embedded demo set)")
+    add("--image-set", default="trainval" if command == "train" else "test",
+        help="ImageSets/Main/<set>.txt or <class>_<set>.txt (default: %(default)s)")
+    add("--class-object", default="seven", help="class to search for (default: %(default)s)")
+    add("--features", default="vgg", choices=FEATURES,
+        help="vgg: VGG-16 block5_pool of the box with context; scratch: a CNN on the 84x84 box trained end to end "
+             "(default: %(default)s)")
+    add("--weights", default="auto", help="backbone weights: auto, imagenet, hed, none or PATH (default: %(default)s)")
+    add("--max-images", type=positive_int, default=None, help="use only the first N images (default: all)")
+    add("--number-of-steps", type=positive_int, default=None,
+        help="most actions per search; a test search restarts after this many (default: preset's, paper 40)")
+    add("--test-steps", type=positive_int, default=None, help="most actions per test image (default: preset's, paper 200)")
+    add("--fine-smaller", action=argparse.BooleanOptionalAction, default=None,
+        help="a tenth action, a finer smaller (default: preset's, off)")
+    add("--skip-bad", action=argparse.BooleanOptionalAction, default=False,
+        help="skip unreadable images and malformed XML, counting them (default: %(default)s)")
+    add("--feature-cache", default=None, metavar="DIR",
+        help="HDF5 feature cache reused across runs, one process at a time (default: memory only)")
+    add("--cache-mb", type=float, default=None, help="memory for cached features, MB (default: preset's)")
+    add("--episode-batch", type=positive_int, default=None, help="images run in lockstep in training (default: preset's)")
+    add("--test-batch", type=positive_int, default=None, help="images run in lockstep in testing (default: preset's)")
+    add("--allow-large-images", action="store_true",
+        help="decode images above Pillow's decompression-bomb limit (default: refuse them)")
+    if command == "train":
+        add("--learning-rate", type=float, default=None, help="Adam learning rate (default: preset's)")
+        add("--train-every", type=positive_int, default=None, help="one update every K environment steps (default: preset's)")
+        add("--minibatch", type=positive_int, default=None, help="DQN minibatch (default: preset's)")
+        add("--hidden-units", type=positive_int, default=None, help="units of the Q-network's hidden layers (default: preset's)")
+        add("--target-update-every", type=non_negative_int, default=None,
+            help="target network sync period in updates; 0 = none (default: preset's)")
+        add("--double-dqn", action=argparse.BooleanOptionalAction, default=None, help="Double DQN targets (default: preset's)")
+        add("--dueling", action=argparse.BooleanOptionalAction, default=None, help="dueling Q heads (default: preset's)")
+        add("--n-step", type=positive_int, default=None, help="n-step returns (default: preset's)")
+        add("--demo-ratio", type=float, default=None,
+            help="share of each minibatch from oracle demonstrations (DQfD margin loss); 0 = none (default: preset's)")
+        add("--margin-weight", type=float, default=None, help="weight of DQfD's large-margin loss (default: preset's)")
+        add("--bc-epochs", type=non_negative_int, default=None,
+            help="behaviour-cloning warm-up epochs on the oracle before epsilon-greedy (default: preset's)")
+        add("--continuous-trigger", action=argparse.BooleanOptionalAction, default=None,
+            help="trigger reward shaped above tau (3..6) and graded below (-3..-1) (default: preset's, off)")
+        add("--guided-exploration", action=argparse.BooleanOptionalAction, default=None,
+            help="explore among the actions with positive reward (default: preset's, on)")
+        add("--descriptor-scale", type=float, default=None, help="multiplies the region descriptor (default: preset's)")
+    else:
+        add("--checkpoint", default=None, metavar="PATH",
+            help="Q-network weights (default: the last epoch in MODEL_DIR/<class>; 'best' for the best epoch)")
+        add("--baselines", action=argparse.BooleanOptionalAction, default=True,
+            help="also run the random agent and the oracle")
+    return p
+
+
+TRAIN_OVERRIDES = ("epochs", "learning_rate", "train_every", "minibatch", "hidden_units", "target_update_every",
+                   "double_dqn", "dueling", "n_step", "demo_ratio", "margin_weight", "bc_epochs",
+                   "continuous_trigger", "guided_exploration", "descriptor_scale")
+
+
+def make_run_config(args: argparse.Namespace):
+    from zoomrl.experiments.active.config import make_config
+
+    overrides = dict(features=args.features, class_object=args.class_object, weights=args.weights, seed=args.seed,
+                     feature_cache=args.feature_cache, cache_mb=args.cache_mb, episode_batch=args.episode_batch,
+                     test_batch=args.test_batch, number_of_steps=args.number_of_steps, test_steps=args.test_steps,
+                     fine_smaller=args.fine_smaller)
+    for name in TRAIN_OVERRIDES:
+        if hasattr(args, name):
+            overrides[name] = getattr(args, name)
+    return make_config(args.preset, **overrides)
+
+
+def data_roots(args: argparse.Namespace) -> list[str]:
+    if args.data:
+        return list(args.data)
+    from zoomrl.data.demo import default_data_dir
+
+    return [str(default_data_dir())]
+
+
+def run(command: str, args: argparse.Namespace) -> None:
+    from zoomrl.data.voc import allow_large_images
+
+    if args.allow_large_images:
+        allow_large_images()
+    config = make_run_config(args)
+    suffix = "_scratch" if config.features == "scratch" else ""
+    model_dir = args.model_dir or f"models_active{suffix}"
+    if command == "train":
+        from zoomrl.experiments.active.train import train
+
+        result = train(config, data_roots(args), args.image_set, model_dir, max_images=args.max_images,
+                       skip_bad=args.skip_bad, resume=args.resume, show_progress=not args.quiet,
+                       keep_checkpoints=args.keep_checkpoints)
+        print(f"done: {result['summary']}")
+    else:
+        from zoomrl.experiments.active.test import test
+
+        output_dir = args.output_dir or f"results_active{suffix}"
+        test(config, data_roots(args), args.image_set, args.checkpoint, Path(output_dir) / config.class_object,
+             model_dir=model_dir, max_images=args.max_images, skip_bad=args.skip_bad, bool_draw=args.bool_draw,
+             baselines=args.baselines, show_progress=not args.quiet)

@@ -1,0 +1,302 @@
+"""Training the active agent: epochs of guided epsilon-greedy searches over the training images.
+
+:func:`train` loads data, features and agent, optionally collects oracle demonstrations and runs the
+behaviour-cloning warm-up, then runs :func:`train_epoch` per epoch and saves a checkpoint after each
+(``epoch_<k>.weights.h5``, ``training_state.npz``, ``config.json``, ``latest.json``; ``--resume`` continues exactly).
+:func:`train_epoch` is the run loop: images run ``episode_batch`` at a time in a
+:class:`~zoomrl.envs.vector.ZoomVectorEnv` of :class:`~zoomrl.envs.active.ActiveEnv`, every step stores its
+transitions and runs the DQN updates due.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+
+from zoomrl.data.images import ImageStore, class_objects
+from zoomrl.data.voc import VocImage
+from zoomrl.envs.active import TRIGGER, ActiveEnv
+from zoomrl.envs.oracles import oracle_policy
+from zoomrl.envs.vector import VectorStep, ZoomVectorEnv, run_vector
+from zoomrl.experiments.active.config import RESULT_FIELDS, Config
+
+if TYPE_CHECKING:
+    from zoomrl.agents.dqn.agent import DQNAgent
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class EpochStats:
+    """One line of the training log."""
+
+    epoch: int
+    mean_reward: float
+    mean_final_iou: float
+    trigger_success: float
+    """Share of searches that ended with a trigger at IoU >= trigger_iou."""
+    mean_steps: float
+    """Mean actions per search."""
+    epsilon: float
+    loss: float
+    seconds: float
+    searches: int
+    steps: int
+    updates: int
+
+    def line(self, epochs: int) -> str:
+        return (f"epoch {self.epoch}/{epochs}: reward {self.mean_reward:+.2f}  final IoU {self.mean_final_iou:.3f}  "
+                f"trigger success {self.trigger_success:.2f}  steps/search {self.mean_steps:.1f}  "
+                f"epsilon {self.epsilon:.2f}  loss {self.loss:.4f}  {self.steps} steps, {self.updates} updates, "
+                f"{self.seconds:.1f} s")
+
+
+def feature_model_for(config: Config, log: Log) -> Any:
+    """VGG-16 ``block5_pool`` of the context box (the Image Zooms model), or the 84x84 pixels for ``scratch``."""
+    if config.features == "scratch":
+        from zoomrl.agents.dqn.scratch import PixelCrops
+
+        return PixelCrops()
+    from zoomrl.vision.features import build_feature_model
+
+    return build_feature_model("image_zooms", config.weights, backbone_batch=config.backbone_batch,
+                               cache_mb=config.cache_mb, cache_dir=config.feature_cache, log=log)
+
+
+def build_agent(config: Config, state_size: int) -> "DQNAgent":
+    """The DQN agent: the MLP over VGG features, or the CNN of :mod:`zoomrl.agents.dqn.scratch`."""
+    from zoomrl.agents.dqn.agent import DQNAgent
+
+    build = None
+    if config.features == "scratch":
+        from zoomrl.agents.dqn.scratch import build_scratch_qnetwork
+
+        build = build_scratch_qnetwork
+    return DQNAgent(state_size, config.num_actions, config, seed=config.seed, build_network=build)
+
+
+def state_size_of(config: Config, features: Any) -> int:
+    return features.descriptor_size + config.num_actions * config.history_length
+
+
+def run_meta(config: Config, state_size: int) -> dict[str, Any]:
+    """What a checkpoint of this run is for (stored in its files, checked when loaded)."""
+    return {"family": "active", "variant": config.features, "class_object": config.class_object,
+            "state_size": state_size, "num_actions": config.num_actions}
+
+
+def make_envs(images: Sequence[VocImage], store: ImageStore, config: Config, training: bool,
+              indices: Sequence[int], features: Any = None, **extra: Any) -> list[ActiveEnv]:
+    """One :class:`ActiveEnv` per image of ``indices``, for ``config.class_object`` (``extra``: more
+    :class:`~zoomrl.envs.active.ActiveEpisode` arguments)."""
+    envs = []
+    for i in indices:
+        image = images[i]
+        pixels = store.get(image)
+        boxes, difficult = class_objects(image, pixels, config.class_object)
+        envs.append(ActiveEnv(pixels, boxes, difficult, features=features, image_key=image.key,
+                              descriptor_scale=config.descriptor_scale, index=int(i), **config.env_kwargs(training), **extra))
+    return envs
+
+
+def guided_choice(q: np.ndarray, epsilon: float, positive: Sequence[int], rng: np.random.Generator,
+                  guided: bool = True) -> int:
+    """Epsilon-greedy with guided exploration: with probability ``epsilon`` a uniform draw among ``positive``
+    (the actions whose reward would be positive), or among all ``len(q)`` actions when there is none or
+    ``guided`` is off; else ``argmax q``. The draw order is fixed (one uniform, one integer)."""
+    explore = rng.random() < epsilon
+    draw = int(rng.integers(1 << 30))
+    if not explore:
+        return int(np.argmax(q))
+    choices = list(positive) if guided and len(positive) else list(range(len(q)))
+    return int(choices[draw % len(choices)])
+
+
+def training_policy(config: Config, epsilon: float, seed: int, epoch: int) -> Callable:
+    """Guided epsilon-greedy; each image draws from its own generator, seeded by (seed, epoch, image index), so its
+    choices do not depend on which images run beside it."""
+    rngs: dict[int, np.random.Generator] = {}
+    n = config.num_actions
+
+    def policy(indices: np.ndarray, q: np.ndarray | None, infos: list[dict[str, Any]]) -> np.ndarray:
+        out = np.empty(len(indices), dtype=np.int64)
+        for j, info in enumerate(infos):
+            k = int(info["image_index"])
+            rng = rngs.setdefault(k, np.random.default_rng([seed, epoch, k, 3]))
+            out[j] = guided_choice(q[j] if q is not None else np.zeros(n), epsilon, info["positive_actions"], rng,
+                                   config.guided_exploration)
+        return out
+
+    return policy
+
+
+def store_transitions(agent: "DQNAgent", demo: bool, tag: Any) -> Callable:
+    """``on_step`` callback storing each transition of a vector step in the agent, keyed per image."""
+
+    def on_step(indices: np.ndarray, obs: np.ndarray, actions: np.ndarray, step: VectorStep,
+                next_obs: np.ndarray) -> None:
+        for j, i in enumerate(indices):
+            agent.observe((tag, int(i)), obs[j], int(actions[j]), float(step.rewards[i]), next_obs[j],
+                          bool(step.terminated[i]), bool(step.truncated[i]), demo=demo)
+
+    return on_step
+
+
+def collect_demonstrations(images: Sequence[VocImage], store: ImageStore, features: Any, agent: "DQNAgent",
+                           config: Config, progress: Callable[[int], None] | None = None) -> int:
+    """Run the oracle (largest IoU gain, trigger at tau) over the training images; store its transitions as
+    demonstrations. Returns its steps."""
+    steps = 0
+    for start in range(0, len(images), config.episode_batch):
+        idx = list(range(start, min(start + config.episode_batch, len(images))))
+        vec = ZoomVectorEnv(make_envs(images, store, config, True, idx, features), features, config.descriptor_scale)
+        steps += run_vector(vec, oracle_policy, None, store_transitions(agent, True, ("demo", start)))
+        if progress is not None:
+            progress(len(idx))
+    return steps
+
+
+def train_epoch(epoch: int, images: Sequence[VocImage], store: ImageStore, features: Any, agent: "DQNAgent",
+                config: Config, progress: Callable[[int], None] | None = None) -> EpochStats:
+    """One pass over ``images`` in a shuffled order (0-based ``epoch``)."""
+    t0 = time.perf_counter()
+    epsilon = config.epsilon(epoch)
+    order = np.random.default_rng([config.seed, epoch, 7]).permutation(len(images))
+    losses: list[float] = []
+    updates_before = agent.updates
+    steps = 0
+    rewards: list[float] = []
+    final_ious: list[float] = []
+    lengths: list[int] = []
+    successes = 0
+    store_step = store_transitions(agent, False, epoch)
+
+    def on_step(*args: Any) -> None:
+        store_step(*args)
+        out = agent.learn()
+        if out:
+            losses.append(out["loss"])
+
+    for start in range(0, len(order), config.episode_batch):
+        chunk = order[start : start + config.episode_batch]
+        envs = make_envs(images, store, config, True, chunk, features)
+        vec = ZoomVectorEnv(envs, features, config.descriptor_scale, final_observations=True)
+        steps += run_vector(vec, training_policy(config, epsilon, config.seed, epoch), agent.q_values, on_step)
+        for env in envs:
+            for s in env.episode.searches:
+                if s.actions:
+                    rewards.append(float(np.sum(s.rewards)))
+                    final_ious.append(s.final_iou)
+                    lengths.append(len(s.actions))
+                    successes += int(s.triggered and s.final_iou >= config.trigger_iou)
+        if progress is not None:
+            progress(len(chunk))
+    searches = len(rewards)
+    return EpochStats(
+        epoch=epoch + 1,
+        mean_reward=float(np.mean(rewards)) if rewards else 0.0,
+        mean_final_iou=float(np.mean(final_ious)) if final_ious else 0.0,
+        trigger_success=successes / max(searches, 1),
+        mean_steps=float(np.mean(lengths)) if lengths else 0.0,
+        epsilon=epsilon,
+        loss=float(np.mean(losses)) if losses else float("nan"),
+        seconds=time.perf_counter() - t0,
+        searches=searches,
+        steps=steps,
+        updates=agent.updates - updates_before,
+    )
+
+
+def training_images(data: Sequence[str | Path], image_set: str | None, config: Config, skip_bad: bool,
+                    max_images: int | None, log: Log) -> list[VocImage]:
+    """The images that hold a non-difficult object of the class."""
+    from zoomrl.data.images import load_images
+
+    images = load_images(data, image_set, config.class_object, skip_bad, max_images, log)
+    positives = [im for im in images if len(im.boxes(config.class_object, include_difficult=False))]
+    if not positives:
+        raise ValueError(f"no training image holds a non-difficult '{config.class_object}' in "
+                         f"{', '.join(map(str, data))}")
+    n_objects = sum(len(im.boxes(config.class_object, include_difficult=False)) for im in positives)
+    log(f"data: training on {len(positives)} of {len(images)} images ({n_objects} '{config.class_object}' objects) "
+        f"from {', '.join(map(str, data))}")
+    return positives
+
+
+def train(config: Config, data: Sequence[str | Path], image_set: str | None, model_dir: str | Path, *,
+          max_images: int | None = None, skip_bad: bool = False, resume: bool = False, log: Log = print,
+          show_progress: bool = True, features: Any = None, keep_checkpoints: int | None = 3) -> dict[str, Any]:
+    """Train one agent for ``config.class_object`` into ``model_dir/<class>``; returns a summary.
+
+    ``features`` replaces the configured feature model (tests use a cheap one)."""
+    from tqdm import tqdm
+
+    from zoomrl.agents.dqn.checkpoint import load_state, save_epoch, stash_previous_run
+    from zoomrl.core.checkpoint import Checkpointer, RunLock
+    from zoomrl.core.seeding import seed_everything
+    from zoomrl.eval.plots import plot_training_curves
+
+    seed_everything(config.seed)
+    run_dir = Path(model_dir) / config.class_object
+    with RunLock(run_dir):
+        images = training_images(data, image_set, config, skip_bad, max_images, log)
+        features = features if features is not None else feature_model_for(config, log)
+        state_size = state_size_of(config, features)
+        meta = run_meta(config, state_size)
+        agent = build_agent(config, state_size)
+        config.extra.update({"weights_used": getattr(features, "weights_name", config.weights),
+                             "data": [str(d) for d in data], "image_set": image_set, "max_images": max_images})
+        checkpointer = Checkpointer(run_dir, keep=keep_checkpoints, metric="trigger_success")
+        start_epoch, history = 0, []
+        if resume:
+            start_epoch, history = load_state(run_dir, agent, config, meta, RESULT_FIELDS)
+            log(f"resume: continuing {run_dir} after epoch {start_epoch}" if start_epoch
+                else f"resume: nothing to resume in {run_dir}, starting afresh")
+        if start_epoch >= config.epochs:
+            log(f"nothing to train: {run_dir} has {start_epoch} epochs, --epochs is {config.epochs}")
+            features.close()
+            return {"run_dir": str(run_dir), "history": history, "weights": None,
+                    "summary": f"no epoch to run; nothing written in {run_dir}"}
+        if not start_epoch:
+            stash_previous_run(run_dir, log)
+        store = ImageStore()
+        weights = None
+        t_start = time.perf_counter()
+        try:
+            if start_epoch == 0 and agent.demos is not None:
+                with tqdm(total=len(images), desc="oracle demonstrations", unit="img", disable=not show_progress,
+                          leave=False) as bar:
+                    n = collect_demonstrations(images, store, features, agent, config, progress=bar.update)
+                log(f"demonstrations: {len(agent.demos)} transitions from {n} oracle steps")
+                if config.bc_epochs:
+                    bc = agent.pretrain(config.bc_epochs * config.bc_updates_per_epoch)
+                    log(f"behaviour-cloning warm-up: {len(bc)} updates, loss {bc[0]:.3f} -> {bc[-1]:.3f}")
+            for epoch in range(start_epoch, config.epochs):
+                with tqdm(total=len(images), desc=f"epoch {epoch + 1}/{config.epochs}", unit="img",
+                          disable=not show_progress, leave=False) as bar:
+                    try:
+                        stats = train_epoch(epoch, images, store, features, agent, config, progress=bar.update)
+                    except FloatingPointError as exc:
+                        raise ValueError(f"epoch {epoch + 1}: {exc}; nothing of this epoch was saved (lower "
+                                         f"--learning-rate?)") from None
+                history.append(asdict(stats))
+                log(stats.line(config.epochs))
+                weights = save_epoch(checkpointer, stats.epoch, agent, config, history, meta, stats.trigger_success)
+                features.flush()
+                plot_training_curves(history, run_dir / "training_curves.png",
+                                     title=f"active ({config.features}), class {config.class_object}")
+        finally:
+            features.close()
+    seconds = time.perf_counter() - t_start
+    return {"run_dir": str(run_dir), "history": history, "weights": str(weights) if weights else None,
+            "seconds": seconds,
+            "summary": f"epochs {start_epoch + 1}-{config.epochs} in {seconds / 60:.1f} min; checkpoints and "
+                       f"training_curves.png in {run_dir}"}
+
+
+__all__ = ["train", "train_epoch", "guided_choice", "training_policy", "make_envs", "build_agent",
+           "feature_model_for", "run_meta", "TRIGGER"]
