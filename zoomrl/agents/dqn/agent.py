@@ -54,7 +54,9 @@ class DQNAgent(Agent):
         self.learner = _Learner(self.model, c.margin, c.margin_weight if c.demo_ratio > 0 else 0.0)
         # XLA makes an update of the 25112 x 1024 network about 2.8x faster on a CPU under TensorFlow; JAX
         # compiles anyway. PyTorch keeps Keras's default (torch.compile does not pay off for one small step).
-        jit = True if keras.backend.backend() in ("tensorflow", "jax") else "auto"
+        # Below a million weights XLA's compile time costs more than it saves (tests, tiny presets).
+        big = self.model.count_params() >= 1_000_000
+        jit = True if big and keras.backend.backend() in ("tensorflow", "jax") else "auto"
         self.learner.compile(optimizer=keras.optimizers.Adam(learning_rate=c.learning_rate), jit_compile=jit)
         # Built now, so every checkpoint holds the same optimizer variables, updated or not.
         self.learner.optimizer.build(self.model.trainable_variables)

@@ -27,7 +27,7 @@ import numpy as np
 from zoomrl.agents.dqn.agent import DQNAgent
 from zoomrl.core.checkpoint import LATEST, Checkpointer, epoch_file, read_latest
 from zoomrl.core.config import ConfigBase, ConfigError
-from zoomrl.core.io import FileDamagedError, read_json
+from zoomrl.core.io import FileDamagedError, ensure_free_space, read_json
 
 STATE_FILE = "training_state.npz"
 WEIGHTS = "weights.h5"
@@ -43,6 +43,8 @@ def write_weights(agent: DQNAgent, path: Path, meta: Mapping[str, Any]) -> None:
     """The Q-network's weights, with ``meta`` in the file's root attributes."""
     import h5py
 
+    # HDF5 can crash outright on a full disk: check the room first (one line naming the file if short).
+    ensure_free_space(path, sum(int(np.asarray(w).nbytes) for w in agent.model.get_weights()))
     agent.save_weights(path)
     with h5py.File(path, "a") as f:
         f.attrs[META_ATTR] = json.dumps(dict(meta))
@@ -68,6 +70,7 @@ def save_epoch(checkpointer: Checkpointer, epoch: int, agent: DQNAgent, config: 
                   "history": np.array(json.dumps(list(history)))})
 
     def write_state(p: Path) -> None:
+        ensure_free_space(p, sum(int(np.asarray(v).nbytes) for v in state.values()))
         with open(p, "wb") as f:
             np.savez(f, **state)
 
