@@ -33,8 +33,16 @@ RESERVED = ("--class-object", "--image-set", "--model-dir", "--output-dir", "--r
 PATH_FLAGS = ("--data", "--feature-cache", "--checkpoint")
 
 
-def _add_sweep_options(p: argparse.ArgumentParser) -> None:
-    add = p.add_argument
+def _add_sweep_options(p: Any, display_only: bool = False) -> None:
+    """The sweep's flags; ``display_only``: for the top-level parser's help (values given there before FAMILY
+    are passed on by :func:`run`)."""
+
+    def add(*a: Any, **kw: Any) -> None:
+        if display_only:
+            kw["default"] = argparse.SUPPRESS
+            kw.pop("required", None)
+        p.add_argument(*a, **kw)
+
     add("--classes", required=True, help="'all' (the 20 Pascal VOC classes) or a comma-separated list")
     add("--train-set", default="trainval", help="image set for training (default: %(default)s)")
     add("--test-set", default="test", help="image set for testing (default: %(default)s)")
@@ -45,6 +53,7 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     add("--grid", action="append", default=[], metavar="FLAG=V1,V2",
         help="also sweep a train/test flag over values, e.g. --grid learning-rate=1e-4,1e-3 (repeatable)")
     add("--output-dir", default=None, help="outputs (default: results_sweep_<family>)")
+    add("--quiet", action="store_true", help="no progress bar")
     add("--model-dir", default=None, help="checkpoints (default: models_sweep_<family>)")
 
 
@@ -55,7 +64,7 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
                "--preset tiny --data DIR --epochs 1 --weights none --max-images 4.")
     p.add_argument("family", choices=SWEEP_FAMILIES, help="the agent family")
     p.add_argument("flags", nargs=argparse.REMAINDER, help="sweep flags (below) and train/test flags")
-    _add_sweep_options(p.add_argument_group("sweep flags (after FAMILY)"))
+    _add_sweep_options(p.add_argument_group("sweep flags"), display_only=True)
     return p
 
 
@@ -174,7 +183,16 @@ def run(command: str, args: argparse.Namespace) -> None:
     from zoomrl.experiments.sweep.table import METRICS, build_table, plot_table, write_csv
 
     family = args.family
-    opts, rest = parse_sweep(family, args.flags)
+    before: list[str] = []  # sweep flags given before FAMILY
+    for key, value in vars(args).items():
+        if key in ("family", "flags"):
+            continue
+        if value is True:
+            before.append(f"--{key.replace('_', '-')}")
+            continue
+        for v in value if isinstance(value, list) else [value]:
+            before += [f"--{key.replace('_', '-')}", str(v)]
+    opts, rest = parse_sweep(family, before + list(args.flags))
     classes = classes_of(opts.classes)
     grid = parse_grid(opts.grid)
     rest = absolute_paths(rest)
@@ -218,24 +236,21 @@ def run(command: str, args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     ray.init(**init)
     try:
-        bar = tqdm(total=len(trials), desc="sweep", unit="trial")
+        bar = tqdm(total=len(trials), desc="sweep", unit="trial", disable=opts.quiet)
 
-        class _Progress(tune.Callback):
-            def on_trial_complete(self, iteration, trials, trial, **info):  # noqa: ANN001
-                bar.update(1)
+        from zoomrl.experiments.sweep.progress import BAR, TrialProgress
 
-            def on_trial_error(self, iteration, trials, trial, **info):  # noqa: ANN001
-                bar.update(1)
-
+        BAR[:] = [bar]
         tuner = tune.Tuner(
             tune.with_resources(trial_entry, {"cpu": opts.cpus_per_trial}),
             param_space={"trial": tune.grid_search(trials)},
             tune_config=tune.TuneConfig(max_concurrent_trials=opts.max_concurrent),
             run_config=tune.RunConfig(name="sweep", storage_path=str(out / "ray"), verbose=0,
-                                      callbacks=[_Progress()]),
+                                      callbacks=[TrialProgress()]),
         )
         grid_results = tuner.fit()
         bar.close()
+        BAR.clear()
     finally:
         ray.shutdown()
 

@@ -1,0 +1,141 @@
+"""The active family end to end, in-process: tiny training and testing, exact resume, the scratch CNN, the command
+line."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import TinyFeatures, square_task, write_voc
+from zoomrl.experiments.active.config import make_config
+from zoomrl.experiments.active.train import train
+
+
+def _quiet(_):
+    pass
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("active_data")
+    write_voc(root / "train", square_task(4, 0))
+    write_voc(root / "test", square_task(2, 1), image_set="test")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    """Two tiny epochs straight (the reference of the resume test too)."""
+    models = tmp_path_factory.mktemp("active_models")
+    out = train(_cfg(), [data / "train"], "trainval", models, features=TinyFeatures(), log=_quiet,
+                show_progress=False)
+    return models, out
+
+
+def _cfg(**kw):
+    return make_config("tiny", class_object="box", **kw)
+
+
+def test_tiny_train_and_test_in_process(data, trained, tmp_path):
+    from zoomrl.experiments.active.test import test
+
+    models, out = trained
+    run = models / "box"
+    assert len(out["history"]) == 2 and (run / "epoch_2.weights.h5").is_file() and (run / "latest.json").is_file()
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["trigger_iou"] == 0.6 and saved["history_length"] == 10
+    res = test(_cfg(), [data / "test"], "test", None, tmp_path / "r", model_dir=models,
+               features=TinyFeatures(), log=_quiet, show_progress=False, bool_draw=True)
+    det = json.loads((tmp_path / "r" / "detections.json").read_text())["images"]
+    assert len(det) == 2 and all(r["windows_analysed"] == 10 for r in det)  # tiny: 10 steps per image
+    assert all(r["searches"][0]["start"] == [0, 0, 64, 64] for r in det)
+    triggered = sum(s["triggered"] for r in det for s in r["searches"])
+    tr, aar = res["agent"]["terminal_regions"], res["agent"]["all_attended_regions"]
+    assert tr["n_detections"] == triggered and tr["n_positives"] == 2
+    assert 1 <= aar["n_detections"] <= 20  # every analysed box, after NMS
+    assert res["oracle"]["terminal_regions"]["ap_voc07"] > 0.5  # the oracle finds the squares
+    for name in ("results.json", "pr_curve.png", "recall_vs_proposals.png", "windows_per_object.png"):
+        assert (tmp_path / "r" / name).is_file()
+    assert len(list((tmp_path / "r" / "pictures").glob("*.png"))) == 2
+
+
+def test_resume_is_exact(data, trained, tmp_path):
+    import keras
+
+    kw = dict(features=TinyFeatures(), log=_quiet, show_progress=False)
+    straight = trained[1]
+    train(_cfg(epochs=1), [data / "train"], "trainval", tmp_path / "b", **kw)
+    resumed = train(_cfg(epochs=2), [data / "train"], "trainval", tmp_path / "b", resume=True, **kw)
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
+
+    def weights(path):
+        from zoomrl.experiments.active.train import build_agent
+
+        agent = build_agent(_cfg(), 36 + 90)
+        agent.load_weights(path)
+        return [np.asarray(keras.ops.convert_to_numpy(w)) for w in agent.model.weights]
+
+    for a, b in zip(weights(straight["weights"]), weights(resumed["weights"])):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_modern_options_reach_the_run(data, tmp_path):
+    logs = []
+    cfg = _cfg(epochs=1, demo_ratio=0.5, bc_epochs=1, bc_updates_per_epoch=3, n_step=3, target_update_every=5,
+               double_dqn=True, fine_smaller=True, continuous_trigger=True)
+    out = train(cfg, [data / "train"], "trainval", tmp_path / "m", features=TinyFeatures(), log=logs.append,
+                show_progress=False)
+    assert any(line.startswith("demonstrations:") for line in logs)
+    assert any("behaviour-cloning warm-up: 3 updates" in line for line in logs)
+    from zoomrl.agents.dqn.checkpoint import read_weights_meta
+    from pathlib import Path
+
+    assert read_weights_meta(Path(out["weights"]))["num_actions"] == 10  # the tenth action
+    assert read_weights_meta(Path(out["weights"]))["state_size"] == 36 + 10 * 10
+
+
+def test_command_line_flags_map_to_the_configuration():
+    from zoomrl.experiments.active.cli import build_parser, make_run_config
+
+    args = build_parser("train").parse_args([
+        "--preset", "tiny", "--double-dqn", "--target-update-every", "7", "--n-step", "3", "--demo-ratio", "0.25",
+        "--bc-epochs", "1", "--fine-smaller", "--continuous-trigger", "--no-guided-exploration",
+        "--features", "scratch", "--class-object", "cat", "--number-of-steps", "5", "--test-steps", "30"])
+    c = make_run_config(args)
+    assert (c.double_dqn, c.target_update_every, c.n_step, c.demo_ratio, c.bc_epochs) == (True, 7, 3, 0.25, 1)
+    assert (c.fine_smaller, c.continuous_trigger, c.guided_exploration, c.features) == (True, True, False, "scratch")
+    assert (c.class_object, c.number_of_steps, c.test_steps, c.num_actions) == ("cat", 5, 30, 10)
+    paper = make_config("paper")
+    assert (paper.epochs, paper.alpha, paper.history_length, paper.number_of_steps, paper.test_steps) == (
+        15, 0.2, 10, 40, 200)
+    assert [round(paper.epsilon(e), 2) for e in range(7)] == [1.0, 0.82, 0.64, 0.46, 0.28, 0.1, 0.1]
+
+
+def test_bad_input_is_one_line(tmp_path, capsys):
+    from zoomrl.experiments.cli import main
+
+    assert main(["active", "train", "--data", str(tmp_path / "nowhere"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "nowhere" in err[0]
+
+
+def test_scratch_network_shapes_and_pixels():
+    import keras
+
+    from zoomrl.agents.dqn.scratch import PIXELS, PixelCrops, build_scratch_qnetwork
+    from zoomrl.vision.features import Request
+
+    assert PIXELS == 84 * 84 * 3
+    net = build_scratch_qnetwork(PIXELS + 90, 9, hidden_units=32, dropout=0.0)
+    assert net.get_layer("conv_1").output.shape[1:] == (20, 20, 32)
+    assert net.get_layer("conv_3").output.shape[1:] == (7, 7, 64)
+    assert net.get_layer("with_history").output.shape[1:] == (7 * 7 * 64 + 90,)
+    q = keras.ops.convert_to_numpy(net(np.zeros((2, PIXELS + 90), np.float32)))
+    assert q.shape == (2, 9)
+    with pytest.raises(ValueError, match="21168"):
+        build_scratch_qnetwork(100, 9)
+    img = np.zeros((50, 80, 3), np.uint8)
+    img[10:30, 20:60] = (255, 0, 51)
+    crops = PixelCrops().describe([Request("i", (), img, (20, 10, 60, 30))])
+    assert crops.shape == (1, PIXELS)
+    np.testing.assert_allclose(crops.reshape(84, 84, 3)[40, 40], [1.0, 0.0, 0.2], atol=1e-6)
