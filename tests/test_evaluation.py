@@ -311,3 +311,32 @@ def test_compare_runs_cli_bad_files(tmp_path: Path):
     proc = _cli(str(broken), cwd=tmp_path)
     assert proc.returncode == 2 and str(broken) in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_detection_scores_from_the_last_q_values():
+    from zoomrl.eval.detection import evaluate, rescored
+
+    gt = [{"box": [0, 0, 10, 10], "difficult": False}]
+    # two images; image a's trigger is a hit with Q = [0, 0, 0, 0, 4.0, 5.0] (margin 1.0); image b's is a miss
+    # with Q = [0, 0, 0, 0, 0, 6.0] (margin 6.0): the Q-value and the margin rank them differently.
+    rec = [
+        {"image_id": "a", "ground_truth": gt, "searches": [
+            {"triggered": True, "box": [0, 0, 10, 10], "actions": [5], "q_values": [[0, 0, 0, 0, 4.0, 5.0]],
+             "steps": 1}]},
+        {"image_id": "b", "ground_truth": gt, "searches": [
+            {"triggered": True, "box": [20, 20, 30, 30], "actions": [5], "q_values": [[0, 0, 0, 0, 0, 6.0]],
+             "steps": 1}]},
+    ]
+    q = rescored(rec, "trigger_q")
+    assert [r["searches"][0]["score"] for r in q] == [5.0, 6.0]
+    adv = rescored(rec, "trigger_advantage")
+    assert [r["searches"][0]["score"] for r in adv] == [1.0, 6.0]
+    prob = rescored(rec, "trigger_probability")
+    want = np.exp(5) / (np.exp(5) + np.exp(4) + 4)
+    assert prob[0]["searches"][0]["score"] == pytest.approx(want)
+    assert "score" not in rec[0]["searches"][0]  # the input is not modified
+    # two ground truths, the one hit ranked second: recall 1/2 at precision 1/2 -> AP (area) 0.25; ranked first
+    # (a score that puts the hit on top) it would be recall 1/2 at precision 1 -> 0.5
+    assert evaluate(q)["ap_area"] == pytest.approx(0.25)
+    prob[1]["searches"][0]["score"] = 0.0
+    assert evaluate(prob)["ap_area"] == pytest.approx(0.5)

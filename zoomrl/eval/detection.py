@@ -438,3 +438,42 @@ def summary_table(named_results: Mapping[str, Mapping[str, Any]]) -> str:
             f"  {(str(int(n_det)) if n_det is not None else '-'):>6}"
         )
     return "\n".join(lines)
+
+
+def _trigger_q(q: np.ndarray, action: int) -> float:
+    return float(q[action])
+
+
+def _trigger_advantage(q: np.ndarray, action: int) -> float:
+    others = np.delete(q, action)
+    return float(q[action] - others.max()) if len(others) else float(q[action])
+
+
+def _trigger_probability(q: np.ndarray, action: int) -> float:
+    z = np.exp(q - q.max())
+    return float(z[action] / z.sum())
+
+
+DETECTION_SCORES = {
+    "trigger_q": _trigger_q,
+    "trigger_advantage": _trigger_advantage,
+    "trigger_probability": _trigger_probability,
+}
+"""Scores of a triggered window from the Q-values of its last step: the trigger's Q-value (the paper's), its
+margin over the best other action (how sure the agent is that stopping beats moving on), and its softmax
+probability."""
+
+
+def rescored(records: Sequence[Record], score: str) -> list[dict[str, Any]]:
+    """Copies of ``records`` whose triggered searches are scored by ``DETECTION_SCORES[score]`` applied to the
+    Q-values of their last step (records without Q-values keep their scores)."""
+    import copy
+
+    fn = DETECTION_SCORES[score]
+    out = copy.deepcopy(list(records))
+    for record in out:
+        for search in record.get("searches") or []:
+            qs, actions = search.get("q_values"), search.get("actions")
+            if search.get("triggered") and qs and actions and qs[-1] is not None:
+                search["score"] = fn(np.asarray(qs[-1], dtype=np.float64), int(actions[-1]))
+    return out

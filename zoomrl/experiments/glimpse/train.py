@@ -40,7 +40,8 @@ def build_agent(name: str, cfg: GlimpseConfig, image_shape: tuple[int, ...], n_o
 
     if name in ("ram", "random"):
         return RamAgent(image_shape, optimizer=cfg.optimizer, learning_rate=cfg.learning_rate,
-                        momentum=cfg.momentum, jit_compile=jit_for(cfg.glimpse_net, cfg.xla), seed=cfg.seed,
+                        momentum=cfg.momentum, jit_compile=jit_for(cfg.glimpse_net, cfg.xla), run_eagerly=cfg.eager,
+                        seed=cfg.seed,
                         task=cfg.task, n_outputs=n_outputs, glimpses=cfg.glimpses, glimpse_size=cfg.glimpse_size,
                         scales=cfg.scales, glimpse_net=cfg.glimpse_net, core=cfg.core,
                         glimpse_hidden=cfg.glimpse_hidden, loc_hidden=cfg.loc_hidden, glimpse_units=cfg.glimpse_units,
@@ -50,7 +51,8 @@ def build_agent(name: str, cfg: GlimpseConfig, image_shape: tuple[int, ...], n_o
                         reinforce_weight=cfg.reinforce_weight)
     return WholeImageAgent(image_shape, kind=name, task=cfg.task, n_outputs=n_outputs, reg_loss=cfg.reg_loss,
                            hidden=cfg.baseline_hidden, optimizer=cfg.optimizer, learning_rate=cfg.learning_rate,
-                           momentum=cfg.momentum, jit_compile=jit_for(name, cfg.xla), seed=cfg.seed)
+                           momentum=cfg.momentum, jit_compile=jit_for(name, cfg.xla), run_eagerly=cfg.eager,
+                           seed=cfg.seed)
 
 
 def epochs_of(name: str, cfg: GlimpseConfig) -> int:
@@ -114,10 +116,12 @@ def train_model(name: str, cfg: GlimpseConfig, data: GlimpseData, run_dir: Path,
     seed_everything(cfg.seed)
     epochs = epochs_of(name, cfg)
     with RunLock(run_dir):
+        resuming = resume and (run_dir / "config.json").is_file()
+        if resuming:
+            check_resumable(GlimpseConfig.load(run_dir / "config.json"), cfg, run_dir)
         agent = build_agent(name, cfg, data.image_shape(), data.n_outputs)
         start, history = 0, []
-        if resume and (run_dir / "config.json").is_file():
-            check_resumable(GlimpseConfig.load(run_dir / "config.json"), cfg, run_dir)
+        if resuming:
             start, history = load_run(run_dir, agent)
             log(f"{name}: resume after epoch {start}" if start else f"{name}: nothing to resume, starting afresh")
         if start >= epochs:
@@ -158,7 +162,7 @@ def train_model(name: str, cfg: GlimpseConfig, data: GlimpseData, run_dir: Path,
 
             checkpointer.save(epoch + 1, {WEIGHTS: agent.save_weights}, {STATE_FILE: write_state},
                               info={"model": name, "history": history})
-            plot_history(history, run_dir / "training_curves.png")
+        plot_history(history, run_dir / "training_curves.png")
     return {"model": name, "run_dir": str(run_dir), "epochs": epochs, "history": history}
 
 

@@ -45,7 +45,9 @@ class Config(DQNConfig):
     """Multiplies the region descriptor before the Q-network. VGG-16 pool5 values reach the hundreds (std
     about 12 with the HED trunk), which makes early Q-values and losses large; the paper used 1."""
     score: str = "trigger_q"
-    """Detection score of a triggered window: ``trigger_q`` (the trigger's Q-value, as the paper)."""
+    """Detection score of a triggered window (``zoomrl.eval.detection.DETECTION_SCORES``): ``trigger_q`` (the
+    trigger's Q-value, as the paper), ``trigger_advantage`` (its margin over the best move) or
+    ``trigger_probability`` (softmax). Testing reports the AP of every score; this one is the agent's."""
 
     # --- running --------------------------------------------------------------------------------------------
     episode_batch: int = 1
@@ -77,7 +79,7 @@ class Config(DQNConfig):
         require_finite("trigger_iou", self.trigger_iou, low=0.0, high=1.0, low_open=True)
         require_finite("descriptor_scale", self.descriptor_scale, low=0.0, low_open=True)
         require_finite("cache_mb", self.cache_mb, low=0.0)
-        require_choice("score", self.score, ("trigger_q",))
+        require_choice("score", self.score, ("trigger_q", "trigger_advantage", "trigger_probability"))
         return self
 
 

@@ -151,7 +151,15 @@ def test(
                               progress=bar.update)
     seconds = time.perf_counter() - t0
     features.close()
-    results: dict[str, Any] = {"agent": evaluate(records)}
+    from zoomrl.eval.detection import DETECTION_SCORES, rescored
+
+    by_score = {name: rescored(records, name) for name in DETECTION_SCORES}
+    records = by_score[config.score]
+    results: dict[str, Any] = {"agent": evaluate(records), "score": config.score}
+    results["agent_by_score"] = {}
+    for name, recs in by_score.items():
+        ev = evaluate(recs)
+        results["agent_by_score"][name] = {"ap_area": ev["ap_area"], "ap_voc07": ev["ap_voc07"]}
     if baselines:
         rand = run_records(images, store, config,
                            random_policy(config.seed, NUM_ACTIONS), config.test_batch)
@@ -193,6 +201,9 @@ def test(
             draw_search(store.get(image), record, pictures / f"{image.image_id}.png", config.class_object,
                         title=f"{config.variant} | {image.image_id}")
     log(summary_table(named))
+    log("agent AP (area) by detection score: " + ", ".join(
+        f"{name} {v['ap_area']:.3f}" + (" (used)" if name == config.score else "")
+        for name, v in results["agent_by_score"].items()))
     log(f"wrote {out / 'results.json'}, {out / 'detections.json'} and plots"
         + (f", pictures in {out / 'pictures'}" if bool_draw else ""))
     return {**meta, **results}

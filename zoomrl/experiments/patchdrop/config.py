@@ -1,0 +1,161 @@
+"""The patchdrop family's configuration: one dataclass, three presets.
+
+* ``paper``: the values of the paper and its README for CIFAR-10 (classifiers: SGD, learning rate 0.1, batch 128;
+  policy pre-training: Adam 1e-4, batch 1024, penalty 0.5; fine-tuning: Adam 1e-4, batch 128, penalty 10;
+  alpha 0.8; LR images 8x8; ResNet-32 classifiers, ResNet-8 policy). The README gives no epoch counts; the ones here
+  are ours.
+* ``fast``: each stage within 20 minutes on a 2-core CPU on the offline digit canvases (Adam for the classifiers,
+  larger policy learning rates and smaller batches, as there are 5752 canvases rather than 50000 images).
+* ``tiny``: seconds, for tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from zoomrl.core.config import ConfigBase, ConfigError, require_choice, require_finite, require_positive_int
+
+DATASETS = ("digits", "cifar10", "cifar100")
+
+
+@dataclasses.dataclass
+class PatchDropConfig(ConfigBase):
+    """Every field of a patchdrop run (saved as ``config.json`` in every run folder)."""
+
+    preset: str = "paper"
+    dataset: str = "digits"
+    """``digits`` (offline canvases, the default), ``cifar10`` or ``cifar100`` (keras.datasets, a download)."""
+    seed: int = 0
+    """Seeds Python, NumPy and Keras (weights, shuffling, sampled patches)."""
+    # -- data (digit canvases) ----------------------------------------------------------------------------------
+    canvas_size: int = 32
+    """Side of a digit canvas (32 or 64); CIFAR images are 32."""
+    digit_size: int = 12
+    """Side of the placed digit on the canvas."""
+    clutter: int = 6
+    """Pieces of other digits per canvas."""
+    train_per_digit: int = 4
+    """Canvases per training digit image (1438 images)."""
+    test_per_digit: int = 2
+    """Canvases per test digit image (359 images)."""
+    data_seed: int = 0
+    """Seed of the canvases (fixed, so every run sees the same test set)."""
+    train_limit: int = 0
+    """Use only the first N training images (digits: digit images); 0 = all."""
+    test_limit: int = 0
+    """Use only the first N test images (digits: digit images); 0 = all."""
+    # -- patches and networks -----------------------------------------------------------------------------------
+    grid: int = 4
+    """Patches per side: P = grid^2 = 16."""
+    lr_size: int = 8
+    """Side of the low-resolution image the policy and the LR classifier see."""
+    classifier_blocks: int = 5
+    """Basic blocks per stage of the classifiers: 5 = ResNet-32."""
+    policy_blocks: int = 1
+    """Basic blocks per stage of the policy: 1 = ResNet-8."""
+    width: int = 16
+    """Filters of the first stage (then 2x, 4x)."""
+    run_eagerly: bool = False
+    """Updates without graph tracing: slower per step, but no 10-30 s of tracing per network (tiny models)."""
+    # -- stage 1: classifiers -----------------------------------------------------------------------------------
+    classifier_epochs: int = 160
+    classifier_batch: int = 128
+    classifier_optimizer: str = "sgd"
+    """``sgd`` (momentum 0.9) or ``adam``."""
+    classifier_lr: float = 0.1
+    weight_decay: float = 5e-4
+    augment: bool = True
+    """CIFAR only: random 4-pixel shifts and horizontal flips in stage 1 (digit canvases are never flipped)."""
+    # -- stage 2: policy pre-training (HR classifier fixed) -----------------------------------------------------
+    pretrain_epochs: int = 400
+    pretrain_batch: int = 1024
+    pretrain_lr: float = 1e-4
+    pretrain_sigma: float = 0.5
+    """Penalty of a wrong prediction (reward -sigma) for the policy that stage 3 fine-tunes."""
+    sigma_curve: list = dataclasses.field(default_factory=lambda: [0.5])
+    """Stage 2 trains one policy per penalty listed (the accuracy/patches curve); must include pretrain_sigma."""
+    alpha: float = 0.8
+    """Exploration: p' = alpha p + (1 - alpha)(1 - p)."""
+    # -- stage 3: fine-tuning (policy and HR classifier) --------------------------------------------------------
+    finetune_epochs: int = 200
+    finetune_batch: int = 128
+    finetune_lr: float = 1e-4
+    """Adam learning rate of the policy in stage 3."""
+    finetune_classifier_lr: float = 1e-4
+    """Adam learning rate of the HR classifier in stage 3."""
+    finetune_sigma: float = 10.0
+    # -- stage 4: two-stream (optional; 0 epochs skips it) ------------------------------------------------------
+    two_stream_epochs: int = 100
+    two_stream_batch: int = 128
+    two_stream_lr: float = 1e-4
+    two_stream_sigma: float = 10.0
+    # -- testing ------------------------------------------------------------------------------------------------
+    eval_batch: int = 256
+    random_draws: int = 5
+    """Random-sampling baseline: draws averaged per test image."""
+    max_pictures: int = 16
+    """--bool-draw: pictures written at most."""
+
+    def validate(self) -> "PatchDropConfig":
+        require_choice("dataset", self.dataset, DATASETS)
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ConfigError(f"seed must be an integer, received {self.seed!r}")
+        for name in ("canvas_size", "digit_size", "train_per_digit", "test_per_digit", "grid", "lr_size",
+                     "classifier_blocks", "policy_blocks", "width", "classifier_batch", "pretrain_batch",
+                     "finetune_batch", "two_stream_batch", "eval_batch", "random_draws"):
+            require_positive_int(name, getattr(self, name))
+        for name in ("clutter", "data_seed", "train_limit", "test_limit", "classifier_epochs", "pretrain_epochs",
+                     "finetune_epochs", "two_stream_epochs", "max_pictures"):
+            require_positive_int(name, getattr(self, name), allow_zero=True)
+        require_choice("classifier_optimizer", self.classifier_optimizer, ("sgd", "adam"))
+        for name in ("classifier_lr", "pretrain_lr", "finetune_lr", "finetune_classifier_lr", "two_stream_lr"):
+            require_finite(name, getattr(self, name), low=0.0, low_open=True)
+        require_finite("weight_decay", self.weight_decay, low=0.0)
+        require_finite("alpha", self.alpha, low=0.5, high=1.0)
+        for name in ("pretrain_sigma", "finetune_sigma", "two_stream_sigma"):
+            require_finite(name, getattr(self, name), low=0.0)
+        if not isinstance(self.sigma_curve, (list, tuple)) or not self.sigma_curve:
+            raise ConfigError(f"sigma_curve must be a non-empty list of penalties, received {self.sigma_curve!r}")
+        for s in self.sigma_curve:
+            require_finite("sigma_curve entry", s, low=0.0)
+        self.sigma_curve = sorted(float(s) for s in self.sigma_curve)
+        if float(self.pretrain_sigma) not in self.sigma_curve:
+            raise ConfigError(f"sigma_curve {self.sigma_curve} must include pretrain_sigma={self.pretrain_sigma}")
+        if self.dataset == "digits":
+            if self.canvas_size < self.digit_size or self.canvas_size % self.grid or self.canvas_size % self.lr_size:
+                raise ConfigError(f"canvas_size={self.canvas_size} must be at least digit_size={self.digit_size} "
+                                  f"and a multiple of grid={self.grid} and lr_size={self.lr_size}")
+        elif 32 % self.grid or 32 % self.lr_size:
+            raise ConfigError(f"CIFAR's 32x32 images need grid and lr_size dividing 32, received {self.grid}, "
+                              f"{self.lr_size}")
+        return self
+
+    def stage_epochs(self, stage: str) -> int:
+        return int(getattr(self, {"classifiers": "classifier_epochs", "pretrain": "pretrain_epochs",
+                                  "finetune": "finetune_epochs", "two_stream": "two_stream_epochs"}[stage]))
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "fast": {
+        "classifier_epochs": 8, "classifier_optimizer": "adam", "classifier_lr": 1e-3, "weight_decay": 0.0,
+        "pretrain_epochs": 4, "pretrain_batch": 256, "pretrain_lr": 1e-3, "pretrain_sigma": 0.5,
+        "sigma_curve": [0.25, 0.5, 2.0],
+        "finetune_epochs": 6, "finetune_lr": 3e-4, "finetune_classifier_lr": 3e-4, "finetune_sigma": 1.0,
+        "two_stream_epochs": 2, "two_stream_lr": 3e-4, "two_stream_sigma": 1.0,
+    },
+    "tiny": {
+        "train_per_digit": 1, "test_per_digit": 1, "train_limit": 48, "test_limit": 24, "classifier_blocks": 1,
+        "width": 4, "classifier_epochs": 1, "classifier_batch": 16, "classifier_optimizer": "adam",
+        "classifier_lr": 1e-3, "weight_decay": 0.0, "pretrain_epochs": 1, "pretrain_batch": 16,
+        "pretrain_lr": 1e-3, "sigma_curve": [0.5, 2.0], "finetune_epochs": 2, "finetune_batch": 16,
+        "finetune_lr": 1e-3, "finetune_classifier_lr": 1e-3, "finetune_sigma": 1.0, "two_stream_epochs": 1,
+        "two_stream_batch": 16, "two_stream_lr": 1e-3, "two_stream_sigma": 1.0, "eval_batch": 32,
+        "random_draws": 2, "max_pictures": 3, "run_eagerly": True,
+    },
+}
+
+
+def make_config(preset: str, **overrides: Any) -> PatchDropConfig:
+    return PatchDropConfig.from_preset(PRESETS, preset, **overrides)

@@ -1,0 +1,238 @@
+"""``python -m zoomrl patchdrop test``: accuracy against the mean number of patches kept, on the test split.
+
+Reads the trained model folder (its ``config.json`` fixes the data and networks) and writes into the output folder
+``results.json``, ``accuracy_vs_patches.png``, ``config.json`` and, with ``--bool-draw``, ``pictures/<i>.png`` for
+the first test images. Accuracies are percentages over all test images. Rows:
+
+* ``hr_classifier``: stage 1's HR classifier with all 16 patches; ``lr_classifier``: stage 1's LR classifier;
+* ``policy_curve``: each stage-2 policy (one per penalty sigma, HR classifier of stage 1), greedy (``p >= 0.5``);
+* ``finetuned``: stage 3's policy and HR classifier (PatchDrop); ``two_stream``: stage 4's policy with the
+  two-stream output;
+* every policy row's ``random_accuracy``: the same classifier on the same number of patches per image, chosen
+  uniformly at random (mean over ``random_draws`` draws).
+
+``targets`` checks the fine-tuned policy against the issue's targets: within 1 point of the HR classifier, at most
+half of the patches, at least 10 points above random sampling.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from zoomrl.agents.patchdrop import patches as pt
+from zoomrl.core.io import write_json
+
+
+def _chunks(n: int, size: int):
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
+def hr_scores(agent: Any, images: np.ndarray, actions: np.ndarray | None, batch: int) -> np.ndarray:
+    return np.concatenate([agent.hr_scores(images[s], None if actions is None else actions[s])
+                           for s in _chunks(len(images), batch)])
+
+
+def lr_scores(agent: Any, images: np.ndarray, batch: int) -> np.ndarray:
+    return np.concatenate([agent.lr_scores(images[s]) for s in _chunks(len(images), batch)])
+
+
+def greedy(agent: Any, images: np.ndarray, batch: int) -> np.ndarray:
+    return np.concatenate([agent.act(images[s], explore=False) for s in _chunks(len(images), batch)])
+
+
+def accuracy(pred: np.ndarray, labels: np.ndarray) -> float:
+    return round(100.0 * float(np.mean(pred == labels)), 2)
+
+
+def evaluate_policy(agent: Any, images: np.ndarray, labels: np.ndarray, batch: int, draws: int,
+                    rng: np.random.Generator, two_stream: bool = False) -> tuple[dict[str, Any], np.ndarray]:
+    """The greedy policy's accuracy and mean patches, and random sampling at the same per-image counts."""
+    actions = greedy(agent, images, batch)
+    lr = lr_scores(agent, images, batch) if two_stream else None
+
+    def predict(acts: np.ndarray) -> np.ndarray:
+        s = hr_scores(agent, images, acts, batch)
+        return (pt.two_stream(s, lr, acts) if two_stream else s).argmax(axis=1)
+
+    counts = actions.sum(axis=1).astype(np.int64)
+    rand = [accuracy(predict(pt.random_actions(counts, agent.patches, rng)), labels) for _ in range(draws)]
+    row = {"sigma": agent.sigma, "accuracy": accuracy(predict(actions), labels),
+           "mean_patches": round(float(counts.mean()), 3), "random_accuracy": round(float(np.mean(rand)), 2),
+           "random_accuracy_draws": rand}
+    return row, actions
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from zoomrl.core.io import atomic_path
+
+    fig = Figure(figsize=(6.4, 4.6), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    curve = results.get("policy_curve") or []
+    if curve:
+        ax.plot([r["mean_patches"] for r in curve], [r["accuracy"] for r in curve], "o-", label="policy (stage 2)")
+        for r in curve:
+            ax.annotate(f"σ={r['sigma']:g}", (r["mean_patches"], r["accuracy"]), fontsize=7,
+                        textcoords="offset points", xytext=(3, -10))
+        ax.plot([r["mean_patches"] for r in curve], [r["random_accuracy"] for r in curve], "x:", color="grey",
+                label="random, same budget")
+    for key, marker, text in (("finetuned", "*", "PatchDrop (stage 3)"), ("two_stream", "D", "two-stream (stage 4)")):
+        if results.get(key):
+            r = results[key]
+            ax.plot([r["mean_patches"]], [r["accuracy"]], marker, markersize=11, label=text)
+            ax.plot([r["mean_patches"]], [r["random_accuracy"]], marker, markersize=7, color="grey", alpha=0.6)
+    hr, lr = results["hr_classifier"], results["lr_classifier"]
+    ax.plot([results["patches"]], [hr["accuracy"]], "s", color="black", label="HR classifier, all patches")
+    ax.plot([0], [lr["accuracy"]], "v", color="black", label="LR classifier")
+    ax.set_xlabel(f"mean patches sampled (of {results['patches']})")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_xlim(-0.5, results["patches"] + 0.5)
+    ax.set_title(f"{results['dataset']}: {results['test_images']} test images")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
+
+
+def draw(images: np.ndarray, labels: np.ndarray, actions: np.ndarray, preds: np.ndarray, grid: int,
+         folder: Path) -> list[str]:
+    """One PNG per image: the image, and what the HR classifier sees (dropped patches dimmed, kept ones framed)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    from zoomrl.core.io import atomic_path
+
+    written = []
+    for i in range(len(images)):
+        img = images[i]
+        show = img[..., 0] if img.shape[-1] == 1 else img
+        cmap = "gray" if img.shape[-1] == 1 else None
+        fig = Figure(figsize=(5.0, 2.8), dpi=100)
+        FigureCanvasAgg(fig)
+        h, w = img.shape[:2]
+        ph, pw = h / grid, w / grid
+        for j, (title, picture) in enumerate((("image", show), ("kept patches", None))):
+            ax = fig.add_subplot(1, 2, j + 1)
+            ax.imshow(show, cmap=cmap, vmin=0, vmax=1, alpha=1.0 if picture is not None else 0.25)
+            if picture is None:
+                kept = pt.mask_patches(img[None], actions[i : i + 1], grid)[0]
+                ax.imshow(np.ma.masked_where(pt.patch_mask(actions[i : i + 1], h, w, grid)[0, ..., 0] == 0,
+                                             kept[..., 0] if img.shape[-1] == 1 else kept[..., 0]),
+                          cmap="gray", vmin=0, vmax=1) if img.shape[-1] == 1 else ax.imshow(kept)
+                for k in np.flatnonzero(actions[i]):
+                    ax.add_patch(Rectangle(((k % grid) * pw - 0.5, (k // grid) * ph - 0.5), pw, ph, fill=False,
+                                           edgecolor="lime", linewidth=1.2))
+                title = f"{int(actions[i].sum())}/{grid * grid} kept, predicted {int(preds[i])}"
+            else:
+                title = f"label {int(labels[i])}"
+            ax.set_title(title, fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.tight_layout()
+        path = folder / f"{i:03d}.png"
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png")
+        written.append(str(path))
+    return written
+
+
+def run_test(model_dir: str | Path, output_dir: str | Path, preset: str = "fast", seed: int = 0,
+             dataset: str | None = None, bool_draw: bool = False, max_pictures: int | None = None,
+             quiet: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Evaluate every finished stage in ``model_dir``; writes and returns the results (see the module)."""
+    from tqdm import tqdm
+
+    from zoomrl.agents.patchdrop.agent import PatchDropAgent
+    from zoomrl.core.seeding import seed_everything
+    from zoomrl.experiments.patchdrop.config import PatchDropConfig
+    from zoomrl.experiments.patchdrop.train import load_data, stage_finished, weights_file
+
+    model_dir, output_dir = Path(model_dir), Path(output_dir)
+    if not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{model_dir}: no config.json; train first (python -m zoomrl patchdrop train "
+                                f"--model-dir {model_dir})")
+    cfg = PatchDropConfig.load(model_dir / "config.json")
+    if dataset is not None and dataset != cfg.dataset:
+        raise ValueError(f"--dataset {dataset}: the model in {model_dir} was trained on {cfg.dataset}")
+    cfg = cfg.replace(seed=seed, **({"max_pictures": max_pictures} if max_pictures else {}))
+    seed_everything(seed)
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    images, labels = load_data(cfg, "test")
+    num_classes = 10 if cfg.dataset != "cifar100" else 100
+    batch, draws = cfg.eval_batch, cfg.random_draws
+    base = PatchDropAgent(images.shape[1:], num_classes, cfg, seed=seed)
+    base.load_weights(weights_file(model_dir, "classifiers"), only=("hr", "lr"))
+    steps = ["classifiers"]
+    if stage_finished(model_dir, "pretrain"):
+        steps += [f"pretrain sigma {s:g}" for s in cfg.sigma_curve]
+    steps += [s for s in ("finetune", "two_stream") if stage_finished(model_dir, s)]
+    results: dict[str, Any] = {"dataset": cfg.dataset, "test_images": int(len(images)), "patches": base.patches,
+                               "seed": seed, "units": "accuracy in percent of the test images",
+                               "model_dir": str(model_dir)}
+    final = None
+    with tqdm(total=len(steps), desc="test", disable=quiet, unit="model") as bar:
+        results["hr_classifier"] = {"accuracy": accuracy(hr_scores(base, images, None, batch).argmax(1), labels),
+                                    "mean_patches": base.patches}
+        results["lr_classifier"] = {"accuracy": accuracy(lr_scores(base, images, batch).argmax(1), labels),
+                                    "mean_patches": 0}
+        bar.update()
+        if stage_finished(model_dir, "pretrain"):
+            results["policy_curve"] = []
+            for s in cfg.sigma_curve:
+                agent = PatchDropAgent(images.shape[1:], num_classes, cfg, seed=seed, classifiers=(base.hr, base.lr),
+                                       sigma=s)
+                agent.load_weights(weights_file(model_dir, "pretrain", s), only=("policy",))
+                row, acts = evaluate_policy(agent, images, labels, batch, draws, rng)
+                results["policy_curve"].append(row)
+                final = (agent, acts, False)
+                bar.update()
+        for stage, key, sigma in (("finetune", "finetuned", cfg.finetune_sigma),
+                                  ("two_stream", "two_stream", cfg.two_stream_sigma)):
+            if not stage_finished(model_dir, stage):
+                continue
+            agent = PatchDropAgent(images.shape[1:], num_classes, cfg, seed=seed, sigma=sigma)
+            agent.load_weights(weights_file(model_dir, stage))
+            row, acts = evaluate_policy(agent, images, labels, batch, draws, rng, two_stream=stage == "two_stream")
+            row["hr_all_patches_accuracy"] = accuracy(hr_scores(agent, images, None, batch).argmax(1), labels)
+            results[key] = row
+            final = (agent, acts, stage == "two_stream")
+            bar.update()
+    if results.get("finetuned"):
+        f, hr = results["finetuned"], results["hr_classifier"]["accuracy"]
+        results["targets"] = {
+            "accuracy_gap_to_hr_points": round(hr - f["accuracy"], 2),
+            "within_1_point_of_hr": bool(hr - f["accuracy"] <= 1.0),
+            "at_most_half_the_patches": bool(f["mean_patches"] <= base.patches / 2),
+            "gain_over_random_points": round(f["accuracy"] - f["random_accuracy"], 2),
+            "beats_random_by_10_points": bool(f["accuracy"] - f["random_accuracy"] >= 10.0),
+        }
+    output_dir.mkdir(parents=True, exist_ok=True)
+    cfg.save(output_dir / "config.json")
+    plot(results, output_dir / "accuracy_vs_patches.png")
+    if bool_draw and final is not None and cfg.max_pictures:
+        agent, acts, two = final
+        n = min(cfg.max_pictures, len(images))
+        preds = agent.predict(images[:n], acts[:n], two_stream=two)
+        results["pictures"] = draw(images[:n], labels[:n], acts[:n], preds, agent.grid, output_dir / "pictures")
+    results["seconds"] = round(time.perf_counter() - t0, 1)
+    write_json(output_dir / "results.json", results)
+    line = (f"test: {len(images)} images; HR {results['hr_classifier']['accuracy']}%, "
+            f"LR {results['lr_classifier']['accuracy']}%")
+    for key in ("finetuned", "two_stream"):
+        if results.get(key):
+            r = results[key]
+            line += (f"; {key} {r['accuracy']}% with {r['mean_patches']:.2f}/{base.patches} patches "
+                     f"(random {r['random_accuracy']}%)")
+    log(line + f"; results in {output_dir / 'results.json'}")
+    return results
