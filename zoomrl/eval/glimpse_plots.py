@@ -23,7 +23,7 @@ def _plt():
 def _save(fig: Any, path: str | Path) -> None:
     plt = _plt()
     with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=90, bbox_inches="tight")
+        fig.savefig(tmp, dpi=80)
     plt.close(fig)
 
 

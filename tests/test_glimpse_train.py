@@ -1,0 +1,138 @@
+"""glimpse family end to end: train + test in process (tiny preset), exact resume, the command line's errors, and
+one JAX-backend training step in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+from zoomrl.experiments.cli import main
+from zoomrl.experiments.glimpse import build_parser, run
+
+EAGER = ["--preset", "tiny", "--quiet"]
+
+
+def cli(command, *argv):
+    run(command, build_parser(command).parse_args(list(argv)))
+
+
+def test_classify_train_and_test_write_results_and_pictures(tmp_path):
+    models, out = tmp_path / "m", tmp_path / "r"
+    cli("train", *EAGER, "--model-dir", str(models), "--seed", "3")
+    for name in ("ram", "random", "cnn", "mlp"):
+        assert (models / name / "latest.json").is_file() and (models / name / "config.json").is_file()
+    saved = json.loads((models / "ram" / "config.json").read_text())
+    assert saved["seed"] == 3 and saved["preset"] == "tiny" and saved["task"] == "classify"
+    # The default keeps the last 3 epochs; tiny trains 2.
+    assert sorted(p.name for p in (models / "ram").glob("epoch_*")) == ["epoch_1.weights.h5", "epoch_2.weights.h5"]
+    cli("test", "--quiet", "--model-dir", str(models), "--output-dir", str(out), "--bool-draw")
+    res = json.loads((out / "results.json").read_text())
+    assert res["test_size"] == 16 and res["protocol"] == "cluttered60" and res["task"] == "classify"
+    assert set(res["models"]) == {"ram", "random", "cnn", "mlp"}
+    for name in ("ram", "random"):
+        for mode in ("mean_path", "monte_carlo"):
+            err = res["models"][name][mode]["error"]
+            assert 0.0 <= err <= 1.0 and round(err * 16) == err * 16  # a fraction of 16 images
+    assert res["models"]["ram"]["monte_carlo"]["samples"] == 2 and res["models"]["cnn"]["epochs"] == 1
+    assert (out / "errors.png").is_file() and sorted(p.name for p in (out / "paths").iterdir()) == ["000.png",
+                                                                                                    "001.png"]
+
+
+def test_regress_test_scores_the_centre_baseline_by_hand(tmp_path):
+    from zoomrl.experiments.glimpse.config import GlimpseConfig
+    from zoomrl.experiments.glimpse.data import GlimpseData
+
+    models, out = tmp_path / "m", tmp_path / "r"
+    cli("train", *EAGER, "--task", "regress", "--model-dir", str(models), "--reward", "binary", "--models", "ram")
+    cli("test", "--quiet", "--task", "regress", "--model-dir", str(models), "--output-dir", str(out))
+    res = json.loads((out / "results.json").read_text())
+    assert set(res["models"]) == {"ram", "centre"} and res["protocol"] == "translated60"
+    cfg = GlimpseConfig.load(models / "ram" / "config.json")
+    assert cfg.reward == "binary"
+    split = GlimpseData(cfg).test()
+    d = np.hypot(split.points[:, 0] - 30.0, split.points[:, 1] - 30.0) / 28.0  # the centre of a 60x60 canvas
+    assert np.isclose(res["models"]["centre"]["mean_distance"], d.mean(), rtol=1e-6)
+    assert res["models"]["centre"]["detection_rate"]["0.10"] == np.mean(d <= 0.10)
+    assert set(res["models"]["ram"]["mean_path"]["detection_rate"]) == {"0.02", "0.04", "0.06", "0.08", "0.10"}
+    assert (out / "detection_rates.png").is_file()
+
+
+def weights(run_dir: Path, epoch: int) -> list[np.ndarray]:
+    import h5py
+
+    out = []
+    with h5py.File(run_dir / f"epoch_{epoch}.weights.h5", "r") as f:
+        f.visititems(lambda name, obj: out.append(np.array(obj)) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def test_resume_is_exact_and_keep_checkpoints_is_honoured(tmp_path):
+    from zoomrl.core.config import ConfigError
+
+    common = [*EAGER, "--models", "ram", "--train-size", "32"]
+    cli("train", *common, "--model-dir", str(tmp_path / "straight"), "--epochs", "3", "--keep-checkpoints", "1")
+    assert [p.name for p in (tmp_path / "straight" / "ram").glob("epoch_*")] == ["epoch_3.weights.h5"]
+    split = tmp_path / "split"
+    cli("train", *common, "--model-dir", str(split), "--epochs", "2")
+    cli("train", *common, "--model-dir", str(split), "--epochs", "3", "--resume")
+    a, b = weights(tmp_path / "straight" / "ram", 3), weights(split / "ram", 3)
+    assert len(a) == len(b) > 0 and all(np.array_equal(x, y) for x, y in zip(a, b))
+    history = json.loads((split / "ram" / "latest.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    # Epoch 3 moved the weights (the check is not vacuous).
+    assert not all(np.array_equal(x, y) for x, y in zip(weights(split / "ram", 2), b))
+    with pytest.raises(ConfigError, match="cannot resume with a different glimpses"):
+        cli("train", *common, "--model-dir", str(split), "--epochs", "4", "--resume", "--glimpses", "2")
+
+
+def test_command_line_errors_are_one_line(tmp_path, capsys):
+    assert main(["glimpse", "train", "--preset", "tiny", "--models", "ram,foo", "--model-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: models must be one of")
+    assert main(["glimpse", "test", "--model-dir", str(tmp_path / "none")]) == 2
+    assert "no trained model" in capsys.readouterr().err
+
+
+def test_mnist_dataset_uses_the_loader(tmp_path, monkeypatch):
+    from zoomrl.experiments.glimpse import data
+    from zoomrl.experiments.glimpse.config import make_config
+
+    rng = np.random.default_rng(0)
+    arrays = ((rng.integers(0, 256, (20, 28, 28), dtype=np.uint8), np.arange(20) % 10),
+              (rng.integers(0, 256, (7, 28, 28), dtype=np.uint8), np.arange(7)))
+    monkeypatch.setattr(data, "MNIST_LOADER", lambda: arrays)
+    gd = data.GlimpseData(make_config("tiny", "classify", dataset="mnist", test_size=0, train_size=10))
+    test = gd.test()
+    assert test.images.shape == (7, 60, 60, 1) and np.array_equal(test.targets, np.arange(7))
+    assert len(gd.train_epoch(0)) == 10
+
+
+def test_jax_backend_one_training_step():
+    code = (
+        "import numpy as np\n"
+        "from zoomrl.agents.ram.agent import RamAgent\n"
+        "import keras\n"
+        "assert keras.backend.backend() == 'jax'\n"
+        "a = RamAgent((16, 16, 1), task='classify', n_outputs=10, glimpses=2, glimpse_size=4, scales=2,\n"
+        "             glimpse_hidden=8, loc_hidden=8, glimpse_units=8, core_units=8)\n"
+        "x = np.random.default_rng(0).random((8, 16, 16), dtype=np.float32)\n"
+        "before = [np.array(w) for w in a.weights()]\n"
+        "logs = a.learn(x, np.arange(8))\n"
+        "after = a.weights()\n"
+        "assert np.isfinite(logs['loss']), logs\n"
+        "assert any(not np.array_equal(b, c) for b, c in zip(before, after))\n"
+        "print('ok', logs['loss'])\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("ok")
