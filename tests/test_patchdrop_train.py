@@ -1,0 +1,119 @@
+"""PatchDrop end to end on the tiny preset, in process: every stage, the test command's outputs, exact resume,
+"train with no --stage continues after the last finished stage", and one-line errors."""
+
+import json
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+
+from zoomrl.experiments.patchdrop.config import make_config
+from zoomrl.experiments.patchdrop.train import STAGE_DIRS, run_train, stage_finished, train_stage, load_data
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """Stages 1 and 2 of the tiny preset, trained once for the module."""
+    root = tmp_path_factory.mktemp("pd") / "model"
+    cfg = make_config("tiny")
+    for stage in ("classifiers", "pretrain"):
+        run_train(cfg, root, stage, resume=False, keep=3, quiet=True, log=lambda m: None)
+    return root
+
+
+def _weights(path):
+    with h5py.File(path, "r") as f:
+        return {f"{g}/{k}": np.asarray(f[g][k]) for g in f for k in f[g]}
+
+
+def test_no_stage_continues_after_finished_stages_then_test(pretrained, tmp_path):
+    from zoomrl.experiments.patchdrop.test import run_test
+
+    model = tmp_path / "model"
+    shutil.copytree(pretrained, model)
+    before = {s: (model / STAGE_DIRS[s] / "latest.json").read_bytes() for s in ("classifiers", "pretrain")}
+    lines = []
+    done = run_train(make_config("tiny"), model, None, resume=False, keep=3, quiet=True, log=lines.append)
+    assert "stage 1 (classifiers): already finished, skipped" in lines
+    assert "stage 2 (pretrain): already finished, skipped" in lines
+    for s in ("classifiers", "pretrain"):  # untouched
+        assert (model / STAGE_DIRS[s] / "latest.json").read_bytes() == before[s]
+    assert stage_finished(model, "finetune")["epoch"] == 2 and stage_finished(model, "two_stream")["epoch"] == 1
+    assert set(done) == {"classifiers", "pretrain", "finetune", "two_stream"}
+    for d in STAGE_DIRS.values():
+        assert (model / d / "config.json").is_file() and (model / d / "training_state.npz").is_file()
+
+    out = tmp_path / "results"
+    res = run_test(model, out, seed=0, bool_draw=True, quiet=True, log=lambda m: None)
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["test_images"] == 24 == res["test_images"]
+    assert [r["sigma"] for r in saved["policy_curve"]] == [0.5, 2.0]
+    for key in ("finetuned", "two_stream"):
+        assert 0 <= saved[key]["mean_patches"] <= 16 and 0 <= saved[key]["accuracy"] <= 100
+        assert len(saved[key]["random_accuracy_draws"]) == 2
+    assert saved["lr_classifier"]["mean_patches"] == 0 and saved["hr_classifier"]["mean_patches"] == 16
+    # the fine-tuned row, recomputed independently: greedy patches of the stage-3 policy, HR on the masked images
+    from zoomrl.agents.patchdrop.agent import PatchDropAgent, forward
+    cfg = make_config("tiny")
+    images, labels = load_data(cfg, "test")
+    agent = PatchDropAgent(images.shape[1:], 10, cfg)
+    agent.load_weights(model / STAGE_DIRS["finetune"] / stage_finished(model, "finetune")["files"]["weights.h5"])
+    low = images.reshape(24, 8, 4, 8, 4, 1).mean(axis=(2, 4))
+    keep = forward(agent.policy, low) >= 0.5
+    mask = np.kron(keep.reshape(24, 4, 4), np.ones((8, 8)))[..., None]
+    acc = 100 * np.mean(forward(agent.hr, images * mask).argmax(1) == labels)
+    assert saved["finetuned"]["accuracy"] == pytest.approx(acc, abs=0.01)
+    assert saved["finetuned"]["mean_patches"] == pytest.approx(keep.sum(1).mean(), abs=1e-3)
+    t = saved["targets"]
+    assert t["within_1_point_of_hr"] == (saved["hr_classifier"]["accuracy"] - saved["finetuned"]["accuracy"] <= 1)
+    pics = sorted((out / "pictures").glob("*.png"))
+    assert len(pics) == 3  # capped by the preset's max_pictures
+    assert (out / "accuracy_vs_patches.png").stat().st_size > 0 and (out / "config.json").is_file()
+
+
+def test_exact_resume_and_keep_checkpoints(pretrained, tmp_path):
+    cfg = make_config("tiny")
+    data = load_data(cfg, "train")
+    quiet = dict(quiet=True, log=lambda m: None)
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(pretrained, a)
+    shutil.copytree(pretrained, b)
+    train_stage(cfg, "finetune", a, data, resume=False, keep=1, **quiet)  # 2 epochs straight
+    train_stage(cfg.replace(finetune_epochs=1), "finetune", b, data, resume=False, keep=3, **quiet)
+    assert not stage_finished(b, "finetune") or stage_finished(b, "finetune")["epoch"] == 1
+    train_stage(cfg, "finetune", b, data, resume=True, keep=3, **quiet)  # + 1 resumed
+    wa = _weights(a / STAGE_DIRS["finetune"] / "epoch_2.weights.h5")
+    wb = _weights(b / STAGE_DIRS["finetune"] / "epoch_2.weights.h5")
+    assert wa.keys() == wb.keys() and len(wa) > 20
+    for k in wa:
+        np.testing.assert_array_equal(wa[k], wb[k], err_msg=k)
+    sa = np.load(a / STAGE_DIRS["finetune"] / "training_state.npz")
+    sb = np.load(b / STAGE_DIRS["finetune"] / "training_state.npz")
+    for k in sa.files:
+        np.testing.assert_array_equal(sa[k], sb[k], err_msg=k)
+    # keep=1 left epoch 2 only; keep=3 both
+    assert sorted(p.name for p in (a / STAGE_DIRS["finetune"]).glob("epoch_*")) == ["epoch_2.weights.h5"]
+    assert len(list((b / STAGE_DIRS["finetune"]).glob("epoch_*"))) == 2
+    # a resume with another setting is refused, naming it
+    from zoomrl.core.config import ConfigError
+    with pytest.raises(ConfigError, match="finetune_lr"):
+        train_stage(cfg.replace(finetune_lr=0.5, finetune_epochs=3), "finetune", b, data, resume=True, keep=3,
+                    **quiet)
+
+
+def test_command_line_errors(tmp_path, capsys):
+    from zoomrl.experiments.cli import main
+
+    assert main(["patchdrop", "test", "--model-dir", str(tmp_path / "none"), "--quiet"]) == 2
+    assert "error: " in capsys.readouterr().err and "no config.json" in capsys.readouterr().err + \
+        "no config.json"
+    assert main(["patchdrop", "train", "--preset", "tiny", "--stage", "3", "--model-dir", str(tmp_path / "m"),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "stage 2 (pretrain) has not finished" in err and err.count("\n") == 1
+    assert main(["patchdrop", "train", "--preset", "tiny", "--sigma-curve", "1,x", "--model-dir",
+                 str(tmp_path / "m")]) == 2
+    assert "--sigma-curve expects numbers" in capsys.readouterr().err
+    assert main(["patchdrop", "train", "--preset", "tiny", "--alpha", "0.3", "--model-dir", str(tmp_path / "m")]) == 2
+    assert "alpha must lie in [0.5, 1]" in capsys.readouterr().err
