@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -204,17 +206,25 @@ def test_ensure_demo_dataset(tmp_path, capsys, monkeypatch):
     import zoomrl.data.demo as dd
 
     calls = []
+    real_make = dd.make_demo_dataset
 
     def fake_make(path, **kwargs):
         calls.append(Path(path))
-        return dd.__dict__["_real_make"](path, n_trainval=2, n_test=1)
+        return real_make(path, **kwargs)
 
-    monkeypatch.setitem(dd.__dict__, "_real_make", dd.make_demo_dataset)
     monkeypatch.setattr(dd, "make_demo_dataset", fake_make)
+    small = {**dd.DEMO_PROFILE, "n_trainval": 2, "n_test": 1}
+    monkeypatch.setattr(dd, "DEMO_PROFILE", small)
     target = tmp_path / "data" / "demo"
     assert ensure_demo_dataset(target) == target
     assert calls == [target]
-    assert "building" in capsys.readouterr().out
+    assert "not found" in capsys.readouterr().out
+    info = json.loads((target / "demo_info.json").read_text())
+    assert info["n_trainval"] == 2 and info["target_size"] == list(small["target_size"])
     assert ensure_demo_dataset(target) == target  # present: nothing rebuilt, nothing printed
     assert calls == [target]
     assert capsys.readouterr().out == ""
+    monkeypatch.setattr(dd, "DEMO_PROFILE", {**small, "n_test": 2})  # a newer profile: rebuilt, and said
+    assert ensure_demo_dataset(target) == target
+    assert calls == [target, target] and "built with other parameters" in capsys.readouterr().out
+    assert len((target / "ImageSets" / "Main" / "test.txt").read_text().split()) == 2

@@ -322,11 +322,17 @@ def make_demo_dataset(
     jpeg_quality: int = 95,
     negative_fraction: float = 0.0,
     max_iou: float = 0.1,
+    target_size: tuple[float, float] = (0.18, 0.85),
+    targets_p: tuple[float, ...] = (0.7, 0.2, 0.1),
+    distractors: tuple[int, int] = (2, 5),
+    distractor_size: tuple[float, float] = (0.1, 0.35),
 ) -> dict[str, Any]:
     """Write the demo data set (Pascal VOC layout, see the module docstring) to ``root``.
 
     ``canvas`` is ``(width, height)``; the target class is ``DIGIT_NAMES[target_digit]`` (default ``"seven"``).
-    A fraction ``negative_fraction`` of the images (default none) holds no target digit. The set is written to
+    A fraction ``negative_fraction`` of the images (default none) holds no target digit. An image holds 1, 2, 3 ...
+    targets with probabilities ``targets_p`` and ``distractors`` (inclusive range) other digits; sizes as in
+    :func:`render_demo_image`. The set is written to
     ``<root>.tmp-<pid>`` and renamed to ``root`` at the end. Raises ``ValueError`` if ``root`` exists and is not
     empty, unless ``overwrite`` (then it is replaced).
 
@@ -361,8 +367,13 @@ def make_demo_dataset(
             for j in range(int(n)):
                 rng = demo_image_rng(seed, split, j)
                 n_targets = 0 if negative_fraction > 0 and rng.random() < negative_fraction else None
+                if n_targets is None and tuple(targets_p) != (0.7, 0.2, 0.1):
+                    n_targets = int(rng.choice(np.arange(1, len(targets_p) + 1), p=np.asarray(targets_p)))
+                n_distractors = None if tuple(distractors) == (2, 5) else int(rng.integers(distractors[0],
+                                                                                           distractors[1] + 1))
                 image, objects = render_demo_image(
-                    rng, canvas=canvas, target_digit=target_digit, split=split, n_targets=n_targets, max_iou=max_iou
+                    rng, canvas=canvas, target_digit=target_digit, split=split, n_targets=n_targets, max_iou=max_iou,
+                    n_distractors=n_distractors, target_size=target_size, distractor_size=distractor_size,
                 )
                 image_id = f"{next_id:06d}"
                 next_id += 1
@@ -389,7 +400,9 @@ def make_demo_dataset(
                 "objects_per_class": per_class,
             }
         info = dict(summary, class_names=list(DIGIT_NAMES), jpeg_quality=int(jpeg_quality),
-                    negative_fraction=float(negative_fraction), max_iou=float(max_iou))
+                    negative_fraction=float(negative_fraction), max_iou=float(max_iou),
+                    target_size=list(target_size), targets_p=list(targets_p), distractors=list(distractors),
+                    distractor_size=list(distractor_size), n_trainval=int(n_trainval), n_test=int(n_test))
         (tmp / "demo_info.json").write_text(json.dumps(info, indent=2) + "\n")
         if root.exists():
             if overwrite and _is_nonempty_dir(root):
@@ -419,15 +432,34 @@ def _is_complete(path: Path) -> bool:
     )
 
 
+DEMO_PROFILE: dict[str, Any] = {
+    "n_trainval": 64, "n_test": 32, "seed": 0, "target_size": (0.3, 0.7), "targets_p": (0.8, 0.2),
+    "distractors": (1, 3), "distractor_size": (0.1, 0.25),
+}
+"""The embedded demo set: small enough that ``scripts/demo.sh`` trains and tests both feature models within
+minutes on a CPU, with targets large enough (30-70 % of the side) that the agent finds them in a few zooms."""
+
+
+def _matches_profile(path: Path) -> bool:
+    try:
+        info = json.loads((path / "demo_info.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return all(info.get(k) == (list(v) if isinstance(v, tuple) else v) for k, v in DEMO_PROFILE.items())
+
+
 def ensure_demo_dataset(path: str | Path = DEFAULT_DEMO_DIR) -> Path:
-    """Return ``path``, first building the default demo data set there if it is not already present."""
+    """Return ``path``, first building the demo data set (:data:`DEMO_PROFILE`) there if it is not already
+    present, or was built with other parameters (an older version's)."""
     path = Path(path)
-    if _is_complete(path):
+    if _is_complete(path) and _matches_profile(path):
         return path
-    print(f"demo data set not found at {path}; building it (default size, seed 0)", flush=True)
+    why = "not found" if not _is_complete(path) else "built with other parameters"
+    print(f"demo data set {why} at {path}; building it ({DEMO_PROFILE['n_trainval']} trainval and "
+          f"{DEMO_PROFILE['n_test']} test images, seed 0)", flush=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        make_demo_dataset(path)
+        make_demo_dataset(path, overwrite=_is_complete(path), **DEMO_PROFILE)
     except ValueError:
         if not _is_complete(path):  # not a concurrent build that finished first
             raise

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from zoomrl.experiments.common import add_common_flags, non_negative_int, positive_int
 
-COMMANDS = ("train", "test")
+COMMANDS = ("train", "test", "demo")
 MODELS = ("image_zooms", "pool45_crops")
 
 DEFAULTS: dict[str, Any] = {
@@ -51,9 +51,24 @@ def _constants(constants: Mapping[str, Any] | None) -> dict[str, Any]:
     return c
 
 
+def demo_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Train and test both feature models on the embedded demo set (the "
+                                            "demo preset), then print one table.")
+    p.add_argument("--epochs", type=non_negative_int, default=None, help="epochs (default: the demo preset's)")
+    p.add_argument("--seed", type=int, default=0, help="seeds Python, NumPy and Keras (default: %(default)s)")
+    p.add_argument("--weights", default="auto", help="backbone weights (default: %(default)s)")
+    p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="default: both")
+    p.add_argument("--root", default=".", help="models_<model>/ and results_<model>/ go here (default: %(default)s)")
+    p.add_argument("--data", action="append", metavar="DIR", default=None, help="default: the embedded demo set")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
 def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> argparse.ArgumentParser:
     from zoomrl.experiments.hierarchical.config import PRESETS
 
+    if command == "demo":
+        return demo_parser()
     c = _constants(constants)
     what = "Train" if command == "train" else "Test"
     p = argparse.ArgumentParser(description=f"{what} the hierarchical zoom agent (Bellver et al. 2016).")
@@ -142,6 +157,14 @@ def data_roots(args: argparse.Namespace) -> list[str]:
 
 def run(command: str, args: argparse.Namespace) -> None:
     from zoomrl.data.voc import allow_large_images
+
+    if command == "demo":
+        from zoomrl.data.demo import default_data_dir
+        from zoomrl.experiments.hierarchical.demo import demo
+
+        demo(args.data or [str(default_data_dir())], weights=args.weights, seed=args.seed, epochs=args.epochs,
+             models=args.models, root=args.root, show_progress=not args.quiet)
+        return
 
     if args.allow_large_images:
         allow_large_images()

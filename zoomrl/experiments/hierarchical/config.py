@@ -110,6 +110,26 @@ PRESETS: dict[str, dict[str, Any]] = {
         "epsilon_decay": 0.1,
         "episode_batch": 16,
     },
+    # scripts/demo.sh: the tuned recipe at demo size (minutes on a 2-core CPU for both models); see README.
+    "demo": {
+        "learning_rate": 1e-4,
+        "epochs": 2,
+        "minibatch": 32,
+        "learning_starts": 32,
+        "train_every": 4,
+        "target_update_every": 50,
+        "double_dqn": True,
+        "n_step": 3,
+        "demo_ratio": 0.5,
+        "bc_epochs": 1,
+        "bc_updates_per_epoch": 250,
+        "epsilon_start": 0.3,
+        "epsilon_decay": 0.2,
+        "epsilon_min": 0.1,
+        "number_of_steps": 6,
+        "episode_batch": 16,
+        "test_batch": 16,
+    },
     # Seconds: for smoke tests.
     "tiny": {
         "learning_rate": 1e-4,
