@@ -39,6 +39,8 @@ def _add_sweep_options(p: Any, display_only: bool = False) -> None:
 
     def add(*a: Any, **kw: Any) -> None:
         if display_only:
+            if "help" in kw:
+                kw["help"] = kw["help"].replace("%(default)s", str(kw.get("default")))
             kw["default"] = argparse.SUPPRESS
             kw.pop("required", None)
         p.add_argument(*a, **kw)
@@ -136,9 +138,8 @@ def check_family_flags(family: str, tokens: Sequence[str]) -> None:
         unknown = names if unknown is None else unknown & names
     if unknown:
         raise ValueError(f"{', '.join(sorted(unknown))}: not a flag of '{family} train' or '{family} test'")
-    stray = [t for t in tokens if not t.startswith("-")]
     if tokens and not tokens[0].startswith("-"):
-        raise ValueError(f"sweep: unexpected argument {stray[0]!r}; flags start with --")
+        raise ValueError(f"sweep: unexpected argument {tokens[0]!r}; flags start with --")
 
 
 def run_trial(config: dict[str, Any]) -> dict[str, Any]:
@@ -219,7 +220,8 @@ def run(command: str, args: argparse.Namespace) -> None:
             trial_flags = list(flags)
             if "--feature-cache" in _flag_names(flags):
                 # a feature cache file is one process's: give each trial its own folder
-                trial_flags = [f"{t}/{label}/{cls}" if i > 0 and flags[i - 1] == "--feature-cache" else t
+                trial_flags = [f"{t}/{label}/{cls}" if i > 0 and flags[i - 1] == "--feature-cache"
+                               else f"{t}/{label}/{cls}" if t.startswith("--feature-cache=") else t
                                for i, t in enumerate(flags)]
             trials.append({"family": family, "class_object": cls, "setting": label, "flags": trial_flags,
                            "train_set": opts.train_set, "test_set": opts.test_set,
