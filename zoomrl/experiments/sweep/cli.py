@@ -246,7 +246,8 @@ def run(command: str, args: argparse.Namespace) -> None:
         tuner = tune.Tuner(
             tune.with_resources(trial_entry, {"cpu": opts.cpus_per_trial}),
             param_space={"trial": tune.grid_search(trials)},
-            tune_config=tune.TuneConfig(max_concurrent_trials=opts.max_concurrent),
+            tune_config=tune.TuneConfig(max_concurrent_trials=opts.max_concurrent, trial_name_creator=trial_name,
+                                        trial_dirname_creator=trial_name),
             run_config=tune.RunConfig(name="sweep", storage_path=str(out / "ray"), verbose=0,
                                       callbacks=[TrialProgress()]),
         )
@@ -291,6 +292,12 @@ def run(command: str, args: argparse.Namespace) -> None:
           f"{time.perf_counter() - t0:.0f} s; wrote {out / 'sweep.csv'}, {out / 'sweep.json'}, {out / 'sweep_ap.png'}")
     if failures:
         raise ValueError(f"{len(failures)} trial(s) failed, first: {failures[0]}")
+
+
+def trial_name(trial: Any) -> str:
+    """A short name for a trial's folder: ``<setting>_<class>``."""
+    t = trial.config["trial"]
+    return f"{t['setting']}_{t['class_object']}"[:120].replace("/", "_")
 
 
 def trial_entry(config: dict[str, Any]) -> dict[str, Any]:

@@ -68,7 +68,7 @@ def plot_table(table: Sequence[Mapping[str, Any]], metrics: Sequence[str], path:
     classes = list(dict.fromkeys(r["class"] for r in table if r["class"] != "mean")) + ["mean"]
     settings = list(dict.fromkeys(r["setting"] for r in table))
     series = [(s, m) for s in settings for m in metrics]
-    fig = Figure(figsize=(max(6.0, 0.55 * len(classes) * max(1, len(series)) ** 0.5 + 2), 4.5), dpi=120)
+    fig = Figure(figsize=(min(14.0, max(6.0, 0.45 * len(classes) + 2)), 4.5), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     width = 0.8 / max(1, len(series))
