@@ -264,3 +264,29 @@ def test_config_round_trips_and_refuses_unknown_keys(tmp_path):
     with pytest.raises(ConfigError, match="unknown configuration keys learning_rat"):
         Config.load(tmp_path / "bad.json")
     assert DQNConfig().n_step == 1 and not DQNConfig().dueling  # the paper's values: every option off
+
+
+def test_agent_stores_n_step_returns_per_episode():
+    agent = _agent(n_step=3, gamma=0.5)
+    s = [np.full(10, k, np.float32) for k in range(5)]
+    for k in range(3):  # episode "a": rewards 1, 2, 4; episode "b" interleaved with reward 100
+        agent.observe("a", s[k], k, float(2**k), s[k + 1], False, False)
+        agent.observe("b", s[k], 5, 100.0, s[k + 1], False, False)
+    assert len(agent.memory) == 2  # one 3-step transition per episode so far
+    assert agent.memory.returns[:2].tolist() == [1 + 0.5 * 2 + 0.25 * 4, 100 + 50 + 25]
+    assert agent.memory.discounts[0] == pytest.approx(0.125) and agent.memory.next_states[0, 0] == 3
+    one = _agent(n_step=1)
+    one.observe("a", s[0], 0, 1.0, s[1], False, False)
+    assert len(one.memory) == 1 and one.memory.discounts[0] == pytest.approx(0.9)
+
+
+def test_forced_trigger_in_the_training_policy():
+    from zoomrl.envs.zoom import TRIGGER
+    from zoomrl.experiments.hierarchical.train import training_policy
+
+    q = np.array([[9.0, 0, 0, 0, 0, 0], [9.0, 0, 0, 0, 0, 0]])
+    infos = [{"image_index": 0, "iou": 0.55}, {"image_index": 1, "iou": 0.3}]
+    on = training_policy(make_config("tiny"), 0.0, 0, 0)(np.arange(2), q, infos)
+    assert on.tolist() == [TRIGGER, 0]  # IoU >= 0.5: the trigger, whatever the Q-values say
+    off = training_policy(make_config("tiny", force_trigger=False), 0.0, 0, 0)(np.arange(2), q, infos)
+    assert off.tolist() == [0, 0]

@@ -123,6 +123,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "demo_ratio": 0.5,
         "bc_epochs": 1,
         "bc_updates_per_epoch": 250,
+        "descriptor_scale": 0.05,
         "epsilon_start": 0.3,
         "epsilon_decay": 0.2,
         "epsilon_min": 0.1,
