@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's ablation: the fast preset's recipe, then one DQN option added at a time, each trained on DATA's
+# The README's ablation: the baseline preset's recipe (the fast preset before tuning), then DQN options added, each trained on DATA's
 # trainval split and tested on its test split (one seed each). Prints a table (AP, windows per object, minutes).
 # Usage: MODEL=pool45_crops SCALE=3/4 bash scripts/ablation.sh [DATA_ROOT] [CLASS]
 #        (defaults: image_zooms, 3/4, ../shared/data/raccoon, raccoon; RECIPES="name ..." picks a subset)
@@ -24,7 +24,7 @@ declare -A RECIPE=(
 mkdir -p "$OUT"
 NAMES=${RECIPES:-$(printf '%s\n' "${!RECIPE[@]}" | sort)}
 for name in $NAMES; do
-  common=(--model "$MODEL" --preset fast --data "$DATA" --class-object "$CLASS" --scale-subregion "$SCALE"
+  common=(--model "$MODEL" --preset baseline --data "$DATA" --class-object "$CLASS" --scale-subregion "$SCALE"
           --seed "$SEED" --quiet --model-dir "$OUT/$name/models" --feature-cache "$OUT/../feature_cache")
   if [ ! -f "$OUT/$name/models/$CLASS/latest.json" ]; then
     start=$(date +%s)

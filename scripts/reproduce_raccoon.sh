@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # The README's raccoon results: train on raccoon trainval and test on its test split, for both models and both
-# hierarchies, with the fast preset. Each run's figures land in runs/raccoon/results_<model>_<scale>/raccoon/.
+# hierarchies, with the fast preset (PRESET=baseline for the recipe before tuning). Each run's figures land in runs/raccoon/results_<model>_<scale>/raccoon/.
 # Usage: bash scripts/reproduce_raccoon.sh [DATA_ROOT]   (default ../shared/data/raccoon)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/data/raccoon}
 PY=${PY:-.venv/bin/python}
 OUT=${OUT:-runs/raccoon}
+PRESET=${PRESET:-fast}  # PRESET=baseline: the recipe of the older table
 for scale in 3/4 1/2; do
   tag=${scale/\//_}
   for model in image_zooms pool45_crops; do
-    common=(--preset fast --data "$DATA" --class-object raccoon --scale-subregion "$scale" --quiet
+    common=(--preset "$PRESET" --data "$DATA" --class-object raccoon --scale-subregion "$scale" --quiet
             --model-dir "$OUT/models_${model}_${tag}" --feature-cache "$OUT/feature_cache")
     if [ ! -f "$OUT/models_${model}_${tag}/raccoon/epoch_12.weights.h5" ]; then
       /usr/bin/time -f "train $model $scale: %e s" $PY ${model}_training.py "${common[@]}" --image-set trainval

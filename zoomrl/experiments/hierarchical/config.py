@@ -98,7 +98,21 @@ MODEL_FIELDS = ("hidden_units", "dropout", "dueling", "history_length", "descrip
 PRESETS: dict[str, dict[str, Any]] = {
     # Paper values (section 4): Adam 1e-6, gamma 0.9, replay 1000, minibatch 100, 50 epochs, epsilon 1 -> 0.1.
     "paper": {},
-    # Trains on raccoon trainval (160 images) on a 2-core CPU within the README's budget; see README.
+    # The `fast` preset before the tuning of issue 8 (the README's older raccoon table): the paper's DQN with a
+    # larger learning rate, fewer epochs, minibatch 32 every 4 steps and a Double DQN target network.
+    "baseline": {
+        "learning_rate": 1e-4,
+        "epochs": 12,
+        "minibatch": 32,
+        "learning_starts": 64,
+        "train_every": 4,
+        "target_update_every": 50,
+        "double_dqn": True,
+        "epsilon_decay": 0.1,
+        "episode_batch": 16,
+    },
+    # The tuned recipe (README, "Tuning"): baseline plus 3-step returns, oracle demonstrations (a quarter of
+    # each minibatch, DQfD's large-margin loss), a behaviour-cloning warm-up, and descriptors scaled by 0.05.
     "fast": {
         "learning_rate": 1e-4,
         "epochs": 12,
@@ -109,6 +123,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "double_dqn": True,
         "epsilon_decay": 0.1,
         "episode_batch": 16,
+        "n_step": 3,
+        "demo_ratio": 0.25,
+        "bc_epochs": 1,
+        "descriptor_scale": 0.05,
     },
     # scripts/demo.sh: the tuned recipe at demo size (minutes on a 2-core CPU for both models); see README.
     "demo": {
