@@ -198,8 +198,9 @@ def test_update_moves_only_the_taken_action_towards_its_target():
 
 def test_non_finite_loss_stops():
     agent = _agent()
-    states = np.full((8, 10), np.nan, np.float32)
-    batch = Batch(states, np.zeros(8), np.zeros(8, np.float32), states, np.zeros(8, np.float32), np.zeros(8, np.float32))
+    states = np.ones((8, 10), np.float32)
+    returns = np.full(8, np.nan, np.float32)  # a NaN target: the loss is NaN whatever the network does
+    batch = Batch(states, np.zeros(8), returns, states, np.zeros(8, np.float32), np.zeros(8, np.float32))
     with pytest.raises(FloatingPointError, match="non-finite"):
         agent.update(batch)
 

@@ -39,6 +39,7 @@ def record():
     searches = [_search(width, height, [0, 4, 5], rng), _search(width, height, [3, 3, 1, 1, 0, 0, 2, 2, 4, 4], rng)]
     return {
         "image_id": "synthetic-1",
+        "action_names": ["top-left", "top-right", "bottom-left", "bottom-right", "centre", "trigger"],
         "width": width,
         "height": height,
         "ground_truth": [
@@ -98,6 +99,9 @@ def test_search_lines(record):
     q = record["searches"][0]["q_values"][0]
     assert f"{q[0]:.2f}" in step_lines[0]
     assert step_lines[-1].startswith("search 2, step 10: centre Q=[")
+    # a record without action names (another family's, or an older file) shows the action numbers
+    plain = [ln for ln in search_lines({**record, "action_names": None}) if ln.startswith("search ")]
+    assert plain[0].startswith("search 1, step 1: action 0 Q=[")
 
 
 def test_overwrite_existing_png(tmp_path, image, record):
