@@ -23,7 +23,7 @@ FAMILIES = {
 }
 
 USAGE = ("usage: python -m zoomrl FAMILY COMMAND [flags]\n"
-         "  FAMILY: hierarchical | active | glimpse | patchdrop   COMMAND: train | test\n"
+         "  FAMILY: hierarchical | active | glimpse | patchdrop   COMMAND: train | test (hierarchical: also demo)\n"
          "  python -m zoomrl sweep FAMILY --classes all|a,b [flags]\n"
          "  python -m zoomrl FAMILY COMMAND --help   lists a command's flags")
 
