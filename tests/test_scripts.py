@@ -71,6 +71,13 @@ def test_train_then_test_smoke(variant, data, tmp_path):
     results = json.loads((out_dir / "results.json").read_text())
     assert results["n_images"] == 2 and results["config"]["variant"] == variant
     assert {"agent", "random", "upper_bound"} <= set(results)
+    scores = results["agent_by_score"]
+    assert set(scores) == {"trigger_q", "trigger_advantage", "trigger_probability"}
+    assert results["agent"]["ap_area"] == scores[results["score"]]["ap_area"]
+    searches = [s for r in json.loads((out_dir / "detections.json").read_text())["images"] for s in r["searches"]]
+    for s in searches:  # the default score is the trigger's Q-value of the last step
+        if s["triggered"]:
+            assert s["score"] == pytest.approx(s["q_values"][-1][s["actions"][-1]])
     detections = json.loads((out_dir / "detections.json").read_text())
     assert [r["image_id"] for r in detections["images"]] == ["sq000", "sq001"]
     for name in ("pr_curve.png", "recall_vs_windows.png", "windows_per_object.png", "pictures/sq000.png"):
