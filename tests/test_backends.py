@@ -22,7 +22,8 @@ from zoomrl.experiments.hierarchical.config import make_config
 from zoomrl.envs.zoom import ZoomEnv
 from zoomrl.envs.vector import ZoomVectorEnv, run_vector
 from zoomrl.vision.features import ImageZooms, Request
-from zoomrl.experiments.hierarchical.train import training_policy, store_transitions
+from zoomrl.experiments.dqn_loop import store_transitions
+from zoomrl.experiments.hierarchical.train import training_policy
 
 keras.utils.set_random_seed(0)
 bb = load_backbone("none", log=lambda m: None)

@@ -20,8 +20,8 @@ import numpy as np
 from zoomrl.data.images import ImageStore, class_objects
 from zoomrl.data.voc import VocImage
 from zoomrl.envs.active import TRIGGER, ActiveEnv
-from zoomrl.envs.oracles import oracle_policy
-from zoomrl.envs.vector import VectorStep, ZoomVectorEnv, run_vector
+from zoomrl.experiments import dqn_loop
+from zoomrl.experiments.dqn_loop import store_transitions  # noqa: F401 - re-exported
 from zoomrl.experiments.active.config import RESULT_FIELDS, Config
 
 if TYPE_CHECKING:
@@ -134,30 +134,12 @@ def training_policy(config: Config, epsilon: float, seed: int, epoch: int) -> Ca
     return policy
 
 
-def store_transitions(agent: "DQNAgent", demo: bool, tag: Any) -> Callable:
-    """``on_step`` callback storing each transition of a vector step in the agent, keyed per image."""
-
-    def on_step(indices: np.ndarray, obs: np.ndarray, actions: np.ndarray, step: VectorStep,
-                next_obs: np.ndarray) -> None:
-        for j, i in enumerate(indices):
-            agent.observe((tag, int(i)), obs[j], int(actions[j]), float(step.rewards[i]), next_obs[j],
-                          bool(step.terminated[i]), bool(step.truncated[i]), demo=demo)
-
-    return on_step
-
-
 def collect_demonstrations(images: Sequence[VocImage], store: ImageStore, features: Any, agent: "DQNAgent",
                            config: Config, progress: Callable[[int], None] | None = None) -> int:
     """Run the oracle (largest IoU gain, trigger at tau) over the training images; store its transitions as
     demonstrations. Returns its steps."""
-    steps = 0
-    for start in range(0, len(images), config.episode_batch):
-        idx = list(range(start, min(start + config.episode_batch, len(images))))
-        vec = ZoomVectorEnv(make_envs(images, store, config, True, idx, features), features, config.descriptor_scale)
-        steps += run_vector(vec, oracle_policy, None, store_transitions(agent, True, ("demo", start)))
-        if progress is not None:
-            progress(len(idx))
-    return steps
+    return dqn_loop.collect_demonstrations(len(images), lambda idx: make_envs(images, store, config, True, idx, features),
+                                           features, agent, config.episode_batch, config.descriptor_scale, progress)
 
 
 def train_epoch(epoch: int, images: Sequence[VocImage], store: ImageStore, features: Any, agent: "DQNAgent",
@@ -166,35 +148,16 @@ def train_epoch(epoch: int, images: Sequence[VocImage], store: ImageStore, featu
     t0 = time.perf_counter()
     epsilon = config.epsilon(epoch)
     order = np.random.default_rng([config.seed, epoch, 7]).permutation(len(images))
-    losses: list[float] = []
     updates_before = agent.updates
-    steps = 0
-    rewards: list[float] = []
-    final_ious: list[float] = []
-    lengths: list[int] = []
-    successes = 0
-    store_step = store_transitions(agent, False, epoch)
-
-    def on_step(*args: Any) -> None:
-        store_step(*args)
-        out = agent.learn()
-        if out:
-            losses.append(out["loss"])
-
-    for start in range(0, len(order), config.episode_batch):
-        chunk = order[start : start + config.episode_batch]
-        envs = make_envs(images, store, config, True, chunk, features)
-        vec = ZoomVectorEnv(envs, features, config.descriptor_scale, final_observations=True)
-        steps += run_vector(vec, training_policy(config, epsilon, config.seed, epoch), agent.q_values, on_step)
-        for env in envs:
-            for s in env.episode.searches:
-                if s.actions:
-                    rewards.append(float(np.sum(s.rewards)))
-                    final_ious.append(s.final_iou)
-                    lengths.append(len(s.actions))
-                    successes += int(s.triggered and s.final_iou >= config.trigger_iou)
-        if progress is not None:
-            progress(len(chunk))
+    steps, losses, envs = dqn_loop.dqn_pass(
+        order, lambda idx: make_envs(images, store, config, True, idx, features),
+        training_policy(config, epsilon, config.seed, epoch), features, agent, config.episode_batch,
+        config.descriptor_scale, epoch, progress)
+    done = [s for env in envs for s in env.episode.searches if s.actions]
+    rewards = [float(np.sum(s.rewards)) for s in done]
+    final_ious = [s.final_iou for s in done]
+    lengths = [len(s.actions) for s in done]
+    successes = sum(int(s.triggered and s.final_iou >= config.trigger_iou) for s in done)
     searches = len(rewards)
     return EpochStats(
         epoch=epoch + 1,

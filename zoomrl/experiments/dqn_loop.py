@@ -1,0 +1,72 @@
+"""The run loop every value-based family shares (hierarchical, active): oracle demonstrations and one
+epsilon-greedy pass over the training images, ``batch`` images at a time in a
+:class:`~zoomrl.envs.vector.ZoomVectorEnv`. No logging, no saving: the families' ``train`` wrap it.
+
+A family passes ``envs_for(indices) -> [env, ...]`` (its environments for those images, training behaviour) and
+its policy ``(indices, q, infos) -> actions``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from zoomrl.envs.vector import VectorStep, ZoomVectorEnv, run_vector
+
+EnvsFor = Callable[[Sequence[int]], list]
+
+
+def store_transitions(agent: Any, demo: bool, tag: Any) -> Callable:
+    """``on_step`` callback that stores each transition of a vector step in the agent, keyed per image (so
+    n-step returns never mix images run side by side)."""
+
+    def on_step(indices: np.ndarray, obs: np.ndarray, actions: np.ndarray, step: VectorStep,
+                next_obs: np.ndarray) -> None:
+        for j, i in enumerate(indices):
+            agent.observe((tag, int(i)), obs[j], int(actions[j]), float(step.rewards[i]), next_obs[j],
+                          bool(step.terminated[i]), bool(step.truncated[i]), demo=demo)
+
+    return on_step
+
+
+def collect_demonstrations(n_images: int, envs_for: EnvsFor, features: Any, agent: Any, batch: int,
+                           descriptor_scale: float, progress: Callable[[int], None] | None = None) -> int:
+    """Run the oracle (``info["oracle_action"]``) once over the images and store its transitions as
+    demonstrations; returns how many steps it took."""
+    steps = 0
+    for start in range(0, n_images, batch):
+        idx = list(range(start, min(start + batch, n_images)))
+        vec = ZoomVectorEnv(envs_for(idx), features, descriptor_scale)
+        steps += run_vector(vec, lambda ix, q, infos: np.array([i["oracle_action"] for i in infos], dtype=np.int64),
+                            None, store_transitions(agent, True, ("demo", start)))
+        if progress is not None:
+            progress(len(idx))
+    return steps
+
+
+def dqn_pass(order: Sequence[int], envs_for: EnvsFor, policy: Callable, features: Any, agent: Any, batch: int,
+             descriptor_scale: float, tag: Any, progress: Callable[[int], None] | None = None
+             ) -> tuple[int, list[float], list]:
+    """One pass over the images in ``order``: every step stores its transitions and runs the updates due.
+    Returns ``(steps, losses, envs)``; the envs hold every search for the family's statistics."""
+    losses: list[float] = []
+    steps = 0
+    done: list = []
+    store_step = store_transitions(agent, False, tag)
+
+    def on_step(*args: Any) -> None:
+        store_step(*args)
+        out = agent.learn()
+        if out:
+            losses.append(out["loss"])
+
+    for start in range(0, len(order), batch):
+        chunk = order[start : start + batch]
+        envs = envs_for(chunk)
+        vec = ZoomVectorEnv(envs, features, descriptor_scale, final_observations=True)
+        steps += run_vector(vec, policy, agent.q_values, on_step)
+        done.extend(envs)
+        if progress is not None:
+            progress(len(chunk))
+    return steps, losses, done
