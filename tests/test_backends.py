@@ -34,7 +34,8 @@ d = ImageZooms(bb, bb.fingerprint).describe([Request("a", (), img, (0, 0, 64, 64
 assert d.shape == (1, 25088) and np.isfinite(d).all()
 # Every DQN option on: dueling, Double DQN with a target network, 3-step returns, demonstrations with the margin.
 cfg = make_config("tiny", class_object="box", hidden_units=16, minibatch=4, learning_starts=4, train_every=1,
-                  dueling=True, target_update_every=3, double_dqn=True, n_step=3, demo_ratio=0.5)
+                  dueling=True, target_update_every=3, double_dqn=True, n_step=3, demo_ratio=0.5,
+                  iou_weight=0.5)
 agent = DQNAgent(36 + 24, 6, cfg)
 feats = TinyFeatures()
 envs = [ZoomEnv(im, np.array([o[1] for o in ob], float), features=feats, scale=0.75, max_steps=4, index=i)

@@ -14,7 +14,7 @@ from zoomrl.experiments.hierarchical.config import Config, make_config
 def test_replay_wraps_around_overwriting_the_oldest():
     mem = ReplayMemory(3, 2)
     for t in range(5):
-        mem.add(np.full(2, t), t % 6, float(t), np.full(2, t + 1), 0.0 if t == 4 else 0.9)
+        mem.add(np.full(2, t), t % 6, float(t), np.full(2, t + 1), 0.0 if t == 4 else 0.9, iou=t / 10)
     assert len(mem) == 3 and mem.position == 2
     # slots: 0 <- t=3, 1 <- t=4, 2 <- t=2
     assert mem.returns.tolist() == [3.0, 4.0, 2.0]
@@ -22,6 +22,7 @@ def test_replay_wraps_around_overwriting_the_oldest():
     np.testing.assert_array_equal(mem.next_states[:, 0], [4, 0, 3])  # a terminal next state is never read: zeros
     batch = mem.sample(50, np.random.default_rng(0))
     assert set(batch.returns.tolist()) <= {2.0, 3.0, 4.0} and not batch.is_demo.any()
+    np.testing.assert_allclose(batch.ious, batch.returns / 10)  # each sample keeps its own IoU
 
 
 def test_unique_rows_and_compact_round_trip():
@@ -29,7 +30,7 @@ def test_unique_rows_and_compact_round_trip():
     assert rows.tolist() == [[1, 2], [3, 4], [5, 6]] and index.tolist() == [0, 1, 0, 2, 1]
     mem = ReplayMemory(6, 3)
     for t in range(8):  # s' of step t is s of step t+1: saved once
-        mem.add(np.full(3, t), 1, 1.0, np.full(3, t + 1), 0.9)
+        mem.add(np.full(3, t), 1, 1.0, np.full(3, t + 1), 0.9, iou=t / 8)
     data = mem.state_dict()
     assert len(data["replay_rows"]) == 7  # 6 states + the last next state, not 12
     other = ReplayMemory(6, 3)
@@ -37,6 +38,7 @@ def test_unique_rows_and_compact_round_trip():
     assert other.position == mem.position and len(other) == 6
     np.testing.assert_array_equal(other.states, mem.states)
     np.testing.assert_array_equal(other.next_states, mem.next_states)
+    np.testing.assert_array_equal(other.ious, mem.ious)
     with pytest.raises(ValueError, match="capacity 6"):
         ReplayMemory(5, 3).load_state_dict(data)
 
@@ -44,12 +46,13 @@ def test_unique_rows_and_compact_round_trip():
 def test_n_step_accumulator_by_hand():
     acc = NStepAccumulator(3, 0.5)
     s = [np.full(1, k, float) for k in range(6)]
-    assert acc.add("a", s[0], 0, 1.0, s[1], False, False) == []
+    assert acc.add("a", s[0], 0, 1.0, s[1], False, False, iou=0.1) == []
     assert acc.add("b", s[0], 5, 8.0, s[1], False, False) == []  # another image, interleaved: never mixed in
-    assert acc.add("a", s[1], 1, 2.0, s[2], False, False) == []
-    out = acc.add("a", s[2], 2, 4.0, s[3], False, False)
-    (st, a, ret, nxt, disc), = out
-    assert (st[0], a, ret, nxt[0], disc) == (0, 0, 1 + 0.5 * 2 + 0.25 * 4, 3, 0.125)
+    assert acc.add("a", s[1], 1, 2.0, s[2], False, False, iou=0.2) == []
+    out = acc.add("a", s[2], 2, 4.0, s[3], False, False, iou=0.3)
+    (st, a, ret, nxt, disc, iou), = out
+    # the IoU travels with the first state of the n steps, not the last
+    assert (st[0], a, ret, nxt[0], disc, iou) == (0, 0, 1 + 0.5 * 2 + 0.25 * 4, 3, 0.125, 0.1)
     # termination flushes the rest without bootstrapping
     out = acc.add("a", s[3], 3, 8.0, s[4], True, False)
     assert [(o[0][0], o[1], o[2], o[4]) for o in out] == [(1, 1, 2 + 0.5 * 4 + 0.25 * 8, 0.0),
@@ -62,7 +65,7 @@ def test_n_step_accumulator_by_hand():
 
 def test_one_step_accumulator_is_the_paper_transition():
     acc = NStepAccumulator(1, 0.9)
-    (s, a, r, nxt, d), = acc.add(0, np.zeros(1), 2, -1.0, np.ones(1), False, False)
+    (s, a, r, nxt, d, _), = acc.add(0, np.zeros(1), 2, -1.0, np.ones(1), False, False)
     assert (a, r, nxt[0], d) == (2, -1.0, 1.0, pytest.approx(0.9))
 
 
@@ -188,7 +191,7 @@ def test_update_moves_only_the_taken_action_towards_its_target():
     states = np.random.default_rng(0).normal(size=(8, 10)).astype(np.float32)
     before = agent.q_values(states)
     batch = Batch(states, np.full(8, 2), np.full(8, 10.0, np.float32), states, np.zeros(8, np.float32),
-                  np.zeros(8, np.float32))
+                  np.zeros(8, np.float32), np.zeros(8, np.float32))
     for _ in range(30):
         agent.update(batch)
     after = agent.q_values(states)
@@ -200,7 +203,8 @@ def test_non_finite_loss_stops():
     agent = _agent()
     states = np.ones((8, 10), np.float32)
     returns = np.full(8, np.nan, np.float32)  # a NaN target: the loss is NaN whatever the network does
-    batch = Batch(states, np.zeros(8), returns, states, np.zeros(8, np.float32), np.zeros(8, np.float32))
+    batch = Batch(states, np.zeros(8), returns, states, np.zeros(8, np.float32), np.zeros(8, np.float32),
+                  np.zeros(8, np.float32))
     with pytest.raises(FloatingPointError, match="non-finite"):
         agent.update(batch)
 

@@ -137,8 +137,9 @@ def run_vector(vec: ZoomVectorEnv, policy: Policy, q_fn: Callable[[np.ndarray], 
     """Run every sub-environment until its image is done; returns the number of actions taken.
 
     Each step: Q-values of the acting observations (one batched call of ``q_fn``), the policy's actions, one
-    vector step; ``on_step(indices, observations, actions, step, next_observations)`` sees each transition batch
-    (training stores them and learns). The loop knows nothing of logging or saving."""
+    vector step; ``on_step(indices, observations, actions, step, next_observations, infos)`` sees each
+    transition batch, ``infos`` being those of ``observations`` (training stores them and learns). The loop knows
+    nothing of logging or saving."""
     obs, infos = vec.reset()
     total = 0
     while vec.alive.any():
@@ -155,7 +156,7 @@ def run_vector(vec: ZoomVectorEnv, policy: Policy, q_fn: Callable[[np.ndarray], 
         step = vec.step(actions, q_full)
         total += len(idx)
         if on_step is not None and len(idx):
-            on_step(idx, obs[idx], actions[idx], step, step.observations[idx])
+            on_step(idx, obs[idx], actions[idx], step, step.observations[idx], [infos[i] for i in idx])
         # Rows that were not recomputed (finished images, terminal steps) keep their old value: never acted on.
         obs = np.where(step.computed[:, None], step.observations, obs)
         infos = [step.infos[i] if step.infos[i] is not None else infos[i] for i in range(vec.num_envs)]

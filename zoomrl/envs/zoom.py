@@ -79,11 +79,13 @@ def choose_target(window, gt_boxes: np.ndarray, available: np.ndarray) -> tuple[
 
 @dataclass
 class SearchLog:
-    """What one search did: windows visited, actions, Q-values (see docs/detections_format.md)."""
+    """What one search did: windows visited, actions, Q-values and, for an agent with the IoU head, its predicted
+    IoU of each window (see docs/detections_format.md)."""
 
     windows: list[list[float]] = field(default_factory=list)
     actions: list[int] = field(default_factory=list)
     q_values: list[list[float] | None] = field(default_factory=list)
+    predicted_iou: list[float | None] = field(default_factory=list)
     rewards: list[float] = field(default_factory=list)
     triggered: bool = False
     final_iou: float = 0.0
@@ -94,7 +96,8 @@ class SearchLog:
         if self.triggered and self.q_values and self.q_values[-1] is not None:
             score = float(self.q_values[-1][self.actions[-1]])
         qs = None if all(q is None for q in self.q_values) else self.q_values
-        return {
+        extra = {} if all(v is None for v in self.predicted_iou) else {"predicted_iou": self.predicted_iou}
+        return {**extra,
             "windows": self.windows,
             "actions": self.actions,
             "q_values": qs,
@@ -181,8 +184,10 @@ class ImageEpisode:
     def step(self, action: int, q_values: np.ndarray | None = None) -> tuple[float, bool]:
         """Take ``action`` in the current window. Returns ``(reward, terminal)``; terminal means the trigger.
 
-        The window is logged with its Q-values before it changes. The search is not advanced past its end here:
-        call :meth:`end_search` after a trigger, or when :attr:`timed_out`.
+        The window is logged with its Q-values before it changes. ``q_values`` may carry one more value after the
+        ``NUM_ACTIONS`` Q-values: the IoU head's prediction for the window, logged as ``predicted_iou``. The
+        search is not advanced past its end here: call :meth:`end_search` after a trigger, or when
+        :attr:`timed_out`.
         """
         if self.finished:
             raise RuntimeError(f"{self.image_key}: step() on a finished episode")
@@ -192,7 +197,9 @@ class ImageEpisode:
         target, iou_before = self.target()
         self.log.windows.append([float(v) for v in self.window])
         self.log.actions.append(action)
-        self.log.q_values.append(None if q_values is None else [float(v) for v in q_values])
+        self.log.q_values.append(None if q_values is None else [float(v) for v in q_values[:NUM_ACTIONS]])
+        has_iou = q_values is not None and len(q_values) > NUM_ACTIONS
+        self.log.predicted_iou.append(float(q_values[NUM_ACTIONS]) if has_iou else None)
         self.history.append(action)
         if action == TRIGGER:
             reward = trigger_reward(iou_before, self.trigger_iou)

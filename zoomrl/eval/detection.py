@@ -440,40 +440,75 @@ def summary_table(named_results: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _trigger_q(q: np.ndarray, action: int) -> float:
-    return float(q[action])
+def _last_q(search: dict[str, Any]) -> tuple[np.ndarray, int] | None:
+    qs, actions = search.get("q_values"), search.get("actions")
+    if not qs or not actions or qs[-1] is None:
+        return None
+    return np.asarray(qs[-1], dtype=np.float64), int(actions[-1])
 
 
-def _trigger_advantage(q: np.ndarray, action: int) -> float:
+def _trigger_q(search: dict[str, Any]) -> float | None:
+    last = _last_q(search)
+    return None if last is None else float(last[0][last[1]])
+
+
+def _trigger_advantage(search: dict[str, Any]) -> float | None:
+    last = _last_q(search)
+    if last is None:
+        return None
+    q, action = last
     others = np.delete(q, action)
     return float(q[action] - others.max()) if len(others) else float(q[action])
 
 
-def _trigger_probability(q: np.ndarray, action: int) -> float:
+def _trigger_probability(search: dict[str, Any]) -> float | None:
+    last = _last_q(search)
+    if last is None:
+        return None
+    q, action = last
     z = np.exp(q - q.max())
     return float(z[action] / z.sum())
+
+
+def _predicted_iou(search: dict[str, Any]) -> float | None:
+    values = search.get("predicted_iou")
+    return None if not values or values[-1] is None else float(values[-1])
 
 
 DETECTION_SCORES = {
     "trigger_q": _trigger_q,
     "trigger_advantage": _trigger_advantage,
     "trigger_probability": _trigger_probability,
+    "predicted_iou": _predicted_iou,
 }
-"""Scores of a triggered window from the Q-values of its last step: the trigger's Q-value (the paper's), its
-margin over the best other action (how sure the agent is that stopping beats moving on), and its softmax
-probability."""
+"""Scores of a triggered window, from its search's record: from the Q-values of the last step, the trigger's
+Q-value (the paper's), its margin over the best other action (how sure the agent is that stopping beats moving on)
+and its softmax probability; and the IoU head's prediction for the triggered window (agents trained with
+``iou_weight > 0``)."""
+
+
+def available_scores(records: Sequence[Record]) -> list[str]:
+    """The names of :data:`DETECTION_SCORES` that every triggered search of ``records`` can be scored by."""
+    searches = [s for r in records for s in (r.get("searches") or [])]
+    triggered = [s for s in searches if s.get("triggered")]
+    out = []
+    for name, fn in DETECTION_SCORES.items():
+        field = "predicted_iou" if name == "predicted_iou" else "q_values"
+        if any(s.get(field) for s in searches) and all(fn(s) is not None for s in triggered):
+            out.append(name)
+    return out
 
 
 def rescored(records: Sequence[Record], score: str) -> list[dict[str, Any]]:
-    """Copies of ``records`` whose triggered searches are scored by ``DETECTION_SCORES[score]`` applied to the
-    Q-values of their last step (records without Q-values keep their scores)."""
+    """Copies of ``records`` whose triggered searches are scored by ``DETECTION_SCORES[score]`` (searches it
+    cannot score keep their scores)."""
     import copy
 
     fn = DETECTION_SCORES[score]
     out = copy.deepcopy(list(records))
     for record in out:
         for search in record.get("searches") or []:
-            qs, actions = search.get("q_values"), search.get("actions")
-            if search.get("triggered") and qs and actions and qs[-1] is not None:
-                search["score"] = fn(np.asarray(qs[-1], dtype=np.float64), int(actions[-1]))
+            value = fn(search) if search.get("triggered") else None
+            if value is not None:
+                search["score"] = value
     return out

@@ -19,13 +19,15 @@ EnvsFor = Callable[[Sequence[int]], list]
 
 def store_transitions(agent: Any, demo: bool, tag: Any) -> Callable:
     """``on_step`` callback that stores each transition of a vector step in the agent, keyed per image (so
-    n-step returns never mix images run side by side)."""
+    n-step returns never mix images run side by side), with the IoU of each state's window (``info["iou"]``,
+    the IoU head's target)."""
 
     def on_step(indices: np.ndarray, obs: np.ndarray, actions: np.ndarray, step: VectorStep,
-                next_obs: np.ndarray) -> None:
+                next_obs: np.ndarray, infos: list[dict[str, Any]]) -> None:
         for j, i in enumerate(indices):
             agent.observe((tag, int(i)), obs[j], int(actions[j]), float(step.rewards[i]), next_obs[j],
-                          bool(step.terminated[i]), bool(step.truncated[i]), demo=demo)
+                          bool(step.terminated[i]), bool(step.truncated[i]), demo=demo,
+                          iou=float(infos[j]["iou"]))
 
     return on_step
 

@@ -16,26 +16,32 @@ import numpy as np
 
 from zoomrl.agents.base import Agent, optimizer_state, set_optimizer_state
 from zoomrl.agents.dqn.config import DQNConfig
-from zoomrl.agents.dqn.losses import dqn_loss, td_targets
+from zoomrl.agents.dqn.losses import dqn_loss, iou_loss, td_targets
 from zoomrl.agents.dqn.network import build_qnetwork
 from zoomrl.agents.dqn.replay import Batch, NStepAccumulator, ReplayMemory, concat_batches
 
 
 class _Learner(keras.Model):
-    """Wraps the Q-network for training: ``call`` gives its Q-values, ``compute_loss`` the DQN loss of a batch
-    passed as the input dict (states, actions, targets, is_demo)."""
+    """Wraps the Q-network for training: ``call`` gives its outputs (Q-values, and the predicted IoU when the
+    network has the IoU head), ``compute_loss`` the DQN loss of a batch passed as the input dict (states,
+    actions, targets, is_demo, ious) plus ``iou_weight`` times the IoU head's squared error."""
 
-    def __init__(self, network: keras.Model, margin: float, margin_weight: float) -> None:
+    def __init__(self, network: keras.Model, margin: float, margin_weight: float, iou_weight: float = 0.0) -> None:
         super().__init__(name="dqn_learner")
         self.network = network
         self.margin = float(margin)
         self.margin_weight = float(margin_weight)
+        self.iou_weight = float(iou_weight)
 
     def call(self, inputs, training=False):
         return self.network(inputs["states"], training=training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        return dqn_loss(y_pred, x, self.margin, self.margin_weight)
+        if not self.iou_weight:
+            return dqn_loss(y_pred, x, self.margin, self.margin_weight)
+        q, predicted_iou = y_pred
+        return (dqn_loss(q, x, self.margin, self.margin_weight)
+                + self.iou_weight * keras.ops.mean(iou_loss(predicted_iou, x["ious"])))
 
 
 class DQNAgent(Agent):
@@ -44,22 +50,36 @@ class DQNAgent(Agent):
     def __init__(self, state_size: int, num_actions: int, config: DQNConfig, seed: int = 0,
                  build_network: Callable[..., keras.Model] | None = None) -> None:
         """``build_network(state_size, num_actions, hidden_units, dropout, dueling, name=...)`` replaces the MLP
-        of :func:`build_qnetwork` (for example a CNN over raw pixels trained end to end)."""
+        of :func:`build_qnetwork` (for example a CNN over raw pixels trained end to end).
+
+        ``network`` is the whole trained model (saved and loaded); ``model`` its Q-values alone (the same
+        layers), which acting and the target network use."""
         self.config = config
         self.state_size = int(state_size)
         self.num_actions = int(num_actions)
         c = config
         build = build_network or build_qnetwork
-        self.model = build(state_size, num_actions, c.hidden_units, c.dropout, c.dueling, name="q_network")
-        self.learner = _Learner(self.model, c.margin, c.margin_weight if c.demo_ratio > 0 else 0.0)
+        self.iou_model: keras.Model | None = None
+        if c.iou_weight > 0:
+            if build_network is not None:
+                raise ValueError("iou_weight > 0 needs the default Q-network (build_qnetwork); received a custom "
+                                 "build_network")
+            self.network = build_qnetwork(state_size, num_actions, c.hidden_units, c.dropout, c.dueling,
+                                          name="q_network", iou_head=True)
+            self.model = keras.Model(self.network.input, self.network.outputs[0], name="q_values_only")
+            self.iou_model = keras.Model(self.network.input, self.network.outputs[1], name="iou_only")
+        else:
+            self.network = self.model = build(state_size, num_actions, c.hidden_units, c.dropout, c.dueling,
+                                              name="q_network")
+        self.learner = _Learner(self.network, c.margin, c.margin_weight if c.demo_ratio > 0 else 0.0, c.iou_weight)
         # XLA makes an update of the 25112 x 1024 network about 2.8x faster on a CPU under TensorFlow; JAX
         # compiles anyway. PyTorch keeps Keras's default (torch.compile does not pay off for one small step).
         # Below a million weights XLA's compile time costs more than it saves (tests, tiny presets).
-        big = self.model.count_params() >= 1_000_000
+        big = self.network.count_params() >= 1_000_000
         jit = True if big and keras.backend.backend() in ("tensorflow", "jax") else "auto"
         self.learner.compile(optimizer=keras.optimizers.Adam(learning_rate=c.learning_rate), jit_compile=jit)
         # Built now, so every checkpoint holds the same optimizer variables, updated or not.
-        self.learner.optimizer.build(self.model.trainable_variables)
+        self.learner.optimizer.build(self.network.trainable_variables)
         self.target_model: keras.Model | None = None
         if c.target_update_every > 0:
             self.target_model = build(state_size, num_actions, c.hidden_units, c.dropout, c.dueling,
@@ -80,6 +100,15 @@ class DQNAgent(Agent):
             return np.zeros((0, self.num_actions), dtype=np.float32)
         return np.asarray(keras.ops.convert_to_numpy(self.model.predict_on_batch(states.astype(np.float32))))
 
+    def predict_iou(self, states: np.ndarray) -> np.ndarray:
+        """The IoU head's prediction ``(B,)`` for states ``(B, state_size)``, dropout off (needs ``iou_weight > 0``)."""
+        if self.iou_model is None:
+            raise ValueError("this agent has no IoU head (iou_weight is 0)")
+        if len(states) == 0:
+            return np.zeros(0, dtype=np.float32)
+        out = self.iou_model.predict_on_batch(states.astype(np.float32))
+        return np.asarray(keras.ops.convert_to_numpy(out)).reshape(-1)
+
     def act(self, observations: np.ndarray, explore: bool = False) -> np.ndarray:
         """Greedy actions (ties to the lowest index); exploration is the run loop's policy, which needs per-image
         random streams (see :func:`epsilon_greedy`)."""
@@ -87,13 +116,14 @@ class DQNAgent(Agent):
 
     # --- storing --------------------------------------------------------------------------------------------
     def observe(self, key: Hashable, state: np.ndarray, action: int, reward: float, next_state: np.ndarray | None,
-                terminated: bool, truncated: bool, demo: bool = False) -> None:
+                terminated: bool, truncated: bool, demo: bool = False, iou: float = 0.0) -> None:
         """Store one step of episode ``key`` (n-step returns are completed per key); ``demo`` for oracle
-        demonstrations, which go to their own memory and do not count as the agent's steps."""
+        demonstrations, which go to their own memory and do not count as the agent's steps. ``iou`` is the IoU
+        of ``state``'s window with its target (what the IoU head learns to predict)."""
         acc, memory = (self._demo_nstep, self.demos) if demo else (self._nstep, self.memory)
         if memory is None:
             raise ValueError("demonstrations need demo_ratio > 0")
-        for transition in acc.add(key, state, action, reward, next_state, terminated, truncated):
+        for transition in acc.add(key, state, action, reward, next_state, terminated, truncated, iou):
             memory.add(*transition)
         if not demo:
             self.transitions += 1
@@ -124,7 +154,8 @@ class DQNAgent(Agent):
     def update(self, batch: Batch) -> float:
         """One gradient step on a minibatch; returns the loss (a non-finite loss stops the run)."""
         x = {"states": batch.states.astype(np.float32), "actions": batch.actions.astype(np.int32),
-             "targets": self.targets(batch), "is_demo": batch.is_demo.astype(np.float32)}
+             "targets": self.targets(batch), "is_demo": batch.is_demo.astype(np.float32),
+             "ious": batch.ious.astype(np.float32)}
         loss = float(np.asarray(self.learner.train_on_batch(x, None, return_dict=False)).reshape(-1)[0])
         self.updates += 1
         if not np.isfinite(loss):
@@ -193,14 +224,15 @@ class DQNAgent(Agent):
 
     def _seed_generators(self) -> list[Any]:
         """Dropout's random state lives outside the weights; saving it makes a resume exact."""
-        return [layer.seed_generator for layer in self.model.layers if hasattr(layer, "seed_generator")]
+        return [layer.seed_generator for layer in self.network.layers if hasattr(layer, "seed_generator")]
 
     def save_weights(self, path: str | Path) -> None:
-        """The Q-network alone (no optimizer: it is saved once, in the training state)."""
-        self.model.save_weights(str(path))
+        """The Q-network alone, with its IoU head if any (no optimizer: it is saved once, in the training
+        state)."""
+        self.network.save_weights(str(path))
 
     def load_weights(self, path: str | Path) -> None:
-        self.model.load_weights(str(path))
+        self.network.load_weights(str(path))
 
 
 def epsilon_greedy(q: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:

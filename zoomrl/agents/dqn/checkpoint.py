@@ -44,7 +44,7 @@ def write_weights(agent: DQNAgent, path: Path, meta: Mapping[str, Any]) -> None:
     import h5py
 
     # HDF5 can crash outright on a full disk: check the room first (one line naming the file if short).
-    ensure_free_space(path, sum(int(np.asarray(w).nbytes) for w in agent.model.get_weights()))
+    ensure_free_space(path, sum(int(np.asarray(w).nbytes) for w in agent.network.get_weights()))
     agent.save_weights(path)
     with h5py.File(path, "a") as f:
         f.attrs[META_ATTR] = json.dumps(dict(meta))
@@ -106,7 +106,7 @@ def stash_previous_run(run_dir: Path, log: Callable[[str], None]) -> None:
 
 def check_meta(found: Mapping[str, Any], expected: Mapping[str, Any], where: Path,
                keys: Sequence[str] = ("family", "variant", "class_object", "state_size", "num_actions",
-                                      "scale_subregion")) -> None:
+                                      "scale_subregion", "iou_head")) -> None:
     """Raise :class:`CheckpointError` naming the first of ``keys`` on which ``found`` and ``expected`` differ."""
     for key in keys:
         if key in found and key in expected and str(found[key]) != str(expected[key]):

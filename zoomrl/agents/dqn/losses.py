@@ -40,6 +40,12 @@ def large_margin_loss(q, actions, margin: float):
     return ops.max(q + margin * (1.0 - mask), axis=-1) - ops.sum(q * mask, axis=-1)
 
 
+def iou_loss(predicted_iou, ious):
+    """Squared error of the IoU head, per sample ``(B,)``: ``predicted_iou`` ``(B, 1)`` against the IoU of each
+    state's window with its target ``(B,)``."""
+    return ops.square(ops.reshape(predicted_iou, (-1,)) - ops.cast(ious, predicted_iou.dtype))
+
+
 def dqn_loss(q, batch, margin: float, margin_weight: float):
     """The learner's loss: mean TD error, plus ``margin_weight`` times the large-margin loss averaged over the
     demonstration samples of the batch (``batch["is_demo"]``; none: no margin term).

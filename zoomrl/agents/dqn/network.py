@@ -1,5 +1,6 @@
 """The Q-network (Bellver et al. 2016, section 3.4): Dense 1024 ReLU, dropout, Dense 1024 ReLU, dropout, then a
-linear head of one value per action; optionally dueling heads (Wang et al. 2016). Written with ``keras.layers`` and
+linear head of one value per action; optionally dueling heads (Wang et al. 2016) and an auxiliary head that predicts
+the IoU of the state's window with its target (a detection score that ranks hits above near misses). Written with ``keras.layers`` and
 ``keras.ops`` only, so it runs under the TensorFlow, JAX and PyTorch backends.
 """
 
@@ -18,9 +19,12 @@ class DuelingCombine(layers.Layer):
 
 
 def build_qnetwork(state_size: int, num_actions: int, hidden_units: int = 1024, dropout: float = 0.2,
-                   dueling: bool = False, name: str = "q_network") -> keras.Model:
+                   dueling: bool = False, name: str = "q_network", iou_head: bool = False) -> keras.Model:
     """A Functional Q-network from ``(state_size,)`` states to ``(num_actions,)`` action values (not compiled:
-    the agent's learner owns the optimizer, so the network's weights file holds the network alone)."""
+    the agent's learner owns the optimizer, so the network's weights file holds the network alone).
+
+    With ``iou_head`` the model has two outputs, ``[q_values (B, num_actions), iou (B, 1)]``: the second is a
+    sigmoid unit on the last hidden layer (layer ``iou``), trained to predict the window's IoU."""
     if state_size < 1:
         raise ValueError(f"state_size must be positive, received {state_size}")
     if num_actions < 2:
@@ -36,4 +40,7 @@ def build_qnetwork(state_size: int, num_actions: int, hidden_units: int = 1024, 
         q = DuelingCombine(name="q_values")(value, advantages)
     else:
         q = layers.Dense(num_actions, activation="linear", name="q_values")(x)
+    if iou_head:
+        iou = layers.Dense(1, activation="sigmoid", name="iou")(x)
+        return keras.Model(state, [q, iou], name=name)
     return keras.Model(state, q, name=name)

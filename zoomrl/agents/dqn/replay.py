@@ -1,9 +1,10 @@
 """Experience replay in preallocated NumPy arrays (a ring buffer), the n-step accumulator, and compact saving.
 No Keras.
 
-A stored transition is ``(s, a, R, s', discount)``: ``R`` the discounted sum of up to ``n`` rewards, ``s'`` the
-state ``n`` steps later and ``discount`` = ``gamma**n``, or 0 when the episode terminated inside those steps (then
-``s'`` is not used). With ``n = 1`` this is the paper's one-step transition.
+A stored transition is ``(s, a, R, s', discount, iou)``: ``R`` the discounted sum of up to ``n`` rewards, ``s'``
+the state ``n`` steps later and ``discount`` = ``gamma**n``, or 0 when the episode terminated inside those steps
+(then ``s'`` is not used). With ``n = 1`` this is the paper's one-step transition. ``iou`` is the IoU of the window
+of ``s`` with its target, the regression target of the optional IoU head (``DQNConfig.iou_weight``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import numpy as np
 
 class Batch(NamedTuple):
     """A minibatch: states ``(B, S)``, actions ``(B,)``, returns ``(B,)``, next states ``(B, S)``, discounts
-    ``(B,)`` (0 where the episode terminated: no bootstrap; a search cut by the step limit is not terminal) and
-    ``is_demo`` ``(B,)`` (1 for oracle demonstrations)."""
+    ``(B,)`` (0 where the episode terminated: no bootstrap; a search cut by the step limit is not terminal),
+    ``is_demo`` ``(B,)`` (1 for oracle demonstrations) and ``ious`` ``(B,)`` (IoU of each state's window)."""
 
     states: np.ndarray
     actions: np.ndarray
@@ -25,6 +26,7 @@ class Batch(NamedTuple):
     next_states: np.ndarray
     discounts: np.ndarray
     is_demo: np.ndarray
+    ious: np.ndarray
 
 
 def concat_batches(a: Batch, b: Batch) -> Batch:
@@ -46,13 +48,15 @@ class ReplayMemory:
         self.actions = np.zeros(capacity, dtype=np.int64)
         self.returns = np.zeros(capacity, dtype=np.float32)
         self.discounts = np.zeros(capacity, dtype=np.float32)
+        self.ious = np.zeros(capacity, dtype=np.float32)
         self.position = 0  # where the next transition goes
         self.size = 0
 
     def __len__(self) -> int:
         return self.size
 
-    def add(self, state: np.ndarray, action: int, ret: float, next_state: np.ndarray | None, discount: float) -> None:
+    def add(self, state: np.ndarray, action: int, ret: float, next_state: np.ndarray | None, discount: float,
+            iou: float = 0.0) -> None:
         i = self.position
         self.states[i] = state
         self.actions[i] = action
@@ -60,6 +64,7 @@ class ReplayMemory:
         # A terminal transition never reads s': store zeros, which also keeps saved memories small.
         self.next_states[i] = 0.0 if next_state is None or discount == 0.0 else next_state
         self.discounts[i] = discount
+        self.ious[i] = iou
         self.position = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
@@ -69,7 +74,7 @@ class ReplayMemory:
             raise ValueError("cannot sample from an empty replay memory")
         idx = rng.integers(0, self.size, size=batch_size)
         return Batch(self.states[idx], self.actions[idx], self.returns[idx], self.next_states[idx],
-                     self.discounts[idx], np.full(batch_size, float(self.demo), dtype=np.float32))
+                     self.discounts[idx], np.full(batch_size, float(self.demo), dtype=np.float32), self.ious[idx])
 
     # --- saving -------------------------------------------------------------------------------------------
     def state_dict(self, prefix: str = "replay_") -> dict[str, np.ndarray]:
@@ -84,6 +89,7 @@ class ReplayMemory:
             f"{prefix}actions": self.actions[:n],
             f"{prefix}returns": self.returns[:n],
             f"{prefix}discounts": self.discounts[:n],
+            f"{prefix}ious": self.ious[:n],
             f"{prefix}position": np.array(self.position),
             f"{prefix}capacity": np.array(self.capacity),
             f"{prefix}state_size": np.array(self.state_size),
@@ -102,6 +108,8 @@ class ReplayMemory:
         self.actions[:n] = data[f"{prefix}actions"]
         self.returns[:n] = data[f"{prefix}returns"]
         self.discounts[:n] = data[f"{prefix}discounts"]
+        # Checkpoints written before the IoU head hold no IoUs: zeros (only read when the head is trained).
+        self.ious[:n] = data[f"{prefix}ious"] if f"{prefix}ious" in data else 0.0
         self.size = n
         self.position = int(data[f"{prefix}position"])
 
@@ -125,19 +133,21 @@ def unique_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class NStepAccumulator:
     """Turns each episode's one-step transitions into n-step ones, per episode ``key`` (so the searches of images
-    run in lockstep never mix). Emits ``(s, a, R, s', discount)`` tuples for :meth:`ReplayMemory.add`."""
+    run in lockstep never mix). Emits ``(s, a, R, s', discount, iou)`` tuples for :meth:`ReplayMemory.add`, where
+    ``iou`` is the one given with ``s``."""
 
     def __init__(self, n: int, gamma: float) -> None:
         if n < 1:
             raise ValueError(f"n_step must be a positive integer, received {n}")
         self.n = int(n)
         self.gamma = float(gamma)
-        self._pending: dict[Hashable, list[tuple[np.ndarray, int, float]]] = defaultdict(list)
+        self._pending: dict[Hashable, list[tuple[np.ndarray, int, float, float]]] = defaultdict(list)
 
     def add(self, key: Hashable, state: np.ndarray, action: int, reward: float, next_state: np.ndarray | None,
-            terminated: bool, truncated: bool) -> list[tuple[np.ndarray, int, float, np.ndarray | None, float]]:
+            terminated: bool, truncated: bool, iou: float = 0.0
+            ) -> list[tuple[np.ndarray, int, float, np.ndarray | None, float, float]]:
         pending = self._pending[key]
-        pending.append((state, int(action), float(reward)))
+        pending.append((state, int(action), float(reward), float(iou)))
         out = []
         if terminated or truncated:
             # Flush: every pending step gets the rest of the episode's rewards; a cut search bootstraps from s'.
@@ -151,10 +161,10 @@ class NStepAccumulator:
         return out
 
     def _emit(self, pending, next_state, terminated):
-        ret = sum(self.gamma**k * r for k, (_, _, r) in enumerate(pending))
+        ret = sum(self.gamma**k * r for k, (_, _, r, _) in enumerate(pending))
         discount = 0.0 if terminated else self.gamma ** len(pending)
-        s, a, _ = pending[0]
-        return s, a, float(ret), next_state, discount
+        s, a, _, iou = pending[0]
+        return s, a, float(ret), next_state, discount, iou
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._pending.values())

@@ -109,7 +109,14 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
         add("--margin-weight", type=float, default=None, help="weight of DQfD's large-margin loss (default: preset's)")
         add("--bc-epochs", type=non_negative_int, default=None,
             help="behaviour-cloning warm-up epochs on the oracle before epsilon-greedy (default: preset's)")
+        add("--bc-updates-per-epoch", type=positive_int, default=None,
+            help="updates in one behaviour-cloning warm-up epoch (default: preset's)")
+        add("--hidden-units", type=positive_int, default=None,
+            help="units of each hidden layer of the Q-network (default: preset's; paper 1024)")
+        add("--epsilon-start", type=float, default=None, help="exploration rate of the first epoch (default: preset's)")
         add("--descriptor-scale", type=float, default=None, help="multiplies the region descriptor (default: preset's)")
+        add("--iou-weight", type=float, default=None,
+            help="weight of the IoU head's loss; 0 = no head (default: preset's)")
         add("--force-trigger", action=argparse.BooleanOptionalAction, default=c["FORCE_TRIGGER"],
             help="force the trigger when IoU >= 0.5 during training (paper 3.4; default: preset's)")
     else:
@@ -118,6 +125,9 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
         add("--only-first-object", action=argparse.BooleanOptionalAction, default=c["ONLY_FIRST_OBJECT"],
             help="one search per image (the paper's first-object setting)")
         add("--max-searches", type=positive_int, default=None, help="most searches per image (default: preset's)")
+        add("--score", default=None,
+            choices=("trigger_q", "trigger_advantage", "trigger_probability", "predicted_iou"),
+            help="detection score of a triggered window (default: preset's); testing reports every score's AP")
         add("--baselines", action=argparse.BooleanOptionalAction, default=True,
             help="also run the random agent and the oracle upper bounds")
     p.set_defaults(_constants=c)
@@ -125,9 +135,9 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
 
 
 TRAIN_OVERRIDES = ("epochs", "learning_rate", "train_every", "minibatch", "target_update_every", "double_dqn",
-                   "dueling", "n_step", "demo_ratio", "margin_weight", "bc_epochs", "descriptor_scale",
-                   "force_trigger")
-TEST_OVERRIDES = ("only_first_object", "max_searches")
+                   "dueling", "n_step", "demo_ratio", "margin_weight", "bc_epochs", "bc_updates_per_epoch", "hidden_units",
+                   "epsilon_start", "descriptor_scale", "iou_weight", "force_trigger")
+TEST_OVERRIDES = ("only_first_object", "max_searches", "score")
 
 
 def make_run_config(args: argparse.Namespace):

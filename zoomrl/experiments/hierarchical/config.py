@@ -47,7 +47,8 @@ class Config(DQNConfig):
     score: str = "trigger_q"
     """Detection score of a triggered window (``zoomrl.eval.detection.DETECTION_SCORES``): ``trigger_q`` (the
     trigger's Q-value, as the paper), ``trigger_advantage`` (its margin over the best move) or
-    ``trigger_probability`` (softmax). Testing reports the AP of every score; this one is the agent's."""
+    ``trigger_probability`` (softmax), or ``predicted_iou`` (the IoU head's prediction for the triggered window;
+    needs ``iou_weight > 0``). Testing reports the AP of every score; this one is the agent's."""
 
     # --- running --------------------------------------------------------------------------------------------
     episode_batch: int = 1
@@ -79,19 +80,20 @@ class Config(DQNConfig):
         require_finite("trigger_iou", self.trigger_iou, low=0.0, high=1.0, low_open=True)
         require_finite("descriptor_scale", self.descriptor_scale, low=0.0, low_open=True)
         require_finite("cache_mb", self.cache_mb, low=0.0)
-        require_choice("score", self.score, ("trigger_q", "trigger_advantage", "trigger_probability"))
+        require_choice("score", self.score, ("trigger_q", "trigger_advantage", "trigger_probability",
+                                             "predicted_iou"))
         return self
 
 
 RESULT_FIELDS = ("variant", "class_object", "scale_subregion", "number_of_steps", "history_length", "trigger_iou",
                  "force_trigger", "descriptor_scale", "hidden_units", "dropout", "dueling", "learning_rate", "gamma",
                  "replay_size", "minibatch", "learning_starts", "train_every", "target_update_every", "double_dqn",
-                 "n_step", "demo_ratio", "demo_size", "margin", "margin_weight", "bc_epochs",
+                 "n_step", "demo_ratio", "demo_size", "margin", "margin_weight", "iou_weight", "bc_epochs",
                  "bc_updates_per_epoch", "epsilon_start", "epsilon_decay", "epsilon_min", "episode_batch", "seed",
                  "weights", "pool45_max_side")
 """Fields that change what training computes: a resumed run must keep them (``epochs`` may grow)."""
 
-MODEL_FIELDS = ("hidden_units", "dropout", "dueling", "history_length", "descriptor_scale")
+MODEL_FIELDS = ("hidden_units", "dropout", "dueling", "history_length", "descriptor_scale", "iou_weight")
 """What a trained Q-network fixes: testing takes these from the run's config.json."""
 
 

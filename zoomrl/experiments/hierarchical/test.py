@@ -57,10 +57,23 @@ def adopt_trained_config(config: Config, checkpoint: Path, log: Log) -> Config:
 
 
 def greedy_policy(indices: np.ndarray, q: np.ndarray | None, infos: list[dict[str, Any]]) -> np.ndarray:
-    """The action with the highest Q-value (ties to the lowest index)."""
+    """The action with the highest Q-value (ties to the lowest index). A column after the ``NUM_ACTIONS``
+    Q-values (the IoU head's prediction, see :func:`agent_outputs`) is not an action."""
     if q is None:
         raise ValueError("the greedy policy needs Q-values")
-    return np.argmax(q, axis=1)
+    return np.argmax(q[:, :NUM_ACTIONS], axis=1)
+
+
+def agent_outputs(agent: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """What testing logs per step: the agent's Q-values, then its predicted IoU of the window as one more column
+    when it has the IoU head (the env logs it as ``predicted_iou``, the ``predicted_iou`` detection score)."""
+    if agent.iou_model is None:
+        return agent.q_values
+
+    def outputs(states: np.ndarray) -> np.ndarray:
+        return np.concatenate([agent.q_values(states), agent.predict_iou(states)[:, None]], axis=1)
+
+    return outputs
 
 
 def run_records(
@@ -147,13 +160,17 @@ def test(
 
     t0 = time.perf_counter()
     with tqdm(total=len(images), desc="test", unit="img", disable=not show_progress, leave=False) as bar:
-        records = run_records(images, store, config, greedy_policy, config.test_batch, features, agent.q_values,
-                              progress=bar.update)
+        records = run_records(images, store, config, greedy_policy, config.test_batch, features,
+                              agent_outputs(agent), progress=bar.update)
     seconds = time.perf_counter() - t0
     features.close()
-    from zoomrl.eval.detection import DETECTION_SCORES, rescored
+    from zoomrl.eval.detection import available_scores, rescored
 
-    by_score = {name: rescored(records, name) for name in DETECTION_SCORES}
+    by_score = {name: rescored(records, name) for name in available_scores(records)}
+    if config.score not in by_score:
+        raise ValueError(f"detection score '{config.score}' is not available for {checkpoint} (its records can be "
+                         f"scored by {', '.join(by_score) or 'nothing'}); predicted_iou needs a network trained "
+                         f"with --iou-weight > 0")
     records = by_score[config.score]
     results: dict[str, Any] = {"agent": evaluate(records), "score": config.score}
     results["agent_by_score"] = {}

@@ -67,7 +67,7 @@ def run_meta(config: Config, state_size: int) -> dict[str, Any]:
     """What a checkpoint of this run is for (stored in its files, checked when they are loaded)."""
     return {"family": "hierarchical", "variant": config.variant, "class_object": config.class_object,
             "state_size": state_size, "num_actions": NUM_ACTIONS, "scale_subregion": config.scale_subregion,
-            "number_of_steps": config.number_of_steps}
+            "number_of_steps": config.number_of_steps, "iou_head": config.iou_weight > 0}
 
 
 def make_envs(images: Sequence[VocImage], store: ImageStore, config: Config, training: bool,
