@@ -20,6 +20,7 @@ declare -A RECIPE=(
   [4_dueling]="--n-step 3 --demo-ratio 0.25 --bc-epochs 1 --dueling"
   [5_no_force]="--n-step 3 --demo-ratio 0.25 --bc-epochs 1 --no-force-trigger"
   [6_scale]="--n-step 3 --demo-ratio 0.25 --bc-epochs 1 --descriptor-scale 0.05"
+  [7_iou]="--n-step 3 --demo-ratio 0.25 --bc-epochs 1 --descriptor-scale 0.05 --iou-weight 1"
 )
 mkdir -p "$OUT"
 NAMES=${RECIPES:-$(printf '%s\n' "${!RECIPE[@]}" | sort)}

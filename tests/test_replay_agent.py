@@ -295,3 +295,13 @@ def test_forced_trigger_in_the_training_policy():
     assert on.tolist() == [TRIGGER, 0]  # IoU >= 0.5: the trigger, whatever the Q-values say
     off = training_policy(make_config("tiny", force_trigger=False), 0.0, 0, 0)(np.arange(2), q, infos)
     assert off.tolist() == [0, 0]
+
+
+def test_warm_up_minibatch_is_its_own():
+    sizes = []
+    for kw in ({}, {"bc_minibatch": 5}):
+        agent = _agent(demo_ratio=0.5, minibatch=8, bc_epochs=1, **kw)
+        _fill(agent, 20, np.random.default_rng(6), demo=True)
+        agent.update = lambda batch: sizes.append(len(batch.states)) or 0.0
+        agent.pretrain(2)
+    assert sizes == [8, 8, 5, 5]  # 0 falls back to the DQN minibatch

@@ -109,6 +109,17 @@ class DQNAgent(Agent):
         out = self.iou_model.predict_on_batch(states.astype(np.float32))
         return np.asarray(keras.ops.convert_to_numpy(out)).reshape(-1)
 
+    def q_values_and_iou(self, states: np.ndarray) -> np.ndarray:
+        """Q-values and the predicted IoU in one network call: ``(B, num_actions + 1)``, the IoU last (needs
+        ``iou_weight > 0``)."""
+        if self.iou_model is None:
+            raise ValueError("this agent has no IoU head (iou_weight is 0)")
+        if len(states) == 0:
+            return np.zeros((0, self.num_actions + 1), dtype=np.float32)
+        q, iou = self.network.predict_on_batch(states.astype(np.float32))
+        return np.concatenate([np.asarray(keras.ops.convert_to_numpy(q)),
+                               np.asarray(keras.ops.convert_to_numpy(iou)).reshape(-1, 1)], axis=1)
+
     def act(self, observations: np.ndarray, explore: bool = False) -> np.ndarray:
         """Greedy actions (ties to the lowest index); exploration is the run loop's policy, which needs per-image
         random streams (see :func:`epsilon_greedy`)."""
@@ -180,7 +191,8 @@ class DQNAgent(Agent):
         """Behaviour-cloning warm-up: ``n_updates`` updates on demonstrations alone (TD plus large margin)."""
         if self.demos is None or len(self.demos) == 0:
             raise ValueError("the behaviour-cloning warm-up needs demonstrations (demo_ratio > 0)")
-        losses = [self.update(self.sample(self.config.minibatch, demo_only=True)) for _ in range(n_updates)]
+        size = self.config.bc_minibatch or self.config.minibatch
+        losses = [self.update(self.sample(size, demo_only=True)) for _ in range(n_updates)]
         self._pretrain_updates += n_updates
         return losses
 

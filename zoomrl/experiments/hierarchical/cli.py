@@ -111,6 +111,8 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
             help="behaviour-cloning warm-up epochs on the oracle before epsilon-greedy (default: preset's)")
         add("--bc-updates-per-epoch", type=positive_int, default=None,
             help="updates in one behaviour-cloning warm-up epoch (default: preset's)")
+        add("--bc-minibatch", type=non_negative_int, default=None,
+            help="transitions per warm-up update; 0 = --minibatch (default: preset's)")
         add("--hidden-units", type=positive_int, default=None,
             help="units of each hidden layer of the Q-network (default: preset's; paper 1024)")
         add("--epsilon-start", type=float, default=None, help="exploration rate of the first epoch (default: preset's)")
@@ -135,7 +137,7 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
 
 
 TRAIN_OVERRIDES = ("epochs", "learning_rate", "train_every", "minibatch", "target_update_every", "double_dqn",
-                   "dueling", "n_step", "demo_ratio", "margin_weight", "bc_epochs", "bc_updates_per_epoch", "hidden_units",
+                   "dueling", "n_step", "demo_ratio", "margin_weight", "bc_epochs", "bc_updates_per_epoch", "bc_minibatch", "hidden_units",
                    "epsilon_start", "descriptor_scale", "iou_weight", "force_trigger")
 TEST_OVERRIDES = ("only_first_object", "max_searches", "score")
 

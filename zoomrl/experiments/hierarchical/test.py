@@ -67,13 +67,7 @@ def greedy_policy(indices: np.ndarray, q: np.ndarray | None, infos: list[dict[st
 def agent_outputs(agent: Any) -> Callable[[np.ndarray], np.ndarray]:
     """What testing logs per step: the agent's Q-values, then its predicted IoU of the window as one more column
     when it has the IoU head (the env logs it as ``predicted_iou``, the ``predicted_iou`` detection score)."""
-    if agent.iou_model is None:
-        return agent.q_values
-
-    def outputs(states: np.ndarray) -> np.ndarray:
-        return np.concatenate([agent.q_values(states), agent.predict_iou(states)[:, None]], axis=1)
-
-    return outputs
+    return agent.q_values if agent.iou_model is None else agent.q_values_and_iou
 
 
 def run_records(
