@@ -433,7 +433,7 @@ def _is_complete(path: Path) -> bool:
 
 
 DEMO_PROFILE: dict[str, Any] = {
-    "n_trainval": 64, "n_test": 32, "seed": 0, "target_size": (0.3, 0.7), "targets_p": (0.8, 0.2),
+    "n_trainval": 64, "n_test": 32, "seed": 0, "target_size": (0.4, 0.8), "targets_p": (0.8, 0.2),
     "distractors": (1, 3), "distractor_size": (0.1, 0.25),
 }
 """The embedded demo set: small enough that ``scripts/demo.sh`` trains and tests both feature models within
