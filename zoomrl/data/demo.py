@@ -437,7 +437,8 @@ DEMO_PROFILE: dict[str, Any] = {
     "distractors": (1, 3), "distractor_size": (0.1, 0.25),
 }
 """The embedded demo set: small enough that ``scripts/demo.sh`` trains and tests both feature models within
-minutes on a CPU, with targets large enough (30-70 % of the side) that the agent finds them in a few zooms."""
+minutes on a CPU, with targets large enough (40-80 % of the side) that the oracle finds them in a median of 4
+windows (3/4 hierarchy)."""
 
 
 def _matches_profile(path: Path) -> bool:
