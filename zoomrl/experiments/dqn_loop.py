@@ -72,3 +72,12 @@ def dqn_pass(order: Sequence[int], envs_for: EnvsFor, policy: Callable, features
         if progress is not None:
             progress(len(chunk))
     return steps, losses, done
+
+
+def epoch_pass(epoch: int, n_images: int, envs_for: EnvsFor, policy: Callable, features: Any, agent: Any,
+               config: Any, progress: Callable[[int], None] | None = None) -> tuple[int, list[float], list]:
+    """:func:`dqn_pass` over all images in 0-based ``epoch``'s shuffled order, seeded by ``(config.seed,
+    epoch)`` so a resumed run repeats it."""
+    order = np.random.default_rng([config.seed, epoch, 7]).permutation(n_images)
+    return dqn_pass(order, envs_for, policy, features, agent, config.episode_batch, config.descriptor_scale, epoch,
+                    progress)

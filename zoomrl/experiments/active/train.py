@@ -147,12 +147,10 @@ def train_epoch(epoch: int, images: Sequence[VocImage], store: ImageStore, featu
     """One pass over ``images`` in a shuffled order (0-based ``epoch``)."""
     t0 = time.perf_counter()
     epsilon = config.epsilon(epoch)
-    order = np.random.default_rng([config.seed, epoch, 7]).permutation(len(images))
     updates_before = agent.updates
-    steps, losses, envs = dqn_loop.dqn_pass(
-        order, lambda idx: make_envs(images, store, config, True, idx, features),
-        training_policy(config, epsilon, config.seed, epoch), features, agent, config.episode_batch,
-        config.descriptor_scale, epoch, progress)
+    steps, losses, envs = dqn_loop.epoch_pass(
+        epoch, len(images), lambda idx: make_envs(images, store, config, True, idx, features),
+        training_policy(config, epsilon, config.seed, epoch), features, agent, config, progress)
     done = [s for env in envs for s in env.episode.searches if s.actions]
     rewards = [float(np.sum(s.rewards)) for s in done]
     final_ious = [s.final_iou for s in done]
