@@ -83,6 +83,11 @@ def test_train_then_test_smoke(variant, data, tmp_path):
     for name in ("pr_curve.png", "recall_vs_windows.png", "windows_per_object.png", "pictures/sq000.png"):
         assert (out_dir / name).stat().st_size > 1000, name
     assert "upper bound 0.75" in res.stdout
+    # --score picks the detection score; one the network cannot give is refused in one line
+    bad = run(f"{variant}_testing.py", *TINY, "--data", str(data), "--image-set", "test", "--model-dir", str(models),
+              "--output-dir", str(tmp_path / "results2"), "--score", "predicted_iou", "--no-baselines", cwd=tmp_path)
+    assert bad.returncode == 2 and "predicted_iou needs a network trained with --iou-weight" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
 
     again = run(f"{variant}_training.py", *TINY, "--data", str(data), "--model-dir", str(models), "--epochs", "3",
                 "--resume", cwd=tmp_path)
