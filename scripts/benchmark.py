@@ -28,8 +28,8 @@ def main() -> int:
     p.add_argument("--output", default="benchmark.json", help="default: %(default)s")
     args = p.parse_args()
 
-    from zoomrl.experiments.benchmark import run_benchmark, table
     from zoomrl.data.demo import default_data_dir
+    from zoomrl.experiments.benchmark import run_benchmark, table
 
     data = args.data or [str(default_data_dir())]
     try:

@@ -11,13 +11,12 @@ unreadable file gives a one-line error naming it and exit code 2.
 
 from __future__ import annotations
 
-import os
-import sys
-
-
 import argparse  # noqa: E402
 import json  # noqa: E402
-from typing import Any, Sequence  # noqa: E402
+import os
+import sys
+from collections.abc import Sequence  # noqa: E402
+from typing import Any
 
 
 class RunFileError(Exception):

@@ -6,11 +6,8 @@ Example: ``python scripts/make_demo_dataset.py --output data/demo --seed 0``. Se
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-
 import argparse  # noqa: E402
+import sys
 
 from zoomrl.data.demo import DEFAULT_DEMO_DIR, make_demo_dataset  # noqa: E402
 

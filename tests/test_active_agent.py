@@ -87,8 +87,9 @@ def test_modern_options_reach_the_run(data, tmp_path):
                 show_progress=False)
     assert any(line.startswith("demonstrations:") for line in logs)
     assert any("behaviour-cloning warm-up: 3 updates" in line for line in logs)
-    from zoomrl.agents.dqn.checkpoint import read_weights_meta
     from pathlib import Path
+
+    from zoomrl.agents.dqn.checkpoint import read_weights_meta
 
     assert read_weights_meta(Path(out["weights"]))["num_actions"] == 10  # the tenth action
     assert read_weights_meta(Path(out["weights"]))["state_size"] == 36 + 10 * 10

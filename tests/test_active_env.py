@@ -6,9 +6,26 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from conftest import TinyFeatures
-from zoomrl.envs.active import (BIGGER, DOWN, FATTER, FINE_SMALLER, LEFT, RIGHT, SMALLER, TALLER, TRIGGER, UP,
-                                ActiveEnv, ActiveEpisode, context_window, cross_boxes, paint_cross, restart_box,
-                                transform, trigger_reward)
+from zoomrl.envs.active import (
+    BIGGER,
+    DOWN,
+    FATTER,
+    FINE_SMALLER,
+    LEFT,
+    RIGHT,
+    SMALLER,
+    TALLER,
+    TRIGGER,
+    UP,
+    ActiveEnv,
+    ActiveEpisode,
+    context_window,
+    cross_boxes,
+    paint_cross,
+    restart_box,
+    transform,
+    trigger_reward,
+)
 from zoomrl.experiments.active.config import make_config
 from zoomrl.experiments.active.evaluation import attended_records, nms, recall_vs_proposals
 from zoomrl.experiments.active.test import evaluate_active

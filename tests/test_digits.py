@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zoomrl.data.digits import (PROTOCOLS, cluttered_canvases, ink_centroid, load_digit_images, load_mnist_canvases,
-                                split_indices)
+from zoomrl.data.digits import (
+    PROTOCOLS,
+    cluttered_canvases,
+    ink_centroid,
+    load_digit_images,
+    load_mnist_canvases,
+    split_indices,
+)
 
 
 def test_digit_images_split_is_fixed_stratified_and_disjoint():

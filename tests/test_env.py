@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 
-from zoomrl.envs.zoom import TRIGGER
-from zoomrl.envs.zoom import MASK_PIXEL, ImageEpisode, choose_target, history_vector, paint
 from zoomrl.envs.rewards import move_reward, trigger_reward
+from zoomrl.envs.zoom import MASK_PIXEL, TRIGGER, ImageEpisode, choose_target, history_vector, paint
 
 
 def test_rewards():

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, fake_backbone
-from zoomrl.core.io import (DiskFullError, atomic_path, checked_atomic_path, ensure_free_space, is_disk_full,
-                            write_json)
+from zoomrl.core.io import DiskFullError, atomic_path, checked_atomic_path, ensure_free_space, is_disk_full, write_json
 from zoomrl.experiments.common import run_guarded
 from zoomrl.vision.cache import CacheBusyError, DiskCache, lock_path
 from zoomrl.vision.features import ImageZooms, Request

@@ -8,8 +8,15 @@ from PIL import Image
 
 from conftest import write_voc
 from zoomrl.data.images import load_images
-from zoomrl.data.voc import (DataError, LoadReport, allow_large_images, load_dataset, load_rgb, parse_annotation,
-                             verify_image)
+from zoomrl.data.voc import (
+    DataError,
+    LoadReport,
+    allow_large_images,
+    load_dataset,
+    load_rgb,
+    parse_annotation,
+    verify_image,
+)
 from zoomrl.experiments.common import run_guarded
 
 

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-
 from zoomrl.experiments.cli import main
 from zoomrl.experiments.glimpse import build_parser, run
 

@@ -7,12 +7,24 @@ import math
 import numpy as np
 import pytest
 
-from zoomrl.agents.ram.rewards import (binary_reward, classification_reward, gaussian_reward, normalised_distance,
-                                       regression_reward)
+from zoomrl.agents.ram.rewards import (
+    binary_reward,
+    classification_reward,
+    gaussian_reward,
+    normalised_distance,
+    regression_reward,
+)
 from zoomrl.agents.ram.sensor import glimpse_numpy, glimpse_sensor
 from zoomrl.core.config import ConfigError
-from zoomrl.data.landmarks import (detection_rates, digit_centroids, landmark_targets, letterbox,
-                                   normalised_distances, to_pixels, voc_landmarks)
+from zoomrl.data.landmarks import (
+    detection_rates,
+    digit_centroids,
+    landmark_targets,
+    letterbox,
+    normalised_distances,
+    to_pixels,
+    voc_landmarks,
+)
 from zoomrl.experiments.glimpse.config import GlimpseConfig, make_config
 
 

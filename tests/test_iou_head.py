@@ -9,7 +9,6 @@ import pytest
 from conftest import TinyFeatures, square_task
 from zoomrl.agents.dqn.agent import DQNAgent
 from zoomrl.agents.dqn.losses import dqn_loss, iou_loss
-from zoomrl.agents.dqn.replay import Batch
 from zoomrl.core.geometry import iou_matrix
 from zoomrl.envs.vector import ZoomVectorEnv, run_vector
 from zoomrl.envs.zoom import NUM_ACTIONS, ImageEpisode, ZoomEnv

@@ -5,13 +5,13 @@ import pytest
 
 from conftest import TinyFeatures, square_task, write_voc
 from zoomrl.agents.dqn.agent import DQNAgent
-from zoomrl.envs.oracles import random_policy
 from zoomrl.core.geometry import iou
-from zoomrl.experiments.hierarchical.config import make_config
 from zoomrl.data.images import ImageStore
+from zoomrl.data.voc import load_dataset
+from zoomrl.envs.oracles import random_policy
+from zoomrl.experiments.hierarchical.config import make_config
 from zoomrl.experiments.hierarchical.test import greedy_policy, run_records
 from zoomrl.experiments.hierarchical.train import train
-from zoomrl.data.voc import load_dataset
 
 
 def _config(**kw):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from zoomrl.experiments.patchdrop.config import make_config
-from zoomrl.experiments.patchdrop.train import STAGE_DIRS, run_train, stage_finished, train_stage, load_data
+from zoomrl.experiments.patchdrop.train import STAGE_DIRS, load_data, run_train, stage_finished, train_stage
 
 
 @pytest.fixture(scope="module")

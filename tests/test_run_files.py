@@ -2,19 +2,17 @@
 mismatched resume ending in one line (issue 9, "run files")."""
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 
 from conftest import REPO, TinyFeatures, square_task, write_voc
 from zoomrl.agents.dqn.checkpoint import CheckpointError, stash_previous_run
 from zoomrl.core.checkpoint import Checkpointer, RunLock, RunLockedError, parse_keep, read_latest
 from zoomrl.core.config import ConfigError
-from zoomrl.core.io import FileDamagedError, atomic_path
+from zoomrl.core.io import FileDamagedError
 from zoomrl.experiments.hierarchical.config import make_config
 from zoomrl.experiments.hierarchical.test import test as run_test
 from zoomrl.experiments.hierarchical.train import train

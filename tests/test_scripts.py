@@ -11,7 +11,6 @@ import os
 import runpy
 import subprocess
 import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest

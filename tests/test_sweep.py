@@ -8,8 +8,14 @@ import json
 import pytest
 
 from conftest import SHARED
-from zoomrl.experiments.sweep.cli import (VOC_CLASSES, absolute_paths, check_family_flags, classes_of, parse_grid,
-                                          parse_sweep)
+from zoomrl.experiments.sweep.cli import (
+    VOC_CLASSES,
+    absolute_paths,
+    check_family_flags,
+    classes_of,
+    parse_grid,
+    parse_sweep,
+)
 from zoomrl.experiments.sweep.table import build_table, extract
 
 VOC_SAMPLE = SHARED / "data" / "voc2012-sample"

@@ -15,8 +15,9 @@ gradients; logging and saving stay outside the agent.
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

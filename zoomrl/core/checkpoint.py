@@ -19,8 +19,9 @@ import fcntl
 import os
 import re
 import shutil
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from zoomrl.core.io import FileDamagedError, atomic_path, read_json, remove_stale_temporaries, write_json
 
@@ -43,7 +44,7 @@ class RunLock:
         self.run_dir = Path(run_dir)
         self._fd: int | None = None
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -63,7 +64,7 @@ class RunLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self.acquire()
 
     def __exit__(self, *exc: Any) -> None:

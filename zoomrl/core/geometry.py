@@ -12,9 +12,10 @@ Convention used everywhere in zoomrl (and stated again in each docstring):
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
+
 
 def as_boxes(boxes: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
     """Return ``boxes`` as a float64 array of shape ``(N, 4)`` (``x1, y1, x2, y2``, pixel edges)."""

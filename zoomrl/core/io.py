@@ -8,9 +8,10 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 TMP_MARK = ".tmp"
 """Temporary files are ``.<name>.<random>.tmp<suffix>`` beside their target (see :func:`remove_stale_temporaries`)."""

@@ -42,7 +42,7 @@ import json
 import os
 import shutil
 import xml.etree.ElementTree as ET
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,7 @@ def digit_name(digit: int) -> str:
     return DIGIT_NAMES[int(digit)]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _digits() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
@@ -87,7 +87,7 @@ def digit_pool(split: str) -> dict[int, np.ndarray]:
     return _digit_pool(split)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _digit_pool(split: str) -> dict[int, np.ndarray]:
     images, target = _digits()
     idx = np.arange(len(target))

@@ -25,7 +25,7 @@ digit (the landmark of the centroid-regression task).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -4,9 +4,7 @@ boxes of one class."""
 from __future__ import annotations
 
 import os
-import random
-from pathlib import Path
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

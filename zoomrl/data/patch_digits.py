@@ -20,7 +20,7 @@ converted and checked by :func:`prepare_cifar`.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

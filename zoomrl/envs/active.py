@@ -33,7 +33,8 @@ Boxes are ``(x1, y1, x2, y2)`` in 0-based pixel-edge coordinates (see :mod:`zoom
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np

@@ -11,7 +11,8 @@ Policies take ``(indices, q_values, infos)`` and return actions, as :func:`zoomr
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -22,8 +22,9 @@ Boxes are ``(x1, y1, x2, y2)`` in 0-based pixel-edge coordinates.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np

@@ -3,8 +3,9 @@ summary charts of a test (error per model; detection rate against normalised dis
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

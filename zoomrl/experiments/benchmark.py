@@ -12,21 +12,21 @@ import platform
 import resource
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from zoomrl.agents.dqn.agent import DQNAgent
-from zoomrl.experiments.hierarchical.config import Config, make_config
-from zoomrl.vision.features import INPUT_SIZE, FeatureModel, ImageZooms
 from zoomrl.core.seeding import seed_everything
-from zoomrl.envs.zoom import NUM_ACTIONS
 from zoomrl.data.images import ImageStore, load_images
-from zoomrl.experiments.hierarchical.train import feature_model_for
-from zoomrl.experiments.hierarchical.test import greedy_policy, run_records
-from zoomrl.experiments.hierarchical.train import train_epoch
 from zoomrl.data.voc import VocImage
+from zoomrl.envs.zoom import NUM_ACTIONS
+from zoomrl.experiments.hierarchical.config import Config, make_config
+from zoomrl.experiments.hierarchical.test import greedy_policy, run_records
+from zoomrl.experiments.hierarchical.train import feature_model_for, train_epoch
+from zoomrl.vision.features import INPUT_SIZE, FeatureModel, ImageZooms
 
 
 def _peak_mb() -> float:

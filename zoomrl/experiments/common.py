@@ -10,7 +10,8 @@ import argparse
 import os
 import signal
 import sys
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 INTERRUPTED_TRAIN = "interrupted: the last finished epoch's checkpoint is intact (continue with --resume)"
 INTERRUPTED_OTHER = "interrupted: nothing was written for this run"

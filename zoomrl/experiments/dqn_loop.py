@@ -8,7 +8,8 @@ its policy ``(indices, q, infos) -> actions``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -19,9 +19,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 import keras
+import numpy as np
 
 VGG_MEAN_RGB = np.array([123.68, 116.779, 103.939], dtype=np.float32)
 """The ImageNet mean pixel in RGB order, the one ``keras.applications.vgg16.preprocess_input`` subtracts."""

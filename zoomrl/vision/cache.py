@@ -25,8 +25,8 @@ import errno
 import hashlib
 import os
 import socket
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
-from typing import Callable, Hashable, Sequence
 
 import numpy as np
 
@@ -258,7 +258,7 @@ class DiskCache:
             self.file = None
             self._lock.release()
 
-    def __enter__(self) -> "DiskCache":
+    def __enter__(self) -> DiskCache:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -15,12 +15,11 @@ fingerprint and the input size it was built with and is discarded when they diff
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
-from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
-from typing import Callable, Hashable, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image

@@ -8,8 +8,9 @@ differentiate it and the loss stays a plain function.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Hashable, Mapping
+from typing import Any
 
 import keras
 import numpy as np

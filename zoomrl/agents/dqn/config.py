@@ -70,7 +70,7 @@ class DQNConfig(ConfigBase):
     """... down to this floor, which stays (the 2016 code let epsilon fall to 0)."""
     epochs: int = 50
 
-    def validate(self) -> "DQNConfig":
+    def validate(self) -> DQNConfig:
         super().validate()
         for name in ("hidden_units", "replay_size", "minibatch", "train_every", "n_step", "demo_size",
                      "bc_updates_per_epoch"):

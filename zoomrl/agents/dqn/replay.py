@@ -10,7 +10,8 @@ of ``s`` with its target, the regression target of the optional IoU head (``DQNC
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Hashable, NamedTuple
+from collections.abc import Hashable
+from typing import NamedTuple
 
 import numpy as np
 

@@ -13,7 +13,7 @@ to end with the Q-values, in place of the frozen VGG-16 descriptor.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np

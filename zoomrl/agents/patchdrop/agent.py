@@ -19,8 +19,9 @@ The networks are Functional/subclassed Keras models updated with ``train_on_batc
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -14,8 +14,9 @@ Test modes of :meth:`RamAgent.predict`:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -8,8 +8,9 @@ test outputs in ``results_active/<class>`` (``results_active_scratch/<class>``).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from zoomrl.experiments.common import add_common_flags, non_negative_int, positive_int
 

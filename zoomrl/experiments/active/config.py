@@ -71,7 +71,7 @@ class Config(DQNConfig):
     extra: dict[str, Any] = field(default_factory=dict)
     """What the run recorded about itself (weights used, data); not a hyperparameter."""
 
-    def validate(self) -> "Config":
+    def validate(self) -> Config:
         super().validate()
         require_choice("features", self.features, FEATURES)
         for name in ("history_length", "number_of_steps", "test_steps", "episode_batch", "test_batch",

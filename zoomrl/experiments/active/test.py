@@ -11,8 +11,9 @@ with ``bool_draw``, one picture per image of the box's path in ``pictures/``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -176,7 +177,7 @@ def test(config: Config, data: Sequence[str | Path], image_set: str | None, chec
                         title=f"active ({config.features}) | {image.image_id}")
     log(summary_table(named))
     rvp = agent_res["recall_vs_proposals"]
-    log(f"recall vs boxes analysed per image: " + ", ".join(f"{k}: {v:.2f}" for k, v in rvp.items()))
+    log("recall vs boxes analysed per image: " + ", ".join(f"{k}: {v:.2f}" for k, v in rvp.items()))
     log(f"test: {len(images)} images in {seconds:.1f} s ({meta['seconds_per_image']:.2f} s/image); wrote "
         f"{out / 'results.json'}, {out / 'detections.json'} and plots"
         + (f", pictures in {out / 'pictures'}" if bool_draw else ""))

@@ -11,9 +11,10 @@ transitions and runs the DQN updates due.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,8 +22,8 @@ from zoomrl.data.images import ImageStore, class_objects
 from zoomrl.data.voc import VocImage
 from zoomrl.envs.active import TRIGGER, ActiveEnv
 from zoomrl.experiments import dqn_loop
-from zoomrl.experiments.dqn_loop import store_transitions  # noqa: F401 - re-exported
 from zoomrl.experiments.active.config import RESULT_FIELDS, Config
+from zoomrl.experiments.dqn_loop import store_transitions  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
     from zoomrl.agents.dqn.agent import DQNAgent
@@ -67,7 +68,7 @@ def feature_model_for(config: Config, log: Log) -> Any:
                                cache_mb=config.cache_mb, cache_dir=config.feature_cache, log=log)
 
 
-def build_agent(config: Config, state_size: int) -> "DQNAgent":
+def build_agent(config: Config, state_size: int) -> DQNAgent:
     """The DQN agent: the MLP over VGG features, or the CNN of :mod:`zoomrl.agents.dqn.scratch`."""
     from zoomrl.agents.dqn.agent import DQNAgent
 
@@ -134,7 +135,7 @@ def training_policy(config: Config, epsilon: float, seed: int, epoch: int) -> Ca
     return policy
 
 
-def collect_demonstrations(images: Sequence[VocImage], store: ImageStore, features: Any, agent: "DQNAgent",
+def collect_demonstrations(images: Sequence[VocImage], store: ImageStore, features: Any, agent: DQNAgent,
                            config: Config, progress: Callable[[int], None] | None = None) -> int:
     """Run the oracle (largest IoU gain, trigger at tau) over the training images; store its transitions as
     demonstrations. Returns its steps."""
@@ -142,7 +143,7 @@ def collect_demonstrations(images: Sequence[VocImage], store: ImageStore, featur
                                            features, agent, config.episode_batch, config.descriptor_scale, progress)
 
 
-def train_epoch(epoch: int, images: Sequence[VocImage], store: ImageStore, features: Any, agent: "DQNAgent",
+def train_epoch(epoch: int, images: Sequence[VocImage], store: ImageStore, features: Any, agent: DQNAgent,
                 config: Config, progress: Callable[[int], None] | None = None) -> EpochStats:
     """One pass over ``images`` in a shuffled order (0-based ``epoch``)."""
     t0 = time.perf_counter()

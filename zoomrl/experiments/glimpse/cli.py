@@ -10,8 +10,9 @@ trains every model of ``--models`` in ``<model-dir>/<model>/`` (default model di
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from zoomrl.experiments.common import add_common_flags, non_negative_int, positive_int
 

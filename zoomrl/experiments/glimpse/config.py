@@ -95,7 +95,7 @@ class GlimpseConfig(ConfigBase):
     def is_voc(self) -> bool:
         return self.dataset not in ("digits", "mnist")
 
-    def validate(self) -> "GlimpseConfig":
+    def validate(self) -> GlimpseConfig:
         super().validate()
         require_choice("task", self.task, TASKS)
         require_choice("protocol", self.protocol, PROTOCOL_CHOICES)

@@ -15,8 +15,9 @@ with ``--bool-draw``, ``paths/<i>.png`` the mean glimpse path of RAM on the firs
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -10,8 +10,9 @@ Each epoch's data and the model's random generator are seeded from ``(seed, epoc
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

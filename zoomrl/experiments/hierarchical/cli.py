@@ -9,9 +9,10 @@ flags with the defaults below.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from zoomrl.experiments.common import add_common_flags, non_negative_int, positive_int
 

@@ -70,7 +70,7 @@ class Config(DQNConfig):
     extra: dict[str, Any] = field(default_factory=dict)
     """What the run recorded about itself (weights used, data); not a hyperparameter."""
 
-    def validate(self) -> "Config":
+    def validate(self) -> Config:
         super().validate()
         require_choice("variant", self.variant, VARIANTS)
         require_finite("scale_subregion", self.scale_subregion, low=0.0, high=1.0, low_open=True, high_open=True)

@@ -8,8 +8,9 @@ epsilon-greedy epochs of Double DQN with 3-step returns.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from zoomrl.experiments.hierarchical.config import VARIANTS, make_config
 

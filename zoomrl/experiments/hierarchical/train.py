@@ -9,18 +9,19 @@ runs the behaviour-cloning warm-up, then calls :func:`train_epoch` per epoch and
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from zoomrl.agents.dqn.agent import DQNAgent, epsilon_greedy
 from zoomrl.data.images import ImageStore, class_objects
 from zoomrl.data.voc import VocImage
+from zoomrl.envs.zoom import NUM_ACTIONS, TRIGGER, ZoomEnv
 from zoomrl.experiments import dqn_loop
 from zoomrl.experiments.dqn_loop import store_transitions  # noqa: F401 - re-exported
-from zoomrl.envs.zoom import NUM_ACTIONS, TRIGGER, ZoomEnv
 from zoomrl.experiments.hierarchical.config import RESULT_FIELDS, Config
 from zoomrl.vision.features import FeatureModel
 

@@ -97,7 +97,7 @@ class PatchDropConfig(ConfigBase):
     max_pictures: int = 16
     """--bool-draw: pictures written at most."""
 
-    def validate(self) -> "PatchDropConfig":
+    def validate(self) -> PatchDropConfig:
         require_choice("dataset", self.dataset, DATASETS)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ConfigError(f"seed must be an integer, received {self.seed!r}")

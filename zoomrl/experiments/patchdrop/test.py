@@ -18,8 +18,9 @@ half of the patches, at least 10 points above random sampling.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

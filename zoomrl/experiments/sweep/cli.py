@@ -19,8 +19,9 @@ import argparse
 import itertools
 import os
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from zoomrl.experiments.common import positive_int
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 METRICS: dict[str, dict[str, tuple[str, ...]]] = {
     "hierarchical": {"ap": ("agent", "ap_voc07")},
