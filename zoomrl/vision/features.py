@@ -54,7 +54,8 @@ class Request(NamedTuple):
     window: tuple[float, float, float, float]
 
 
-def roi_max_pool(fmap: np.ndarray, box: tuple[float, float, float, float], stride: float, grid: int = GRID) -> np.ndarray:
+def roi_max_pool(fmap: np.ndarray, box: tuple[float, float, float, float], stride: float,
+                 grid: int = GRID) -> np.ndarray:
     """Max-pool the part of ``fmap`` under ``box`` into ``grid x grid`` bins, all channels at once.
 
     ``fmap`` is ``(h, w, C)``; ``box`` is ``(x1, y1, x2, y2)`` in input-image pixel edges and ``stride`` the map's

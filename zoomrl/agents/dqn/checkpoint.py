@@ -176,7 +176,8 @@ def load_weights_checked(path: Path, agent: DQNAgent, meta: Mapping[str, Any]) -
     except Exception as exc:  # noqa: BLE001 - Keras raises several types for a mismatched or damaged file
         raise CheckpointError(
             f"{path}: does not fit a Q-network with state size {agent.state_size}, {agent.num_actions} actions and "
-            f"{agent.config.hidden_units} hidden units ({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})"
+            f"{agent.config.hidden_units} hidden units "
+            f"({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})"
         ) from None
     return found
 

@@ -1,7 +1,7 @@
 """The Q-network (Bellver et al. 2016, section 3.4): Dense 1024 ReLU, dropout, Dense 1024 ReLU, dropout, then a
 linear head of one value per action; optionally dueling heads (Wang et al. 2016) and an auxiliary head that predicts
-the IoU of the state's window with its target (a detection score that ranks hits above near misses). Written with ``keras.layers`` and
-``keras.ops`` only, so it runs under the TensorFlow, JAX and PyTorch backends.
+the IoU of the state's window with its target (a detection score that ranks hits above near misses). Written with
+``keras.layers`` and ``keras.ops`` only, so it runs under the TensorFlow, JAX and PyTorch backends.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """RAM and the whole-image baselines behind the :class:`zoomrl.agents.base.Agent` contract.
 
-``learn(images, targets)`` runs one ``train_on_batch`` (``run_eagerly``: no graph compilation, for tiny models); ``predict`` gives outputs (class probabilities, or
-locations in [-1, 1] units); ``get_state`` / ``set_state`` carry the optimizer slots and the random-generator
-state (an exact resume), ``save_weights`` / ``load_weights`` the networks alone.
+``learn(images, targets)`` runs one ``train_on_batch`` (``run_eagerly``: no graph compilation, for tiny models);
+``predict`` gives outputs (class probabilities, or locations in [-1, 1] units); ``get_state`` / ``set_state`` carry
+the optimizer slots and the random-generator state (an exact resume), ``save_weights`` / ``load_weights`` the
+networks alone.
 
 Test modes of :meth:`RamAgent.predict`:
 

@@ -5,9 +5,9 @@ Coordinates: a location ``l = (x, y)`` lies in ``[-1, 1]^2``; ``(-1, -1)`` is th
 ``(1, 1)`` the bottom-right one, so its pixel position is ``c = (l + 1) / 2 * (W, H)`` (pixel edges, see
 :mod:`zoomrl.core.geometry`). Patch ``k`` (0-based) is ``w_k = size * 2**k`` pixels wide; its first column is
 ``floor(c_x + 0.5) - w_k // 2`` (the same for rows), so it covers ``[x0, x0 + w_k)``. Pixels outside the image
-read as 0; locations outside ``[-1, 1]`` are clipped to it. Patch ``k`` is reduced to ``size`` x ``size`` by averaging its ``2**k`` x ``2**k`` blocks (the
-resize is an exact box filter, as in the paper's retina). With ``C`` image channels the result is
-``(B, size, size, scales * C)``: channels ``k*C .. k*C + C - 1`` hold patch ``k``.
+read as 0; locations outside ``[-1, 1]`` are clipped to it. Patch ``k`` is reduced to ``size`` x ``size`` by
+averaging its ``2**k`` x ``2**k`` blocks (the resize is an exact box filter, as in the paper's retina). With ``C``
+image channels the result is ``(B, size, size, scales * C)``: channels ``k*C .. k*C + C - 1`` hold patch ``k``.
 
 Written with ``keras.ops`` only (runs under TensorFlow, JAX and PyTorch); :func:`glimpse_numpy` is a plain NumPy
 version of the same definition, for checks.

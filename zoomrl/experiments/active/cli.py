@@ -40,7 +40,8 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
     add("--max-images", type=positive_int, default=None, help="use only the first N images (default: all)")
     add("--number-of-steps", type=positive_int, default=None,
         help="most actions per search; a test search restarts after this many (default: preset's, paper 40)")
-    add("--test-steps", type=positive_int, default=None, help="most actions per test image (default: preset's, paper 200)")
+    add("--test-steps", type=positive_int, default=None,
+        help="most actions per test image (default: preset's, paper 200)")
     add("--fine-smaller", action=argparse.BooleanOptionalAction, default=None,
         help="a tenth action, a finer smaller (default: preset's, off)")
     add("--skip-bad", action=argparse.BooleanOptionalAction, default=False,
@@ -48,19 +49,24 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
     add("--feature-cache", default=None, metavar="DIR",
         help="HDF5 feature cache reused across runs, one process at a time (default: memory only)")
     add("--cache-mb", type=float, default=None, help="memory for cached features, MB (default: preset's)")
-    add("--episode-batch", type=positive_int, default=None, help="images run in lockstep in training (default: preset's)")
+    add("--episode-batch", type=positive_int, default=None,
+        help="images run in lockstep in training (default: preset's)")
     add("--test-batch", type=positive_int, default=None, help="images run in lockstep in testing (default: preset's)")
     add("--allow-large-images", action="store_true",
         help="decode images above Pillow's decompression-bomb limit (default: refuse them)")
     if command == "train":
         add("--learning-rate", type=float, default=None, help="Adam learning rate (default: preset's)")
-        add("--train-every", type=positive_int, default=None, help="one update every K environment steps (default: preset's)")
+        add("--train-every", type=positive_int, default=None,
+            help="one update every K environment steps (default: preset's)")
         add("--minibatch", type=positive_int, default=None, help="DQN minibatch (default: preset's)")
-        add("--hidden-units", type=positive_int, default=None, help="units of the Q-network's hidden layers (default: preset's)")
+        add("--hidden-units", type=positive_int, default=None,
+            help="units of the Q-network's hidden layers (default: preset's)")
         add("--target-update-every", type=non_negative_int, default=None,
             help="target network sync period in updates; 0 = none (default: preset's)")
-        add("--double-dqn", action=argparse.BooleanOptionalAction, default=None, help="Double DQN targets (default: preset's)")
-        add("--dueling", action=argparse.BooleanOptionalAction, default=None, help="dueling Q heads (default: preset's)")
+        add("--double-dqn", action=argparse.BooleanOptionalAction, default=None,
+            help="Double DQN targets (default: preset's)")
+        add("--dueling", action=argparse.BooleanOptionalAction, default=None,
+            help="dueling Q heads (default: preset's)")
         add("--n-step", type=positive_int, default=None, help="n-step returns (default: preset's)")
         add("--demo-ratio", type=float, default=None,
             help="share of each minibatch from oracle demonstrations (DQfD margin loss); 0 = none (default: preset's)")

@@ -100,7 +100,8 @@ def make_envs(images: Sequence[VocImage], store: ImageStore, config: Config, tra
         pixels = store.get(image)
         boxes, difficult = class_objects(image, pixels, config.class_object)
         envs.append(ActiveEnv(pixels, boxes, difficult, features=features, image_key=image.key,
-                              descriptor_scale=config.descriptor_scale, index=int(i), **config.env_kwargs(training), **extra))
+                              descriptor_scale=config.descriptor_scale, index=int(i), **config.env_kwargs(training),
+                              **extra))
     return envs
 
 
@@ -139,7 +140,8 @@ def collect_demonstrations(images: Sequence[VocImage], store: ImageStore, featur
                            config: Config, progress: Callable[[int], None] | None = None) -> int:
     """Run the oracle (largest IoU gain, trigger at tau) over the training images; store its transitions as
     demonstrations. Returns its steps."""
-    return dqn_loop.collect_demonstrations(len(images), lambda idx: make_envs(images, store, config, True, idx, features),
+    return dqn_loop.collect_demonstrations(len(images),
+                                           lambda idx: make_envs(images, store, config, True, idx, features),
                                            features, agent, config.episode_batch, config.descriptor_scale, progress)
 
 

@@ -29,12 +29,13 @@ DEFAULTS: dict[str, Any] = {
 
 
 def _fraction(text: str) -> float:
+    expected = f"expected a number in (0, 1) such as 0.75 or 3/4, received '{text}'"
     try:
         value = float(Fraction(text))
     except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1) such as 0.75 or 3/4, received '{text}'")
+        raise argparse.ArgumentTypeError(expected) from None
     if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1) such as 0.75 or 3/4, received '{text}'")
+        raise argparse.ArgumentTypeError(expected)
     return value
 
 
@@ -85,25 +86,30 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
         help="most actions per search (default: the preset's)")
     add("--scale-subregion", type=_fraction, default=c["SCALE_SUBREGION"],
         help="child size relative to parent: 3/4 overlapping, 1/2 non-overlapping (default: %(default)s)")
-    add("--weights", default=c["WEIGHTS"], help="backbone weights: auto, imagenet, hed, none or PATH (default: %(default)s)")
+    add("--weights", default=c["WEIGHTS"],
+        help="backbone weights: auto, imagenet, hed, none or PATH (default: %(default)s)")
     add("--max-images", type=positive_int, default=c["MAX_IMAGES"], help="use only the first N images (default: all)")
     add("--skip-bad", action=argparse.BooleanOptionalAction, default=c["SKIP_BAD"],
         help="skip unreadable images and malformed XML, counting them (default: %(default)s)")
     add("--feature-cache", default=c["FEATURE_CACHE"], metavar="DIR",
         help="HDF5 feature cache reused across runs (default: memory only)")
     add("--cache-mb", type=float, default=None, help="memory for cached features, MB (default: preset's)")
-    add("--episode-batch", type=positive_int, default=None, help="images run in lockstep in training (default: preset's)")
+    add("--episode-batch", type=positive_int, default=None,
+        help="images run in lockstep in training (default: preset's)")
     add("--test-batch", type=positive_int, default=None, help="images run in lockstep in testing (default: preset's)")
     add("--allow-large-images", action="store_true",
         help="decode images above Pillow's decompression-bomb limit (default: refuse them)")
     if command == "train":
         add("--learning-rate", type=float, default=None, help="Adam learning rate (default: preset's)")
-        add("--train-every", type=positive_int, default=None, help="one DQN update every K environment steps (default: preset's)")
+        add("--train-every", type=positive_int, default=None,
+            help="one DQN update every K environment steps (default: preset's)")
         add("--minibatch", type=positive_int, default=None, help="DQN minibatch (default: preset's)")
         add("--target-update-every", type=non_negative_int, default=None,
             help="target network sync period in updates; 0 = none (default: preset's)")
-        add("--double-dqn", action=argparse.BooleanOptionalAction, default=None, help="Double DQN targets (default: preset's)")
-        add("--dueling", action=argparse.BooleanOptionalAction, default=None, help="dueling Q heads (default: preset's)")
+        add("--double-dqn", action=argparse.BooleanOptionalAction, default=None,
+            help="Double DQN targets (default: preset's)")
+        add("--dueling", action=argparse.BooleanOptionalAction, default=None,
+            help="dueling Q heads (default: preset's)")
         add("--n-step", type=positive_int, default=None, help="n-step returns (default: preset's)")
         add("--demo-ratio", type=float, default=None,
             help="share of each minibatch drawn from oracle demonstrations; 0 = none (default: preset's)")
@@ -138,8 +144,8 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
 
 
 TRAIN_OVERRIDES = ("epochs", "learning_rate", "train_every", "minibatch", "target_update_every", "double_dqn",
-                   "dueling", "n_step", "demo_ratio", "margin_weight", "bc_epochs", "bc_updates_per_epoch", "bc_minibatch", "hidden_units",
-                   "epsilon_start", "descriptor_scale", "iou_weight", "force_trigger")
+                   "dueling", "n_step", "demo_ratio", "margin_weight", "bc_epochs", "bc_updates_per_epoch",
+                   "bc_minibatch", "hidden_units", "epsilon_start", "descriptor_scale", "iou_weight", "force_trigger")
 TEST_OVERRIDES = ("only_first_object", "max_searches", "score")
 
 

@@ -88,9 +88,9 @@ class Config(DQNConfig):
 RESULT_FIELDS = ("variant", "class_object", "scale_subregion", "number_of_steps", "history_length", "trigger_iou",
                  "force_trigger", "descriptor_scale", "hidden_units", "dropout", "dueling", "learning_rate", "gamma",
                  "replay_size", "minibatch", "learning_starts", "train_every", "target_update_every", "double_dqn",
-                 "n_step", "demo_ratio", "demo_size", "margin", "margin_weight", "iou_weight", "bc_epochs", "bc_minibatch",
-                 "bc_updates_per_epoch", "epsilon_start", "epsilon_decay", "epsilon_min", "episode_batch", "seed",
-                 "weights", "pool45_max_side")
+                 "n_step", "demo_ratio", "demo_size", "margin", "margin_weight", "iou_weight", "bc_epochs",
+                 "bc_minibatch", "bc_updates_per_epoch", "epsilon_start", "epsilon_decay", "epsilon_min",
+                 "episode_batch", "seed", "weights", "pool45_max_side")
 """Fields that change what training computes: a resumed run must keep them (``epochs`` may grow)."""
 
 MODEL_FIELDS = ("hidden_units", "dropout", "dueling", "history_length", "descriptor_scale", "iou_weight")

@@ -107,7 +107,8 @@ def resolve_checkpoint(checkpoint: str | Path | None, model_dir: str | Path | No
     run_dir = Path(model_dir or ".") / class_object
     found = latest_weights(run_dir, "best" if checkpoint == "best" else "latest")
     if found is None:
-        raise FileNotFoundError(f"no trained checkpoint in {run_dir} (no latest.json); train first or pass --checkpoint")
+        raise FileNotFoundError(f"no trained checkpoint in {run_dir} (no latest.json); "
+                                "train first or pass --checkpoint")
     return found
 
 

@@ -110,7 +110,8 @@ def collect_demonstrations(images: Sequence[VocImage], store: ImageStore, featur
                            agent: DQNAgent, config: Config, progress: Callable[[int], None] | None = None) -> int:
     """Run the oracle once over the training images (training behaviour) and store its transitions as
     demonstrations; returns how many steps it took."""
-    return dqn_loop.collect_demonstrations(len(images), lambda idx: make_envs(images, store, config, True, idx, features),
+    return dqn_loop.collect_demonstrations(len(images),
+                                           lambda idx: make_envs(images, store, config, True, idx, features),
                                            features, agent, config.episode_batch, config.descriptor_scale, progress)
 
 

@@ -222,7 +222,10 @@ def train_stage(cfg: Any, stage: str, model_dir: str | Path, data: tuple[np.ndar
             results = []
             for a in agents:
                 label = f"stage {k} epoch {epoch}/{epochs}" + (f" sigma {a.sigma:g}" if stage == "pretrain" else "")
-                bar = (lambda it, label=label: tqdm(it, desc=label, leave=False, disable=quiet, unit="batch"))
+
+                def bar(it: Any, label: str = label) -> Any:
+                    return tqdm(it, desc=label, leave=False, disable=quiet, unit="batch")
+
                 results.append(_epoch(a, stage, images, labels, batch, flip, bar))
             seconds += time.perf_counter() - t0
             summary = {f"{key}" if len(agents) == 1 else f"{sigma_tag(a.sigma)}_{key}": round(v, 4)
@@ -267,8 +270,8 @@ def run_train(cfg: Any, model_dir: str | Path, stage: str | None, resume: bool, 
                 data = load_data(cfg, "train")
                 log(f"data: {cfg.dataset}, {len(data[0])} training images of {data[0].shape[1:]}")
             # a stage started after the previous one finished resumes only when asked
-            done[s] = train_stage(cfg, s, model_dir, data, resume=resume or (stage is None and _partial(model_dir, s, cfg.stage_epochs(s))),
-                                  keep=keep, quiet=quiet, log=log)
+            partial = stage is None and _partial(model_dir, s, cfg.stage_epochs(s))
+            done[s] = train_stage(cfg, s, model_dir, data, resume=resume or partial, keep=keep, quiet=quiet, log=log)
         return done
 
 

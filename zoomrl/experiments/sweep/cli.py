@@ -134,7 +134,8 @@ def check_family_flags(family: str, tokens: Sequence[str]) -> None:
         try:
             _, rest = parser.parse_known_args(list(tokens))
         except SystemExit:
-            raise ValueError(f"sweep: bad value in the flags for '{family} {command}' (see the message above)") from None
+            raise ValueError(f"sweep: bad value in the flags for '{family} {command}' "
+                             "(see the message above)") from None
         names = _flag_names(rest)
         unknown = names if unknown is None else unknown & names
     if unknown:
@@ -266,7 +267,7 @@ def run(command: str, args: argparse.Namespace) -> None:
         row: dict[str, Any] = {"setting": trial["setting"], "class": trial["class_object"]}
         if result.error is not None:
             line = str(result.error).strip().splitlines()
-            msg = next((l for l in reversed(line) if l.strip()), type(result.error).__name__)
+            msg = next((text for text in reversed(line) if text.strip()), type(result.error).__name__)
             row["status"] = f"failed: {msg[:200]}"
             failures.append(f"{trial['setting']}/{trial['class_object']}: {msg[:200]}")
             row.update({m: None for m in metrics})
