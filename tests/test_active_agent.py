@@ -54,6 +54,12 @@ def test_tiny_train_and_test_in_process(data, trained, tmp_path):
     assert tr["n_detections"] == triggered and tr["n_positives"] == 2
     assert 1 <= aar["n_detections"] <= 20  # every analysed box, after NMS
     assert res["oracle"]["terminal_regions"]["ap_voc07"] > 0.5  # the oracle finds the squares
+    from zoomrl.envs.oracles import whole_image_records
+    from zoomrl.eval.detection import evaluate
+
+    # the whole-image baseline, on the same images, by the same AP code
+    assert res["whole_image"]["terminal_regions"]["ap_area"] == evaluate(whole_image_records(det))["ap_area"]
+    assert res["whole_image"]["terminal_regions"]["n_detections"] == 2
     for name in ("results.json", "pr_curve.png", "recall_vs_proposals.png", "windows_per_object.png"):
         assert (tmp_path / "r" / name).is_file()
     assert len(list((tmp_path / "r" / "pictures").glob("*.png"))) == 2

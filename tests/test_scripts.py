@@ -81,7 +81,8 @@ def test_train_then_test_smoke(variant, data, tmp_path):
     assert [r["image_id"] for r in detections["images"]] == ["sq000", "sq001"]
     for name in ("pr_curve.png", "recall_vs_windows.png", "windows_per_object.png", "pictures/sq000.png"):
         assert (out_dir / name).stat().st_size > 1000, name
-    assert "upper bound 0.75" in res.stdout
+    assert "upper bound 0.75" in res.stdout and "whole image" in res.stdout
+    assert results["whole_image"]["n_detections"] == 2  # one whole-image detection per test image
     # --score picks the detection score; one the network cannot give is refused in one line
     bad = run(f"{variant}_testing.py", *TINY, "--data", str(data), "--image-set", "test", "--model-dir", str(models),
               "--output-dir", str(tmp_path / "results2"), "--score", "predicted_iou", "--no-baselines", cwd=tmp_path)

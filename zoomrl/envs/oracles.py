@@ -5,6 +5,8 @@
   :meth:`zoomrl.envs.zoom.ImageEpisode.oracle_action`); its score is the IoU of its box, so its precision-recall
   curve shows how far the fixed hierarchy can go. It runs one search per object of the image: knowing the ground
   truth, it would not search an image that has nothing left.
+* Whole image (:func:`whole_image_records`): the trivial detector that returns the whole image once per image with
+  one constant score; an agent that zooms must beat it by far to be worth its windows.
 
 Policies take ``(indices, q_values, infos)`` and return actions, as :func:`zoomrl.envs.vector.run_vector` expects.
 """
@@ -60,3 +62,23 @@ def score_oracle(records: Sequence[dict[str, Any]]) -> None:
         for search in record["searches"]:
             if search["triggered"]:
                 search["score"] = float(iou_matrix(np.asarray(search["box"])[None], gt).max()) if len(gt) else 0.0
+
+
+def whole_image_records(records: Sequence[dict[str, Any]], score: float = 1.0) -> list[dict[str, Any]]:
+    """The trivial detector beside the agent: per image, one triggered one-window search whose box is the whole
+    image, every detection scored ``score``.
+
+    It needs no environment: each record's ``width``, ``height`` and ``ground_truth`` suffice, so the agent's
+    own records (or any baseline's) give it on exactly the same images. With one score for every detection, the
+    AP's stable sort ranks them in record order (the data set's order), as the VOC devkit would; what it measures
+    is how often the whole image already covers an object at IoU >= 0.5, and how many images hold none."""
+    out = []
+    for record in records:
+        box = [0.0, 0.0, float(record["width"]), float(record["height"])]
+        # No action is logged (the trigger is family-specific); the evaluation reads the box, score and steps.
+        search = {"windows": [box], "actions": [], "q_values": None, "triggered": True, "box": box,
+                  "score": float(score), "steps": 1}
+        out.append({**{k: v for k, v in record.items() if k != "searches"}, "searches": [search],
+                    "windows_analysed": 1})
+    return out
+

@@ -20,7 +20,7 @@ import numpy as np
 from zoomrl.data.images import ImageStore
 from zoomrl.data.voc import VocImage
 from zoomrl.envs.active import TRIGGER
-from zoomrl.envs.oracles import oracle_policy, random_policy, score_oracle, score_random
+from zoomrl.envs.oracles import oracle_policy, random_policy, score_oracle, score_random, whole_image_records
 from zoomrl.envs.vector import ZoomVectorEnv, run_vector
 from zoomrl.experiments.active.config import MODEL_FIELDS, Config
 from zoomrl.experiments.active.evaluation import attended_records, recall_vs_proposals
@@ -132,6 +132,9 @@ def test(config: Config, data: Sequence[str | Path], image_set: str | None, chec
     seconds = time.perf_counter() - t0
     features.close()
     results: dict[str, Any] = {"agent": evaluate_active(records, config.aar_nms)}
+    # The whole image once per image (no run needed): the bar an agent must clear by far.
+    whole = whole_image_records(records)
+    results["whole_image"] = {"terminal_regions": evaluate(whole), "recall_vs_proposals": recall_vs_proposals(whole)}
     if baselines:
         rand = run_records(images, store, config, random_policy(config.seed, config.num_actions), config.test_batch)
         score_random(rand, config.seed)
@@ -159,6 +162,7 @@ def test(config: Config, data: Sequence[str | Path], image_set: str | None, chec
     agent_res = results["agent"]
     named = {"agent TR": agent_res["terminal_regions"], "agent AAR": agent_res["all_attended_regions"]}
     proposals = {"agent": {"recall_at_windows": agent_res["recall_vs_proposals"]}}
+    named["whole image"] = results["whole_image"]["terminal_regions"]
     if baselines:
         named["random TR"] = results["random"]["terminal_regions"]
         named["oracle TR"] = results["oracle"]["terminal_regions"]

@@ -19,7 +19,14 @@ import numpy as np
 
 from zoomrl.data.images import ImageStore, class_objects
 from zoomrl.data.voc import VocImage
-from zoomrl.envs.oracles import oracle_policy, oracle_searches, random_policy, score_oracle, score_random
+from zoomrl.envs.oracles import (
+    oracle_policy,
+    oracle_searches,
+    random_policy,
+    score_oracle,
+    score_random,
+    whole_image_records,
+)
 from zoomrl.envs.vector import ZoomVectorEnv, run_vector
 from zoomrl.envs.zoom import NUM_ACTIONS
 from zoomrl.experiments.hierarchical.config import MODEL_FIELDS, Config
@@ -173,6 +180,8 @@ def test(
     for name, recs in by_score.items():
         ev = evaluate(recs)
         results["agent_by_score"][name] = {"ap_area": ev["ap_area"], "ap_voc07": ev["ap_voc07"]}
+    # The whole image once per image: no run needed, so every test reports it (issue 17's "do nothing" bar).
+    results["whole_image"] = evaluate(whole_image_records(records))
     if baselines:
         rand = run_records(images, store, config,
                            random_policy(config.seed, NUM_ACTIONS), config.test_batch)
@@ -198,7 +207,7 @@ def test(
     write_json(out / "detections.json", {**meta, "images": records}, indent=None)
     write_json(out / "results.json", {**meta, **results})
 
-    named = {"agent": results["agent"]}
+    named = {"agent": results["agent"], "whole image": results["whole_image"]}
     if baselines:
         named["random"] = results["random"]
         named.update({f"upper bound {k[6:]}": v for k, v in results["upper_bound"].items()})
