@@ -17,8 +17,9 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, TypeVar
+
+from zoomrl.core.io import read_json, write_json
 
 T = TypeVar("T", bound="ConfigBase")
 
@@ -72,8 +73,6 @@ class ConfigBase:
         return dataclasses.replace(self, **changes).validate()
 
     def save(self, path: str | os.PathLike) -> None:
-        from zoomrl.core.io import write_json
-
         write_json(path, self.to_dict())
 
     @classmethod
@@ -91,8 +90,6 @@ class ConfigBase:
     @classmethod
     def load(cls: type[T], path: str | os.PathLike) -> T:
         """Read a ``config.json``; a damaged file is an error naming it."""
-        from zoomrl.core.io import read_json
-
         data = read_json(path, what="configuration")
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a JSON object of configuration fields, found {type(data).__name__}")
@@ -113,20 +110,4 @@ class ConfigBase:
         return cls(**values).validate()
 
 
-def json_default(obj: Any) -> Any:
-    """``json.dumps`` ``default`` for NumPy values and paths."""
-    import numpy as np
-
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-__all__ = ["ConfigBase", "ConfigError", "require_choice", "require_finite", "require_positive_int", "json_default",
-           "json"]
+__all__ = ["ConfigBase", "ConfigError", "require_choice", "require_finite", "require_positive_int", "json"]

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 TMP_MARK = ".tmp"
 """Temporary files are ``.<name>.<random>.tmp<suffix>`` beside their target (see :func:`remove_stale_temporaries`)."""
 
@@ -143,15 +145,22 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> int:
     return n
 
 
-def _default(obj: Any) -> Any:
-    from zoomrl.core.config import json_default
-
-    return json_default(obj)
+def json_default(obj: Any) -> Any:
+    """``json.dumps`` ``default`` for NumPy values and paths."""
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return int(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def write_json(path: str | os.PathLike, data: Any, indent: int | None = 2) -> None:
     """Write ``data`` as JSON atomically (NumPy scalars and arrays converted)."""
-    text = json.dumps(data, indent=indent, default=_default)
+    text = json.dumps(data, indent=indent, default=json_default)
     with atomic_path(path, suffix=".json") as tmp:
         tmp.write_text(text)
 
