@@ -154,7 +154,7 @@ def json_default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     if isinstance(obj, Path):
-        return int(obj)
+        return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
