@@ -115,7 +115,7 @@ def voc_landmarks(root: str | os.PathLike, image_set: str, class_name: str | Non
                   max_images: int | None = None) -> LandmarkSet:
     """Box-centre landmarks of a VOC-layout folder (see the module docstring). Images without a box of the class
     are skipped; none left is an error naming the folder."""
-    from zoomrl.data.voc import load_dataset, load_rgb
+    from zoomrl.data.voc import load_dataset, load_rgb, same_class
 
     root = Path(root)
     if not root.is_dir():
@@ -124,7 +124,7 @@ def voc_landmarks(root: str | os.PathLike, image_set: str, class_name: str | Non
     items = load_dataset([root], image_set, class_name=class_name, max_images=max_images)
     images, points, norms, boxes, ids = [], [], [], [], []
     for item in items:
-        objs = [o for o in item.objects if class_name is None or o.name == class_name]
+        objs = [o for o in item.objects if class_name is None or same_class(o.name, class_name)]
         if not objs:
             continue
         x1, y1, x2, y2 = max((o.box for o in objs), key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))

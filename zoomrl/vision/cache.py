@@ -37,8 +37,11 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
-FORMAT = "2"
-"""Layout version stored in the file; a file of another version is discarded and rebuilt."""
+FORMAT = "3"
+"""Layout version stored in the file; a file of another version is discarded and rebuilt. Version 3: entries are
+keyed by the image file's content (:attr:`zoomrl.data.voc.VocImage.key`); version 2 keyed them by
+``<folder name>/<id>``, which served one data set's features to another with the same folder name and kept an
+image's features after the image was replaced, so those files are discarded."""
 
 
 class CacheBusyError(OSError):
@@ -109,6 +112,9 @@ def _read_holder(fd: int) -> str:
 
 class DiskCache:
     """Descriptors (or maps) in one HDF5 file, keyed by a hash of the cache key; see the module doc for its faults.
+
+    The cache trusts its keys: equal keys must mean equal inputs. The feature models key an entry by the image's
+    content digest (never its path or folder name), its painted masks and the window.
 
     The file's attributes hold ``meta`` (variant, weight fingerprint, input size) and the layout version; a file
     built with other values is removed and started again, saying so through ``log``. A second ``DiskCache`` on

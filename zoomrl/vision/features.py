@@ -44,7 +44,8 @@ class Request(NamedTuple):
     """One descriptor to compute.
 
     ``image`` is the (masked) RGB uint8 image ``(H, W, 3)``; ``image_key`` names the image and ``mask_key``
-    its painted boxes (hashable, e.g. a tuple of integer boxes) so that equal keys mean equal pixels.
+    its painted boxes (hashable, e.g. a tuple of integer boxes) so that equal keys mean equal pixels: the data
+    sets give :attr:`zoomrl.data.voc.VocImage.key`, a digest of the file's content, never a folder or file name.
     ``window`` is ``(x1, y1, x2, y2)`` in pixel edges.
     """
 
