@@ -8,9 +8,19 @@ After Dopamine's checkpointer. A run folder (``<model dir>/<name>/``) holds:
   epoch ``k``, epoch ``k`` does not exist, so a run killed at any instant leaves the previous checkpoint whole;
 * ``best.<what>`` copies of the epoch with the best score so far and ``best.json`` (``{"epoch", "score",
   "metric"}``), when the family gives a score;
-* ``.lock``, held (``fcntl.flock``) by the one run that writes into the folder.
+* ``.lock``, held (``fcntl.flock``) by the one run that writes into the folder;
+* ``previous_run/``: a finished run that a new run (not ``--resume``) found in the folder, moved aside whole
+  (TensorBoard events included) by :func:`stash_previous_run`.
 
 Only the last ``keep`` epochs' files are kept (``None``: all); the best epoch survives as its ``best.*`` copy.
+
+An old run is never lost to a new one that saves nothing: ``previous_run/`` is deleted only once the new run's
+first epoch is saved (by :meth:`Checkpointer.save`); until then, whenever the folder's lock is taken or released
+(a new run interrupted by Ctrl-C, failing, or killed outright and followed by any later run), the old run is moved
+back into place (:func:`restore_previous_run`), so ``--resume`` and ``test`` find it where they look.
+
+Run-wide state files (``training_state.npz``) are read by :func:`read_state` for every family: a damaged one is a
+one-line :class:`~zoomrl.core.io.FileDamagedError` naming it, whatever NumPy, zipfile or zlib raised.
 """
 
 from __future__ import annotations
@@ -19,15 +29,25 @@ import fcntl
 import os
 import re
 import shutil
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from zoomrl.core.io import FileDamagedError, atomic_path, read_json, remove_stale_temporaries, write_json
 
 EPOCH_FILE = re.compile(r"^epoch_(\d+)\.(.+)$")
 LATEST = "latest.json"
 BEST = "best.json"
+PREVIOUS = "previous_run"
+
+Log = Callable[[str], None]
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 class RunLockedError(RuntimeError):
@@ -40,9 +60,10 @@ class RunLock:
     ``fcntl.flock`` works on local disks and on most network file systems; a second run in the same folder stops
     at once with one line instead of mixing its files with the first one's."""
 
-    def __init__(self, run_dir: str | os.PathLike) -> None:
+    def __init__(self, run_dir: str | os.PathLike, log: Log | None = None) -> None:
         self.run_dir = Path(run_dir)
         self._fd: int | None = None
+        self.log = log or _stderr
 
     def acquire(self) -> RunLock:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -54,12 +75,21 @@ class RunLock:
             raise RunLockedError(f"{self.run_dir}: another run is writing into this folder; wait for it or use "
                                  f"another --model-dir") from None
         self._fd = fd
-        # Nobody else writes here now: temporary files are a killed run's leftovers.
+        # Nobody else writes here now: temporary files are a killed run's leftovers, and a previous_run/ without
+        # a finished run beside it is an old run whose successor died before its first epoch (kill -9).
         remove_stale_temporaries(self.run_dir)
+        restore_previous_run(self.run_dir, self.log)
         return self
 
     def release(self) -> None:
         if self._fd is not None:
+            # A new run that stops before its first epoch is saved (Ctrl-C, SIGTERM, an error) gives the folder
+            # back to the run it displaced; still holding the lock, so no one else sees the folder in between.
+            try:
+                restore_previous_run(self.run_dir, self.log)
+            except OSError as exc:
+                self.log(f"warning: {self.run_dir / PREVIOUS}: could not be moved back ({exc}); the earlier run "
+                         f"is whole there and is restored by the next run in this folder")
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
@@ -123,6 +153,8 @@ class Checkpointer:
                 write(tmp)
         sentinel = {**(info or {}), "epoch": int(epoch), "files": files}
         write_json(self.run_dir / LATEST, sentinel)
+        # This run has a finished epoch now: the run it displaced is no longer its fallback (said at the stash).
+        shutil.rmtree(self.run_dir / PREVIOUS, ignore_errors=True)
         if score is not None:
             self._update_best(epoch, files, float(score))
         self.prune(epoch)
@@ -175,3 +207,84 @@ def parse_keep(text: str | int | None) -> int | None:
     if value < 1:
         raise ValueError(f"--keep-checkpoints expects a positive integer or 'all', received {text!r}")
     return value
+
+
+def _movable(p: Path) -> bool:
+    """Entries of a run folder that belong to a run (not the lock, temporaries or the displaced run)."""
+    return p.name != PREVIOUS and not p.name.startswith(".")
+
+
+def stash_previous_run(run_dir: str | os.PathLike, log: Log) -> Path | None:
+    """A new run (not ``--resume``) in ``run_dir``: move a finished run found there, every file and folder of it
+    (``tensorboard/`` too, or TensorBoard would show both runs as one), into ``run_dir/previous_run/``; returns
+    that folder, or None when there was no finished run. Call it holding the folder's :class:`RunLock`.
+
+    A ``previous_run/`` already there beside a finished run is the run that one displaced, whose deletion was
+    cut short after the finished run's first epoch: it is deleted, saying so."""
+    run_dir = Path(run_dir)
+    if not (run_dir / LATEST).is_file():
+        return None
+    previous = run_dir / PREVIOUS
+    if previous.exists():
+        log(f"note: deleting {previous}, a run displaced by the finished run in {run_dir}")
+        shutil.rmtree(previous)
+    previous.mkdir()
+    for p in sorted(run_dir.iterdir()):
+        if _movable(p):
+            os.replace(p, previous / p.name)
+    log(f"note: {run_dir} held a finished run; it waits in {previous} and is deleted when this run's first epoch "
+        f"is saved, or moved back if this run stops before (stop now and use --resume to continue it instead)")
+    return previous
+
+
+def restore_previous_run(run_dir: str | os.PathLike, log: Log) -> bool:
+    """Move ``run_dir/previous_run/`` back into ``run_dir`` when no run has finished an epoch there since it was
+    stashed (no ``latest.json`` in ``run_dir``); what the stopped new run left (TensorBoard events, a
+    ``config.json``; never a finished epoch) is deleted first. Returns whether it restored. Call it holding the
+    folder's lock."""
+    run_dir = Path(run_dir)
+    previous = run_dir / PREVIOUS
+    if not previous.is_dir() or (run_dir / LATEST).exists() or not (previous / LATEST).is_file():
+        return False
+    for p in sorted(run_dir.iterdir()):
+        if _movable(p):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+    # latest.json last: until it is back, a half-restored folder reads as "no finished run" and the rest waits
+    # in previous_run/ for the next try.
+    for name in sorted((p.name for p in previous.iterdir()), key=lambda n: n == LATEST):
+        os.replace(previous / name, run_dir / name)
+    previous.rmdir()
+    log(f"note: restored the earlier run in {run_dir} from {PREVIOUS}/ (the new run saved no epoch)")
+    return True
+
+
+def previous_run_hint(run_dir: str | os.PathLike) -> str:
+    """For messages that say a folder has no finished run: where an earlier one waits, if it does."""
+    previous = Path(run_dir) / PREVIOUS
+    if (previous / LATEST).is_file():
+        return (f"; an earlier run waits in {previous} (any train command in this folder moves it back first, "
+                f"or pass --checkpoint with a file of it)")
+    return ""
+
+
+def read_state(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every array of a run-state file (``.npz``), read whole. Every family reads its ``training_state.npz``
+    through this: a missing file is a :class:`FileNotFoundError` and a damaged one (empty, truncated, not a zip,
+    a member failing its CRC or decompression, an object array) a :class:`FileDamagedError`, each one line naming
+    the file, whatever NumPy, zipfile or zlib raised."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such training state (needed by --resume)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: np.asarray(npz[k]) for k in npz.files}
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zipfile, zlib, NumPy and the OS raise many kinds for damage
+        detail = str(exc).splitlines()[0][:120] if str(exc) else ""
+        raise FileDamagedError(f"{path}: damaged or truncated training state ({type(exc).__name__}"
+                               f"{': ' + detail if detail else ''}); resume from a whole copy or train afresh "
+                               f"without --resume") from None

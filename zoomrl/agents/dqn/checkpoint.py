@@ -10,29 +10,35 @@ Files in the run folder (``<model dir>/<class>/``):
 * ``config.json``: the run's configuration, written with the first finished epoch (never before).
 * ``latest.json``: the completion sentinel, written last (``{"epoch", "weights", "files", ...}``).
 
-A fresh run in a folder that holds an earlier run first moves that run into ``previous_run/`` and deletes it once
-its own first epoch is saved, so an interrupted new run never harms the last complete checkpoint of the old one.
+A fresh run in a folder that holds an earlier run first moves that run into ``previous_run/``
+(:func:`zoomrl.core.checkpoint.stash_previous_run`); it is deleted once the new run's first epoch is saved and moved
+back if the new run stops before, so an interrupted new run never costs the old one.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from zoomrl.agents.dqn.agent import DQNAgent
-from zoomrl.core.checkpoint import LATEST, Checkpointer, epoch_file, read_latest
+from zoomrl.core.checkpoint import (  # noqa: F401 - re-exported for the families
+    LATEST,
+    PREVIOUS,
+    Checkpointer,
+    epoch_file,
+    read_latest,
+    read_state,
+    stash_previous_run,
+)
 from zoomrl.core.config import ConfigBase, ConfigError
 from zoomrl.core.io import FileDamagedError, ensure_free_space, read_json
 
 STATE_FILE = "training_state.npz"
 WEIGHTS = "weights.h5"
-PREVIOUS = "previous_run"
 META_ATTR = "zoomrl_meta"
 
 
@@ -82,27 +88,7 @@ def save_epoch(checkpointer: Checkpointer, epoch: int, agent: DQNAgent, config: 
         info={"weights": epoch_file(epoch, WEIGHTS)},
         score=score,
     )
-    previous = checkpointer.run_dir / PREVIOUS
-    if previous.is_dir():
-        shutil.rmtree(previous, ignore_errors=True)
     return checkpointer.run_dir / sentinel["files"][WEIGHTS]
-
-
-def stash_previous_run(run_dir: Path, log: Callable[[str], None]) -> None:
-    """Move an earlier run's files into ``previous_run/`` (see the module docstring)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / LATEST).is_file():
-        return
-    previous = run_dir / PREVIOUS
-    if previous.exists():
-        shutil.rmtree(previous)
-    previous.mkdir()
-    for p in run_dir.iterdir():
-        if p.name in (".lock", PREVIOUS, "tensorboard") or p.name.startswith("."):
-            continue
-        os.replace(p, previous / p.name)
-    log(f"note: {run_dir} held a run; it waits in {previous} until this run's first epoch is saved "
-        f"(use --resume to continue it instead)")
 
 
 def check_meta(found: Mapping[str, Any], expected: Mapping[str, Any], where: Path,
@@ -142,12 +128,11 @@ def load_state(run_dir: Path, agent: DQNAgent, config: ConfigBase, meta: Mapping
     check_resume_config(saved, config, fields, cfg_path)
     path = run_dir / STATE_FILE
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            data = {k: npz[k] for k in npz.files}
+        data = read_state(path)  # the core reader: every kind of damage is one line naming the file
     except FileNotFoundError:
         raise CheckpointError(f"{path}: missing; {run_dir / LATEST} says epoch {latest['epoch']} finished") from None
-    except Exception as exc:  # noqa: BLE001 - zipfile, zlib and NumPy raise many kinds for a damaged file
-        raise CheckpointError(f"{path}: damaged or truncated training state ({type(exc).__name__})") from None
+    except FileDamagedError as exc:
+        raise CheckpointError(str(exc)) from None
     if "epoch" not in data or "meta" not in data:
         raise CheckpointError(f"{path}: not a zoomrl training state (no epoch or meta)")
     if int(data["epoch"]) != int(latest["epoch"]):

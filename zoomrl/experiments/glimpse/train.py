@@ -71,33 +71,27 @@ def check_resumable(saved: GlimpseConfig, cfg: GlimpseConfig, run_dir: Path) -> 
 
 def load_run(run_dir: Path, agent: Any) -> tuple[int, list[dict[str, Any]]]:
     """Restore the last finished epoch of ``run_dir`` into ``agent``; returns ``(epoch, history)``."""
-    from zoomrl.core.checkpoint import read_latest
-    from zoomrl.core.io import FileDamagedError
+    from zoomrl.core.checkpoint import read_latest, read_state
 
     latest = read_latest(run_dir)
     if latest is None:
         return 0, []
     weights = run_dir / latest["files"][WEIGHTS]
     agent.load_weights(weights)
-    state_path = run_dir / STATE_FILE
-    if not state_path.is_file():
-        raise FileNotFoundError(f"{state_path}: no such training state (needed by --resume)")
-    try:
-        with np.load(state_path) as npz:
-            state = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
-        raise FileDamagedError(f"{state_path}: damaged training state ({exc})") from None
+    # The core reader names the file for every kind of damage (a truncated zip raised BadZipFile here).
+    state = read_state(run_dir / STATE_FILE)
     agent.set_state(state)
     return int(latest["epoch"]), list(latest.get("history", []))
 
 
-def fresh_start(run_dir: Path) -> None:
-    """Forget an earlier run in ``run_dir`` (its checkpoints would mix with this one's)."""
-    from zoomrl.core.checkpoint import LATEST, Checkpointer
+def fresh_start(run_dir: Path, log: Callable[[str], None] = print) -> None:
+    """A new run in ``run_dir``: an earlier finished run is moved into ``previous_run/``, deleted once this run's
+    first epoch is saved and moved back if it stops before (:func:`zoomrl.core.checkpoint.stash_previous_run`);
+    it used to be deleted at once, before anything new was trained."""
+    from zoomrl.core.checkpoint import Checkpointer, stash_previous_run
 
-    Checkpointer(run_dir).clear()
-    for name in (LATEST, STATE_FILE, "training_curves.png"):
-        (run_dir / name).unlink(missing_ok=True)
+    if stash_previous_run(run_dir, log) is None:
+        Checkpointer(run_dir).clear()  # epoch files without a sentinel: a first epoch cut short, never finished
 
 
 def plot_history(history: list[dict[str, Any]], path: Path) -> None:
@@ -129,7 +123,7 @@ def train_model(name: str, cfg: GlimpseConfig, data: GlimpseData, run_dir: Path,
             log(f"{name}: {start} epochs already trained (asked for {epochs}); nothing to do")
             return {"model": name, "run_dir": str(run_dir), "epochs": start, "history": history}
         if not start:
-            fresh_start(run_dir)
+            fresh_start(run_dir, log)
         cfg.save(run_dir / "config.json")
         checkpointer = Checkpointer(run_dir, keep=keep, metric="train_score")
         for epoch in range(start, epochs):

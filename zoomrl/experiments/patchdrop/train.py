@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from zoomrl.core.checkpoint import LATEST, Checkpointer, RunLock, read_latest
+from zoomrl.core.checkpoint import LATEST, Checkpointer, RunLock, read_latest, stash_previous_run
 from zoomrl.core.config import ConfigError
 
 STAGES = ("classifiers", "pretrain", "finetune", "two_stream")
@@ -105,13 +105,11 @@ def _save_state(path: Path, agents: list) -> None:
 
 
 def _load_state(path: Path, agents: list) -> None:
+    from zoomrl.core.checkpoint import read_state
     from zoomrl.core.io import FileDamagedError
 
-    try:
-        with np.load(path) as z:
-            state = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise FileDamagedError(f"{path}: damaged training state ({exc})") from None
+    # The core reader names the file for every kind of damage (a truncated zip raised BadZipFile here).
+    state = read_state(path)
     if int(state.get("agents", -1)) != len(agents):
         raise FileDamagedError(f"{path}: holds {state.get('agents')} agents' states, this stage has {len(agents)}")
     for i, agent in enumerate(agents):
@@ -204,8 +202,9 @@ def train_stage(cfg: Any, stage: str, model_dir: str | Path, data: tuple[np.ndar
             for a, path in zip(agents, _weight_names(cfg, stage)):
                 a.load_weights(run_dir / latest["files"][path])
             _load_state(run_dir / STATE_FILE, agents)
-        else:
+        elif stash_previous_run(run_dir, log) is None:  # a finished stage waits in previous_run/ (core checkpoint)
             _clear_run(run_dir)
+        if not start:
             for later in STAGES[k:]:  # built on the old version of this stage
                 if (stage_dir(model_dir, later) / LATEST).exists():
                     _clear_run(stage_dir(model_dir, later))
