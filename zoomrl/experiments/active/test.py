@@ -91,8 +91,10 @@ def resolve_checkpoint(checkpoint: str | Path | None, model_dir: str | Path, cla
     run_dir = Path(model_dir) / class_object
     found = latest_weights(run_dir, "best" if checkpoint == "best" else "latest")
     if found is None:
+        from zoomrl.core.checkpoint import previous_run_hint
+
         raise FileNotFoundError(f"no trained checkpoint in {run_dir} (no latest.json); "
-                                "train first or pass --checkpoint")
+                                f"train first or pass --checkpoint{previous_run_hint(run_dir)}")
     return found
 
 
@@ -107,13 +109,15 @@ def test(config: Config, data: Sequence[str | Path], image_set: str | None, chec
     from zoomrl.core.io import write_json
     from zoomrl.core.seeding import seed_everything
     from zoomrl.data.images import load_images
+    from zoomrl.data.voc import LoadReport
     from zoomrl.eval.detection import evaluate, summary_table
     from zoomrl.eval.plots import plot_pr_curves, plot_recall_vs_windows, plot_windows_per_object
     from zoomrl.experiments.active.train import build_agent, feature_model_for, run_meta, state_size_of
 
     seed_everything(config.seed)
     out = Path(output_dir)
-    images = load_images(data, image_set, config.class_object, skip_bad, max_images, log)
+    report = LoadReport()  # what --skip-bad left out goes into results.json: the AP does not cover it
+    images = load_images(data, image_set, config.class_object, skip_bad, max_images, log, report=report)
     checkpoint = resolve_checkpoint(checkpoint, model_dir, config.class_object)
     config = adopt_trained_config(config, checkpoint, log)
     features = features if features is not None else feature_model_for(config, log)
@@ -151,6 +155,7 @@ def test(config: Config, data: Sequence[str | Path], image_set: str | None, chec
         "data": [str(d) for d in data],
         "image_set": image_set,
         "n_images": len(images),
+        "skipped": report.skipped_record(config.class_object),
         "n_objects": n_objects,
         "seconds": round(seconds, 2),
         "seconds_per_image": round(seconds / max(len(images), 1), 3),

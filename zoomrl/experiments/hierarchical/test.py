@@ -114,8 +114,10 @@ def resolve_checkpoint(checkpoint: str | Path | None, model_dir: str | Path | No
     run_dir = Path(model_dir or ".") / class_object
     found = latest_weights(run_dir, "best" if checkpoint == "best" else "latest")
     if found is None:
+        from zoomrl.core.checkpoint import previous_run_hint
+
         raise FileNotFoundError(f"no trained checkpoint in {run_dir} (no latest.json); "
-                                "train first or pass --checkpoint")
+                                f"train first or pass --checkpoint{previous_run_hint(run_dir)}")
     return found
 
 
@@ -145,13 +147,15 @@ def test(
     from zoomrl.core.io import write_json
     from zoomrl.core.seeding import seed_everything
     from zoomrl.data.images import load_images
+    from zoomrl.data.voc import LoadReport
     from zoomrl.eval.detection import evaluate, summary_table
     from zoomrl.eval.plots import plot_pr_curves, plot_recall_vs_windows, plot_windows_per_object
     from zoomrl.experiments.hierarchical.train import feature_model_for, run_meta
 
     seed_everything(config.seed)
     out = Path(output_dir)
-    images = load_images(data, image_set, config.class_object, skip_bad, max_images, log)
+    report = LoadReport()  # what --skip-bad left out goes into results.json: the AP does not cover it
+    images = load_images(data, image_set, config.class_object, skip_bad, max_images, log, report=report)
     checkpoint = resolve_checkpoint(checkpoint, model_dir, config.class_object)
     config = adopt_trained_config(config, checkpoint, log)
     features = features if features is not None else feature_model_for(config, log)
@@ -200,6 +204,7 @@ def test(
         "data": [str(d) for d in data],
         "image_set": image_set,
         "n_images": len(images),
+        "skipped": report.skipped_record(config.class_object),
         "seconds": round(seconds, 2),
         "images_per_second": round(len(images) / max(seconds, 1e-9), 3),
         "feature_stats": features.stats(),
