@@ -161,11 +161,24 @@ def train_model(name: str, cfg: GlimpseConfig, data: GlimpseData, run_dir: Path,
     return {"model": name, "run_dir": str(run_dir), "epochs": epochs, "history": history}
 
 
+def glimpse_size_warning(cfg: GlimpseConfig, canvas: int) -> str | None:
+    """One line when the glimpse is not smaller than the canvas. A warning, not a refusal: a glimpse that sees the
+    whole image is a legitimate upper-bound comparison, but almost always a mistaken flag, and where the model
+    looks then hardly matters (a glimpse at the centre sees every pixel)."""
+    if cfg.glimpse_size < canvas or not {"ram", "random"} & set(cfg.model_list()):
+        return None
+    return (f"warning: --glimpse-size {cfg.glimpse_size} is not smaller than the {canvas}-pixel canvas: a glimpse at "
+            f"the centre sees the whole image, so where the model looks hardly matters (expected under {canvas})")
+
+
 def train(cfg: GlimpseConfig, model_dir: str | Path, resume: bool = False, keep: int | None = 3, quiet: bool = False,
           log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train every model of ``cfg.models`` in ``model_dir/<model>/``; returns the summaries."""
     model_dir = Path(model_dir)
     data = GlimpseData(cfg)
+    warning = glimpse_size_warning(cfg, data.image_shape()[0])
+    if warning:
+        log(warning)
     t0 = time.time()
     out = {}
     for name in cfg.model_list():

@@ -144,6 +144,34 @@ def check_family_flags(family: str, tokens: Sequence[str]) -> None:
         raise ValueError(f"sweep: unexpected argument {tokens[0]!r}; flags start with --")
 
 
+def check_data(family: str, flags: Sequence[str], classes: Sequence[str], image_sets: Sequence[str]) -> None:
+    """Before Ray starts (it is slow to import and wraps a trial's one-line error in a long traceback): every data
+    root of ``flags`` is a VOC layout that has every image set of ``image_sets``, and every class of ``classes``
+    has an object in each set (class names match in any case, as in training and testing). Reads only the
+    annotations (each set once); a malformed one is left to the trials (``--skip-bad`` may be given)."""
+    from zoomrl.data.voc import DataError, check_root, load_dataset, read_image_set, same_class
+    from zoomrl.experiments.cli import family_module
+
+    module = family_module(family)
+    args, _ = module.build_parser("train").parse_known_args(list(flags) + ["--class-object", classes[0]])
+    roots = [Path(r) for r in module.data_roots(args)]
+    for root in roots:
+        check_root(root)
+    where = ", ".join(map(str, roots))
+    names_of: dict[tuple, set[str]] = {}
+    for image_set in dict.fromkeys(image_sets):
+        for cls in classes:
+            # the split file may depend on the class (<class>_<set>.txt); sets listing the same ids are read once
+            ids = tuple(tuple(read_image_set(root, image_set, cls)) for root in roots)
+            names = names_of.get(ids)
+            if names is None:
+                images = load_dataset(roots, image_set, cls, skip_bad=True)
+                names = names_of[ids] = {o.name for im in images for o in im.objects}
+            if not any(same_class(n, cls) for n in names):
+                raise DataError(f"sweep: class '{cls}' has no object in image set '{image_set}' of {where}; "
+                                f"classes present: {', '.join(sorted(names)) or 'none'}")
+
+
 def run_trial(config: dict[str, Any]) -> dict[str, Any]:
     """One Ray Tune trial: the family's train, then its test, for one class; reports the APs."""
     from zoomrl.experiments.common import quiet_backend
@@ -203,6 +231,11 @@ def run(command: str, args: argparse.Namespace) -> None:
     for flag, values in grid:
         for v in values:
             check_family_flags(family, [flag, v])
+    # Data, sets and classes too, before Ray is imported: a wrong one is one line, not a traceback per trial.
+    data_grid = [(f, vals) for f, vals in grid if f == "--data"]
+    for values in itertools.product(*[vals for _, vals in data_grid]) if data_grid else [()]:
+        check_data(family, rest + [tok for v in values for tok in ("--data", os.path.abspath(v))], classes,
+                   [opts.train_set, opts.test_set])
     try:
         import ray
         from ray import tune
