@@ -1,4 +1,5 @@
-"""One seed for everything a run draws from."""
+"""Seeding of the plain-Python and NumPy generators (the Keras backend's generator is seeded one layer up, by
+:func:`zoomrl.agents.seeding.seed_everything`, so that ``core`` stays free of Keras)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,7 @@ import random
 import numpy as np
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python's ``random``, NumPy's global generator and Keras (and through it the backend's generator)."""
-    import keras
-
+def seed_python_and_numpy(seed: int) -> None:
+    """Seed Python's ``random`` and NumPy's global generator."""
     random.seed(seed)
     np.random.seed(seed)
-    keras.utils.set_random_seed(seed)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from zoomrl.agents.dqn.agent import DQNAgent
-from zoomrl.core.seeding import seed_everything
+from zoomrl.agents.seeding import seed_everything
 from zoomrl.data.images import ImageStore, load_images
 from zoomrl.data.voc import VocImage
 from zoomrl.envs.zoom import NUM_ACTIONS

@@ -107,7 +107,7 @@ def test(config: Config, data: Sequence[str | Path], image_set: str | None, chec
 
     from zoomrl.agents.dqn.checkpoint import load_weights_checked
     from zoomrl.core.io import write_json
-    from zoomrl.core.seeding import seed_everything
+    from zoomrl.agents.seeding import seed_everything
     from zoomrl.data.images import load_images
     from zoomrl.data.voc import LoadReport
     from zoomrl.eval.detection import evaluate, summary_table

@@ -201,7 +201,7 @@ def train(config: Config, data: Sequence[str | Path], image_set: str | None, mod
 
     from zoomrl.agents.dqn.checkpoint import load_state, save_epoch, stash_previous_run
     from zoomrl.core.checkpoint import Checkpointer, RunLock
-    from zoomrl.core.seeding import seed_everything
+    from zoomrl.agents.seeding import seed_everything
     from zoomrl.eval.plots import plot_training_curves
 
     seed_everything(config.seed)

@@ -77,7 +77,7 @@ def test(cfg: GlimpseConfig, model_dir: str | Path, output_dir: str | Path, draw
     from tqdm import tqdm
 
     from zoomrl.core.io import write_json
-    from zoomrl.core.seeding import seed_everything
+    from zoomrl.agents.seeding import seed_everything
     from zoomrl.eval import glimpse_plots
 
     model_dir, output_dir = Path(model_dir), Path(output_dir)

@@ -106,7 +106,7 @@ def train_model(name: str, cfg: GlimpseConfig, data: GlimpseData, run_dir: Path,
     from tqdm import tqdm
 
     from zoomrl.core.checkpoint import Checkpointer, RunLock
-    from zoomrl.core.seeding import seed_everything
+    from zoomrl.agents.seeding import seed_everything
 
     seed_everything(cfg.seed)
     epochs = epochs_of(name, cfg)

@@ -21,7 +21,7 @@ def demo(data: Sequence[str], *, weights: str = "auto", seed: int = 0, epochs: i
     """Train and test each of ``models``; returns one summary row per model (and prints the table)."""
     import time
 
-    from zoomrl.core.seeding import seed_everything
+    from zoomrl.agents.seeding import seed_everything
     from zoomrl.experiments.hierarchical.test import test
     from zoomrl.experiments.hierarchical.train import train
     from zoomrl.vision.backbone import load_backbone

@@ -184,7 +184,7 @@ def train(
 
     from zoomrl.agents.dqn.checkpoint import load_state, save_epoch, stash_previous_run
     from zoomrl.core.checkpoint import Checkpointer, RunLock
-    from zoomrl.core.seeding import seed_everything
+    from zoomrl.agents.seeding import seed_everything
     from zoomrl.core.tblog import ScalarLogger
     from zoomrl.eval.plots import plot_training_curves
 

@@ -154,7 +154,7 @@ def run_test(model_dir: str | Path, output_dir: str | Path, preset: str = "fast"
     from tqdm import tqdm
 
     from zoomrl.agents.patchdrop.agent import PatchDropAgent
-    from zoomrl.core.seeding import seed_everything
+    from zoomrl.agents.seeding import seed_everything
     from zoomrl.experiments.patchdrop.config import PatchDropConfig
     from zoomrl.experiments.patchdrop.train import load_data, stage_finished, weights_file
 

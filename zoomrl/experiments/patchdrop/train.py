@@ -248,7 +248,7 @@ def _weight_names(cfg: Any, stage: str) -> list[str]:
 def run_train(cfg: Any, model_dir: str | Path, stage: str | None, resume: bool, keep: int | None,
               quiet: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train ``stage`` (or every stage in order, skipping finished ones); returns ``{stage: sentinel}``."""
-    from zoomrl.core.seeding import seed_everything
+    from zoomrl.agents.seeding import seed_everything
 
     model_dir = Path(model_dir)
     seed_everything(cfg.seed)
