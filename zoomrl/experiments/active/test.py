@@ -106,8 +106,8 @@ def test(config: Config, data: Sequence[str | Path], image_set: str | None, chec
     from tqdm import tqdm
 
     from zoomrl.agents.dqn.checkpoint import load_weights_checked
-    from zoomrl.core.io import write_json
     from zoomrl.agents.seeding import seed_everything
+    from zoomrl.core.io import write_json
     from zoomrl.data.images import load_images
     from zoomrl.data.voc import LoadReport
     from zoomrl.eval.detection import evaluate, summary_table

@@ -200,8 +200,8 @@ def train(config: Config, data: Sequence[str | Path], image_set: str | None, mod
     from tqdm import tqdm
 
     from zoomrl.agents.dqn.checkpoint import load_state, save_epoch, stash_previous_run
-    from zoomrl.core.checkpoint import Checkpointer, RunLock
     from zoomrl.agents.seeding import seed_everything
+    from zoomrl.core.checkpoint import Checkpointer, RunLock
     from zoomrl.eval.plots import plot_training_curves
 
     seed_everything(config.seed)

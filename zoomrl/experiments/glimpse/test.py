@@ -76,8 +76,8 @@ def test(cfg: GlimpseConfig, model_dir: str | Path, output_dir: str | Path, draw
     """Evaluate the models of ``cfg.models`` found in ``model_dir``; write ``results.json`` and pictures."""
     from tqdm import tqdm
 
-    from zoomrl.core.io import write_json
     from zoomrl.agents.seeding import seed_everything
+    from zoomrl.core.io import write_json
     from zoomrl.eval import glimpse_plots
 
     model_dir, output_dir = Path(model_dir), Path(output_dir)

@@ -105,8 +105,8 @@ def train_model(name: str, cfg: GlimpseConfig, data: GlimpseData, run_dir: Path,
     """Train one model (``ram``, ``random``, ``cnn`` or ``mlp``) in ``run_dir``; returns its summary."""
     from tqdm import tqdm
 
-    from zoomrl.core.checkpoint import Checkpointer, RunLock
     from zoomrl.agents.seeding import seed_everything
+    from zoomrl.core.checkpoint import Checkpointer, RunLock
 
     seed_everything(cfg.seed)
     epochs = epochs_of(name, cfg)

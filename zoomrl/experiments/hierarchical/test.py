@@ -144,8 +144,8 @@ def test(
 
     from zoomrl.agents.dqn.agent import DQNAgent
     from zoomrl.agents.dqn.checkpoint import load_weights_checked
-    from zoomrl.core.io import write_json
     from zoomrl.agents.seeding import seed_everything
+    from zoomrl.core.io import write_json
     from zoomrl.data.images import load_images
     from zoomrl.data.voc import LoadReport
     from zoomrl.eval.detection import evaluate, summary_table
