@@ -183,8 +183,8 @@ def train(
     from tqdm import tqdm
 
     from zoomrl.agents.dqn.checkpoint import load_state, save_epoch, stash_previous_run
-    from zoomrl.core.checkpoint import Checkpointer, RunLock
     from zoomrl.agents.seeding import seed_everything
+    from zoomrl.core.checkpoint import Checkpointer, RunLock
     from zoomrl.core.tblog import ScalarLogger
     from zoomrl.eval.plots import plot_training_curves
 
