@@ -129,10 +129,15 @@ def test_bad_input_is_one_line(tmp_path, capsys):
 def test_scratch_network_shapes_and_pixels():
     import keras
 
-    from zoomrl.agents.dqn.scratch import PIXELS, PixelCrops, build_scratch_qnetwork
+    from zoomrl.agents.dqn import scratch
+    from zoomrl.agents.dqn.scratch import PIXELS, build_scratch_qnetwork
+    from zoomrl.vision import pixels
     from zoomrl.vision.features import Request
+    from zoomrl.vision.pixels import PixelCrops
 
-    assert PIXELS == 84 * 84 * 3
+    # the network's input layout (agents) and the feature model's descriptor (vision) are declared apart: they agree
+    assert PIXELS == pixels.PIXELS == PixelCrops().descriptor_size == 84 * 84 * 3
+    assert (scratch.SIDE, scratch.CHANNELS) == (pixels.SIDE, pixels.CHANNELS)
     net = build_scratch_qnetwork(PIXELS + 90, 9, hidden_units=32, dropout=0.0)
     assert net.get_layer("conv_1").output.shape[1:] == (20, 20, 32)
     assert net.get_layer("conv_3").output.shape[1:] == (7, 7, 64)

@@ -59,7 +59,7 @@ class EpochStats:
 def feature_model_for(config: Config, log: Log) -> Any:
     """VGG-16 ``block5_pool`` of the context box (the Image Zooms model), or the 84x84 pixels for ``scratch``."""
     if config.features == "scratch":
-        from zoomrl.agents.dqn.scratch import PixelCrops
+        from zoomrl.vision.pixels import PixelCrops
 
         return PixelCrops()
     from zoomrl.vision.features import build_feature_model
