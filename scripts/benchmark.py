@@ -29,7 +29,7 @@ def main() -> int:
     args = p.parse_args()
 
     from zoomrl.data.demo import default_data_dir
-    from zoomrl.experiments.benchmark import run_benchmark, table
+    from zoomrl.experiments.hierarchical.benchmark import run_benchmark, table
 
     data = args.data or [str(default_data_dir())]
     try:
