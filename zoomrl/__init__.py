@@ -5,4 +5,5 @@ workshop). See README.md for the layout: NumPy modules (boxes, voc, rewards, env
 below Keras ones (backbone, features, qnetwork, agent), with runner, training and testing on top.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+"""The package's one version: pyproject.toml reads it from here (``[tool.setuptools.dynamic]``)."""
