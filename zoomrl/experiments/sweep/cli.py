@@ -149,10 +149,12 @@ def check_data(family: str, flags: Sequence[str], classes: Sequence[str], image_
     root of ``flags`` is a VOC layout that has every image set of ``image_sets``, and every class of ``classes``
     has an object in each set (class names match in any case, as in training and testing). Reads only the
     annotations (each set once); a malformed one is left to the trials (``--skip-bad`` may be given)."""
-    from zoomrl.data.voc import DataError, check_root, load_dataset, read_image_set, same_class
-    from zoomrl.experiments.cli import family_module
+    import importlib
 
-    module = family_module(family)
+    from zoomrl.data.voc import DataError, check_root, load_dataset, read_image_set, same_class
+    from zoomrl.experiments.cli import FAMILIES
+
+    module = importlib.import_module(FAMILIES[family] + ".cli")  # where each family resolves its --data
     args, _ = module.build_parser("train").parse_known_args(list(flags) + ["--class-object", classes[0]])
     roots = [Path(r) for r in module.data_roots(args)]
     for root in roots:
