@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from zoomrl.data.digits import PROTOCOLS, cluttered_canvases, load_digit_images, mnist_images
+from zoomrl.data.landmarks import digit_centroids, voc_landmarks
 from zoomrl.experiments.glimpse.config import GlimpseConfig
 
 TEST_SEED = 20140624
@@ -47,10 +49,7 @@ class Split:
 
 def digit_images(cfg: GlimpseConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
     if cfg.dataset == "digits":
-        from zoomrl.data.digits import load_digit_images
-
         return load_digit_images(split)
-    from zoomrl.data.digits import mnist_images
 
     return mnist_images(split, MNIST_LOADER)
 
@@ -68,8 +67,6 @@ class GlimpseData:
         return 10 if self.cfg.task == "classify" else 2
 
     def protocol(self) -> dict[str, int]:
-        from zoomrl.data.digits import PROTOCOLS
-
         return PROTOCOLS[self.cfg.resolved_protocol()]
 
     def image_shape(self) -> tuple[int, int, int]:
@@ -81,18 +78,13 @@ class GlimpseData:
     def _digits(self, images: np.ndarray, labels: np.ndarray, n: int | None, seed: int) -> Split:
         p = self.protocol()
         if self.cfg.task == "classify":
-            from zoomrl.data.digits import cluttered_canvases
-
             canvases, labels, boxes = cluttered_canvases(images, labels, n=n, seed=seed, **p)
             return Split(canvases[..., None], labels, boxes=boxes)
-        from zoomrl.data.landmarks import digit_centroids
 
         lm = digit_centroids(images, labels, n=n, seed=seed, **p)
         return Split(lm.images, lm.targets(), lm.points, lm.norms, lm.boxes)
 
     def _voc(self, image_set: str) -> Split:
-        from zoomrl.data.landmarks import voc_landmarks
-
         lm = voc_landmarks(self.cfg.dataset, image_set, self.cfg.voc_class or None, self.cfg.image_size)
         return Split(lm.images, lm.targets(), lm.points, lm.norms, lm.boxes)
 

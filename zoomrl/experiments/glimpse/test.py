@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
+from zoomrl.agents.seeding import seed_everything
+from zoomrl.core.checkpoint import read_latest
+from zoomrl.core.io import write_json
+from zoomrl.data.landmarks import detection_rates, normalised_distances, to_pixels
+from zoomrl.eval import glimpse_plots
 from zoomrl.experiments.glimpse.config import GlimpseConfig
 from zoomrl.experiments.glimpse.data import GlimpseData, Split
 from zoomrl.experiments.glimpse.train import WEIGHTS, build_agent
@@ -30,8 +36,6 @@ MC_SEED = 11
 
 
 def find_runs(model_dir: Path, models: list[str]) -> dict[str, tuple[Path, dict[str, Any]]]:
-    from zoomrl.core.checkpoint import read_latest
-
     found = {}
     for name in models:
         latest = read_latest(model_dir / name)
@@ -41,8 +45,6 @@ def find_runs(model_dir: Path, models: list[str]) -> dict[str, tuple[Path, dict[
 
 
 def regression_scores(pred_units: np.ndarray, split: Split, size: int) -> dict[str, Any]:
-    from zoomrl.data.landmarks import detection_rates, normalised_distances, to_pixels
-
     d = normalised_distances(to_pixels(pred_units, size), split.points, split.norms)
     return {"detection_rate": detection_rates(d), "mean_distance": float(d.mean()),
             "median_distance": float(np.median(d))}
@@ -74,11 +76,7 @@ def evaluate(name: str, agent: Any, split: Split, cfg: GlimpseConfig) -> tuple[d
 def test(cfg: GlimpseConfig, model_dir: str | Path, output_dir: str | Path, draw: bool = False, quiet: bool = False,
          log: Callable[[str], None] = print) -> dict[str, Any]:
     """Evaluate the models of ``cfg.models`` found in ``model_dir``; write ``results.json`` and pictures."""
-    from tqdm import tqdm
 
-    from zoomrl.agents.seeding import seed_everything
-    from zoomrl.core.io import write_json
-    from zoomrl.eval import glimpse_plots
 
     model_dir, output_dir = Path(model_dir), Path(output_dir)
     runs = find_runs(model_dir, cfg.model_list())
@@ -141,8 +139,6 @@ def test(cfg: GlimpseConfig, model_dir: str | Path, output_dir: str | Path, draw
             if cfg.task == "classify":
                 kw = {"title": f"#{i}: predicted {int(outputs[i].argmax())}, truth {int(split.targets[i])}"}
             else:
-                from zoomrl.data.landmarks import to_pixels
-
                 pred = to_pixels(outputs[i], size)
                 d = float(np.linalg.norm(pred - split.points[i]) / split.norms[i])
                 kw = {"title": f"#{i}: normalised distance {d:.3f}", "truth": split.points[i], "prediction": pred}

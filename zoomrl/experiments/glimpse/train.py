@@ -14,9 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
+from tqdm import tqdm
 
+from zoomrl.agents.ram.agent import RamAgent, WholeImageAgent
+from zoomrl.agents.seeding import seed_everything
+from zoomrl.core.checkpoint import Checkpointer, RunLock, read_latest, read_state, stash_previous_run
 from zoomrl.core.config import ConfigError
+from zoomrl.eval.glimpse_plots import plot_training_history
 from zoomrl.experiments.glimpse.config import GlimpseConfig
 from zoomrl.experiments.glimpse.data import GlimpseData, epoch_seed
 
@@ -29,16 +35,12 @@ RESUMABLE = {"epochs", "baseline_epochs", "models", "mc_samples", "draw_max", "t
 def jit_for(kind: str, xla: bool = True) -> bool | str:
     """XLA on TensorFlow for dense networks (about 2x faster steps on a CPU, seconds of compiling first), never
     for convolutions (much slower there); other backends keep Keras's choice."""
-    import keras
-
     if keras.backend.backend() != "tensorflow":
         return "auto"
     return bool(xla) and kind in ("fc", "mlp")
 
 
 def build_agent(name: str, cfg: GlimpseConfig, image_shape: tuple[int, ...], n_outputs: int):
-    from zoomrl.agents.ram.agent import RamAgent, WholeImageAgent
-
     if name in ("ram", "random"):
         return RamAgent(image_shape, optimizer=cfg.optimizer, learning_rate=cfg.learning_rate,
                         momentum=cfg.momentum, jit_compile=jit_for(cfg.glimpse_net, cfg.xla), run_eagerly=cfg.eager,
@@ -71,8 +73,6 @@ def check_resumable(saved: GlimpseConfig, cfg: GlimpseConfig, run_dir: Path) -> 
 
 def load_run(run_dir: Path, agent: Any) -> tuple[int, list[dict[str, Any]]]:
     """Restore the last finished epoch of ``run_dir`` into ``agent``; returns ``(epoch, history)``."""
-    from zoomrl.core.checkpoint import read_latest, read_state
-
     latest = read_latest(run_dir)
     if latest is None:
         return 0, []
@@ -88,25 +88,18 @@ def fresh_start(run_dir: Path, log: Callable[[str], None] = print) -> None:
     """A new run in ``run_dir``: an earlier finished run is moved into ``previous_run/``, deleted once this run's
     first epoch is saved and moved back if it stops before (:func:`zoomrl.core.checkpoint.stash_previous_run`);
     it used to be deleted at once, before anything new was trained."""
-    from zoomrl.core.checkpoint import Checkpointer, stash_previous_run
-
     if stash_previous_run(run_dir, log) is None:
         Checkpointer(run_dir).clear()  # epoch files without a sentinel: a first epoch cut short, never finished
 
 
 def plot_history(history: list[dict[str, Any]], path: Path) -> None:
-    from zoomrl.eval.glimpse_plots import plot_training_history
-
     plot_training_history(history, path)
 
 
 def train_model(name: str, cfg: GlimpseConfig, data: GlimpseData, run_dir: Path, resume: bool = False,
                 keep: int | None = 3, quiet: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train one model (``ram``, ``random``, ``cnn`` or ``mlp``) in ``run_dir``; returns its summary."""
-    from tqdm import tqdm
 
-    from zoomrl.agents.seeding import seed_everything
-    from zoomrl.core.checkpoint import Checkpointer, RunLock
 
     seed_everything(cfg.seed)
     epochs = epochs_of(name, cfg)
