@@ -4,6 +4,7 @@ Each test compares with values worked out by hand or by a plain reference, and f
 
 import json
 import os
+import re
 import shutil
 import zipfile
 
@@ -12,8 +13,15 @@ import pytest
 from PIL import Image
 
 from conftest import TinyFeatures, fake_backbone, square_task, write_voc
-from zoomrl.core.checkpoint import (LATEST, PREVIOUS, Checkpointer, RunLock, read_latest, read_state,
-                                    restore_previous_run, stash_previous_run)
+from zoomrl.core.checkpoint import (
+    PREVIOUS,
+    Checkpointer,
+    RunLock,
+    read_latest,
+    read_state,
+    restore_previous_run,
+    stash_previous_run,
+)
 from zoomrl.core.io import FileDamagedError
 from zoomrl.data.images import ImageStore, class_objects, load_images
 from zoomrl.data.voc import DataError, LoadReport, load_dataset, load_rgb, parse_annotation, to_rgb8
@@ -241,7 +249,8 @@ def _finished_run(run):
     (run / "tensorboard").mkdir(parents=True)
     (run / "tensorboard" / "events.out.tfevents.1.old").write_text("old events")
     for epoch in (1, 2):
-        ck.save(epoch, {"weights.h5": lambda p, e=epoch: p.write_text(f"w{e}")}, {"state.npz": lambda p: p.write_text("s")})
+        ck.save(epoch, {"weights.h5": lambda p, e=epoch: p.write_text(f"w{e}")},
+                {"state.npz": lambda p: p.write_text("s")})
     return run
 
 
@@ -401,7 +410,7 @@ def test_sweep_refuses_bad_classes_and_sets_before_ray(squares, extra, match, mo
     code = main(["sweep", "hierarchical", "--data", str(squares), "--preset", "tiny", "--weights", "none", *extra])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
-    assert __import__("re").search(match, err[0]) and "Ray" not in err[0], err
+    assert re.search(match, err[0]) and "Ray" not in err[0], err
 
 
 def test_sweep_check_passes_good_data_in_any_case(squares, monkeypatch, capsys):
