@@ -65,6 +65,18 @@ def history_vector(actions: Sequence[int], length: int, num_actions: int = NUM_A
     return out
 
 
+MIRRORED_ACTION = (TOP_RIGHT, TOP_LEFT, BOTTOM_RIGHT, BOTTOM_LEFT, CENTRE, TRIGGER)
+"""The action that does in a horizontally flipped image what each action does in the original: left and right
+corners swap; the centre and the trigger stay."""
+
+
+def mirror_boxes(boxes, width: float) -> np.ndarray:
+    """Boxes ``(..., 4)`` (pixel edges) of an image ``width`` wide, in the image flipped left to right:
+    ``x1' = width - x2``, ``x2' = width - x1``."""
+    b = np.asarray(boxes, dtype=np.float64)
+    return np.stack([width - b[..., 2], b[..., 1], width - b[..., 0], b[..., 3]], axis=-1)
+
+
 def choose_target(window, gt_boxes: np.ndarray, available: np.ndarray) -> tuple[int, float]:
     """Among the ``available`` ground-truth boxes, the one with the highest IoU with ``window``.
 
@@ -117,6 +129,15 @@ class ImageEpisode:
     was found, nothing on a wrong trigger) versus testing (the triggered window), and how many searches run:
     training one per non-difficult object, testing up to ``max_searches``, stopping at the first search that
     ends without a trigger.
+
+    Training can follow the test's rules instead (issue 17; each off by default, so training stays the paper's):
+    ``paint_window`` paints the triggered window after every trigger, as testing does; ``search_until_miss`` runs
+    up to ``max_searches`` searches and ends the image at the first search without a trigger, so searches go on
+    after the last object (where any trigger is wrong, -3). ``nothing_left_reward`` is what a move earns when no
+    object is left to find (paper: -1, as any move that does not raise the IoU; 0 makes searching on without a
+    trigger worth more than a wrong trigger, so "nothing left" is learnable). ``teach_iou`` is the IoU at which the
+    oracle (and so the forced trigger, :meth:`teach_trigger`) triggers (None: ``trigger_iou``); below it the oracle
+    zooms on while a child raises the IoU, and triggers at the local maximum.
     """
 
     def __init__(
@@ -133,6 +154,10 @@ class ImageEpisode:
         training: bool = True,
         max_searches: int = 1,
         index: int = 0,
+        paint_window: bool | None = None,
+        search_until_miss: bool | None = None,
+        nothing_left_reward: float = -1.0,
+        teach_iou: float | None = None,
     ) -> None:
         self.image_key = image_key
         self.image = image.copy()  # painted in place as objects are found
@@ -145,8 +170,12 @@ class ImageEpisode:
         self.history_length = int(history_length)
         self.trigger_iou = float(trigger_iou)
         self.training = training
+        self.paint_window = (not training) if paint_window is None else bool(paint_window)
+        self.search_until_miss = (not training) if search_until_miss is None else bool(search_until_miss)
+        self.nothing_left_reward = float(nothing_left_reward)
+        self.teach_iou = self.trigger_iou if teach_iou is None else float(teach_iou)
         n_targets = int((~self.difficult).sum())
-        self.max_searches = max(1, n_targets) if training else int(max_searches)
+        self.max_searches = int(max_searches) if self.search_until_miss else max(1, n_targets)
         self.index = index
         self.mask_key: tuple[tuple[int, int, int, int], ...] = ()
         self.searches: list[SearchLog] = []
@@ -212,7 +241,7 @@ class ImageEpisode:
         iou_after = 0.0
         if target >= 0:
             iou_after = float(iou_matrix(np.asarray(self.window)[None], self.gt_boxes[target][None])[0, 0])
-        reward = move_reward(iou_before, iou_after)
+        reward = move_reward(iou_before, iou_after) if target >= 0 else self.nothing_left_reward
         self.log.rewards.append(reward)
         self.log.final_iou = self.target()[1]
         return reward, False
@@ -221,7 +250,7 @@ class ImageEpisode:
         """Close the current search: paint what was found, then start the next search or finish the image."""
         triggered = self.log.triggered
         if triggered:
-            if self.training:
+            if not self.paint_window:
                 target, iou = self.target()
                 if target >= 0 and iou >= self.trigger_iou:
                     self.found[target] = True
@@ -234,7 +263,7 @@ class ImageEpisode:
                 if target >= 0 and iou >= self.trigger_iou:
                     self.found[target] = True
         more = len(self.searches) < self.max_searches
-        if self.training:
+        if not self.search_until_miss:
             more = more and bool(self.available.any())
         else:
             more = more and triggered
@@ -264,19 +293,27 @@ class ImageEpisode:
 
     # --- privileged information: baselines and demonstrations only -----------------------------------------
     def oracle_action(self) -> int:
-        """The oracle's action: trigger once the window's IoU with a remaining object is >= ``trigger_iou``,
-        else move to the child with the highest IoU, and trigger when no child improves (an upper bound of what
-        the hierarchy can find)."""
+        """The oracle's action: trigger once the window's IoU with a remaining object is >= ``teach_iou`` (by
+        default ``trigger_iou``), else move to the child with the highest IoU, and trigger when no child improves
+        (an upper bound of what the hierarchy can find)."""
         available = self.available
         if not available.any():
             return TRIGGER
         gt = self.gt_boxes[available]
         current = float(iou_matrix(np.asarray(self.window)[None], gt).max())
-        if current >= self.trigger_iou:
+        if current >= self.teach_iou:
             return TRIGGER
         child_ious = iou_matrix(children(self.window, self.scale), gt).max(axis=1)
         best = int(np.argmax(child_ious))
         return best if child_ious[best] > current else TRIGGER
+
+    def teach_trigger(self) -> bool:
+        """Whether training forces the trigger here (paper 3.4): the oracle would trigger and the trigger is right
+        (IoU >= ``trigger_iou``). With the default ``teach_iou`` this is the paper's "IoU >= 0.5"; with a higher
+        one, the first window at ``teach_iou``, or a local maximum (no child raises the IoU) of an IoU that
+        passes the test."""
+        target, iou = self.target()
+        return target >= 0 and iou >= self.trigger_iou and self.oracle_action() == TRIGGER
 
 
 def describe(episodes: Sequence[Any], features: Any, descriptor_scale: float = 1.0) -> np.ndarray:
@@ -308,7 +345,9 @@ class ZoomEnv(gym.Env):
     def __init__(self, image: np.ndarray, gt_boxes: np.ndarray, difficult: np.ndarray | None = None, *,
                  features: Any = None, image_key: str = "image", scale: float = 0.75, max_steps: int = 10,
                  history_length: int = 4, trigger_iou: float = 0.5, training: bool = True, max_searches: int = 3,
-                 descriptor_scale: float = 1.0, index: int = 0) -> None:
+                 descriptor_scale: float = 1.0, index: int = 0, **rules: Any) -> None:
+        """``rules``: :class:`ImageEpisode`'s ``paint_window``, ``search_until_miss``, ``nothing_left_reward`` and
+        ``teach_iou`` (training that follows the test's rules; see there)."""
         super().__init__()
         self._image = np.asarray(image, dtype=np.uint8)
         self._gt = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
@@ -316,7 +355,7 @@ class ZoomEnv(gym.Env):
         self.features = features
         self.descriptor_scale = float(descriptor_scale)
         self._kwargs = dict(scale=scale, max_steps=max_steps, history_length=history_length, trigger_iou=trigger_iou,
-                            training=training, max_searches=max_searches, index=index)
+                            training=training, max_searches=max_searches, index=index, **rules)
         self.image_key = image_key
         self.index = index
         """The image's index in its data set (seeds per-image random streams)."""
@@ -389,7 +428,8 @@ class ZoomEnv(gym.Env):
         target, iou = e.target()
         return {"image_index": self.index, "window": tuple(e.window), "iou": iou, "target": target,
                 "image_done": e.finished, "searches": len(e.searches),
-                "oracle_action": e.oracle_action() if not e.finished else TRIGGER}
+                "oracle_action": e.oracle_action() if not e.finished else TRIGGER,
+                "teach_trigger": (not e.finished) and e.teach_trigger()}
 
     @property
     def image_done(self) -> bool:

@@ -39,10 +39,14 @@ class _Learner(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if not self.iou_weight:
-            return dqn_loss(y_pred, x, self.margin, self.margin_weight)
-        q, predicted_iou = y_pred
-        return (dqn_loss(q, x, self.margin, self.margin_weight)
-                + self.iou_weight * keras.ops.mean(iou_loss(predicted_iou, x["ious"])))
+            loss = dqn_loss(y_pred, x, self.margin, self.margin_weight)
+        else:
+            q, predicted_iou = y_pred
+            loss = (dqn_loss(q, x, self.margin, self.margin_weight)
+                    + self.iou_weight * keras.ops.mean(iou_loss(predicted_iou, x["ious"])))
+        # The kernels' L2 penalties (weight_decay): Keras's own compute_loss adds them, this override must too.
+        penalties = self.losses
+        return loss + keras.ops.sum(keras.ops.stack(penalties)) if penalties else loss
 
 
 class DQNAgent(Agent):
@@ -61,14 +65,20 @@ class DQNAgent(Agent):
         c = config
         build = build_network or build_qnetwork
         self.iou_model: keras.Model | None = None
+        if c.weight_decay > 0 and build_network is not None:
+            raise ValueError("weight_decay > 0 needs the default Q-network (build_qnetwork); received a custom "
+                             "build_network")
         if c.iou_weight > 0:
             if build_network is not None:
                 raise ValueError("iou_weight > 0 needs the default Q-network (build_qnetwork); received a custom "
                                  "build_network")
             self.network = build_qnetwork(state_size, num_actions, c.hidden_units, c.dropout, c.dueling,
-                                          name="q_network", iou_head=True)
+                                          name="q_network", iou_head=True, weight_decay=c.weight_decay)
             self.model = keras.Model(self.network.input, self.network.outputs[0], name="q_values_only")
             self.iou_model = keras.Model(self.network.input, self.network.outputs[1], name="iou_only")
+        elif c.weight_decay > 0:
+            self.network = self.model = build_qnetwork(state_size, num_actions, c.hidden_units, c.dropout,
+                                                       c.dueling, name="q_network", weight_decay=c.weight_decay)
         else:
             self.network = self.model = build(state_size, num_actions, c.hidden_units, c.dropout, c.dueling,
                                               name="q_network")

@@ -20,6 +20,9 @@ class DQNConfig(ConfigBase):
     """Dropout after each hidden layer (paper: 0.2)."""
     dueling: bool = False
     """Dueling heads: Q = V + A - mean(A) (Wang et al. 2016)."""
+    weight_decay: float = 0.0
+    """L2 penalty ``weight_decay * sum(w ** 2)`` on every Dense kernel of the Q-network (biases free), added to the
+    loss; 0 = none (the paper)."""
     iou_weight: float = 0.0
     """Weight of an auxiliary head's squared error in predicting the IoU of the state's window with its target
     (a sigmoid unit on the last hidden layer, trained on every replayed transition); 0 = no head. Its prediction
@@ -84,6 +87,7 @@ class DQNConfig(ConfigBase):
         require_finite("margin", self.margin, low=0.0)
         require_finite("margin_weight", self.margin_weight, low=0.0)
         require_finite("iou_weight", self.iou_weight, low=0.0)
+        require_finite("weight_decay", self.weight_decay, low=0.0)
         for name in ("epsilon_start", "epsilon_min"):
             require_finite(name, getattr(self, name), low=0.0, high=1.0)
         require_finite("epsilon_decay", self.epsilon_decay, low=0.0)

@@ -128,6 +128,33 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
             help="weight of the IoU head's loss; 0 = no head (default: preset's)")
         add("--force-trigger", action=argparse.BooleanOptionalAction, default=c["FORCE_TRIGGER"],
             help="force the trigger when IoU >= 0.5 during training (paper 3.4; default: preset's)")
+        # Issue 17: training that sees what testing sees, a trigger that prefers the best window, overfitting.
+        add("--train-searches", choices=("objects", "test"), default=None,
+            help="training's searches per image: one per object (paper) or testing's rule, which searches on after "
+                 "the last object (default: preset's)")
+        add("--train-paint", choices=("truth", "window"), default=None,
+            help="what training paints after a trigger: the object's true box (paper) or the triggered window, as "
+                 "testing does (default: preset's)")
+        add("--train-negatives", action=argparse.BooleanOptionalAction, default=None,
+            help="train on the images without the class too (default: preset's; paper: off)")
+        add("--nothing-left-reward", type=float, default=None,
+            help="reward of a move when no object is left to find (default: preset's; paper -1)")
+        add("--train-trigger-iou", type=float, default=None,
+            help="IoU at which the forced trigger and the oracle's demonstrations trigger, or earlier at a local "
+                 "IoU maximum that passes the test; 1 = the local maximum only (default: the test's 0.5)")
+        add("--flip-images", action=argparse.BooleanOptionalAction, default=None,
+            help="flip each training image left to right with probability 1/2 per epoch (default: preset's)")
+        add("--descriptor-pool", type=positive_int, default=None,
+            help="average-pool the 7x7x512 descriptor into GxG cells; 7 = none (default: preset's)")
+        add("--weight-decay", type=float, default=None,
+            help="L2 penalty on the Q-network's Dense kernels (default: preset's; paper 0)")
+        add("--dropout", type=float, default=None,
+            help="dropout after each hidden layer (default: preset's; paper 0.2)")
+        add("--val-fraction", type=float, default=None,
+            help="share of the training images held out to validate every epoch; picks the best checkpoint and "
+                 "the detection score (default: preset's; 0 = none)")
+        add("--max-searches", type=positive_int, default=None,
+            help="most searches per image (testing, and training with --train-searches test; default: preset's)")
     else:
         add("--checkpoint", default=c["CHECKPOINT"], metavar="PATH",
             help="Q-network weights (default: the last epoch in MODEL_DIR/<class>; 'best' for the best epoch)")
@@ -135,8 +162,9 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
             help="one search per image (the paper's first-object setting)")
         add("--max-searches", type=positive_int, default=None, help="most searches per image (default: preset's)")
         add("--score", default=None,
-            choices=("trigger_q", "trigger_advantage", "trigger_probability", "predicted_iou"),
-            help="detection score of a triggered window (default: preset's); testing reports every score's AP")
+            choices=("trigger_q", "trigger_advantage", "trigger_probability", "predicted_iou", "auto"),
+            help="detection score of a triggered window; auto: the one the run's validation chose (default: "
+                 "preset's); testing reports every score's AP")
         add("--baselines", action=argparse.BooleanOptionalAction, default=True,
             help="also run the random agent and the oracle upper bounds")
     p.set_defaults(_constants=c)
@@ -145,7 +173,9 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
 
 TRAIN_OVERRIDES = ("epochs", "learning_rate", "train_every", "minibatch", "target_update_every", "double_dqn",
                    "dueling", "n_step", "demo_ratio", "margin_weight", "bc_epochs", "bc_updates_per_epoch",
-                   "bc_minibatch", "hidden_units", "epsilon_start", "descriptor_scale", "iou_weight", "force_trigger")
+                   "bc_minibatch", "hidden_units", "epsilon_start", "descriptor_scale", "iou_weight", "force_trigger",
+                   "train_searches", "train_paint", "train_negatives", "nothing_left_reward", "train_trigger_iou",
+                   "flip_images", "descriptor_pool", "weight_decay", "dropout", "val_fraction")
 TEST_OVERRIDES = ("only_first_object", "max_searches", "score")
 
 

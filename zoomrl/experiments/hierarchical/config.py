@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zoomrl.agents.dqn.config import DQNConfig
-from zoomrl.core.config import require_choice, require_finite, require_positive_int
+from zoomrl.core.config import ConfigError, require_choice, require_finite, require_positive_int
 
 VARIANTS = ("image_zooms", "pool45_crops")
 
@@ -48,7 +48,42 @@ class Config(DQNConfig):
     """Detection score of a triggered window (``zoomrl.eval.detection.DETECTION_SCORES``): ``trigger_q`` (the
     trigger's Q-value, as the paper), ``trigger_advantage`` (its margin over the best move) or
     ``trigger_probability`` (softmax), or ``predicted_iou`` (the IoU head's prediction for the triggered window;
-    needs ``iou_weight > 0``). Testing reports the AP of every score; this one is the agent's."""
+    needs ``iou_weight > 0``). Testing reports the AP of every score; this one is the agent's. ``auto``: the
+    score that scored best on the run's validation images (``val_fraction``; see ``validation.json``), for the
+    checkpoint tested."""
+
+    # --- training that sees what testing sees, and fights overfitting (issue 17; all off in `paper`) ---------
+    train_searches: str = "objects"
+    """Training's searches per image: ``objects`` (the paper: one search per annotated object, only while one is
+    left) or ``test`` (testing's rule: up to ``max_searches`` searches, the image ending at the first search
+    without a trigger; searches go on after the last object, where a trigger is wrong)."""
+    train_paint: str = "truth"
+    """What training paints after a trigger: ``truth`` (the paper: the found object's ground-truth box, nothing
+    after a wrong trigger) or ``window`` (testing's rule: the triggered window, right or wrong)."""
+    train_negatives: bool = False
+    """Train on the images that hold no object of the class too (as negatives: every trigger there is wrong).
+    The paper trains on positive images only. Oracle demonstrations stay on positive images."""
+    nothing_left_reward: float = -1.0
+    """Reward of a move when no object is left to find (a negative image, or every object found). The paper's
+    -1 (a move that does not raise the IoU) makes triggering at once (-3) the best of a bad lot; 0 makes searching
+    on without a trigger the right answer, so "nothing left here" is learnable."""
+    train_trigger_iou: float | None = None
+    """The IoU at which training teaches the trigger, kept apart from the test's ``trigger_iou``: the oracle's
+    demonstrations and the forced trigger trigger at the first window with IoU >= this, or earlier at a local
+    maximum (no child raises the IoU) whose IoU passes the test. None: ``trigger_iou`` (the paper). 1.0: the
+    local maximum only."""
+    flip_images: bool = False
+    """Horizontal flips of the training images: in each epoch every image is flipped with probability 1/2 (its
+    own draw, seeded by seed, epoch and image), boxes mirrored, so the agent's actions mean the mirrored moves
+    (top-left <-> top-right, bottom-left <-> bottom-right); demonstrations are collected on both orientations."""
+    descriptor_pool: int = 7
+    """Average-pools the 7x7x512 region descriptor into ``g x g`` cells of 512 (7: none, the paper's 25088
+    values; 2: 2048; 1: 512), so the first Dense layer has 12 to 49 times fewer weights to overfit."""
+    val_fraction: float = 0.0
+    """Share of the training images (chosen by a hash of seed and image id) held out of training as a validation
+    set: after every epoch the agent is tested on it with the test protocol; the ``best`` checkpoint is the epoch
+    with the highest validation AP (area) over the detection scores, and ``validation.json`` records each epoch's
+    APs and the chosen score (``score: auto``). 0: no validation (``best`` by trigger success)."""
 
     # --- running --------------------------------------------------------------------------------------------
     episode_batch: int = 1
@@ -81,7 +116,17 @@ class Config(DQNConfig):
         require_finite("descriptor_scale", self.descriptor_scale, low=0.0, low_open=True)
         require_finite("cache_mb", self.cache_mb, low=0.0)
         require_choice("score", self.score, ("trigger_q", "trigger_advantage", "trigger_probability",
-                                             "predicted_iou"))
+                                             "predicted_iou", "auto"))
+        require_choice("train_searches", self.train_searches, ("objects", "test"))
+        require_choice("train_paint", self.train_paint, ("truth", "window"))
+        require_finite("nothing_left_reward", self.nothing_left_reward)
+        if self.train_trigger_iou is not None:
+            # Below the test's threshold the oracle would demonstrate wrong triggers (-3).
+            require_finite("train_trigger_iou", self.train_trigger_iou, low=self.trigger_iou, high=1.0)
+        if not isinstance(self.descriptor_pool, int) or not 1 <= self.descriptor_pool <= 7:
+            raise ConfigError(f"descriptor_pool must be an integer in 1..7 (7: no pooling), received "
+                              f"{self.descriptor_pool!r}")
+        require_finite("val_fraction", self.val_fraction, low=0.0, high=0.9)
         return self
 
 
@@ -90,10 +135,13 @@ RESULT_FIELDS = ("variant", "class_object", "scale_subregion", "number_of_steps"
                  "replay_size", "minibatch", "learning_starts", "train_every", "target_update_every", "double_dqn",
                  "n_step", "demo_ratio", "demo_size", "margin", "margin_weight", "iou_weight", "bc_epochs",
                  "bc_minibatch", "bc_updates_per_epoch", "epsilon_start", "epsilon_decay", "epsilon_min",
-                 "episode_batch", "seed", "weights", "pool45_max_side")
+                 "episode_batch", "seed", "weights", "pool45_max_side", "train_searches", "train_paint",
+                 "train_negatives", "nothing_left_reward", "train_trigger_iou", "flip_images", "descriptor_pool",
+                 "val_fraction", "weight_decay", "max_searches")
 """Fields that change what training computes: a resumed run must keep them (``epochs`` may grow)."""
 
-MODEL_FIELDS = ("hidden_units", "dropout", "dueling", "history_length", "descriptor_scale", "iou_weight")
+MODEL_FIELDS = ("hidden_units", "dropout", "dueling", "history_length", "descriptor_scale", "iou_weight",
+                "descriptor_pool")
 """What a trained Q-network fixes: testing takes these from the run's config.json."""
 
 
@@ -128,6 +176,33 @@ PRESETS: dict[str, dict[str, Any]] = {
         # The trigger's margin over the best move tied with its softmax probability for the best mean AP of the
         # four detection scores on raccoon (README, "Detection score").
         "score": "trigger_advantage",
+    },
+    # Issue 17's candidate (the lead measures it against `fast`): `fast` plus training that follows the test's
+    # protocol (searches on after the last object, where a move earns 0 and a trigger -3; the triggered window
+    # painted; negative images included), a trigger taught at IoU 0.65 or the local maximum, exploration that
+    # starts low after the warm-up instead of returning to 1.0, a 2x2x512 descriptor (2048 values: 12 times fewer
+    # first-layer weights), L2 1e-4 on the kernels, horizontal flips, and a validation split of 15 % that picks
+    # the best checkpoint and the detection score (`score: auto`).
+    "fast2": {
+        **_BASELINE,
+        "n_step": 3,
+        "demo_ratio": 0.25,
+        "bc_epochs": 1,
+        "descriptor_scale": 0.05,
+        "iou_weight": 1.0,
+        "train_searches": "test",
+        "train_paint": "window",
+        "train_negatives": True,
+        "nothing_left_reward": 0.0,
+        "train_trigger_iou": 0.65,
+        "epsilon_start": 0.3,
+        "epsilon_decay": 0.02,
+        "epsilon_min": 0.1,
+        "descriptor_pool": 2,
+        "weight_decay": 1e-4,
+        "flip_images": True,
+        "val_fraction": 0.15,
+        "score": "auto",
     },
     # scripts/demo.sh: the tuned recipe at demo size (minutes on a 2-core CPU for both models); see README.
     "demo": {

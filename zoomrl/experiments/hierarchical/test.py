@@ -32,6 +32,7 @@ from zoomrl.envs.zoom import NUM_ACTIONS
 from zoomrl.experiments.hierarchical.config import MODEL_FIELDS, Config
 from zoomrl.experiments.hierarchical.train import make_envs
 from zoomrl.vision.features import FeatureModel
+from zoomrl.vision.pooling import pooled
 
 Log = Callable[[str], None]
 
@@ -62,6 +63,40 @@ def adopt_trained_config(config: Config, checkpoint: Path, log: Log) -> Config:
         return config
     log(f"testing with the trained network's {', '.join(f'{k}={v}' for k, v in changes.items())} (from {saved_path})")
     return config.replace(**changes)
+
+
+def validation_score(checkpoint: Path, available: Sequence[str], log: Log) -> str:
+    """``--score auto``: the detection score the run's validation chose for ``checkpoint`` (``validation.json``
+    beside it: the best epoch's for ``best.weights.h5``, epoch k's for ``epoch_<k>.weights.h5``). Without a
+    validation record, the trigger's margin (else its Q-value), said in one line."""
+    import re
+
+    from zoomrl.core.io import FileDamagedError, read_json
+    from zoomrl.experiments.hierarchical.train import VALIDATION_FILE
+
+    fallback = "trigger_advantage" if "trigger_advantage" in available else "trigger_q"
+    path = Path(checkpoint).parent / VALIDATION_FILE
+    record = None
+    if path.is_file():
+        try:
+            record = read_json(path, what="validation record")
+        except FileDamagedError as exc:
+            log(f"note: {exc}")
+    chosen = None
+    if isinstance(record, dict):
+        name = Path(checkpoint).name
+        m = re.fullmatch(r"epoch_(\d+)\.weights\.h5", name)
+        if name.startswith("best.") and record.get("best"):
+            chosen = record["best"].get("score")
+        elif m:
+            chosen = next((e.get("score") for e in record.get("epochs", []) if e.get("epoch") == int(m.group(1))),
+                          None)
+    if chosen is None or chosen not in available:
+        log(f"note: --score auto: no validation choice for {checkpoint} (train with --val-fraction); scoring by "
+            f"{fallback}")
+        return fallback
+    log(f"--score auto: {chosen}, chosen on the run's validation images ({path})")
+    return chosen
 
 
 def greedy_policy(indices: np.ndarray, q: np.ndarray | None, infos: list[dict[str, Any]]) -> np.ndarray:
@@ -159,6 +194,7 @@ def test(
     checkpoint = resolve_checkpoint(checkpoint, model_dir, config.class_object)
     config = adopt_trained_config(config, checkpoint, log)
     features = features if features is not None else feature_model_for(config, log)
+    features = pooled(features, config.descriptor_pool)
     state_size = features.descriptor_size + NUM_ACTIONS * config.history_length
     agent = DQNAgent(state_size, NUM_ACTIONS, config, seed=config.seed)
     load_weights_checked(checkpoint, agent, run_meta(config, state_size))
@@ -174,6 +210,8 @@ def test(
     from zoomrl.eval.detection import available_scores, rescored
 
     by_score = {name: rescored(records, name) for name in available_scores(records)}
+    if config.score == "auto":
+        config = config.replace(score=validation_score(checkpoint, list(by_score), log))
     if config.score not in by_score:
         raise ValueError(f"detection score '{config.score}' is not available for {checkpoint} (its records can be "
                          f"scored by {', '.join(by_score) or 'nothing'}); predicted_iou needs a network trained "

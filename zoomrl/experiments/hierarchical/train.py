@@ -19,11 +19,12 @@ import numpy as np
 from zoomrl.agents.dqn.agent import DQNAgent, epsilon_greedy
 from zoomrl.data.images import ImageStore, class_objects
 from zoomrl.data.voc import VocImage
-from zoomrl.envs.zoom import NUM_ACTIONS, TRIGGER, ZoomEnv
+from zoomrl.envs.zoom import NUM_ACTIONS, TRIGGER, ZoomEnv, mirror_boxes
 from zoomrl.experiments import dqn_loop
 from zoomrl.experiments.dqn_loop import store_transitions  # noqa: F401 - re-exported
 from zoomrl.experiments.hierarchical.config import RESULT_FIELDS, Config
 from zoomrl.vision.features import FeatureModel
+from zoomrl.vision.pooling import pooled
 
 Log = Callable[[str], None]
 
@@ -46,12 +47,19 @@ class EpochStats:
     steps: int
     updates: int
     images_per_second: float
+    val_ap: float | None = None
+    """With a validation split: the best AP (area) on it over the detection scores, after this epoch."""
+    val_score: str | None = None
+    """The detection score that gave ``val_ap``."""
+    val_ap_by_score: dict[str, float] | None = None
+    """Validation AP (area) of every detection score."""
 
     def line(self, epochs: int) -> str:
+        val = "" if self.val_ap is None else f"  validation AP {self.val_ap:.3f} ({self.val_score})"
         return (
             f"epoch {self.epoch}/{epochs}: reward {self.mean_reward:+.2f}  final IoU {self.mean_final_iou:.3f}  "
             f"trigger success {self.trigger_success:.2f}  epsilon {self.epsilon:.2f}  loss {self.loss:.4f}  "
-            f"{self.steps} steps, {self.updates} updates, {self.seconds:.1f} s"
+            f"{self.steps} steps, {self.updates} updates, {self.seconds:.1f} s{val}"
         )
 
 
@@ -71,22 +79,52 @@ def run_meta(config: Config, state_size: int) -> dict[str, Any]:
             "number_of_steps": config.number_of_steps, "iou_head": config.iou_weight > 0}
 
 
+def training_rules(config: Config, demo: bool = False) -> dict[str, Any]:
+    """The :class:`~zoomrl.envs.zoom.ImageEpisode` rules of training under ``config`` (the paper's by default;
+    see the issue-17 fields of :class:`Config`). Demonstrations keep one search per object: the oracle has no
+    demonstration for a state with nothing left (it would trigger there)."""
+    return {"paint_window": config.train_paint == "window",
+            "search_until_miss": config.train_searches == "test" and not demo,
+            "nothing_left_reward": config.nothing_left_reward, "teach_iou": config.train_trigger_iou}
+
+
+def flipped(pixels: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The image flipped left to right and its boxes mirrored (:func:`zoomrl.envs.zoom.mirror_boxes`)."""
+    return np.ascontiguousarray(pixels[:, ::-1]), mirror_boxes(boxes, pixels.shape[1]).reshape(-1, 4)
+
+
 def make_envs(images: Sequence[VocImage], store: ImageStore, config: Config, training: bool,
-              indices: Sequence[int], features: Any = None, max_searches: int | None = None) -> list[ZoomEnv]:
-    """One :class:`ZoomEnv` per image of ``indices``, for ``config.class_object``."""
+              indices: Sequence[int], features: Any = None, max_searches: int | None = None,
+              flips: Sequence[bool] | None = None, demo: bool = False) -> list[ZoomEnv]:
+    """One :class:`ZoomEnv` per image of ``indices``, for ``config.class_object``. Training envs follow
+    :func:`training_rules` (``demo``: those of the oracle's demonstrations); ``flips[k]`` flips the ``k``-th image
+    left to right (its own feature-cache key)."""
     if max_searches is None:
         max_searches = 1 if config.only_first_object else config.max_searches
+    rules = training_rules(config, demo) if training else {}
     envs = []
-    for i in indices:
+    for k, i in enumerate(indices):
         image = images[i]
         pixels = store.get(image)
         boxes, difficult = class_objects(image, pixels, config.class_object)
-        envs.append(ZoomEnv(pixels, boxes, difficult, features=features, image_key=image.key,
+        key = image.key
+        if flips is not None and flips[k]:
+            pixels, boxes = flipped(pixels, boxes)
+            key = f"{image.key}:flipped"
+        envs.append(ZoomEnv(pixels, boxes, difficult, features=features, image_key=key,
                             scale=config.scale_subregion, max_steps=config.number_of_steps,
                             history_length=config.history_length, trigger_iou=config.trigger_iou,
                             training=training, max_searches=max_searches, descriptor_scale=config.descriptor_scale,
-                            index=i))
+                            index=i, **rules))
     return envs
+
+
+def epoch_flips(config: Config, epoch: int, indices: Sequence[int]) -> list[bool] | None:
+    """Which of ``indices`` 0-based ``epoch`` flips (``flip_images``): each image its own draw, seeded by
+    (seed, epoch, image index), so it does not depend on the batch order; None when flips are off."""
+    if not config.flip_images:
+        return None
+    return [bool(np.random.default_rng([config.seed, epoch, int(i), 5]).random() < 0.5) for i in indices]
 
 
 def training_policy(config: Config, epsilon: float, seed: int, epoch: int) -> Callable:
@@ -100,7 +138,10 @@ def training_policy(config: Config, epsilon: float, seed: int, epoch: int) -> Ca
             image_index = int(info["image_index"])
             rng = rngs.setdefault(image_index, np.random.default_rng([seed, epoch, image_index]))
             action = epsilon_greedy(q[j] if q is not None else np.zeros(NUM_ACTIONS), epsilon, rng)
-            out[j] = TRIGGER if config.force_trigger and info["iou"] >= config.trigger_iou else action
+            # info["teach_trigger"]: IoU >= trigger_iou (the paper), or train_trigger_iou's rule when set; an info
+            # without it (not a ZoomEnv's) falls back to the paper's rule.
+            taught = info.get("teach_trigger", info["iou"] >= config.trigger_iou)
+            out[j] = TRIGGER if config.force_trigger and taught else action
         return out
 
     return policy
@@ -108,11 +149,24 @@ def training_policy(config: Config, epsilon: float, seed: int, epoch: int) -> Ca
 
 def collect_demonstrations(images: Sequence[VocImage], store: ImageStore, features: FeatureModel,
                            agent: DQNAgent, config: Config, progress: Callable[[int], None] | None = None) -> int:
-    """Run the oracle once over the training images (training behaviour) and store its transitions as
-    demonstrations; returns how many steps it took."""
-    return dqn_loop.collect_demonstrations(len(images),
-                                           lambda idx: make_envs(images, store, config, True, idx, features),
-                                           features, agent, config.episode_batch, config.descriptor_scale, progress)
+    """Run the oracle once over the training images that hold the class (training behaviour; with
+    ``flip_images`` over each image and its mirror) and store its transitions as demonstrations; returns how
+    many steps it took."""
+    positives = [im for im in images if len(im.boxes(config.class_object, include_difficult=False))]
+    n = len(positives)
+    copies = 2 if config.flip_images else 1
+
+    def envs_for(idx: Sequence[int]) -> list[ZoomEnv]:
+        # Index k < n is image k, k >= n its mirror.
+        return [make_envs(positives, store, config, True, [k % n], features, flips=[k >= n], demo=True)[0]
+                for k in idx]
+
+    def tick(count: int) -> None:
+        if progress is not None:
+            progress(count / copies)
+
+    return dqn_loop.collect_demonstrations(copies * n, envs_for, features, agent, config.episode_batch,
+                                           config.descriptor_scale, tick)
 
 
 def train_epoch(epoch: int, images: Sequence[VocImage], store: ImageStore, features: FeatureModel, agent: DQNAgent,
@@ -122,7 +176,8 @@ def train_epoch(epoch: int, images: Sequence[VocImage], store: ImageStore, featu
     epsilon = config.epsilon(epoch)
     updates_before = agent.updates
     steps, losses, envs = dqn_loop.epoch_pass(
-        epoch, len(images), lambda idx: make_envs(images, store, config, True, idx, features),
+        epoch, len(images),
+        lambda idx: make_envs(images, store, config, True, idx, features, flips=epoch_flips(config, epoch, idx)),
         training_policy(config, epsilon, config.seed, epoch), features, agent, config, progress)
     searches = [s for env in envs for s in env.episode.searches if s.actions]
     rewards = [float(np.sum(s.rewards)) for s in searches]
@@ -143,24 +198,96 @@ def train_epoch(epoch: int, images: Sequence[VocImage], store: ImageStore, featu
     )
 
 
-def training_images(data: Sequence[str | Path], image_set: str | None, config: Config, skip_bad: bool,
-                    max_images: int | None, log: Log) -> list[VocImage]:
-    """The images that hold the class (as in the paper: on the others every action is penalised and nothing
-    can be found)."""
+def split_validation(images: Sequence[VocImage], fraction: float, seed: int) -> tuple[list[VocImage], list[VocImage]]:
+    """``(training, validation)``: ``round(fraction * n)`` images (at least 1, at most n - 1, none for 0) go to
+    validation, those whose hash of ``(seed, image id)`` ranks lowest. The choice depends on the seed and the
+    image ids alone, not on their order; both lists keep the input order."""
+    import hashlib
+
+    if fraction <= 0 or len(images) < 2:
+        return list(images), []
+    n_val = min(max(int(round(fraction * len(images))), 1), len(images) - 1)
+
+    def rank(im: VocImage) -> tuple[str, str]:
+        return hashlib.sha256(f"{seed}:{im.image_id}".encode()).hexdigest(), im.key
+
+    chosen = {id(im) for im in sorted(images, key=rank)[:n_val]}
+    return [im for im in images if id(im) not in chosen], [im for im in images if id(im) in chosen]
+
+
+def training_split(data: Sequence[str | Path], image_set: str | None, config: Config, skip_bad: bool,
+                   max_images: int | None, log: Log) -> tuple[list[VocImage], list[VocImage]]:
+    """``(training images, validation images)``: the validation split (``val_fraction``, every image of it, as a
+    test set) is held out first; training then keeps the images that hold the class (as in the paper: on the
+    others every action is penalised and nothing can be found), or all of them with ``train_negatives``."""
     from zoomrl.data.images import load_images
 
     images = load_images(data, image_set, config.class_object, skip_bad, max_images, log)
+    images, val = split_validation(images, config.val_fraction, config.seed)
+    if val:
+        n_val_objects = sum(len(im.boxes(config.class_object, include_difficult=False)) for im in val)
+        log(f"data: {len(val)} images ({n_val_objects} '{config.class_object}' objects) held out for validation "
+            f"(--val-fraction {config.val_fraction:g})")
+    return _training_part(images, data, config, log), val
+
+
+def training_images(data: Sequence[str | Path], image_set: str | None, config: Config, skip_bad: bool,
+                    max_images: int | None, log: Log) -> list[VocImage]:
+    """The training part of :func:`training_split`."""
+    return training_split(data, image_set, config, skip_bad, max_images, log)[0]
+
+
+def _training_part(images: list[VocImage], data: Sequence[str | Path], config: Config, log: Log) -> list[VocImage]:
     positives = [im for im in images if len(im.boxes(config.class_object, include_difficult=False))]
-    if len(positives) < len(images):
-        log(f"data: training on the {len(positives)} of {len(images)} images that hold a non-difficult "
-            f"'{config.class_object}'")
     if not positives:
         raise ValueError(f"no training image holds a non-difficult '{config.class_object}' in "
                          f"{', '.join(map(str, data))}")
+    chosen = images if config.train_negatives else positives
+    if len(positives) < len(images):
+        log(f"data: training on all {len(images)} images, {len(images) - len(positives)} of them without a "
+            f"'{config.class_object}' (--train-negatives)" if config.train_negatives else
+            f"data: training on the {len(positives)} of {len(images)} images that hold a non-difficult "
+            f"'{config.class_object}'")
     n_objects = sum(len(im.boxes(config.class_object, include_difficult=False)) for im in positives)
-    log(f"data: {len(positives)} images, {n_objects} '{config.class_object}' objects from "
+    log(f"data: {len(chosen)} images, {n_objects} '{config.class_object}' objects from "
         f"{', '.join(map(str, data))}")
-    return positives
+    return chosen
+
+
+def validate(images: Sequence[VocImage], store: ImageStore, features: FeatureModel, agent: DQNAgent,
+             config: Config) -> dict[str, float]:
+    """The agent's AP (area) on ``images`` with the test protocol (greedy, testing's searches and painting,
+    ``test_batch`` images in lockstep), for every detection score it can give."""
+    from zoomrl.eval.detection import available_scores, evaluate, rescored
+    from zoomrl.experiments.hierarchical.test import agent_outputs, greedy_policy, run_records
+
+    records = run_records(images, store, config, greedy_policy, config.test_batch, features, agent_outputs(agent))
+    return {name: float(evaluate(rescored(records, name))["ap_area"]) for name in available_scores(records)}
+
+
+def best_of_scores(ap_by_score: dict[str, float]) -> tuple[str, float]:
+    """The detection score with the highest AP (the first in :data:`~zoomrl.eval.detection.DETECTION_SCORES`'s
+    order on ties), and that AP; ``("trigger_q", 0.0)`` when the agent never triggered."""
+    if not ap_by_score:
+        return "trigger_q", 0.0
+    name = max(ap_by_score, key=lambda k: (ap_by_score[k], -list(ap_by_score).index(k)))
+    return name, ap_by_score[name]
+
+
+VALIDATION_FILE = "validation.json"
+
+
+def validation_record(history: Sequence[dict[str, Any]], val_images: Sequence[VocImage]) -> dict[str, Any]:
+    """What ``validation.json`` holds: every epoch's validation APs by score, and the best epoch (the first with
+    the highest AP, as the checkpointer's ``best``) with its score."""
+    epochs = [{"epoch": h["epoch"], "ap_by_score": h["val_ap_by_score"], "score": h["val_score"], "ap": h["val_ap"]}
+              for h in history if h.get("val_ap") is not None]
+    best = None
+    for e in epochs:
+        if best is None or e["ap"] > best["ap"]:
+            best = e
+    return {"metric": "ap_area", "images": [im.image_id for im in val_images], "epochs": epochs,
+            "best": None if best is None else {"epoch": best["epoch"], "score": best["score"], "ap": best["ap"]}}
 
 
 def train(
@@ -185,20 +312,25 @@ def train(
     from zoomrl.agents.dqn.checkpoint import load_state, save_epoch, stash_previous_run
     from zoomrl.agents.seeding import seed_everything
     from zoomrl.core.checkpoint import Checkpointer, RunLock
+    from zoomrl.core.io import write_json
     from zoomrl.core.tblog import ScalarLogger
     from zoomrl.eval.plots import plot_training_curves
 
     seed_everything(config.seed)
     run_dir = Path(model_dir) / config.class_object
     with RunLock(run_dir):
-        images = training_images(data, image_set, config, skip_bad, max_images, log)
+        images, val_images = training_split(data, image_set, config, skip_bad, max_images, log)
         features = features if features is not None else feature_model_for(config, log)
+        # The compact descriptor (descriptor_pool) wraps whatever feature model the run uses.
+        features = pooled(features, config.descriptor_pool)
         state_size = features.descriptor_size + NUM_ACTIONS * config.history_length
         meta = run_meta(config, state_size)
         agent = DQNAgent(state_size, NUM_ACTIONS, config, seed=config.seed)
         config.extra.update({"weights_used": getattr(features, "weights_name", config.weights),
                              "data": [str(d) for d in data], "image_set": image_set})
-        checkpointer = Checkpointer(run_dir, keep=keep_checkpoints, metric="trigger_success")
+        # With a validation split the best epoch is the one with the best validation AP, else trigger success.
+        checkpointer = Checkpointer(run_dir, keep=keep_checkpoints,
+                                    metric="validation_ap" if val_images else "trigger_success")
         start_epoch, history = 0, []
         if resume:
             start_epoch, history = load_state(run_dir, agent, config, meta, RESULT_FIELDS)
@@ -232,10 +364,21 @@ def train(
                     except FloatingPointError as exc:
                         raise ValueError(f"epoch {epoch + 1}: {exc}; nothing of this epoch was saved (lower "
                                          f"--learning-rate?)") from None
+                if val_images:
+                    stats.val_ap_by_score = validate(val_images, store, features, agent, config)
+                    stats.val_score, stats.val_ap = best_of_scores(stats.val_ap_by_score)
                 history.append(asdict(stats))
                 log(stats.line(config.epochs))
                 tb.scalars(stats.epoch, {k: v for k, v in asdict(stats).items() if k != "epoch"})
-                weights = save_epoch(checkpointer, stats.epoch, agent, config, history, meta, stats.trigger_success)
+                if val_images:
+                    record = validation_record(history, val_images)
+                    # config.json records the validation's choice too (the same numbers as validation.json).
+                    config.extra["validation"] = record["best"]
+                weights = save_epoch(checkpointer, stats.epoch, agent, config, history, meta,
+                                     stats.val_ap if val_images else stats.trigger_success)
+                if val_images:
+                    # Written after the checkpoint; a resumed run rewrites it from the saved history.
+                    write_json(run_dir / VALIDATION_FILE, record)
                 features.flush()
                 plot_training_curves(history, run_dir / "training_curves.png")
         finally:
