@@ -101,8 +101,9 @@ def test_agent_feeds_the_self_critical_advantage():
     rng = np.random.default_rng(0)
     images = rng.random((6, 16, 16, 1)).astype(np.float32)
     labels = rng.integers(0, 10, 6)
-    # what the agent will draw: same generator state, same networks
-    probs = forward(agent.policy, pt.low_resolution(images, cfg.lr_size))
+    # what the agent will draw: same generator state, same networks, the policy in training mode (this batch's
+    # BatchNorm statistics, as the update sees it)
+    probs = np.asarray(agent.policy(pt.low_resolution(images, cfg.lr_size), training=True), np.float64)
     twin = np.random.default_rng()
     twin.bit_generator.state = agent.rng.bit_generator.state
     sampled = (twin.random(probs.shape) < 0.8 * probs + 0.2 * (1 - probs)).astype(np.float32)
@@ -117,6 +118,120 @@ def test_agent_feeds_the_self_critical_advantage():
     np.testing.assert_array_equal(seen["y"][:, :16], sampled)
     np.testing.assert_allclose(seen["y"][:, 16], expected, rtol=1e-6)
     assert out["patches"] == pytest.approx(sampled.sum(1).mean())
+
+
+def _first_bn(net):
+    import keras
+
+    return next(l for l in net.net.layers if isinstance(l, keras.layers.BatchNormalization))
+
+
+def test_learn_samples_from_the_probabilities_it_differentiates(monkeypatch):
+    """Issue 20: the actions are drawn from (and the greedy baseline read off) the probabilities whose
+    log-likelihood the update differentiates: the policy in training mode on this batch. The moving statistics
+    are updated once, by the update (momentum 0.9: 0.1 of this batch's mean, from 0)."""
+    import keras
+
+    from zoomrl.agents.patchdrop import patches as pt
+    from zoomrl.agents.patchdrop.agent import PatchDropAgent, forward
+    from zoomrl.experiments.patchdrop.config import make_config
+
+    keras.utils.set_random_seed(0)
+    agent = PatchDropAgent((16, 16, 1), 10, make_config("tiny"), seed=0)
+    agent.configure("pretrain")
+    rng = np.random.default_rng(1)
+    images = (3.0 + rng.random((8, 16, 16, 1))).astype(np.float32)  # far from the fresh moving mean 0, variance 1
+    labels = rng.integers(0, 10, 8)
+    low = pt.low_resolution(images, agent.lr_shape[0])
+    seen = {}
+    mix = pt.mix_probabilities
+    monkeypatch.setattr(pt, "mix_probabilities", lambda p, a: (seen.setdefault("sampled_from", p), mix(p, a))[1])
+    loss = agent.policy.compute_loss
+
+    def spy(*args, **kw):
+        y_pred = kw["y_pred"] if "y_pred" in kw else args[2]
+        seen["differentiated"] = np.asarray(keras.ops.convert_to_numpy(y_pred), np.float64)
+        return loss(*args, **kw)
+
+    monkeypatch.setattr(agent.policy, "compute_loss", spy)
+    bn = _first_bn(agent.policy)
+    stem = agent.policy.net.get_layer("policy_net_stem_conv")
+    batch_mean = np.asarray(keras.ops.convert_to_numpy(stem(low)), np.float64).mean(axis=(0, 1, 2))
+    inference = forward(agent.policy, low)
+    agent.learn(images, labels)
+    np.testing.assert_allclose(seen["sampled_from"], seen["differentiated"], atol=1e-5)
+    assert np.abs(seen["sampled_from"] - inference).max() > 0.05  # the two modes differ here: not vacuous
+    moving = np.asarray(keras.ops.convert_to_numpy(bn.moving_mean), np.float64)
+    np.testing.assert_allclose(moving, 0.1 * batch_mean, rtol=1e-4, atol=1e-6)
+
+
+def _trainable(net):
+    return [np.array(w) for w in net.trainable_weights]
+
+
+def test_finetune_trains_the_classifier_at_finetune_classifier_lr():
+    """Issue 20: stage 3 compiles the HR classifier with finetune_classifier_lr, the policy with finetune_lr.
+    Adam's first step moves every weight with a gradient by about its learning rate (m / sqrt(v) = sign(g))."""
+    import keras
+
+    from zoomrl.agents.patchdrop.agent import PatchDropAgent
+    from zoomrl.experiments.patchdrop.config import make_config
+
+    keras.utils.set_random_seed(0)
+    agent = PatchDropAgent((16, 16, 1), 10, make_config("tiny", finetune_lr=1e-3, finetune_classifier_lr=2e-5), seed=0)
+    agent.configure("finetune")
+    rng = np.random.default_rng(0)
+    images, labels = rng.random((8, 16, 16, 1)).astype(np.float32), rng.integers(0, 10, 8)
+    hr0, pol0 = _trainable(agent.hr), _trainable(agent.policy)
+    agent.learn(images, labels)
+    step_hr = max(np.abs(a - b).max() for a, b in zip(_trainable(agent.hr), hr0))
+    step_policy = max(np.abs(a - b).max() for a, b in zip(_trainable(agent.policy), pol0))
+    assert step_hr == pytest.approx(2e-5, rel=0.02) and step_policy == pytest.approx(1e-3, rel=0.02)
+
+
+def test_weight_decay_is_an_l2_penalty_coupled_to_the_gradient():
+    """weight_decay adds weight_decay * w to the gradient before the optimizer's rule (PyTorch's, the paper
+    code's), not Keras's decoupled decay. Adam, zero gradient: the first step is lr * sign(w) (decoupled decay
+    would move w by lr * wd * w). SGD with momentum 0.9, two steps, by hand."""
+    import keras
+
+    from zoomrl.agents.patchdrop.optim import make_optimizer
+
+    w0 = np.array([1.0, -2.0, 3.0], np.float32)
+    v = keras.Variable(w0)
+    make_optimizer("adam", 0.01, 0.1).apply([keras.ops.zeros(3)], [v])
+    np.testing.assert_allclose(np.asarray(v), w0 - 0.01 * np.sign(w0), rtol=1e-5)
+
+    lr, wd, g1, g2 = 0.1, 0.5, np.array([0.3, 0.0, -1.0]), np.array([1.0, 2.0, 0.5])
+    v = keras.Variable(w0)
+    opt = make_optimizer("sgd", lr, wd)
+    for g in (g1, g2):
+        opt.apply([keras.ops.convert_to_tensor(g.astype(np.float32))], [v])
+    buf1 = g1 + wd * w0
+    w1 = w0 - lr * buf1
+    w2 = w1 - lr * (0.9 * buf1 + g2 + wd * w1)
+    np.testing.assert_allclose(np.asarray(v), w2, rtol=1e-5)
+
+
+def test_weight_decay_reaches_the_stage_1_classifiers_only():
+    """With a zero gradient, weight_decay alone moves the classifiers' weights in stage 1 (Adam's first step on
+    the gradient g = wd * w: lr * g / (|g| + eps / sqrt(1 - beta_2)), about lr towards 0); the policy's optimizer
+    in stage 2 has none."""
+    import keras
+
+    from zoomrl.agents.patchdrop.agent import PatchDropAgent
+    from zoomrl.experiments.patchdrop.config import make_config
+
+    agent = PatchDropAgent((16, 16, 1), 10, make_config("tiny", weight_decay=0.1, classifier_lr=1e-3), seed=0)
+    for stage, nets in (("classifiers", (agent.hr, agent.lr)), ("pretrain", (agent.policy,))):
+        agent.configure(stage)
+        for net in nets:
+            before = _trainable(net)
+            net.optimizer.apply([keras.ops.zeros_like(w) for w in net.trainable_weights], net.trainable_weights)
+            for a, b in zip(_trainable(net), before):
+                g = 0.1 * b.astype(np.float64)
+                expected = b - 1e-3 * g / (np.abs(g) + 1e-7 / np.sqrt(1 - 0.999)) if stage == "classifiers" else b
+                np.testing.assert_allclose(a, expected, rtol=1e-4, atol=1e-7)
 
 
 JAX_SCRIPT = r"""

@@ -75,11 +75,21 @@ def forward(net: Any, x: np.ndarray) -> np.ndarray:
 
 
 def _optimizer(kind: str, learning_rate: float, weight_decay: float = 0.0):
-    import keras
+    from zoomrl.agents.patchdrop.optim import make_optimizer
 
-    if kind == "sgd":
-        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, weight_decay=weight_decay or None)
-    return keras.optimizers.Adam(learning_rate=learning_rate, weight_decay=weight_decay or None)
+    return make_optimizer(kind, learning_rate, weight_decay)
+
+
+def training_forward(net: Any, x: np.ndarray) -> np.ndarray:
+    """``net``'s outputs in training mode (BatchNorm on ``x``'s own statistics), as ``train_on_batch`` computes
+    them for the same batch, as float64 NumPy. Stateless: the moving statistics are left alone, so the update
+    itself changes them once, as it would without this call."""
+    from keras import ops
+
+    out, _ = net.stateless_call([v.value for v in net.trainable_variables],
+                                [v.value for v in net.non_trainable_variables], np.asarray(x, np.float32),
+                                training=True)
+    return np.asarray(ops.convert_to_numpy(out), np.float64)
 
 
 class PatchDropAgent(Agent):
@@ -136,7 +146,7 @@ class PatchDropAgent(Agent):
             self.policy.compile(optimizer=_optimizer("adam", lr), **self._compile)
             self.trained = {"policy": self.policy}
             if stage == "finetune":
-                self.hr.compile(optimizer=_optimizer("adam", c.finetune_lr), loss=ce, **self._compile)
+                self.hr.compile(optimizer=_optimizer("adam", c.finetune_classifier_lr), loss=ce, **self._compile)
                 self.trained["hr"] = self.hr
         for net in self.trained.values():
             net.optimizer.build(net.trainable_variables)
@@ -189,7 +199,11 @@ class PatchDropAgent(Agent):
         labels = np.asarray(labels)
         n = len(labels)
         low = self.low_resolution(images)
-        probs = forward(self.policy, low)
+        # On-policy: the actions are drawn from, and the greedy baseline read off, the very probabilities whose
+        # log-likelihood the update differentiates (training mode, this batch's BatchNorm statistics). Sampled in
+        # inference mode (moving statistics), early in training they differ, and the update pushes up the
+        # probability of actions this policy did not take.
+        probs = training_forward(self.policy, low)
         greedy = pt.greedy_actions(probs)
         sampled = pt.sample_actions(pt.mix_probabilities(probs, self.alpha), self.rng)
         both = np.concatenate([sampled, greedy])

@@ -65,6 +65,8 @@ class PatchDropConfig(ConfigBase):
     """``sgd`` (momentum 0.9) or ``adam``."""
     classifier_lr: float = 0.1
     weight_decay: float = 5e-4
+    """Stage 1's L2 penalty, as the paper's PyTorch SGD applies it: ``weight_decay * w`` added to every trainable
+    weight's gradient before momentum (or Adam's moments); see :mod:`zoomrl.agents.patchdrop.optim`."""
     augment: bool = True
     """CIFAR only: random 4-pixel shifts and horizontal flips in stage 1 (digit canvases are never flipped)."""
     # -- stage 2: policy pre-training (HR classifier fixed) -----------------------------------------------------
