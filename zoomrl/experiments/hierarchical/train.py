@@ -53,9 +53,12 @@ class EpochStats:
     """The detection score that gave ``val_ap``."""
     val_ap_by_score: dict[str, float] | None = None
     """Validation AP (area) of every detection score."""
+    val_seconds: float | None = None
+    """What the validation took (not in ``seconds``)."""
 
     def line(self, epochs: int) -> str:
-        val = "" if self.val_ap is None else f"  validation AP {self.val_ap:.3f} ({self.val_score})"
+        val = ("" if self.val_ap is None else
+               f"  validation AP {self.val_ap:.3f} ({self.val_score}, {self.val_seconds or 0:.1f} s)")
         return (
             f"epoch {self.epoch}/{epochs}: reward {self.mean_reward:+.2f}  final IoU {self.mean_final_iou:.3f}  "
             f"trigger success {self.trigger_success:.2f}  epsilon {self.epsilon:.2f}  loss {self.loss:.4f}  "
@@ -365,7 +368,9 @@ def train(
                         raise ValueError(f"epoch {epoch + 1}: {exc}; nothing of this epoch was saved (lower "
                                          f"--learning-rate?)") from None
                 if val_images:
+                    t_val = time.perf_counter()
                     stats.val_ap_by_score = validate(val_images, store, features, agent, config)
+                    stats.val_seconds = time.perf_counter() - t_val
                     stats.val_score, stats.val_ap = best_of_scores(stats.val_ap_by_score)
                 history.append(asdict(stats))
                 log(stats.line(config.epochs))
