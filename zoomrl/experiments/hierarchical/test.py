@@ -15,22 +15,22 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from zoomrl.data.images import ImageStore, class_objects
-from zoomrl.data.voc import VocImage
+from zoomrl.data.images import ImageStore
 from zoomrl.envs.oracles import (
     oracle_policy,
-    oracle_searches,
     random_policy,
     score_oracle,
     score_random,
     whole_image_records,
 )
-from zoomrl.envs.vector import ZoomVectorEnv, run_vector
 from zoomrl.envs.zoom import NUM_ACTIONS
 from zoomrl.experiments.hierarchical.config import MODEL_FIELDS, Config
-from zoomrl.experiments.hierarchical.train import make_envs
+from zoomrl.experiments.hierarchical.search import (  # noqa: F401 - greedy_policy, run_records re-exported
+    agent_outputs,
+    greedy_policy,
+    make_envs,
+    run_records,
+)
 from zoomrl.vision.features import FeatureModel
 from zoomrl.vision.pooling import pooled
 
@@ -97,47 +97,6 @@ def validation_score(checkpoint: Path, available: Sequence[str], log: Log) -> st
         return fallback
     log(f"--score auto: {chosen}, chosen on the run's validation images ({path})")
     return chosen
-
-
-def greedy_policy(indices: np.ndarray, q: np.ndarray | None, infos: list[dict[str, Any]]) -> np.ndarray:
-    """The action with the highest Q-value (ties to the lowest index). A column after the ``NUM_ACTIONS``
-    Q-values (the IoU head's prediction, see :func:`agent_outputs`) is not an action."""
-    if q is None:
-        raise ValueError("the greedy policy needs Q-values")
-    return np.argmax(q[:, :NUM_ACTIONS], axis=1)
-
-
-def agent_outputs(agent: Any) -> Callable[[np.ndarray], np.ndarray]:
-    """What testing logs per step: the agent's Q-values, then its predicted IoU of the window as one more column
-    when it has the IoU head (the env logs it as ``predicted_iou``, the ``predicted_iou`` detection score)."""
-    return agent.q_values if agent.iou_model is None else agent.q_values_and_iou
-
-
-def run_records(
-    images: Sequence[VocImage], store: ImageStore, config: Config, policy: Callable, batch: int,
-    features: FeatureModel | None = None, q_fn: Callable[[np.ndarray], np.ndarray] | None = None,
-    scale: float | None = None, progress: Callable[[int], None] | None = None, oracle: bool = False,
-) -> list[dict[str, Any]]:
-    """Run ``policy`` on every image, ``batch`` images in lockstep; one record per image, in input order.
-
-    ``oracle`` gives each image one search per object (see :func:`oracle_searches`)."""
-    cfg = config if scale is None else config.replace(scale_subregion=scale)
-    records: list[dict[str, Any]] = []
-    for start in range(0, len(images), batch):
-        idx = list(range(start, min(start + batch, len(images))))
-        envs = make_envs(images, store, cfg, False, idx, features)
-        if oracle:
-            max_searches = 1 if cfg.only_first_object else cfg.max_searches
-            envs = [make_envs(images, store, cfg, False, [i], features,
-                              oracle_searches(int((~class_objects(images[i], store.get(images[i]),
-                                                                  cfg.class_object)[1]).sum()), max_searches))[0]
-                    for i in idx]
-        vec = ZoomVectorEnv(envs, features, cfg.descriptor_scale, final_observations=False)
-        run_vector(vec, policy, q_fn)
-        records.extend(env.record(images[i].image_id) for env, i in zip(envs, idx))
-        if progress is not None:
-            progress(len(idx))
-    return records
 
 
 def resolve_checkpoint(checkpoint: str | Path | None, model_dir: str | Path | None, class_object: str) -> Path:

@@ -17,16 +17,25 @@ from typing import Any
 import numpy as np
 
 from zoomrl.agents.dqn.agent import DQNAgent, epsilon_greedy
-from zoomrl.data.images import ImageStore, class_objects
+from zoomrl.data.images import ImageStore
 from zoomrl.data.voc import VocImage
-from zoomrl.envs.zoom import NUM_ACTIONS, TRIGGER, ZoomEnv, mirror_boxes
+from zoomrl.envs.zoom import NUM_ACTIONS, TRIGGER, ZoomEnv
 from zoomrl.experiments import dqn_loop
 from zoomrl.experiments.dqn_loop import store_transitions  # noqa: F401 - re-exported
 from zoomrl.experiments.hierarchical.config import RESULT_FIELDS, Config
+from zoomrl.experiments.hierarchical.search import (  # noqa: F401 - make_envs, run_meta, ... re-exported
+    Log,
+    agent_outputs,
+    feature_model_for,
+    flipped,
+    greedy_policy,
+    make_envs,
+    run_meta,
+    run_records,
+    training_rules,
+)
 from zoomrl.vision.features import FeatureModel
 from zoomrl.vision.pooling import pooled
-
-Log = Callable[[str], None]
 
 
 @dataclass
@@ -64,62 +73,6 @@ class EpochStats:
             f"trigger success {self.trigger_success:.2f}  epsilon {self.epsilon:.2f}  loss {self.loss:.4f}  "
             f"{self.steps} steps, {self.updates} updates, {self.seconds:.1f} s{val}"
         )
-
-
-def feature_model_for(config: Config, log: Log) -> FeatureModel:
-    """The VGG-16 feature model a run's configuration asks for."""
-    from zoomrl.vision.features import build_feature_model
-
-    return build_feature_model(config.variant, config.weights, backbone_batch=config.backbone_batch,
-                               cache_mb=config.cache_mb, cache_dir=config.feature_cache,
-                               pool45_max_side=config.pool45_max_side, log=log)
-
-
-def run_meta(config: Config, state_size: int) -> dict[str, Any]:
-    """What a checkpoint of this run is for (stored in its files, checked when they are loaded)."""
-    return {"family": "hierarchical", "variant": config.variant, "class_object": config.class_object,
-            "state_size": state_size, "num_actions": NUM_ACTIONS, "scale_subregion": config.scale_subregion,
-            "number_of_steps": config.number_of_steps, "iou_head": config.iou_weight > 0}
-
-
-def training_rules(config: Config, demo: bool = False) -> dict[str, Any]:
-    """The :class:`~zoomrl.envs.zoom.ImageEpisode` rules of training under ``config`` (the paper's by default;
-    see the issue-17 fields of :class:`Config`). Demonstrations keep one search per object: the oracle has no
-    demonstration for a state with nothing left (it would trigger there)."""
-    return {"paint_window": config.train_paint == "window",
-            "search_until_miss": config.train_searches == "test" and not demo,
-            "nothing_left_reward": config.nothing_left_reward, "teach_iou": config.train_trigger_iou}
-
-
-def flipped(pixels: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The image flipped left to right and its boxes mirrored (:func:`zoomrl.envs.zoom.mirror_boxes`)."""
-    return np.ascontiguousarray(pixels[:, ::-1]), mirror_boxes(boxes, pixels.shape[1]).reshape(-1, 4)
-
-
-def make_envs(images: Sequence[VocImage], store: ImageStore, config: Config, training: bool,
-              indices: Sequence[int], features: Any = None, max_searches: int | None = None,
-              flips: Sequence[bool] | None = None, demo: bool = False) -> list[ZoomEnv]:
-    """One :class:`ZoomEnv` per image of ``indices``, for ``config.class_object``. Training envs follow
-    :func:`training_rules` (``demo``: those of the oracle's demonstrations); ``flips[k]`` flips the ``k``-th image
-    left to right (its own feature-cache key)."""
-    if max_searches is None:
-        max_searches = 1 if config.only_first_object else config.max_searches
-    rules = training_rules(config, demo) if training else {}
-    envs = []
-    for k, i in enumerate(indices):
-        image = images[i]
-        pixels = store.get(image)
-        boxes, difficult = class_objects(image, pixels, config.class_object)
-        key = image.key
-        if flips is not None and flips[k]:
-            pixels, boxes = flipped(pixels, boxes)
-            key = f"{image.key}:flipped"
-        envs.append(ZoomEnv(pixels, boxes, difficult, features=features, image_key=key,
-                            scale=config.scale_subregion, max_steps=config.number_of_steps,
-                            history_length=config.history_length, trigger_iou=config.trigger_iou,
-                            training=training, max_searches=max_searches, descriptor_scale=config.descriptor_scale,
-                            index=i, **rules))
-    return envs
 
 
 def epoch_flips(config: Config, epoch: int, indices: Sequence[int]) -> list[bool] | None:
@@ -262,7 +215,6 @@ def validate(images: Sequence[VocImage], store: ImageStore, features: FeatureMod
     """The agent's AP (area) on ``images`` with the test protocol (greedy, testing's searches and painting,
     ``test_batch`` images in lockstep), for every detection score it can give."""
     from zoomrl.eval.detection import available_scores, evaluate, rescored
-    from zoomrl.experiments.hierarchical.test import agent_outputs, greedy_policy, run_records
 
     records = run_records(images, store, config, greedy_policy, config.test_batch, features, agent_outputs(agent))
     return {name: float(evaluate(rescored(records, name))["ap_area"]) for name in available_scores(records)}
