@@ -8,6 +8,9 @@
 * **Observation**: the feature model's descriptor of the box taken with context (:func:`context_window`: the
   R-CNN padding, 16 px at the 224 px warped size) followed by the last ``history_length`` actions one-hot (most
   recent first): ``descriptor_size + num_actions * history_length`` values (25088 + 90 with VGG-16 ``block5_pool``).
+  Options append the box's geometry (``state_geometry``: ``x1 / W, y1 / H, w / W, h / H``, so revisited boxes
+  and places in the image are told apart) and the search's step count (``state_steps``: actions taken in this
+  search over ``max_steps``, so the agent knows how much of its budget is left); :func:`extra_state_size`.
 * **Reward**: a move earns +1 when it strictly raises the IoU with the target object (the available object of
   highest IoU with the box before the move), else -1; the trigger +3 at IoU >= ``trigger_iou`` (0.6 in training,
   0.5 in evaluation), else -3. With ``continuous_trigger`` (:func:`trigger_reward`) the trigger earns 3 to 6,
@@ -22,7 +25,9 @@
   is found.
 * ``info`` holds the box, its IoU with the target, the oracle's action and ``positive_actions`` (the actions whose
   reward would be positive: guided exploration draws among them). Only exploration, demonstrations and baselines
-  may read them.
+  may read them. ``revisit_actions`` (not privileged: the agent knows its own path) are the moves that would lead
+  to a box already visited in this search, a move against the border (which leaves the box) included; the test
+  policy with ``avoid_revisits`` never takes them (see :func:`zoomrl.experiments.active.test.greedy_policy`).
 
 :class:`ActiveEpisode` is the plain NumPy state machine of one image; :class:`ActiveEnv` wraps it as a
 ``gymnasium.Env`` implementing :class:`zoomrl.envs.vector.LockstepEnv`, so
@@ -62,6 +67,17 @@ TRIGGER_REWARD = 3.0
 def num_actions(fine_smaller: bool) -> int:
     """9 actions (the paper), or 10 with the finer smaller."""
     return 10 if fine_smaller else 9
+
+
+def extra_state_size(state_geometry: bool = False, state_steps: bool = False) -> int:
+    """Values the state holds after the action history: 4 for the box's geometry, 1 for the step count."""
+    return 4 * bool(state_geometry) + bool(state_steps)
+
+
+def box_key(box: Sequence[float]) -> tuple[float, ...]:
+    """A hashable identity of a box, to a thousandth of a pixel (a move and its opposite may leave a box that
+    differs from the first by float rounding only)."""
+    return tuple(round(float(v), 3) for v in box)
 
 
 def transform(box: Sequence[float], action: int, width: float, height: float, alpha: float = ALPHA,
@@ -187,7 +203,7 @@ class ActiveEpisode:
                  trigger_iou: float = 0.6, fine_smaller: bool = False, continuous_trigger: bool = False,
                  alpha: float = ALPHA, fine_alpha: float = FINE_ALPHA, restart_scale: float = RESTART_SCALE,
                  cross_width: float = CROSS_WIDTH, context: int = CONTEXT_PX, stop_when_found: bool = False,
-                 index: int = 0) -> None:
+                 state_geometry: bool = False, state_steps: bool = False, index: int = 0) -> None:
         self.image_key = image_key
         self.image = image.copy()  # crosses are painted in place
         self.height, self.width = image.shape[:2]
@@ -206,6 +222,8 @@ class ActiveEpisode:
         self.cross_width = float(cross_width)
         self.context = int(context)
         self.stop_when_found = stop_when_found
+        self.state_geometry = bool(state_geometry)
+        self.state_steps = bool(state_steps)
         self.max_searches = max(1, int((~self.difficult).sum()))
         self.index = index
         self.mask_key: tuple[Any, ...] = ()
@@ -220,6 +238,7 @@ class ActiveEpisode:
         self.window = restart_box(k, self.width, self.height, self.restart_scale)
         self.starts.append(self.window)
         self.history: list[int] = []
+        self.visited = {box_key(self.window)}
         self.log = SearchLog()
         self.searches.append(self.log)
 
@@ -236,7 +255,18 @@ class ActiveEpisode:
                        context_window(self.window, self.width, self.height, self.context))
 
     def history_features(self) -> np.ndarray:
-        return history_vector(self.history, self.history_length, self.num_actions)
+        """Everything in the state after the descriptor: the past actions one-hot, then the options' geometry
+        ``(x1 / W, y1 / H, w / W, h / H)`` and step count (actions of this search over ``max_steps``)."""
+        history = history_vector(self.history, self.history_length, self.num_actions)
+        if not (self.state_geometry or self.state_steps):
+            return history
+        extra = []
+        if self.state_geometry:
+            x1, y1, x2, y2 = self.window
+            extra += [x1 / self.width, y1 / self.height, (x2 - x1) / self.width, (y2 - y1) / self.height]
+        if self.state_steps:
+            extra.append(len(self.log.actions) / self.max_steps)
+        return np.concatenate([history, np.asarray(extra, dtype=np.float32)])
 
     @property
     def timed_out(self) -> bool:
@@ -269,6 +299,7 @@ class ActiveEpisode:
             self.log.final_iou = iou_before
             return reward, True
         self.window = self.moved(action)
+        self.visited.add(box_key(self.window))
         iou_after = 0.0
         if target >= 0:
             iou_after = float(iou_matrix(np.asarray(self.window)[None], self.gt_boxes[target][None])[0, 0])
@@ -312,6 +343,12 @@ class ActiveEpisode:
             "searches": searches,
             "windows_analysed": int(sum(s["steps"] for s in searches)),
         }
+
+    def revisit_actions(self) -> tuple[int, ...]:
+        """The moves that would lead to a box already visited in this search (the current box included: a move
+        against the border, which changes nothing). The trigger is never among them."""
+        return tuple(a for a in range(self.num_actions)
+                     if a != TRIGGER and box_key(self.moved(a)) in self.visited)
 
     # --- privileged information: exploration, demonstrations and baselines only ---------------------------
     def positive_actions(self) -> tuple[int, ...]:
@@ -366,8 +403,9 @@ class ActiveEnv(gym.Env):
         self._kwargs = dict(episode, index=index)
         n = num_actions(bool(episode.get("fine_smaller", False)))
         history = int(episode.get("history_length", 10))
+        extra = extra_state_size(bool(episode.get("state_geometry")), bool(episode.get("state_steps")))
         self.action_space = spaces.Discrete(n)
-        size = (features.descriptor_size if features is not None else 0) + n * history
+        size = (features.descriptor_size if features is not None else 0) + n * history + extra
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float32)
         self.episode: ActiveEpisode | None = None
         self._search_open = False
@@ -430,7 +468,8 @@ class ActiveEnv(gym.Env):
         return {"image_index": self.index, "window": tuple(e.window), "iou": iou, "target": target,
                 "image_done": done, "searches": len(e.searches),
                 "oracle_action": TRIGGER if done else e.oracle_action(),
-                "positive_actions": () if done else e.positive_actions()}
+                "positive_actions": () if done else e.positive_actions(),
+                "revisit_actions": () if done else e.revisit_actions()}
 
     @property
     def image_done(self) -> bool:
@@ -442,4 +481,5 @@ class ActiveEnv(gym.Env):
 
 
 __all__ = ["ActiveEnv", "ActiveEpisode", "ACTION_NAMES", "TRIGGER", "FINE_SMALLER", "transform", "context_window",
-           "restart_box", "cross_boxes", "paint_cross", "trigger_reward", "move_reward", "num_actions"]
+           "restart_box", "cross_boxes", "paint_cross", "trigger_reward", "move_reward", "num_actions",
+           "extra_state_size", "box_key"]

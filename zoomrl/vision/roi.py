@@ -79,9 +79,18 @@ def roi_align(fmap: np.ndarray, box: Sequence[float], stride: float, grid: int =
         raise ValueError(f"roi_align: expected a box with x2 > x1 and y2 > y1, received {tuple(box)}")
     ay = interpolation_rows(y1, y2 - y1, h, grid, sampling)  # (grid, h)
     ax = interpolation_rows(x1, x2 - x1, w, grid, sampling)  # (grid, w)
-    rows = ay @ fmap.reshape(h, w * c).astype(np.float64)  # (grid, w * C)
-    out = np.einsum("gw,hwc->hgc", ax, rows.reshape(grid, w, c))
-    return out.astype(np.float32)
+    # Only the cells some sample touches: a small box reads a small block of the map, not all of it.
+    (r0, r1), (c0, c1) = _support(ay), _support(ax)
+    block = np.ascontiguousarray(fmap[r0:r1, c0:c1], dtype=np.float32)
+    rows = ay[:, r0:r1].astype(np.float32) @ block.reshape(r1 - r0, -1)  # (grid, cols * C)
+    out = np.einsum("gw,hwc->hgc", ax[:, c0:c1].astype(np.float32), rows.reshape(grid, c1 - c0, c))
+    return out.astype(np.float32, copy=False)
+
+
+def _support(weights: np.ndarray) -> tuple[int, int]:
+    """The range ``[lo, hi)`` of the columns of ``weights`` that are not all zero."""
+    used = np.flatnonzero(np.abs(weights).sum(axis=0) > 0)
+    return int(used[0]), int(used[-1]) + 1
 
 
 class RoiAlignFeatures(FeatureModel):

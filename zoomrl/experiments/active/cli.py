@@ -1,8 +1,8 @@
 """The active family's command line: the hierarchical family's flags where they mean the same thing, plus the
 active agent's own (``--features``, ``--fine-smaller``, ``--continuous-trigger``, ``--guided-exploration``, ...).
 
-Defaults: checkpoints in ``models_active/<class>`` (``models_active_scratch/<class>`` with ``--features scratch``),
-test outputs in ``results_active/<class>`` (``results_active_scratch/<class>``).
+Defaults: checkpoints in ``models_active/<class>`` (``models_active_<features>/<class>`` with ``--features`` scratch,
+roi or clip, e.g. ``models_active_roi``), test outputs in ``results_active/<class>`` (``results_active_<features>``).
 """
 
 from __future__ import annotations
@@ -33,9 +33,15 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
     add("--image-set", default="trainval" if command == "train" else "test",
         help="ImageSets/Main/<set>.txt or <class>_<set>.txt (default: %(default)s)")
     add("--class-object", default="seven", help="class to search for (default: %(default)s)")
-    add("--features", default="vgg", choices=FEATURES,
-        help="vgg: VGG-16 block5_pool of the box with context; scratch: a CNN on the 84x84 box trained end to end "
-             "(default: %(default)s)")
+    add("--features", default=None, choices=FEATURES,
+        help="vgg: VGG-16 block5_pool of the box with context; scratch: a CNN on the 84x84 box trained end to end; "
+             "roi: VGG-16 once per image to block5_conv3, each box by RoIAlign; clip: a CLIP image encoder on the "
+             "box (default: preset's, paper vgg)")
+    add("--clip-preset", default=None, metavar="NAME",
+        help="--features clip: the keras-hub CLIP preset (default: preset's, clip_vit_base_patch32); with "
+             "--weights none its architecture is built with random weights")
+    add("--avoid-revisits", action=argparse.BooleanOptionalAction, default=None,
+        help="testing: the greedy policy never moves to a box already visited in this search (default: preset's)")
     add("--weights", default="auto", help="backbone weights: auto, imagenet, hed, none or PATH (default: %(default)s)")
     add("--max-images", type=positive_int, default=None, help="use only the first N images (default: all)")
     add("--number-of-steps", type=positive_int, default=None,
@@ -78,6 +84,12 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
         add("--guided-exploration", action=argparse.BooleanOptionalAction, default=None,
             help="explore among the actions with positive reward (default: preset's, on)")
         add("--descriptor-scale", type=float, default=None, help="multiplies the region descriptor (default: preset's)")
+        add("--state-geometry", action=argparse.BooleanOptionalAction, default=None,
+            help="the box's normalised x, y, w, h in the state (default: preset's)")
+        add("--state-steps", action=argparse.BooleanOptionalAction, default=None,
+            help="the search's step count in the state (default: preset's)")
+        add("--explore-trigger", type=float, default=None, metavar="P",
+            help="exploring, take the trigger with probability P wherever the box is (default: preset's, 0)")
     else:
         add("--checkpoint", default=None, metavar="PATH",
             help="Q-network weights (default: the last epoch in MODEL_DIR/<class>; 'best' for the best epoch)")
@@ -88,7 +100,8 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
 
 TRAIN_OVERRIDES = ("epochs", "learning_rate", "train_every", "minibatch", "hidden_units", "target_update_every",
                    "double_dqn", "dueling", "n_step", "demo_ratio", "margin_weight", "bc_epochs",
-                   "continuous_trigger", "guided_exploration", "descriptor_scale")
+                   "continuous_trigger", "guided_exploration", "descriptor_scale", "state_geometry", "state_steps",
+                   "explore_trigger")
 
 
 def make_run_config(args: argparse.Namespace):
@@ -97,7 +110,8 @@ def make_run_config(args: argparse.Namespace):
     overrides = dict(features=args.features, class_object=args.class_object, weights=args.weights, seed=args.seed,
                      feature_cache=args.feature_cache, cache_mb=args.cache_mb, episode_batch=args.episode_batch,
                      test_batch=args.test_batch, number_of_steps=args.number_of_steps, test_steps=args.test_steps,
-                     fine_smaller=args.fine_smaller)
+                     fine_smaller=args.fine_smaller, clip_preset=args.clip_preset,
+                     avoid_revisits=args.avoid_revisits)
     for name in TRAIN_OVERRIDES:
         if hasattr(args, name):
             overrides[name] = getattr(args, name)
@@ -118,7 +132,7 @@ def run(command: str, args: argparse.Namespace) -> None:
     if args.allow_large_images:
         allow_large_images()
     config = make_run_config(args)
-    suffix = "_scratch" if config.features == "scratch" else ""
+    suffix = "" if config.features == "vgg" else f"_{config.features}"
     model_dir = args.model_dir or f"models_active{suffix}"
     if command == "train":
         from zoomrl.experiments.active.train import train

@@ -15,7 +15,11 @@ from typing import Any
 from zoomrl.agents.dqn.config import DQNConfig
 from zoomrl.core.config import ConfigError, require_choice, require_finite, require_positive_int
 
-FEATURES = ("vgg", "scratch")
+FEATURES = ("vgg", "scratch", "roi", "clip")
+ROI_DESCRIPTOR_SCALE = 0.1
+"""The ``fast_roi`` preset's descriptor scale: RoIAlign ``block5_conv3`` values (HED weights) on raccoon images
+have a standard deviation of about 6.5 (40 random boxes on each of 5 raccoon test images); times this, about
+0.65, as the hierarchical family's pool5 times 0.05 (standard deviation about 12)."""
 
 
 @dataclass
@@ -23,7 +27,9 @@ class Config(DQNConfig):
     # --- the task -----------------------------------------------------------------------------------------
     features: str = "vgg"
     """``vgg``: VGG-16 ``block5_pool`` of the box with context (the Image Zooms feature model and its cache);
-    ``scratch``: the box's pixels at 84x84 through a CNN trained end to end (zoomrl/agents/dqn/scratch.py)."""
+    ``scratch``: the box's pixels at 84x84 through a CNN trained end to end (zoomrl/agents/dqn/scratch.py);
+    ``roi``: VGG-16 once per (masked) image to ``block5_conv3``, each box by RoIAlign to 7x7x512
+    (zoomrl/vision/roi.py); ``clip``: a CLIP image encoder's embedding of the box (zoomrl/vision/clip.py)."""
     class_object: str = "aeroplane"
     """The class this agent searches for (one agent per class, as in the paper)."""
     alpha: float = 0.2
@@ -52,7 +58,24 @@ class Config(DQNConfig):
     guided_exploration: bool = True
     """Exploring, draw among the actions with a positive reward (all when none has one); off: uniform."""
     descriptor_scale: float = 1.0
-    """Multiplies the region descriptor before the Q-network."""
+    """Multiplies the region descriptor before the Q-network (the hierarchical family uses 0.05 on pool5, whose
+    values have a standard deviation of about 12, so that they do not drown out the 0/1 history)."""
+    state_geometry: bool = False
+    """Append the box's normalised geometry (x1 / W, y1 / H, w / W, h / H) to the state."""
+    state_steps: bool = False
+    """Append the search's step count (actions taken over number_of_steps) to the state."""
+    explore_trigger: float = 0.0
+    """Exploring, an action is the trigger with this probability wherever the box is (else the guided or uniform
+    draw): wrong triggers (-3) then reach the replay memory while epsilon is high, not only through greedy play.
+    0: the paper's guided exploration, which tries the trigger only when it pays."""
+    avoid_revisits: bool = False
+    """Testing: the greedy policy never takes a move to a box already visited in this search (nor a move that
+    leaves the box where it is); it takes the best of the other actions. The trigger is always allowed, so a
+    search whose every move is a revisit ends by triggering. Off: the paper's plain greedy policy."""
+    roi_max_side: int = 500
+    """``roi``: images whose longer side exceeds this are resized down before the backbone pass."""
+    clip_preset: str = "clip_vit_base_patch32"
+    """``clip``: the keras-hub CLIP preset whose image encoder describes the boxes."""
     aar_nms: float = 0.3
     """All attended regions: greedy non-maximum suppression at this IoU per image before the AP (0: none)."""
     # --- running --------------------------------------------------------------------------------------------
@@ -75,7 +98,7 @@ class Config(DQNConfig):
         super().validate()
         require_choice("features", self.features, FEATURES)
         for name in ("history_length", "number_of_steps", "test_steps", "episode_batch", "test_batch",
-                     "backbone_batch"):
+                     "backbone_batch", "roi_max_side"):
             require_positive_int(name, getattr(self, name))
         require_positive_int("context", self.context, allow_zero=True)
         if self.context * 2 >= 224:
@@ -87,6 +110,9 @@ class Config(DQNConfig):
         require_finite("cross_width", self.cross_width, low=0.0, high=1.0)
         require_finite("aar_nms", self.aar_nms, low=0.0, high=1.0)
         require_finite("descriptor_scale", self.descriptor_scale, low=0.0, low_open=True)
+        require_finite("explore_trigger", self.explore_trigger, low=0.0, high=1.0)
+        if not isinstance(self.clip_preset, str) or not self.clip_preset.strip():
+            raise ConfigError(f"clip_preset must be a keras-hub preset name or path, received {self.clip_preset!r}")
         require_finite("cache_mb", self.cache_mb, low=0.0)
         return self
 
@@ -101,19 +127,21 @@ class Config(DQNConfig):
                     trigger_iou=self.trigger_iou if training else self.test_trigger_iou,
                     fine_smaller=self.fine_smaller, continuous_trigger=self.continuous_trigger, alpha=self.alpha,
                     fine_alpha=self.fine_alpha, restart_scale=self.restart_scale, cross_width=self.cross_width,
-                    context=self.context)
+                    context=self.context, state_geometry=self.state_geometry, state_steps=self.state_steps)
 
 
 RESULT_FIELDS = ("features", "class_object", "alpha", "history_length", "number_of_steps", "trigger_iou", "context",
                  "cross_width", "fine_smaller", "fine_alpha", "continuous_trigger", "guided_exploration",
-                 "descriptor_scale", "hidden_units", "dropout", "dueling", "learning_rate", "gamma", "replay_size",
+                 "descriptor_scale", "state_geometry", "state_steps", "explore_trigger", "roi_max_side",
+                 "clip_preset", "hidden_units", "dropout", "dueling", "learning_rate", "gamma", "replay_size",
                  "minibatch", "learning_starts", "train_every", "target_update_every", "double_dqn", "n_step",
                  "demo_ratio", "demo_size", "margin", "margin_weight", "bc_epochs", "bc_updates_per_epoch",
                  "epsilon_start", "epsilon_decay", "epsilon_min", "episode_batch", "seed", "weights")
 """Fields that change what training computes: a resumed run must keep them (``epochs`` may grow)."""
 
 MODEL_FIELDS = ("features", "hidden_units", "dropout", "dueling", "history_length", "descriptor_scale",
-                "fine_smaller", "fine_alpha", "alpha", "context", "cross_width")
+                "fine_smaller", "fine_alpha", "alpha", "context", "cross_width", "state_geometry", "state_steps",
+                "roi_max_side", "clip_preset")
 """What a trained Q-network fixes: testing takes these from the run's config.json."""
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -131,6 +159,29 @@ PRESETS: dict[str, dict[str, Any]] = {
         "target_update_every": 50,
         "double_dqn": True,
         "episode_batch": 16,
+    },
+    # Issue 18: the fast preset on RoIAlign features (one VGG-16 pass per image and per trigger), with the box's
+    # geometry and the step count in the state, descriptors scaled to about unit spread, exploration that also
+    # tries wrong triggers, oracle demonstrations with DQfD's large-margin loss and a behaviour-cloning warm-up, and
+    # a test policy that never revisits a box within a search.
+    "fast_roi": {
+        "epochs": 15,
+        "epsilon_decay": 0.18,
+        "learning_rate": 1e-4,
+        "minibatch": 32,
+        "learning_starts": 64,
+        "train_every": 4,
+        "target_update_every": 50,
+        "double_dqn": True,
+        "episode_batch": 16,
+        "features": "roi",
+        "descriptor_scale": ROI_DESCRIPTOR_SCALE,
+        "state_geometry": True,
+        "state_steps": True,
+        "explore_trigger": 0.1,
+        "demo_ratio": 0.25,
+        "bc_epochs": 1,
+        "avoid_revisits": True,
     },
     # Seconds: for smoke tests.
     "tiny": {

@@ -36,6 +36,24 @@ def greedy_policy(indices: np.ndarray, q: np.ndarray | None, infos: list[dict[st
     return np.argmax(q, axis=1)
 
 
+def revisit_free_greedy_policy(indices: np.ndarray, q: np.ndarray | None, infos: list[dict[str, Any]]) -> np.ndarray:
+    """The greedy policy that never moves to a box already visited in this search (``info["revisit_actions"]``,
+    a move that leaves the box where it is included): the action of highest Q-value among the others. The trigger
+    is never a revisit, so an action always remains, and a search cannot cycle: each of its moves reaches a new
+    box, and one whose every move is a revisit ends by triggering (the number_of_steps restart still bounds it)."""
+    if q is None:
+        raise ValueError("the greedy policy needs Q-values")
+    masked = np.array(q, dtype=np.float64, copy=True)
+    for j, info in enumerate(infos):
+        masked[j, list(info["revisit_actions"])] = -np.inf
+    return np.argmax(masked, axis=1)
+
+
+def test_policy(config: Config) -> Callable:
+    """The agent's test policy: greedy, avoiding revisits with ``avoid_revisits``."""
+    return revisit_free_greedy_policy if config.avoid_revisits else greedy_policy
+
+
 def run_records(images: Sequence[VocImage], store: ImageStore, config: Config, policy: Callable, batch: int,
                 features: Any = None, q_fn: Callable[[np.ndarray], np.ndarray] | None = None,
                 progress: Callable[[int], None] | None = None, oracle: bool = False) -> list[dict[str, Any]]:
@@ -131,8 +149,8 @@ def test(config: Config, data: Sequence[str | Path], image_set: str | None, chec
 
     t0 = time.perf_counter()
     with tqdm(total=len(images), desc="test", unit="img", disable=not show_progress, leave=False) as bar:
-        records = run_records(images, store, config, greedy_policy, config.test_batch, features, agent.q_values,
-                              progress=bar.update)
+        records = run_records(images, store, config, test_policy(config), config.test_batch, features,
+                              agent.q_values, progress=bar.update)
     seconds = time.perf_counter() - t0
     features.close()
     results: dict[str, Any] = {"agent": evaluate_active(records, config.aar_nms)}
@@ -194,4 +212,4 @@ def test(config: Config, data: Sequence[str | Path], image_set: str | None, chec
     return {**meta, **results}
 
 
-__all__ = ["test", "run_records", "evaluate_active", "greedy_policy"]
+__all__ = ["test", "run_records", "evaluate_active", "greedy_policy", "revisit_free_greedy_policy", "test_policy"]

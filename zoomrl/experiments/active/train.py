@@ -20,7 +20,7 @@ import numpy as np
 
 from zoomrl.data.images import ImageStore, class_objects
 from zoomrl.data.voc import VocImage
-from zoomrl.envs.active import TRIGGER, ActiveEnv
+from zoomrl.envs.active import TRIGGER, ActiveEnv, extra_state_size
 from zoomrl.experiments import dqn_loop
 from zoomrl.experiments.active.config import RESULT_FIELDS, Config
 from zoomrl.experiments.dqn_loop import store_transitions  # noqa: F401 - re-exported
@@ -57,11 +57,22 @@ class EpochStats:
 
 
 def feature_model_for(config: Config, log: Log) -> Any:
-    """VGG-16 ``block5_pool`` of the context box (the Image Zooms model), or the 84x84 pixels for ``scratch``."""
+    """VGG-16 ``block5_pool`` of the context box (the Image Zooms model), the 84x84 pixels for ``scratch``, RoIAlign
+    on one ``block5_conv3`` map per (masked) image for ``roi``, a CLIP image encoder's embedding for ``clip``."""
     if config.features == "scratch":
         from zoomrl.vision.pixels import PixelCrops
 
         return PixelCrops()
+    if config.features == "roi":
+        from zoomrl.vision.roi import build_roi_feature_model
+
+        return build_roi_feature_model(config.weights, cache_mb=config.cache_mb, cache_dir=config.feature_cache,
+                                       max_side=config.roi_max_side, log=log)
+    if config.features == "clip":
+        from zoomrl.vision.clip import build_clip_feature_model
+
+        return build_clip_feature_model(config.clip_preset, random_weights=config.weights == "none",
+                                        batch_size=config.backbone_batch, cache_mb=config.cache_mb, log=log)
     from zoomrl.vision.features import build_feature_model
 
     return build_feature_model("image_zooms", config.weights, backbone_batch=config.backbone_batch,
@@ -81,7 +92,9 @@ def build_agent(config: Config, state_size: int) -> DQNAgent:
 
 
 def state_size_of(config: Config, features: Any) -> int:
-    return features.descriptor_size + config.num_actions * config.history_length
+    """The descriptor, the action history and the options' geometry and step count."""
+    return (features.descriptor_size + config.num_actions * config.history_length
+            + extra_state_size(config.state_geometry, config.state_steps))
 
 
 def run_meta(config: Config, state_size: int) -> dict[str, Any]:
@@ -106,14 +119,18 @@ def make_envs(images: Sequence[VocImage], store: ImageStore, config: Config, tra
 
 
 def guided_choice(q: np.ndarray, epsilon: float, positive: Sequence[int], rng: np.random.Generator,
-                  guided: bool = True) -> int:
+                  guided: bool = True, explore_trigger: float = 0.0) -> int:
     """Epsilon-greedy with guided exploration: with probability ``epsilon`` a uniform draw among ``positive``
     (the actions whose reward would be positive), or among all ``len(q)`` actions when there is none or
-    ``guided`` is off; else ``argmax q``. The draw order is fixed (one uniform, one integer)."""
+    ``guided`` is off; else ``argmax q``. ``explore_trigger``: an exploratory action is the trigger with this
+    probability, wherever the box is (so wrong triggers are tried too). The draw order is fixed (one uniform, one
+    integer, and when exploring with ``explore_trigger > 0`` one more uniform)."""
     explore = rng.random() < epsilon
     draw = int(rng.integers(1 << 30))
     if not explore:
         return int(np.argmax(q))
+    if explore_trigger > 0 and rng.random() < explore_trigger:
+        return TRIGGER
     choices = list(positive) if guided and len(positive) else list(range(len(q)))
     return int(choices[draw % len(choices)])
 
@@ -130,7 +147,7 @@ def training_policy(config: Config, epsilon: float, seed: int, epoch: int) -> Ca
             k = int(info["image_index"])
             rng = rngs.setdefault(k, np.random.default_rng([seed, epoch, k, 3]))
             out[j] = guided_choice(q[j] if q is not None else np.zeros(n), epsilon, info["positive_actions"], rng,
-                                   config.guided_exploration)
+                                   config.guided_exploration, config.explore_trigger)
         return out
 
     return policy

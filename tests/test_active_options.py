@@ -1,0 +1,239 @@
+"""Issue 18's options of the active family: the box's geometry and the step count in the state, descriptor scaling,
+exploration that also tries wrong triggers, demonstrations, a test policy that never revisits a box, the ``roi``
+features end to end, and the ``fast_roi`` preset."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import TinyFeatures, square_task, write_voc
+from zoomrl.envs.active import (
+    BIGGER,
+    DOWN,
+    LEFT,
+    RIGHT,
+    SMALLER,
+    TRIGGER,
+    UP,
+    ActiveEnv,
+    transform,
+)
+from zoomrl.experiments.active.config import PRESETS, make_config
+
+
+def _quiet(_):
+    pass
+
+
+def test_geometry_and_step_count_follow_the_history_in_the_state():
+    image = np.zeros((50, 100, 3), np.uint8)
+    gt = np.array([[10, 5, 60, 40]])
+    env = ActiveEnv(image, gt, state_geometry=True, state_steps=True, max_steps=40)
+    assert env.observation_space.shape == (90 + 5,)
+    obs, _ = env.reset(seed=0)
+    np.testing.assert_allclose(obs[90:], [0, 0, 1, 1, 0])
+    obs, *_ = env.step(SMALLER)  # (10, 5, 90, 45) of a 100 x 50 image, 1 action of 40
+    np.testing.assert_allclose(obs[90:], [0.1, 0.1, 0.8, 0.8, 1 / 40], rtol=1e-6)
+    assert obs[SMALLER] == 1 and obs[:90].sum() == 1  # the history is where it was
+    obs, *_ = env.step(RIGHT)  # moved by 0.2 * 80 = 16 px, stopped at the border at 10: (20, 5, 100, 45)
+    np.testing.assert_allclose(obs[90:], [0.2, 0.1, 0.8, 0.8, 2 / 40], rtol=1e-6)
+    # the count is the search's: a new search (testing: after a trigger) starts again from 0
+    test_env = ActiveEnv(image, gt, state_steps=True, training=False, max_steps=40)
+    test_env.reset(seed=0)
+    test_env.step(SMALLER)
+    test_env.step(TRIGGER)
+    obs, _ = test_env.reset()
+    assert obs[-1] == 0 and test_env.episode.total_steps == 2
+    obs, *_ = test_env.step(SMALLER)
+    assert obs[-1] == pytest.approx(1 / 40)
+    only_steps = ActiveEnv(image, gt, state_steps=True)
+    assert only_steps.observation_space.shape == (91,) and ActiveEnv(image, gt).observation_space.shape == (90,)
+
+
+def test_descriptor_scale_multiplies_the_descriptor_only():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
+    features = TinyFeatures()
+    env = ActiveEnv(image, np.array([[0, 0, 32, 32]]), features=features, descriptor_scale=0.25,
+                    state_geometry=True)
+    env.reset(seed=0)
+    obs, *_ = env.step(SMALLER)
+    raw = features.describe([env.request()])[0]
+    np.testing.assert_allclose(obs[:36], 0.25 * raw, rtol=1e-6)
+    assert obs[36 + SMALLER] == 1 and obs[36:126].sum() == 1
+    np.testing.assert_allclose(obs[126:], [0.1, 0.1, 0.8, 0.8], rtol=1e-6)
+
+
+def test_exploration_also_tries_wrong_triggers():
+    from zoomrl.experiments.active.train import guided_choice, training_policy
+
+    rng = np.random.default_rng(0)
+    q = np.zeros(9)
+    draws = [guided_choice(q, 1.0, (UP,), rng, True, 0.3) for _ in range(4000)]
+    share = np.mean(np.array(draws) == TRIGGER)
+    assert abs(share - 0.3) < 0.03 and set(draws) == {UP, TRIGGER}  # the trigger though it does not pay
+    assert TRIGGER not in [guided_choice(q, 1.0, (UP,), rng, True, 0.0) for _ in range(500)]
+    assert {guided_choice(q, 0.0, (UP,), rng, True, 1.0) for _ in range(50)} == {0}  # greedy: argmax
+    # the configuration reaches the training policy
+    policy = training_policy(make_config("tiny", explore_trigger=1.0), 1.0, 0, 0)
+    infos = [{"image_index": i, "positive_actions": (UP,)} for i in range(3)]
+    assert list(policy(np.arange(3), np.zeros((3, 9)), infos)) == [TRIGGER] * 3
+    policy = training_policy(make_config("tiny"), 1.0, 0, 0)
+    assert list(policy(np.arange(3), np.zeros((3, 9)), infos)) == [UP] * 3
+
+
+def test_revisit_actions_name_the_moves_back_to_a_visited_box():
+    env = ActiveEnv(np.zeros((100, 100, 3), np.uint8), np.array([[0, 0, 50, 50]]), training=False)
+    env.reset(seed=0)
+    # the whole image: every move stops at the border and bigger is clipped back to it
+    assert set(env.info()["revisit_actions"]) == {RIGHT, LEFT, UP, DOWN, BIGGER}
+    env.step(SMALLER)
+    env.step(SMALLER)  # (18, 18, 82, 82): no move leads back
+    assert env.info()["revisit_actions"] == ()
+    env.step(RIGHT)  # by 12.8 px: (30.8, 18, 94.8, 82)
+    assert env.info()["revisit_actions"] == (LEFT,)  # back to the box after SMALLER
+    env.step(DOWN)
+    assert set(env.info()["revisit_actions"]) == {UP}
+    assert TRIGGER not in env.info()["revisit_actions"]
+
+
+def _ping_pong(obs):
+    """Q-values of a policy that cycles: SMALLER twice (away from the borders), then RIGHT and LEFT in turn (the
+    state's first 9 values are the last action, the next 9 the one before); the trigger is always the worst."""
+    q = np.tile(np.linspace(1.0, 0.2, 9), (len(obs), 1))
+    q[:, TRIGGER] = -5.0
+    for j, o in enumerate(obs):
+        last = int(np.argmax(o[:9])) if o[:9].any() else -1
+        before = int(np.argmax(o[9:18])) if o[9:18].any() else -1
+        best = {-1: SMALLER, SMALLER: RIGHT if before == SMALLER else SMALLER, RIGHT: LEFT, LEFT: RIGHT}
+        q[j, best.get(last, RIGHT)] = 10.0
+    return q
+
+
+def _run(policy, max_steps=12, total=36):
+    from zoomrl.envs.vector import ZoomVectorEnv, run_vector
+
+    env = ActiveEnv(np.zeros((100, 120, 3), np.uint8), np.array([[0, 0, 30, 30]]), training=False,
+                    max_steps=max_steps, max_total_steps=total)
+    run_vector(ZoomVectorEnv([env], None, final_observations=False), policy, _ping_pong)
+    return env.record("im")["searches"]
+
+
+def test_the_test_policy_never_revisits_a_box_within_a_search():
+    from zoomrl.experiments.active.test import greedy_policy, revisit_free_greedy_policy
+
+    plain = _run(greedy_policy)
+    # the plain greedy policy cycles between two boxes until the step limit restarts it
+    assert all(len(s["actions"]) == 12 for s in plain)
+    assert any(len({tuple(w) for w in s["windows"]}) < len(s["windows"]) for s in plain)
+    free = _run(revisit_free_greedy_policy)
+    assert sum(len(s["actions"]) for s in free) == 36
+    for s in free:
+        boxes = [tuple(np.round(w, 3)) for w in s["windows"]]
+        nxt = transform(s["windows"][-1], s["actions"][-1], 120, 100)
+        assert len(set(boxes)) == len(boxes) and (s["actions"][-1] == TRIGGER or tuple(np.round(nxt, 3)) not in boxes)
+    # the Q-values logged are the network's own (the mask only chooses the action)
+    assert max(free[0]["q_values"][2]) == 10.0
+    # when every move is a revisit the trigger is left, however low its value
+    infos = [{"revisit_actions": tuple(a for a in range(9) if a != TRIGGER)}]
+    assert revisit_free_greedy_policy(np.arange(1), np.linspace(1, 0, 9)[None], infos)[0] == TRIGGER
+
+
+def test_test_uses_the_revisit_free_policy_when_configured():
+    from zoomrl.experiments.active.test import greedy_policy, revisit_free_greedy_policy, test_policy
+
+    assert test_policy(make_config("tiny")) is greedy_policy
+    assert test_policy(make_config("tiny", avoid_revisits=True)) is revisit_free_greedy_policy
+
+
+def test_existing_presets_unchanged_and_fast_roi_combines_the_options():
+    assert PRESETS["paper"] == {"epochs": 15, "epsilon_decay": 0.18}
+    fast = make_config("fast")
+    assert (fast.features, fast.state_geometry, fast.state_steps, fast.explore_trigger, fast.avoid_revisits,
+            fast.demo_ratio, fast.descriptor_scale) == ("vgg", False, False, 0.0, False, 0.0, 1.0)
+    c = make_config("fast_roi")
+    for name, value in PRESETS["fast"].items():
+        assert getattr(c, name) == value, name
+    assert (c.features, c.state_geometry, c.state_steps, c.avoid_revisits) == ("roi", True, True, True)
+    assert c.descriptor_scale == 0.1 and c.explore_trigger == 0.1 and c.demo_ratio > 0 and c.margin_weight > 0
+    assert c.bc_epochs == 1
+    assert (c.epochs, c.number_of_steps, c.test_steps) == (15, 40, 200)  # the paper's protocol
+
+
+def test_command_line_flags_of_issue_18():
+    from zoomrl.experiments.active.cli import build_parser, make_run_config
+
+    args = build_parser("train").parse_args(["--preset", "tiny", "--features", "roi", "--state-geometry",
+                                             "--state-steps", "--explore-trigger", "0.2", "--descriptor-scale",
+                                             "0.1", "--avoid-revisits", "--clip-preset", "my_clip"])
+    c = make_run_config(args)
+    assert (c.features, c.state_geometry, c.state_steps, c.explore_trigger, c.descriptor_scale, c.avoid_revisits,
+            c.clip_preset) == ("roi", True, True, 0.2, 0.1, True, "my_clip")
+    c = make_run_config(build_parser("test").parse_args(["--preset", "fast_roi"]))
+    assert c.features == "roi" and c.avoid_revisits  # the preset's features, not a flag default
+    c = make_run_config(build_parser("test").parse_args(["--preset", "fast_roi", "--no-avoid-revisits"]))
+    assert not c.avoid_revisits
+    with pytest.raises(Exception, match="explore_trigger"):
+        make_config("tiny", explore_trigger=1.5)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("active_options_data")
+    write_voc(root / "train", square_task(4, 0))
+    write_voc(root / "test", square_task(2, 1), image_set="test")
+    return root
+
+
+def test_roi_features_and_the_options_train_and_test_end_to_end(data, tmp_path):
+    """The fast_roi preset's options on the square task, with RoIAlign features over a stand-in map: the state
+    holds descriptor, history, geometry and steps; demonstrations are the oracle's; testing adopts the state."""
+    from pathlib import Path
+
+    from test_roi_features import mean_map
+    from zoomrl.agents.dqn.checkpoint import read_weights_meta
+    from zoomrl.experiments.active.test import test
+    from zoomrl.experiments.active.train import train
+    from zoomrl.vision.roi import RoiAlignFeatures
+
+    def roi():
+        return RoiAlignFeatures(mean_map, "test", channels=3, cache_mb=16, log=_quiet)
+
+    options = dict(state_geometry=True, state_steps=True, explore_trigger=0.1, descriptor_scale=0.1,
+                   demo_ratio=0.25, bc_epochs=1, bc_updates_per_epoch=2)
+    cfg = make_config("tiny", class_object="box", epochs=1, **options)
+    logs = []
+    features = roi()
+    out = train(cfg, [data / "train"], "trainval", tmp_path / "m", features=features, log=logs.append,
+                show_progress=False)
+    assert read_weights_meta(Path(out["weights"]))["state_size"] == 7 * 7 * 3 + 90 + 5
+    assert any(line.startswith("demonstrations:") for line in logs)
+    # one map per training image, shared by the demonstrations and the epoch (one object each: no search after a
+    # trigger, so no second map)
+    assert features.backbone_calls == 4
+    res = test(make_config("tiny", class_object="box", avoid_revisits=True), [data / "test"], "test", None,
+               tmp_path / "r", model_dir=tmp_path / "m", features=roi(), log=_quiet, show_progress=False)
+    assert res["config"]["state_geometry"] and res["config"]["state_steps"]  # adopted from the trained run
+    for record in json.loads((tmp_path / "r" / "detections.json").read_text())["images"]:
+        for s in record["searches"]:
+            boxes = [tuple(np.round(b, 3)) for b in s["windows"]]
+            assert len(set(boxes)) == len(boxes)
+
+
+def test_demonstrations_are_the_oracles(data):
+    """The active family's demonstrations go through the shared machinery (dqn_loop): the oracle's actions, each
+    raising the IoU or triggering at tau on the square task, stored in the agent's demonstration memory."""
+    from zoomrl.data.images import ImageStore, load_images
+    from zoomrl.experiments.active.train import build_agent, collect_demonstrations, state_size_of
+
+    cfg = make_config("tiny", class_object="box", demo_ratio=0.5, state_geometry=True)
+    images = load_images([data / "train"], "trainval", "box", False, None, _quiet)
+    features = TinyFeatures()
+    agent = build_agent(cfg, state_size_of(cfg, features))
+    steps = collect_demonstrations(images, ImageStore(), features, agent, cfg)
+    memory = agent.demos
+    assert steps == len(memory) > 0 and memory.demo
+    actions, returns = memory.actions[: len(memory)], memory.returns[: len(memory)]
+    assert set(returns[actions == TRIGGER]) == {3.0} and set(returns[actions != TRIGGER]) == {1.0}
+    assert (actions == TRIGGER).sum() == sum(len(im.boxes("box", include_difficult=False)) for im in images)
