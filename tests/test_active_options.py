@@ -166,10 +166,11 @@ def test_command_line_flags_of_issue_18():
 
     args = build_parser("train").parse_args(["--preset", "tiny", "--features", "roi", "--state-geometry",
                                              "--state-steps", "--explore-trigger", "0.2", "--descriptor-scale",
-                                             "0.1", "--avoid-revisits", "--clip-preset", "my_clip"])
+                                             "0.1", "--avoid-revisits", "--clip-preset", "my_clip",
+                                             "--roi-max-side", "320"])
     c = make_run_config(args)
     assert (c.features, c.state_geometry, c.state_steps, c.explore_trigger, c.descriptor_scale, c.avoid_revisits,
-            c.clip_preset) == ("roi", True, True, 0.2, 0.1, True, "my_clip")
+            c.clip_preset, c.roi_max_side) == ("roi", True, True, 0.2, 0.1, True, "my_clip", 320)
     c = make_run_config(build_parser("test").parse_args(["--preset", "fast_roi"]))
     assert c.features == "roi" and c.avoid_revisits  # the preset's features, not a flag default
     c = make_run_config(build_parser("test").parse_args(["--preset", "fast_roi", "--no-avoid-revisits"]))

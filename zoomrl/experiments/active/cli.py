@@ -88,6 +88,9 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
             help="the box's normalised x, y, w, h in the state (default: preset's)")
         add("--state-steps", action=argparse.BooleanOptionalAction, default=None,
             help="the search's step count in the state (default: preset's)")
+        add("--roi-max-side", type=positive_int, default=None, metavar="PX",
+            help="--features roi: resize images whose longer side exceeds PX before the backbone pass "
+                 "(default: preset's, 500)")
         add("--explore-trigger", type=float, default=None, metavar="P",
             help="exploring, take the trigger with probability P wherever the box is (default: preset's, 0)")
     else:
@@ -101,7 +104,7 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
 TRAIN_OVERRIDES = ("epochs", "learning_rate", "train_every", "minibatch", "hidden_units", "target_update_every",
                    "double_dqn", "dueling", "n_step", "demo_ratio", "margin_weight", "bc_epochs",
                    "continuous_trigger", "guided_exploration", "descriptor_scale", "state_geometry", "state_steps",
-                   "explore_trigger")
+                   "explore_trigger", "roi_max_side")
 
 
 def make_run_config(args: argparse.Namespace):
