@@ -139,3 +139,19 @@ def test_active_env_recomputes_maps_once_per_trigger():
     assert triggers == 10 and env.image_done
     # the first map, then one after each trigger but the last (the image ends there: nothing more to describe)
     assert model.backbone_calls == triggers
+
+
+def test_disk_cache_is_reused_and_kept_apart_per_resolution(tmp_path):
+    image = np.random.default_rng(4).integers(0, 256, size=(64, 96, 3), dtype=np.uint8)
+    request = [Request("im", (), image, (8, 8, 90, 60))]
+    first = _model(cache_dir=tmp_path)
+    d = first.describe(request)
+    first.close()
+    again = _model(cache_dir=tmp_path)
+    np.testing.assert_array_equal(again.describe(request), d)
+    assert again.backbone_calls == 0 and again.disk.hits == 1  # the map came from the file
+    again.close()
+    other = _model(cache_dir=tmp_path, max_side=48)
+    other.describe(request)
+    assert other.backbone_calls == 1  # another resolution: another file
+    other.close()

@@ -106,6 +106,8 @@ class RoiAlignFeatures(FeatureModel):
     def __init__(self, maps: MapFn, fingerprint: str, *, stride: float = STRIDE, channels: int = 512,
                  grid: int = GRID, sampling: int = SAMPLING, max_side: int = 500, min_side: int = MIN_SIDE,
                  **kwargs) -> None:
+        # The disk cache's file is named by the variant: maps at another resolution must not be read back.
+        self.variant = f"roi_align_{LAYER}_side{int(max_side)}"
         super().__init__(maps, fingerprint, **kwargs)  # type: ignore[arg-type]
         self.stride = float(stride)
         self.channels = int(channels)
