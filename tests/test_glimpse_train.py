@@ -86,6 +86,16 @@ def test_resume_is_exact_and_keep_checkpoints_is_honoured(tmp_path):
     assert len(a) == len(b) > 0 and all(np.array_equal(x, y) for x, y in zip(a, b))
     history = json.loads((split / "ram" / "latest.json").read_text())["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3]
+    # The history too (every logged loss and reward, to the digit), all but each epoch's wall-clock seconds; and
+    # the training state (optimizer slots, the model's random generator) that a further resume would start from.
+    straight = json.loads((tmp_path / "straight" / "ram" / "latest.json").read_text())["history"]
+    timeless = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
+    assert timeless(history) == timeless(straight) and {"loss", "reward", "reinforce"} <= set(history[-1])
+    with np.load(tmp_path / "straight" / "ram" / "training_state.npz") as sa, \
+            np.load(split / "ram" / "training_state.npz") as sb:
+        assert sorted(sa.files) == sorted(sb.files) and "seed_state" in sa.files
+        for k in sa.files:
+            np.testing.assert_array_equal(sa[k], sb[k], err_msg=k)
     # Epoch 3 moved the weights (the check is not vacuous).
     assert not all(np.array_equal(x, y) for x, y in zip(weights(split / "ram", 2), b))
     with pytest.raises(ConfigError, match="cannot resume with a different glimpses"):

@@ -102,6 +102,24 @@ def test_exact_resume_and_keep_checkpoints(pretrained, tmp_path):
                     **quiet)
 
 
+def test_one_run_of_every_stage_equals_stage_by_stage_runs(pretrained, tmp_path):
+    """Stages 1 and 2 in one call (no --stage) give the weights of `--stage 1` then `--stage 2` (the fixture):
+    a stage's fresh weights depend on (seed, stage) alone, so a run interrupted before a stage's first checkpoint
+    starts that stage again exactly as the straight run did."""
+    cfg = make_config("tiny", finetune_epochs=0, two_stream_epochs=0)
+    run_train(cfg, tmp_path / "m", None, resume=False, keep=3, quiet=True, log=lambda m: None)
+    for stage in ("classifiers", "pretrain"):
+        files = stage_finished(pretrained, stage)["files"]
+        assert files == stage_finished(tmp_path / "m", stage)["files"]
+        for name in files.values():
+            if name.endswith(".weights.h5"):
+                a = _weights(pretrained / STAGE_DIRS[stage] / name)
+                b = _weights(tmp_path / "m" / STAGE_DIRS[stage] / name)
+                assert a.keys() == b.keys() and len(a) > 10
+                for k in a:
+                    np.testing.assert_array_equal(a[k], b[k], err_msg=f"{stage} {name} {k}")
+
+
 def test_command_line_errors(tmp_path, capsys):
     from zoomrl.experiments.cli import main
 

@@ -197,6 +197,11 @@ def train_stage(cfg: Any, stage: str, model_dir: str | Path, data: tuple[np.ndar
         if resume and latest is not None:
             _check_resumable(cfg, run_dir)
             start = int(latest["epoch"])
+        # A stage's fresh weights depend on (seed, stage) alone, not on what this process built before: a stage
+        # started by `--stage k`, within a run of every stage, or again after an interruption starts the same.
+        from zoomrl.agents.seeding import seed_everything
+
+        seed_everything(int(np.random.SeedSequence([cfg.seed, k]).generate_state(1)[0]))
         agents = build_agents(cfg, stage, model_dir, images.shape[1:], num_classes)
         if start:
             for a, path in zip(agents, _weight_names(cfg, stage)):
