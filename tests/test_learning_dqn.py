@@ -7,27 +7,34 @@ square lies, so the oracle's action is learnable. The known answer is the oracle
 on the same held-out images through the same environments: the greedy agent's first search must trigger at
 IoU >= 0.5 on a stated fraction of the images the oracle's does, and clearly more often than a random agent.
 
-Mutations tried by hand, one at a time (each broke the code as described; the tests named failed):
+Mutations tried by hand, one at a time, in a copy of the tree (the tests named failed; "learning" = both
+learning tests, greedy success over the oracle's: hierarchical 0.00 of 1.00, active 0.15 of 0.90):
 
-========================================================  ===========================================================
-mutation                                                  caught by
-========================================================  ===========================================================
-TD target sign flipped (``-(R + g^n Q')``) in             both learning tests (greedy 0.00 and 0.36 of the oracle),
-``agent.targets``                                         ``test_targets_by_hand``
-bootstrap sign flipped (``R - g^n Q'``)                   ``test_targets_by_hand``
-n-step bootstrap lost (``td_targets`` returns ``R``)       ``test_active_agent_learns`` (Q of the first state falls
-                                                          1.5 below the return it earns), ``test_targets_by_hand``
-n-step bootstrap lost in ``NStepAccumulator._emit``       ``test_run_loop_stores_n_step_transitions_by_hand``
-(discount 0)
-Double DQN's argmax taken from the target network         ``test_targets_by_hand`` (learning barely moves: 0.97 and
-(``agent.targets``)                                       1.03 of the oracle on two seeds, within the noise)
-``store_transitions`` drops ``truncated``                 ``test_run_loop_stores_n_step_transitions_by_hand``
-(``dqn_loop.py``)                                         (learning barely moves: 1.00 and 0.86 of the oracle)
-large-margin loss sign flipped (``losses.py``)            both learning tests (greedy 0.00 of the oracle: the warm-up
-                                                          teaches every action but the oracle's)
-``pretrain_updates`` not restored by ``set_state``        both resume tests (epoch 2 stalls its updates until the
-                                                          agent's steps catch up with the warm-up's)
-========================================================  ===========================================================
+===============================================  ====================================================================
+mutation                                         caught by
+===============================================  ====================================================================
+TD target sign flipped, ``-(R + g^n Q')``        learning; ``test_targets_by_hand``
+(``agent.targets``)
+bootstrap sign flipped, ``R - g^n Q'``           ``test_targets_by_hand``; ``test_active_agent_learns`` (start value
+(``losses.td_targets``)                          2.27 below the return earned)
+n-step bootstrap lost: ``td_targets``            ``test_targets_by_hand``; ``test_active_agent_learns`` (start value
+returns ``R``                                    1.51 below the return earned)
+n-step bootstrap lost: discount 0 in             ``test_run_loop_stores_n_step_transitions_by_hand``;
+``NStepAccumulator._emit``                       ``test_active_agent_learns`` (1.51 below)
+Double DQN's argmax taken from the target        ``test_targets_by_hand`` only (learning barely moves: active 0.97 and 1.03
+network (``agent.targets``)                      of the oracle on two seeds; the older Double DQN test of
+                                                 test_replay_agent.py passes, its two networks agree on the argmax)
+``store_transitions`` drops ``truncated``        ``test_run_loop_stores_n_step_transitions_by_hand`` only (active
+(``dqn_loop.py``)                                barely moves: 1.00 and 0.86 of the oracle on two seeds)
+large-margin loss sign flipped                   learning (0.00: the warm-up teaches every action but the oracle's)
+(``losses.large_margin_loss``)
+``pretrain_updates`` not restored by             both resume tests (after a resume, epoch 2 owes no update until the
+``DQNAgent.set_state``                           agent's steps catch up with the warm-up's)
+===============================================  ====================================================================
+
+The hierarchical learning test cannot see a lost bootstrap: on this task the oracle's greedy-IoU policy is also the
+myopic one, and epsilon-greedy exploration in an irreversible hierarchy biases its start values low anyway (measured
+1.0-1.7 below the return, 2.5 without the bootstrap: too close for a stable bound). The unit tests above cover it.
 """
 
 from __future__ import annotations
@@ -227,15 +234,16 @@ def test_hierarchical_agent_learns(squares, tmp_path, no_plots):
 
 def test_active_agent_learns(squares, tmp_path, no_plots):
     """The active box (9 actions, 10 steps, 2 past actions in the state) on 64 px squares: 24 training images,
-    6 epochs with guided exploration, epsilon 1 -> 0.1 after the warm-up. On 40 held-out images the oracle's
-    first search succeeds (IoU >= 0.5) on 90% of them, a random agent's on 7.5%; the greedy agent must reach 75%
-    of the oracle and beat random by 0.5. Measured on seeds 0-5: 0.97, 0.86, 1.00, ... of the oracle.
+    6 epochs of guided exploration with epsilon 0.5 -> 0.1 after the warm-up. On 40 held-out images the oracle's
+    first search succeeds (IoU >= 0.5) on 90% of them, a random agent's on 7.5%; the greedy agent must reach 70%
+    of the oracle and beat random by 0.5. Measured on seeds 0-5: 1.06, 0.81, 1.00, 0.83, 1.00, 0.97 of the oracle
+    (this test runs seed 0).
 
     The value of the start state is a known answer too: guided exploration keeps the 3-step returns close to the
     greedy ones, so max_a Q(s0, a) must lie within 0.8 of the discounted return the greedy search then earns
-    (measured +0.13 to +0.43; -1.5 and -1.6 without the n-step bootstrap)."""
+    (measured -0.41 to +0.36 on seeds 0-5; about -1.5 without the n-step bootstrap)."""
     cfg, agent, images, make_envs = _learned("active", squares, tmp_path, dict(
-        epochs=6, epsilon_decay=0.25, number_of_steps=10, history_length=2, train_every=2))
+        epochs=6, epsilon_start=0.5, epsilon_decay=0.1, number_of_steps=10, history_length=2, train_every=2))
     store = ImageStore()
     threshold = cfg.test_trigger_iou
     searches = _first_searches(make_envs, images, store, cfg, lambda i, q, f: np.argmax(q, 1), agent.q_values,
@@ -244,7 +252,7 @@ def test_active_agent_learns(squares, tmp_path, no_plots):
     oracle = _success(_first_searches(make_envs, images, store, cfg, oracle_policy), threshold)
     rand = _success(_first_searches(make_envs, images, store, cfg, random_policy(0, 9)), threshold)
     assert oracle >= 0.85 and rand <= 0.1, (oracle, rand)
-    assert greedy >= 0.75 * oracle and greedy >= rand + 0.5, (greedy, oracle, rand)
+    assert greedy >= 0.7 * oracle and greedy >= rand + 0.5, (greedy, oracle, rand)
     gap = _start_value_gap(searches, threshold, cfg.gamma)
     assert abs(gap) <= 0.8, gap
 
