@@ -21,8 +21,8 @@ n-step bootstrap lost: ``td_targets``            ``test_targets_by_hand``; ``tes
 returns ``R``                                    1.51 below the return earned)
 n-step bootstrap lost: discount 0 in             ``test_run_loop_stores_n_step_transitions_by_hand``;
 ``NStepAccumulator._emit``                       ``test_active_agent_learns`` (1.51 below)
-Double DQN's argmax taken from the target        ``test_targets_by_hand`` only (learning barely moves: active 0.97 and 1.03
-network (``agent.targets``)                      of the oracle on two seeds; the older Double DQN test of
+Double DQN's argmax taken from the target        ``test_targets_by_hand`` only (learning barely moves: active 0.97 and
+network (``agent.targets``)                      1.03 of the oracle on two seeds; the older Double DQN test of
                                                  test_replay_agent.py passes, its two networks agree on the argmax)
 ``store_transitions`` drops ``truncated``        ``test_run_loop_stores_n_step_transitions_by_hand`` only (active
 (``dqn_loop.py``)                                barely moves: 1.00 and 0.86 of the oracle on two seeds)
@@ -39,7 +39,8 @@ myopic one, and epsilon-greedy exploration in an irreversible hierarchy biases i
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -257,7 +258,7 @@ def test_active_agent_learns(squares, tmp_path, no_plots):
     assert abs(gap) <= 0.8, gap
 
 
-# --- exact resume of a run with demonstrations, the warm-up and n-step returns ------------------------------------------
+# --- exact resume of a run with demonstrations, the warm-up and n-step returns ---------------------------------
 def _h5_arrays(path) -> dict[str, np.ndarray]:
     """Every dataset of a weights file, by name."""
     import h5py
