@@ -11,6 +11,8 @@ AdamW's form): with Adam it decays weights far less than the penalty does, so it
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -22,7 +24,7 @@ class _CoupledL2:
 
     l2: float = 0.0
 
-    def apply(self, grads, trainable_variables=None):
+    def apply(self, grads: list[Any], trainable_variables: list[Any] | None = None) -> Any:
         # Every backend's train step ends here (TensorFlow through apply_gradients, JAX through stateless_apply,
         # which passes no variables and maps the optimizer's own list to their current values).
         variables = self._trainable_variables if trainable_variables is None else list(trainable_variables)
