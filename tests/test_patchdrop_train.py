@@ -102,6 +102,34 @@ def test_exact_resume_and_keep_checkpoints(pretrained, tmp_path):
                     **quiet)
 
 
+def test_exact_resume_of_the_policy_curve_stage(pretrained, tmp_path):
+    """Stage 2 trains one policy per penalty, sharing the classifiers: 2 epochs straight equal 1 + 1 resumed, for
+    every policy's weights and the training state (optimizers, generators)."""
+    cfg = make_config("tiny", pretrain_epochs=2)
+    data = load_data(cfg, "train")
+    quiet = dict(quiet=True, log=lambda m: None)
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(pretrained, a)
+    shutil.copytree(pretrained, b)
+    train_stage(cfg, "pretrain", a, data, resume=False, keep=3, **quiet)
+    train_stage(cfg.replace(pretrain_epochs=1), "pretrain", b, data, resume=False, keep=3, **quiet)
+    train_stage(cfg, "pretrain", b, data, resume=True, keep=3, **quiet)
+    names = ["epoch_2.sigma0.5.weights.h5", "epoch_2.sigma2.weights.h5"]
+    for name in names:
+        wa, wb = _weights(a / STAGE_DIRS["pretrain"] / name), _weights(b / STAGE_DIRS["pretrain"] / name)
+        assert wa.keys() == wb.keys() and len(wa) > 20
+        for k in wa:
+            np.testing.assert_array_equal(wa[k], wb[k], err_msg=f"{name} {k}")
+    with np.load(a / STAGE_DIRS["pretrain"] / "training_state.npz") as sa, \
+            np.load(b / STAGE_DIRS["pretrain"] / "training_state.npz") as sb:
+        assert sorted(sa.files) == sorted(sb.files) and int(sa["agents"]) == 2
+        for k in sa.files:
+            np.testing.assert_array_equal(sa[k], sb[k], err_msg=k)
+    # the second epoch moved the policies (the check is not vacuous)
+    first = _weights(b / STAGE_DIRS["pretrain"] / "epoch_1.sigma0.5.weights.h5")
+    assert any(not np.array_equal(first[k], v) for k, v in _weights(b / STAGE_DIRS["pretrain"] / names[0]).items())
+
+
 def test_one_run_of_every_stage_equals_stage_by_stage_runs(pretrained, tmp_path):
     """Stages 1 and 2 in one call (no --stage) give the weights of `--stage 1` then `--stage 2` (the fixture):
     a stage's fresh weights depend on (seed, stage) alone, so a run interrupted before a stage's first checkpoint
