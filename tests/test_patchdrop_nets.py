@@ -123,7 +123,7 @@ def test_agent_feeds_the_self_critical_advantage():
 def _first_bn(net):
     import keras
 
-    return next(l for l in net.net.layers if isinstance(l, keras.layers.BatchNormalization))
+    return next(layer for layer in net.net.layers if isinstance(layer, keras.layers.BatchNormalization))
 
 
 def test_learn_samples_from_the_probabilities_it_differentiates(monkeypatch):
