@@ -42,13 +42,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 from zoomrl.core.geometry import iou_matrix, pixel_window
-from zoomrl.envs.zoom import SearchLog, choose_target, describe, history_vector
-from zoomrl.vision.features import Request
+from zoomrl.envs.search import Box, SearchEnv, SearchEpisode, SearchLog, box_key, history_vector
 
 RIGHT, LEFT, UP, DOWN, BIGGER, SMALLER, FATTER, TALLER, TRIGGER, FINE_SMALLER = range(10)
 ACTION_NAMES = ("right", "left", "up", "down", "bigger", "smaller", "fatter", "taller", "trigger", "finer smaller")
@@ -73,12 +70,6 @@ def num_actions(fine_smaller: bool) -> int:
 def extra_state_size(state_geometry: bool = False, state_steps: bool = False) -> int:
     """Values the state holds after the action history: 4 for the box's geometry, 1 for the step count."""
     return 4 * bool(state_geometry) + bool(state_steps)
-
-
-def box_key(box: Sequence[float]) -> tuple[float, ...]:
-    """A hashable identity of a box, to a thousandth of a pixel (a move and its opposite may leave a box that
-    differs from the first by float rounding only)."""
-    return tuple(round(float(v), 3) for v in box)
 
 
 def transform(box: Sequence[float], action: int, width: float, height: float, alpha: float = ALPHA,
@@ -195,9 +186,12 @@ def trigger_reward(iou: float, threshold: float, continuous: bool = False) -> fl
     return -TRIGGER_REWARD + 2.0 * iou / threshold
 
 
-class ActiveEpisode:
+class ActiveEpisode(SearchEpisode):
     """All the searches of one image for one class (see the module docstring). ``gt_boxes`` ``(N, 4)`` and
     ``difficult`` ``(N,)`` are the class's objects; difficult ones are never targets."""
+
+    action_names = ACTION_NAMES
+    trigger = TRIGGER
 
     def __init__(self, image_key: str, image: np.ndarray, gt_boxes: np.ndarray, difficult: np.ndarray, *,
                  training: bool = True, max_steps: int = 40, max_total_steps: int = 200, history_length: int = 10,
@@ -205,17 +199,9 @@ class ActiveEpisode:
                  alpha: float = ALPHA, fine_alpha: float = FINE_ALPHA, restart_scale: float = RESTART_SCALE,
                  cross_width: float = CROSS_WIDTH, context: int = CONTEXT_PX, stop_when_found: bool = False,
                  state_geometry: bool = False, state_steps: bool = False, index: int = 0) -> None:
-        self.image_key = image_key
-        self.image = image.copy()  # crosses are painted in place
-        self.height, self.width = image.shape[:2]
-        self.gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
-        self.difficult = np.asarray(difficult, dtype=bool).reshape(-1)
-        self.found = np.zeros(len(self.gt_boxes), dtype=bool)
-        self.training = training
-        self.max_steps = int(max_steps)
+        self._setup(image_key, image, gt_boxes, difficult, training=training, max_steps=max_steps,
+                    history_length=history_length, trigger_iou=trigger_iou, index=index)
         self.max_total_steps = int(max_total_steps)
-        self.history_length = int(history_length)
-        self.trigger_iou = float(trigger_iou)
         self.num_actions = num_actions(fine_smaller)
         self.continuous_trigger = continuous_trigger
         self.alpha, self.fine_alpha = float(alpha), float(fine_alpha)
@@ -226,34 +212,18 @@ class ActiveEpisode:
         self.state_geometry = bool(state_geometry)
         self.state_steps = bool(state_steps)
         self.max_searches = max(1, int((~self.difficult).sum()))
-        self.index = index
-        self.mask_key: tuple[Any, ...] = ()
-        self.searches: list[SearchLog] = []
-        self.starts: list[tuple[float, float, float, float]] = []
-        self.total_steps = 0
-        self.finished = False
+        self.starts: list[Box] = []
         self._start_search()
 
     def _start_search(self) -> None:
         k = 0 if self.training else len(self.searches)
-        self.window = restart_box(k, self.width, self.height, self.restart_scale)
-        self.starts.append(self.window)
-        self.history: list[int] = []
-        self.visited = {box_key(self.window)}
-        self.log = SearchLog()
-        self.searches.append(self.log)
+        start = restart_box(k, self.width, self.height, self.restart_scale)
+        self.starts.append(start)
+        self._open_log(start)
 
-    @property
-    def available(self) -> np.ndarray:
-        return ~self.difficult & ~self.found
-
-    def target(self) -> tuple[int, float]:
-        return choose_target(self.window, self.gt_boxes, self.available)
-
-    def request(self) -> Request:
-        """The feature model's request: the box with its context, on the image with its crosses."""
-        return Request(self.image_key, self.mask_key, self.image,
-                       context_window(self.window, self.width, self.height, self.context))
+    def view(self) -> Box:
+        """The box with its context (the feature model sees it on the image with its crosses)."""
+        return context_window(self.window, self.width, self.height, self.context)
 
     def history_features(self) -> np.ndarray:
         """Everything in the state after the descriptor: the past actions one-hot, then the options' geometry
@@ -276,38 +246,11 @@ class ActiveEpisode:
             return True
         return not self.training and self.total_steps >= self.max_total_steps
 
-    def moved(self, action: int) -> tuple[float, float, float, float]:
+    def moved(self, action: int) -> Box:
         return transform(self.window, action, self.width, self.height, self.alpha, self.fine_alpha)
 
-    def step(self, action: int, q_values: np.ndarray | None = None) -> tuple[float, bool]:
-        """Take ``action``; returns ``(reward, terminal)`` (terminal: the trigger). Call :meth:`end_search` after
-        a trigger or when :attr:`timed_out`."""
-        if self.finished:
-            raise RuntimeError(f"{self.image_key}: step() on a finished episode")
-        action = int(action)
-        if not 0 <= action < self.num_actions:
-            raise ValueError(f"action must lie in 0..{self.num_actions - 1}, received {action}")
-        target, iou_before = self.target()
-        self.log.windows.append([float(v) for v in self.window])
-        self.log.actions.append(action)
-        self.log.q_values.append(None if q_values is None else [float(v) for v in q_values])
-        self.history.append(action)
-        self.total_steps += 1
-        if action == TRIGGER:
-            reward = trigger_reward(iou_before, self.trigger_iou, self.continuous_trigger)
-            self.log.rewards.append(reward)
-            self.log.triggered = True
-            self.log.final_iou = iou_before
-            return reward, True
-        self.window = self.moved(action)
-        self.visited.add(box_key(self.window))
-        iou_after = 0.0
-        if target >= 0:
-            iou_after = float(iou_matrix(np.asarray(self.window)[None], self.gt_boxes[target][None])[0, 0])
-        reward = move_reward(iou_before, iou_after)
-        self.log.rewards.append(reward)
-        self.log.final_iou = self.target()[1]
-        return reward, False
+    def trigger_reward(self, iou: float) -> float:
+        return trigger_reward(iou, self.trigger_iou, self.continuous_trigger)
 
     def end_search(self) -> None:
         """Close the search: after a trigger paint the cross on the box (and count the target found when the
@@ -328,22 +271,9 @@ class ActiveEpisode:
         else:
             self.finished = True
 
-    def record(self, image_id: str) -> dict[str, Any]:
-        """The per-image record of docs/detections_format.md, plus each search's start box."""
-        searches = []
-        for s, start in zip(self.searches, self.starts):
-            if s.actions:
-                searches.append({**s.to_record(), "start": [float(v) for v in start]})
-        return {
-            "image_id": image_id,
-            "action_names": list(ACTION_NAMES[: self.num_actions]),
-            "width": self.width,
-            "height": self.height,
-            "ground_truth": [{"box": [float(v) for v in b], "difficult": bool(d)}
-                             for b, d in zip(self.gt_boxes, self.difficult)],
-            "searches": searches,
-            "windows_analysed": int(sum(s["steps"] for s in searches)),
-        }
+    def _search_record(self, k: int, log: SearchLog) -> dict[str, Any]:
+        """The search's record plus its start box."""
+        return {**log.to_record(), "start": [float(v) for v in self.starts[k]]}
 
     def revisit_actions(self) -> tuple[int, ...]:
         """The moves that would lead to a box already visited in this search (the current box included: a move
@@ -367,118 +297,32 @@ class ActiveEpisode:
                     out.append(a)
         return tuple(out)
 
-    def oracle_action(self) -> int:
-        """The oracle: trigger at IoU >= the threshold with an available object, else the action of largest IoU
-        gain (ties to the lowest index); the trigger when no action raises the IoU."""
-        available = self.available
-        if not available.any():
-            return TRIGGER
-        gt = self.gt_boxes[available]
-        current = float(iou_matrix(np.asarray(self.window)[None], gt).max())
-        if current >= self.trigger_iou:
-            return TRIGGER
-        moves = [a for a in range(self.num_actions) if a != TRIGGER]
-        ious = iou_matrix(np.array([self.moved(a) for a in moves]), gt).max(axis=1)
-        best = int(np.argmax(ious))
-        return moves[best] if ious[best] > current else TRIGGER
 
-
-class ActiveEnv(gym.Env):
+class ActiveEnv(SearchEnv):
     """One image's searches as a Gymnasium environment (see the module docstring); ``features`` describes the
-    context windows (``None``: observations are the action history alone). Keyword arguments are those of
-    :class:`ActiveEpisode`."""
-
-    metadata = {"render_modes": []}
+    context windows (``None``: observations are the state after the descriptor alone). Keyword arguments are those
+    of :class:`ActiveEpisode`. Registered as ``zoomrl/Active-v0``."""
 
     def __init__(self, image: np.ndarray, gt_boxes: np.ndarray, difficult: np.ndarray | None = None, *,
                  features: Any = None, image_key: str = "image", descriptor_scale: float = 1.0, index: int = 0,
                  **episode: Any) -> None:
         super().__init__()
-        self._image = np.asarray(image, dtype=np.uint8)
-        self._gt = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
-        self._difficult = np.zeros(len(self._gt), bool) if difficult is None else np.asarray(difficult, bool)
-        self.features = features
-        self.descriptor_scale = float(descriptor_scale)
-        self.image_key = image_key
-        self.index = index
-        self._kwargs = dict(episode, index=index)
         n = num_actions(bool(episode.get("fine_smaller", False)))
         history = int(episode.get("history_length", 10))
         extra = extra_state_size(bool(episode.get("state_geometry")), bool(episode.get("state_steps")))
-        self.action_space = spaces.Discrete(n)
-        size = (features.descriptor_size if features is not None else 0) + n * history + extra
-        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float32)
+        self._setup(image, gt_boxes, difficult, features=features, image_key=image_key,
+                    descriptor_scale=descriptor_scale, index=index, num_actions=n, state_tail=n * history + extra)
+        self._kwargs = dict(episode, index=index)
         self.episode: ActiveEpisode | None = None
-        self._search_open = False
 
     def _new_episode(self) -> ActiveEpisode:
         return ActiveEpisode(self.image_key, self._image, self._gt, self._difficult, **self._kwargs)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Start the next search (crosses carried over), or the image afresh when it has none left, when a
-        ``seed`` is given or with ``options={"restart": True}``."""
-        super().reset(seed=seed)
-        self.begin_search(restart=seed is not None or bool((options or {}).get("restart")))
-        return self.observation(), self.info()
+    def _hints(self, e: ActiveEpisode) -> dict[str, Any]:
+        return {"positive_actions": e.positive_actions(), "revisit_actions": e.revisit_actions()}
 
-    def begin_search(self, restart: bool = False) -> None:
-        if self.episode is None or self.episode.finished or restart:
-            self.episode = self._new_episode()
-        elif self._search_open and self.episode.log.actions:
-            self.episode.end_search()
-            if self.episode.finished:
-                self.episode = self._new_episode()
-        self._search_open = True
-
-    def step(self, action: int):
-        reward, terminated, truncated = self.act(action)
-        obs = self.observation()
-        if terminated or truncated:
-            self.close_search()
-        return obs, reward, terminated, truncated, self.info()
-
-    def act(self, action: int, q_values: np.ndarray | None = None) -> tuple[float, bool, bool]:
-        if self.episode is None or not self._search_open:
-            raise RuntimeError(f"{self.image_key}: call reset() before step()")
-        if not self.action_space.contains(int(action)):
-            raise ValueError(f"action must lie in 0..{self.action_space.n - 1}, received {action}")
-        reward, terminated = self.episode.step(int(action), q_values)
-        return reward, terminated, (not terminated) and self.episode.timed_out
-
-    def close_search(self) -> None:
-        assert self.episode is not None
-        self.episode.end_search()
-        self._search_open = False
-
-    def observation(self) -> np.ndarray:
-        return describe([self], self.features, self.descriptor_scale)[0]
-
-    def request(self) -> Request:
-        assert self.episode is not None
-        return self.episode.request()
-
-    def history_features(self) -> np.ndarray:
-        assert self.episode is not None
-        return self.episode.history_features()
-
-    def info(self) -> dict[str, Any]:
-        e = self.episode
-        assert e is not None
-        target, iou = e.target()
-        done = e.finished
-        return {"image_index": self.index, "window": tuple(e.window), "iou": iou, "target": target,
-                "image_done": done, "searches": len(e.searches),
-                "oracle_action": TRIGGER if done else e.oracle_action(),
-                "positive_actions": () if done else e.positive_actions(),
-                "revisit_actions": () if done else e.revisit_actions()}
-
-    @property
-    def image_done(self) -> bool:
-        return self.episode is not None and self.episode.finished
-
-    def record(self, image_id: str) -> dict[str, Any]:
-        assert self.episode is not None
-        return self.episode.record(image_id)
+    def _done_hints(self) -> dict[str, Any]:
+        return {"positive_actions": (), "revisit_actions": ()}
 
 
 __all__ = ["ActiveEnv", "ActiveEpisode", "ACTION_NAMES", "TRIGGER", "FINE_SMALLER", "transform", "context_window",
