@@ -86,8 +86,10 @@ def test_time_out_and_testing_stops_without_trigger():
 
 def test_testing_paints_triggered_window_and_continues():
     ep = _episode([[0, 0, 100, 50], [100, 50, 200, 100]], training=False, max_searches=3)
-    ep.step(0, np.arange(6.0))
-    ep.step(TRIGGER, np.arange(6.0) * 2)
+    ep.step(0)
+    ep.log.log_outputs(np.arange(6.0), 6)  # what the run loop logs after each step
+    ep.step(TRIGGER)
+    ep.log.log_outputs(np.arange(6.0) * 2, 6)
     ep.end_search()
     assert not ep.finished and ep.mask_key == ((0, 0, 100, 50),)
     rec = ep.record("im")

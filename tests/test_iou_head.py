@@ -114,10 +114,11 @@ def test_testing_logs_the_prediction_and_scores_by_it():
     # the greedy policy never picks the extra column, even when it is the largest value
     row = np.array([[-5, -4, -3, -2, -1, -6, 0.9]])
     assert greedy_policy(np.array([0]), row, [{}]).tolist() == [4]
-    # the episode logs the Q-values and the prediction apart
+    # the search's log holds the Q-values and the prediction apart (the run loop logs them after each step)
     img = np.zeros((32, 32, 3), np.uint8)
     episode = ImageEpisode("k", img, np.array([[0, 0, 16, 16]], float), np.zeros(1, bool), scale=0.75, max_steps=3)
-    episode.step(0, row[0])
+    episode.step(0)
+    episode.log.log_outputs(row[0], NUM_ACTIONS)
     record = episode.log.to_record()
     assert record["q_values"] == [row[0, :NUM_ACTIONS].tolist()] and record["predicted_iou"] == [0.9]
 

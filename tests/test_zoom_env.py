@@ -88,9 +88,9 @@ def test_vector_env_matches_single_envs_and_makes_one_feature_call_per_step():
     class CountingVec(ZoomVectorEnv):
         steps = 0
 
-        def step(self, actions, q_values=None):
+        def step(self, actions):
             CountingVec.steps += 1
-            return super().step(actions, q_values)
+            return super().step(actions)
 
     envs = [ZoomEnv(_image(), GT, features=feats, scale=0.5, max_steps=3, training=True, index=i) for i in range(3)]
     steps = run_vector(CountingVec(envs, feats), policy_for(plans, envs))
@@ -108,3 +108,38 @@ def test_vector_env_matches_single_envs_and_makes_one_feature_call_per_step():
                 env.reset()
         assert env.record("im")["searches"] == envs[i].record("im")["searches"]
     assert steps == sum(len(s["actions"]) for e in envs for s in e.record("im")["searches"])
+
+
+@pytest.mark.parametrize("record_outputs", [True, False])
+def test_the_run_loop_logs_the_agents_outputs_in_the_search_it_acted_in(record_outputs):
+    """``run_vector`` (not the env: ``act`` takes the action alone) logs each acting env's row of ``q_fn`` in the
+    search that action belongs to, the column after the six Q-values as the predicted IoU, at float32 precision
+    (as the records always held them); the score of a triggered search is its last Q-value of the trigger.
+    ``record_outputs=False`` (training) logs nothing."""
+    counter = iter(range(10_000))
+    rng = np.random.default_rng(3)
+    given: dict[int, list[list[float]]] = {i: [] for i in range(3)}
+
+    def q_fn(obs):  # distinct rows, float64 as a plain function returns them
+        return np.array([[next(counter) + 0.25 * k for k in range(6)] + [0.1] for _ in obs])
+
+    def policy(idx, q, infos):
+        for j, i in enumerate(idx):
+            given[int(i)].append(q[j].tolist())
+        return rng.integers(0, 6, size=len(idx))
+
+    envs = [ZoomEnv(_image(), GT, features=TinyFeatures(), scale=0.5, max_steps=3, training=False, index=i)
+            for i in range(3)]
+    run_vector(ZoomVectorEnv(envs, TinyFeatures(), final_observations=False), policy, q_fn,
+               record_outputs=record_outputs)
+    for i, env in enumerate(envs):
+        searches = env.record("im")["searches"]
+        assert sum(s["steps"] for s in searches) == len(given[i]) > 0
+        if not record_outputs:
+            assert all(s["q_values"] is None and s["score"] is None and "predicted_iou" not in s for s in searches)
+            continue
+        assert [q for s in searches for q in s["q_values"]] == [row[:6] for row in given[i]]
+        assert [p for s in searches for p in s["predicted_iou"]] == [float(np.float32(0.1))] * len(given[i])
+        for s in searches:
+            assert s["score"] == (s["q_values"][-1][TRIGGER] if s["triggered"] else None)
+    assert any(s["triggered"] for env in envs for s in env.record("im")["searches"])  # scores were checked

@@ -69,7 +69,8 @@ def box_key(box: Sequence[float]) -> tuple[float, ...]:
 class SearchLog:
     """What one search did: windows visited, actions, rewards and what the agent said of each window (its
     Q-values and, with the IoU head, its predicted IoU; see docs/detections_format.md). The environment logs the
-    windows, actions and rewards; the run loop logs the agent's outputs (:meth:`log_outputs`)."""
+    windows, actions and rewards; the run loop logs the agent's outputs (:meth:`log_outputs`, after each step:
+    :func:`zoomrl.envs.vector.run_vector`), so that the environment's dynamics never see them."""
 
     windows: list[list[float]] = field(default_factory=list)
     actions: list[int] = field(default_factory=list)
@@ -207,11 +208,12 @@ class SearchEpisode:
         return len(self.log.actions) >= self.max_steps
 
     # --- dynamics -----------------------------------------------------------------------------------------------
-    def step(self, action: int, q_values: np.ndarray | None = None) -> tuple[float, bool]:
+    def step(self, action: int) -> tuple[float, bool]:
         """Take ``action`` in the current window. Returns ``(reward, terminal)``; terminal means the trigger.
 
-        The window is logged before it changes (with ``q_values``, see :meth:`SearchLog.log_outputs`). The search
-        is not advanced past its end here: call :meth:`end_search` after a trigger, or when :attr:`timed_out`.
+        The window is logged before it changes (the agent's outputs for it are the run loop's to log, see
+        :meth:`SearchLog.log_outputs`). The search is not advanced past its end here: call :meth:`end_search` after
+        a trigger, or when :attr:`timed_out`.
         """
         if self.finished:
             raise RuntimeError(f"{self.image_key}: step() on a finished episode")
@@ -221,7 +223,6 @@ class SearchEpisode:
         target, iou_before = self.target()
         self.log.windows.append([float(v) for v in self.window])
         self.log.actions.append(action)
-        self.log.log_outputs(q_values, self.num_actions)
         self.history.append(action)
         self.total_steps += 1
         if action == self.trigger:
@@ -345,14 +346,15 @@ class SearchEnv(gym.Env):
                 self.episode = self._new_episode()
         self._search_open = True
 
-    def act(self, action: int, q_values: np.ndarray | None = None) -> tuple[float, bool, bool]:
-        """Apply ``action`` (logging ``q_values``); returns ``(reward, terminated, truncated)``. The search stays
-        open, so its final observation can still be computed, until :meth:`close_search`."""
+    def act(self, action: int) -> tuple[float, bool, bool]:
+        """Apply ``action``; returns ``(reward, terminated, truncated)``. The search stays open, so its final
+        observation can still be computed (and the agent's outputs logged in :attr:`search_log`), until
+        :meth:`close_search`."""
         if self.episode is None or not self._search_open:
             raise RuntimeError(f"{self.image_key}: call reset() before step()")
         if not self.action_space.contains(int(action)):
             raise ValueError(f"action must lie in 0..{self.action_space.n - 1}, received {action}")
-        reward, terminated = self.episode.step(int(action), q_values)
+        reward, terminated = self.episode.step(int(action))
         return reward, terminated, (not terminated) and self.episode.timed_out
 
     def close_search(self) -> None:
@@ -386,6 +388,13 @@ class SearchEnv(gym.Env):
     @property
     def image_done(self) -> bool:
         return self.episode is not None and self.episode.finished
+
+    @property
+    def search_log(self) -> SearchLog:
+        """The log of the current search (the last one once the image is done): where a run loop logs what the
+        agent said of each window (:meth:`SearchLog.log_outputs`)."""
+        assert self.episode is not None
+        return self.episode.log
 
     def record(self, image_id: str) -> dict[str, Any]:
         assert self.episode is not None

@@ -39,7 +39,7 @@ class LockstepEnv(Protocol):
     action_space: Any
 
     def begin_search(self, restart: bool = False) -> None: ...
-    def act(self, action: int, q_values: np.ndarray | None = None) -> tuple[float, bool, bool]: ...
+    def act(self, action: int) -> tuple[float, bool, bool]: ...
     def close_search(self) -> None: ...
     def request(self) -> Any: ...
     def history_features(self) -> np.ndarray: ...
@@ -47,6 +47,7 @@ class LockstepEnv(Protocol):
     def record(self, image_id: str) -> dict[str, Any]: ...
     @property
     def image_done(self) -> bool: ...
+    # and, for run_vector(record_outputs=True) with Q-values: ``search_log``, the current search's SearchLog
 
 
 class ZoomVectorEnv:
@@ -91,9 +92,9 @@ class ZoomVectorEnv:
         obs = self._observe(range(self.num_envs))
         return obs, [env.info() for env in self.envs]
 
-    def step(self, actions: np.ndarray, q_values: np.ndarray | None = None) -> VectorStep:
-        """Apply ``actions[i]`` (and log ``q_values[i]``) to every acting sub-environment; restart the searches
-        that ended at the previous step. Rows of sub-environments that did not act hold reward 0."""
+    def step(self, actions: np.ndarray) -> VectorStep:
+        """Apply ``actions[i]`` to every acting sub-environment; restart the searches that ended at the previous
+        step. Rows of sub-environments that did not act hold reward 0."""
         n = self.num_envs
         rewards = np.zeros(n, dtype=np.float32)
         terminated = np.zeros(n, dtype=bool)
@@ -112,7 +113,7 @@ class ZoomVectorEnv:
             if i in need:
                 continue
             env = self.envs[i]
-            r, term, trunc = env.act(int(actions[i]), None if q_values is None else q_values[i])
+            r, term, trunc = env.act(int(actions[i]))
             rewards[i], terminated[i], truncated[i] = r, term, trunc
             if term or trunc:
                 self.needs_reset[i] = True
@@ -133,28 +134,32 @@ Policy = Callable[[np.ndarray, np.ndarray | None, list[dict[str, Any] | None]], 
 
 
 def run_vector(vec: ZoomVectorEnv, policy: Policy, q_fn: Callable[[np.ndarray], np.ndarray] | None = None,
-               on_step: Callable[[np.ndarray, np.ndarray, np.ndarray, VectorStep, np.ndarray], None] | None = None
-               ) -> int:
+               on_step: Callable[[np.ndarray, np.ndarray, np.ndarray, VectorStep, np.ndarray], None] | None = None,
+               record_outputs: bool = True) -> int:
     """Run every sub-environment until its image is done; returns the number of actions taken.
 
     Each step: Q-values of the acting observations (one batched call of ``q_fn``), the policy's actions, one
     vector step; ``on_step(indices, observations, actions, step, next_observations, infos)`` sees each
-    transition batch, ``infos`` being those of ``observations`` (training stores them and learns). The loop knows
-    nothing of logging or saving."""
+    transition batch, ``infos`` being those of ``observations`` (training stores them and learns). With
+    ``record_outputs`` the loop logs each acting env's row of ``q_fn`` in its current search's log
+    (``env.search_log``: the Q-values, and an extra column as the predicted IoU), where the records, the
+    detection scores and the pictures read them; the envs themselves never see the agent's outputs. Training,
+    which reads no record, passes False. The loop knows nothing of saving."""
     obs, infos = vec.reset()
     total = 0
     while vec.alive.any():
         idx = vec.acting
-        q = None
-        q_full = None
-        if len(idx) and q_fn is not None:
-            q = q_fn(obs[idx])
-            q_full = np.zeros((vec.num_envs, q.shape[1]), dtype=np.float32)
-            q_full[idx] = q
+        q = q_fn(obs[idx]) if len(idx) and q_fn is not None else None
         actions = np.zeros(vec.num_envs, dtype=np.int64)
         if len(idx):
             actions[idx] = policy(idx, q, [infos[i] for i in idx])
-        step = vec.step(actions, q_full)
+        step = vec.step(actions)
+        if record_outputs and q is not None:
+            # The search an env just acted in stays open until its next step, so this is the log of that action.
+            # Logged as float32, the precision the records have always held whatever q_fn returns.
+            rows = np.asarray(q, dtype=np.float32)
+            for j, i in enumerate(idx):
+                vec.envs[i].search_log.log_outputs(rows[j], vec.num_actions)
         total += len(idx)
         if on_step is not None and len(idx):
             on_step(idx, obs[idx], actions[idx], step, step.observations[idx], [infos[i] for i in idx])

@@ -68,7 +68,7 @@ def dqn_pass(order: Sequence[int], envs_for: EnvsFor, policy: Callable, features
         chunk = order[start : start + batch]
         envs = envs_for(chunk)
         vec = ZoomVectorEnv(envs, features, descriptor_scale, final_observations=True)
-        steps += run_vector(vec, policy, agent.q_values, on_step)
+        steps += run_vector(vec, policy, agent.q_values, on_step, record_outputs=False)  # no record is read
         done.extend(envs)
         if progress is not None:
             progress(len(chunk))
