@@ -67,6 +67,7 @@ class DQNConfig(ConfigBase):
     see as many demonstrations for a fraction of the time."""
     # --- exploration ----------------------------------------------------------------------------------------
     epsilon_start: float = 1.0
+    """Exploration rate of the first epoch."""
     epsilon_decay: float = 0.1
     """Subtracted from epsilon after every epoch ..."""
     epsilon_min: float = 0.1

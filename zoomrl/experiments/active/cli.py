@@ -12,16 +12,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from zoomrl.experiments.common import add_common_flags, non_negative_int, positive_int
+from zoomrl.experiments.common import add_common_flags, positive_int
+from zoomrl.experiments.flags import DQN_TRAIN_FLAGS, add_config_flags
 
 COMMANDS = ("train", "test")
+TRAIN_FLAGS = (*DQN_TRAIN_FLAGS, "continuous_trigger", "guided_exploration", "state_geometry", "state_steps",
+               "explore_trigger", "roi_max_side")
+"""Training flags made from :class:`~zoomrl.experiments.active.config.Config`'s fields (their help is the
+field's documentation)."""
 
 DEFAULTS: dict[str, Any] = {"PRESET": "paper", "SEED": 0, "MODEL_DIR": None, "OUTPUT_DIR": None, "EPOCHS": None,
                             "RESUME": False, "BOOL_DRAW": False, "KEEP_CHECKPOINTS": 3}
 
 
 def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> argparse.ArgumentParser:
-    from zoomrl.experiments.active.config import FEATURES, PRESETS
+    from zoomrl.experiments.active.config import FEATURES, PRESETS, Config
 
     c = {**DEFAULTS, **(constants or {})}
     what = "Train" if command == "train" else "Test"
@@ -61,38 +66,7 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
     add("--allow-large-images", action="store_true",
         help="decode images above Pillow's decompression-bomb limit (default: refuse them)")
     if command == "train":
-        add("--learning-rate", type=float, default=None, help="Adam learning rate (default: preset's)")
-        add("--train-every", type=positive_int, default=None,
-            help="one update every K environment steps (default: preset's)")
-        add("--minibatch", type=positive_int, default=None, help="DQN minibatch (default: preset's)")
-        add("--hidden-units", type=positive_int, default=None,
-            help="units of the Q-network's hidden layers (default: preset's)")
-        add("--target-update-every", type=non_negative_int, default=None,
-            help="target network sync period in updates; 0 = none (default: preset's)")
-        add("--double-dqn", action=argparse.BooleanOptionalAction, default=None,
-            help="Double DQN targets (default: preset's)")
-        add("--dueling", action=argparse.BooleanOptionalAction, default=None,
-            help="dueling Q heads (default: preset's)")
-        add("--n-step", type=positive_int, default=None, help="n-step returns (default: preset's)")
-        add("--demo-ratio", type=float, default=None,
-            help="share of each minibatch from oracle demonstrations (DQfD margin loss); 0 = none (default: preset's)")
-        add("--margin-weight", type=float, default=None, help="weight of DQfD's large-margin loss (default: preset's)")
-        add("--bc-epochs", type=non_negative_int, default=None,
-            help="behaviour-cloning warm-up epochs on the oracle before epsilon-greedy (default: preset's)")
-        add("--continuous-trigger", action=argparse.BooleanOptionalAction, default=None,
-            help="trigger reward shaped above tau (3..6) and graded below (-3..-1) (default: preset's, off)")
-        add("--guided-exploration", action=argparse.BooleanOptionalAction, default=None,
-            help="explore among the actions with positive reward (default: preset's, on)")
-        add("--descriptor-scale", type=float, default=None, help="multiplies the region descriptor (default: preset's)")
-        add("--state-geometry", action=argparse.BooleanOptionalAction, default=None,
-            help="the box's normalised x, y, w, h in the state (default: preset's)")
-        add("--state-steps", action=argparse.BooleanOptionalAction, default=None,
-            help="the search's step count in the state (default: preset's)")
-        add("--roi-max-side", type=positive_int, default=None, metavar="PX",
-            help="--features roi: resize images whose longer side exceeds PX before the backbone pass "
-                 "(default: preset's, 500)")
-        add("--explore-trigger", type=float, default=None, metavar="P",
-            help="exploring, take the trigger with probability P wherever the box is (default: preset's, 0)")
+        add_config_flags(p, Config, TRAIN_FLAGS, PRESETS, c["PRESET"], metavars={"roi_max_side": "PX"})
     else:
         add("--checkpoint", default=None, metavar="PATH",
             help="Q-network weights (default: the last epoch in MODEL_DIR/<class>; 'best' for the best epoch)")
@@ -101,10 +75,7 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
     return p
 
 
-TRAIN_OVERRIDES = ("epochs", "learning_rate", "train_every", "minibatch", "hidden_units", "target_update_every",
-                   "double_dqn", "dueling", "n_step", "demo_ratio", "margin_weight", "bc_epochs",
-                   "continuous_trigger", "guided_exploration", "descriptor_scale", "state_geometry", "state_steps",
-                   "explore_trigger", "roi_max_side")
+TRAIN_OVERRIDES = ("epochs", *TRAIN_FLAGS)
 
 
 def make_run_config(args: argparse.Namespace):

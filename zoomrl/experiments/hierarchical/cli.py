@@ -15,9 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from zoomrl.experiments.common import add_common_flags, non_negative_int, positive_int
+from zoomrl.experiments.flags import DQN_TRAIN_FLAGS, add_config_flags
 
 COMMANDS = ("train", "test", "demo")
 MODELS = ("image_zooms", "pool45_crops")
+TRAIN_FLAGS = (*DQN_TRAIN_FLAGS, "bc_updates_per_epoch", "bc_minibatch", "epsilon_start", "iou_weight",
+               "weight_decay", "dropout", "train_negatives", "nothing_left_reward", "train_trigger_iou", "flip_images",
+               "descriptor_pool", "val_fraction")
+"""Training flags made from :class:`~zoomrl.experiments.hierarchical.config.Config`'s fields (their help is the
+field's documentation)."""
 
 DEFAULTS: dict[str, Any] = {
     "MODEL": "image_zooms", "CLASS_OBJECT": "seven", "SCALE_SUBREGION": 3 / 4, "NUMBER_OF_STEPS": None,
@@ -67,7 +73,7 @@ def demo_parser() -> argparse.ArgumentParser:
 
 
 def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> argparse.ArgumentParser:
-    from zoomrl.experiments.hierarchical.config import PRESETS
+    from zoomrl.experiments.hierarchical.config import PRESETS, Config
 
     if command == "demo":
         return demo_parser()
@@ -100,32 +106,7 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
     add("--allow-large-images", action="store_true",
         help="decode images above Pillow's decompression-bomb limit (default: refuse them)")
     if command == "train":
-        add("--learning-rate", type=float, default=None, help="Adam learning rate (default: preset's)")
-        add("--train-every", type=positive_int, default=None,
-            help="one DQN update every K environment steps (default: preset's)")
-        add("--minibatch", type=positive_int, default=None, help="DQN minibatch (default: preset's)")
-        add("--target-update-every", type=non_negative_int, default=None,
-            help="target network sync period in updates; 0 = none (default: preset's)")
-        add("--double-dqn", action=argparse.BooleanOptionalAction, default=None,
-            help="Double DQN targets (default: preset's)")
-        add("--dueling", action=argparse.BooleanOptionalAction, default=None,
-            help="dueling Q heads (default: preset's)")
-        add("--n-step", type=positive_int, default=None, help="n-step returns (default: preset's)")
-        add("--demo-ratio", type=float, default=None,
-            help="share of each minibatch drawn from oracle demonstrations; 0 = none (default: preset's)")
-        add("--margin-weight", type=float, default=None, help="weight of DQfD's large-margin loss (default: preset's)")
-        add("--bc-epochs", type=non_negative_int, default=None,
-            help="behaviour-cloning warm-up epochs on the oracle before epsilon-greedy (default: preset's)")
-        add("--bc-updates-per-epoch", type=positive_int, default=None,
-            help="updates in one behaviour-cloning warm-up epoch (default: preset's)")
-        add("--bc-minibatch", type=non_negative_int, default=None,
-            help="transitions per warm-up update; 0 = --minibatch (default: preset's)")
-        add("--hidden-units", type=positive_int, default=None,
-            help="units of each hidden layer of the Q-network (default: preset's; paper 1024)")
-        add("--epsilon-start", type=float, default=None, help="exploration rate of the first epoch (default: preset's)")
-        add("--descriptor-scale", type=float, default=None, help="multiplies the region descriptor (default: preset's)")
-        add("--iou-weight", type=float, default=None,
-            help="weight of the IoU head's loss; 0 = no head (default: preset's)")
+        add_config_flags(p, Config, TRAIN_FLAGS, PRESETS, c["PRESET"])
         add("--force-trigger", action=argparse.BooleanOptionalAction, default=c["FORCE_TRIGGER"],
             help="force the trigger when IoU >= 0.5 during training (paper 3.4; default: preset's)")
         # Issue 17: training that sees what testing sees, a trigger that prefers the best window, overfitting.
@@ -135,24 +116,6 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
         add("--train-paint", choices=("truth", "window"), default=None,
             help="what training paints after a trigger: the object's true box (paper) or the triggered window, as "
                  "testing does (default: preset's)")
-        add("--train-negatives", action=argparse.BooleanOptionalAction, default=None,
-            help="train on the images without the class too (default: preset's; paper: off)")
-        add("--nothing-left-reward", type=float, default=None,
-            help="reward of a move when no object is left to find (default: preset's; paper -1)")
-        add("--train-trigger-iou", type=float, default=None,
-            help="IoU at which the forced trigger and the oracle's demonstrations trigger, or earlier at a local "
-                 "IoU maximum that passes the test; 1 = the local maximum only (default: the test's 0.5)")
-        add("--flip-images", action=argparse.BooleanOptionalAction, default=None,
-            help="flip each training image left to right with probability 1/2 per epoch (default: preset's)")
-        add("--descriptor-pool", type=positive_int, default=None,
-            help="average-pool the 7x7x512 descriptor into GxG cells; 7 = none (default: preset's)")
-        add("--weight-decay", type=float, default=None,
-            help="L2 penalty on the Q-network's Dense kernels (default: preset's; paper 0)")
-        add("--dropout", type=float, default=None,
-            help="dropout after each hidden layer (default: preset's; paper 0.2)")
-        add("--val-fraction", type=float, default=None,
-            help="share of the training images held out to validate every epoch; picks the best checkpoint and "
-                 "the detection score (default: preset's; 0 = none)")
         add("--max-searches", type=positive_int, default=None,
             help="most searches per image (testing, and training with --train-searches test; default: preset's)")
     else:
@@ -171,11 +134,7 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
     return p
 
 
-TRAIN_OVERRIDES = ("epochs", "learning_rate", "train_every", "minibatch", "target_update_every", "double_dqn",
-                   "dueling", "n_step", "demo_ratio", "margin_weight", "bc_epochs", "bc_updates_per_epoch",
-                   "bc_minibatch", "hidden_units", "epsilon_start", "descriptor_scale", "iou_weight", "force_trigger",
-                   "train_searches", "train_paint", "train_negatives", "nothing_left_reward", "train_trigger_iou",
-                   "flip_images", "descriptor_pool", "weight_decay", "dropout", "val_fraction")
+TRAIN_OVERRIDES = ("epochs", *TRAIN_FLAGS, "force_trigger", "train_searches", "train_paint")
 TEST_OVERRIDES = ("only_first_object", "max_searches", "score")
 
 
