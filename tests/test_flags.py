@@ -89,3 +89,23 @@ def test_both_dqn_families_take_the_same_dqn_flags_into_their_config(family):
     plain = cli.make_run_config(cli.build_parser("train").parse_args(["--preset", "paper"]))
     assert plain.learning_rate == 1e-6 and plain.dueling is False  # not given: the preset's
     assert "paper: 1e-06" in cli.build_parser("train").format_help()
+
+
+def test_one_vocabulary_with_the_old_names_kept(capsys):
+    """glimpse and patchdrop take ``--data`` / ``--class-object`` / ``--draw-max`` as the other families do;
+    ``--dataset``, ``--voc-class`` and ``--max-pictures`` still work, each with one line of note."""
+    from zoomrl.experiments.glimpse.cli import build_parser as glimpse_parser
+    from zoomrl.experiments.patchdrop.cli import build_parser as patchdrop_parser
+
+    new = glimpse_parser("train").parse_args(["--data", "mnist", "--class-object", "raccoon", "--draw-max", "3"])
+    assert (new.dataset, new.voc_class, new.draw_max) == ("mnist", "raccoon", 3) and capsys.readouterr().err == ""
+    old = glimpse_parser("train").parse_args(["--dataset", "mnist", "--voc-class", "raccoon"])
+    assert (old.dataset, old.voc_class) == ("mnist", "raccoon")
+    assert capsys.readouterr().err.splitlines() == ["note: --dataset is deprecated, use --data",
+                                                    "note: --voc-class is deprecated, use --class-object"]
+    for argv in (["--data", "cifar10", "--draw-max", "4"], ["--dataset", "cifar10", "--max-pictures", "4"]):
+        args = patchdrop_parser("test").parse_args(argv)
+        assert (args.dataset, args.draw_max) == ("cifar10", 4)
+    assert capsys.readouterr().err.count("is deprecated") == 2
+    assert "--data " in patchdrop_parser("train").format_help()
+    assert "--dataset" not in glimpse_parser("train").format_help()

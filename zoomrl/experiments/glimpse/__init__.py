@@ -1,6 +1,6 @@
 """Family ``glimpse``: RAM, the recurrent attention model (Mnih et al. 2014), and its landmark-regression variant.
 
-``python -m zoomrl glimpse train|test --task classify|regress [--dataset digits|mnist|VOC-FOLDER] [flags]``;
+``python -m zoomrl glimpse train|test --task classify|regress [--data digits|mnist|VOC-FOLDER] [flags]``;
 see :mod:`.cli` and ``docs/glimpse.md``.
 """
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from zoomrl.experiments.common import add_common_flags, non_negative_int, positive_int
+from zoomrl.experiments.flags import renamed_flag
 
 COMMANDS = ("train", "test")
 DEFAULTS: dict[str, Any] = {"PRESET": "fast", "SEED": 0, "RESUME": False, "BOOL_DRAW": False, "KEEP_CHECKPOINTS": 3}
@@ -52,6 +53,9 @@ SHARED_FLAGS: dict[str, tuple[Any, str]] = {
     "draw_max": (non_negative_int, "--bool-draw draws this many test images"),
 }
 TEST_FIELDS = ("models", "mc_samples", "test_size", "draw_max")
+FLAG_NAMES = {"dataset": "data", "voc_class": "class_object"}
+"""Fields whose flag has the name every family uses (``--data``, ``--class-object``); the field's own name
+(``--dataset``, ``--voc-class``) still works, with a note."""
 
 
 def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> argparse.ArgumentParser:
@@ -64,8 +68,11 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
     p.add_argument("--task", choices=TASKS, default=c.get("TASK", "classify"), help="(default: %(default)s)")
     flags = {**TRAIN_FLAGS, **SHARED_FLAGS} if command == "train" else SHARED_FLAGS
     for name, (kind, text) in flags.items():
-        p.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None,
+        flag = "--" + FLAG_NAMES.get(name, name).replace("_", "-")
+        p.add_argument(flag, dest=name, type=kind, default=None,
                        help=f"{text} (default: the preset's)" if command == "train" else f"{text} (default: saved)")
+        if name in FLAG_NAMES:
+            renamed_flag(p, "--" + name.replace("_", "-"), flag, name, type=kind)
     return p
 
 

@@ -1,6 +1,6 @@
 """Family ``patchdrop``: Uzkent and Ermon 2020, "Learning When and Where to Zoom With Deep RL".
 
-``python -m zoomrl patchdrop train|test [--dataset digits|cifar10|cifar100] [--stage 1|2|3|4] [flags]``; see
+``python -m zoomrl patchdrop train|test [--data digits|cifar10|cifar100] [--stage 1|2|3|4] [flags]``; see
 ``docs/patchdrop.md``.
 """
 

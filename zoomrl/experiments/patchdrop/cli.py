@@ -1,4 +1,6 @@
-"""The patchdrop family's command line: ``python -m zoomrl patchdrop train|test [--dataset ...] [--stage ...]``."""
+"""The patchdrop family's command line: ``python -m zoomrl patchdrop train|test [--data ...] [--stage ...]``.
+
+``--dataset`` and ``--max-pictures`` are the old names of ``--data`` and ``--draw-max`` (still accepted)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from zoomrl.experiments.common import add_common_flags, positive_int
+from zoomrl.experiments.flags import renamed_flag
 
 COMMANDS = ("train", "test")
 DEFAULTS: dict[str, Any] = {"PRESET": "fast", "MODEL_DIR": "models_patchdrop", "OUTPUT_DIR": "results_patchdrop",
@@ -24,9 +27,10 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
                                             f"16 patches at high resolution.")
     add_common_flags(p, command, PRESETS, c)
     add = p.add_argument
-    add("--dataset", choices=DATASETS, default=None,
+    add("--data", dest="dataset", choices=DATASETS, default=None,
         help="digits (offline canvases), cifar10 or cifar100 (keras.datasets, a download) (default: digits; test: "
              "the trained one)")
+    renamed_flag(p, "--dataset", "--data", "dataset", choices=DATASETS)
     if command == "train":
         add("--stage", choices=STAGE_CHOICES, default=None,
             help="1 classifiers, 2 policy pre-training, 3 fine-tuning, 4 two-stream (default: every stage in "
@@ -36,7 +40,8 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
         add("--sigma-curve", default=None, metavar="S1,S2,...",
             help="stage 2: one policy per penalty (default: preset's)")
     else:
-        add("--max-pictures", type=positive_int, default=None, help="--bool-draw: most pictures (default: preset's)")
+        add("--draw-max", type=positive_int, default=None, help="--bool-draw: most pictures (default: preset's)")
+        renamed_flag(p, "--max-pictures", "--draw-max", "draw_max", type=positive_int)
     return p
 
 
@@ -88,5 +93,5 @@ def run(command: str, args: argparse.Namespace) -> None:
         from zoomrl.experiments.patchdrop.test import run_test
 
         run_test(model_dir, Path(args.output_dir or DEFAULTS["OUTPUT_DIR"]), preset=args.preset, seed=args.seed,
-                 dataset=args.dataset, bool_draw=args.bool_draw, max_pictures=args.max_pictures, quiet=args.quiet,
+                 dataset=args.dataset, bool_draw=args.bool_draw, max_pictures=args.draw_max, quiet=args.quiet,
                  log=log)

@@ -164,7 +164,7 @@ def run_test(model_dir: str | Path, output_dir: str | Path, preset: str = "fast"
                                 f"--model-dir {model_dir})")
     cfg = PatchDropConfig.load(model_dir / "config.json")
     if dataset is not None and dataset != cfg.dataset:
-        raise ValueError(f"--dataset {dataset}: the model in {model_dir} was trained on {cfg.dataset}")
+        raise ValueError(f"--data {dataset}: the model in {model_dir} was trained on {cfg.dataset}")
     cfg = cfg.replace(seed=seed, **({"max_pictures": max_pictures} if max_pictures else {}))
     seed_everything(seed)
     rng = np.random.default_rng(seed)
