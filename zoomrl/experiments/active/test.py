@@ -25,6 +25,7 @@ from zoomrl.envs.vector import ZoomVectorEnv, run_vector
 from zoomrl.experiments.active.config import MODEL_FIELDS, Config
 from zoomrl.experiments.active.evaluation import attended_records, recall_vs_proposals
 from zoomrl.experiments.active.train import make_envs
+from zoomrl.experiments.testrun import draw_pictures, resolve_checkpoint, saved_config
 
 Log = Callable[[str], None]
 
@@ -83,37 +84,15 @@ def evaluate_active(records: Sequence[dict[str, Any]], nms_iou: float) -> dict[s
 def adopt_trained_config(config: Config, checkpoint: Path, log: Log) -> Config:
     """``config`` with the model-defining fields of the run's ``config.json`` (beside ``checkpoint``), saying which
     changed, so a network is tested with the inputs and actions it was trained with."""
-    from zoomrl.agents.dqn.checkpoint import CheckpointError
-    from zoomrl.core.io import FileDamagedError, read_json
-
-    saved_path = Path(checkpoint).parent / "config.json"
-    if not saved_path.is_file():
+    saved = saved_config(checkpoint)
+    if saved is None:
         return config
-    try:
-        saved = read_json(saved_path, what="configuration")
-    except FileDamagedError as exc:
-        raise CheckpointError(str(exc)) from None
     changes = {k: saved[k] for k in MODEL_FIELDS if k in saved and saved[k] != getattr(config, k)}
     if not changes:
         return config
-    log(f"testing with the trained network's {', '.join(f'{k}={v}' for k, v in changes.items())} (from {saved_path})")
+    log(f"testing with the trained network's {', '.join(f'{k}={v}' for k, v in changes.items())} "
+        f"(from {Path(checkpoint).parent / 'config.json'})")
     return config.replace(**changes)
-
-
-def resolve_checkpoint(checkpoint: str | Path | None, model_dir: str | Path, class_object: str) -> Path:
-    """``--checkpoint``: a path, ``best``, or None for the last finished epoch of ``MODEL_DIR/<class>``."""
-    from zoomrl.agents.dqn.checkpoint import latest_weights
-
-    if checkpoint is not None and str(checkpoint) != "best":
-        return Path(checkpoint)
-    run_dir = Path(model_dir) / class_object
-    found = latest_weights(run_dir, "best" if checkpoint == "best" else "latest")
-    if found is None:
-        from zoomrl.core.checkpoint import previous_run_hint
-
-        raise FileNotFoundError(f"no trained checkpoint in {run_dir} (no latest.json); "
-                                f"train first or pass --checkpoint{previous_run_hint(run_dir)}")
-    return found
 
 
 def test(config: Config, data: Sequence[str | Path], image_set: str | None, checkpoint: str | Path | None,
@@ -196,13 +175,7 @@ def test(config: Config, data: Sequence[str | Path], image_set: str | None, chec
                            title="Recall (IoU >= 0.5) against boxes analysed per image")
     plot_windows_per_object(agent_res["terminal_regions"], out / "windows_per_object.png")
     if bool_draw:
-        from zoomrl.eval.pictures import draw_search
-
-        pictures = out / "pictures"
-        for image, record in tqdm(list(zip(images, records)), desc="pictures", unit="img", disable=not show_progress,
-                                  leave=False):
-            draw_search(store.get(image), record, pictures / f"{image.image_id}.png", config.class_object,
-                        title=f"active ({config.features}) | {image.image_id}")
+        draw_pictures(images, records, store, out, config.class_object, f"active ({config.features})", show_progress)
     log(summary_table(named))
     rvp = agent_res["recall_vs_proposals"]
     log("recall vs boxes analysed per image: " + ", ".join(f"{k}: {v:.2f}" for k, v in rvp.items()))

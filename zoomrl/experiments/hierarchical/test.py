@@ -31,6 +31,7 @@ from zoomrl.experiments.hierarchical.search import (  # noqa: F401 - greedy_poli
     make_envs,
     run_records,
 )
+from zoomrl.experiments.testrun import draw_pictures, resolve_checkpoint, saved_config
 from zoomrl.vision.features import FeatureModel
 from zoomrl.vision.pooling import pooled
 
@@ -43,15 +44,10 @@ def adopt_trained_config(config: Config, checkpoint: Path, log: Log) -> Config:
     A different hierarchy (scale) is refused: the actions would mean other children; a different step limit is
     allowed and said."""
     from zoomrl.agents.dqn.checkpoint import CheckpointError
-    from zoomrl.core.io import FileDamagedError, read_json
 
-    saved_path = Path(checkpoint).parent / "config.json"
-    if not saved_path.is_file():
+    saved = saved_config(checkpoint)
+    if saved is None:
         return config
-    try:
-        saved = read_json(saved_path, what="configuration")
-    except FileDamagedError as exc:
-        raise CheckpointError(str(exc)) from None
     if "scale_subregion" in saved and abs(float(saved["scale_subregion"]) - config.scale_subregion) > 1e-9:
         raise CheckpointError(f"{checkpoint}: trained with --scale-subregion {saved['scale_subregion']:g}, this test "
                               f"asks for {config.scale_subregion:g}; pass the training value")
@@ -61,7 +57,8 @@ def adopt_trained_config(config: Config, checkpoint: Path, log: Log) -> Config:
     changes = {k: saved[k] for k in MODEL_FIELDS if k in saved and saved[k] != getattr(config, k)}
     if not changes:
         return config
-    log(f"testing with the trained network's {', '.join(f'{k}={v}' for k, v in changes.items())} (from {saved_path})")
+    log(f"testing with the trained network's {', '.join(f'{k}={v}' for k, v in changes.items())} "
+        f"(from {Path(checkpoint).parent / 'config.json'})")
     return config.replace(**changes)
 
 
@@ -97,22 +94,6 @@ def validation_score(checkpoint: Path, available: Sequence[str], log: Log) -> st
         return fallback
     log(f"--score auto: {chosen}, chosen on the run's validation images ({path})")
     return chosen
-
-
-def resolve_checkpoint(checkpoint: str | Path | None, model_dir: str | Path | None, class_object: str) -> Path:
-    """``--checkpoint``: a path, ``best``, or None for the last finished epoch of ``MODEL_DIR/<class>``."""
-    from zoomrl.agents.dqn.checkpoint import latest_weights
-
-    if checkpoint is not None and str(checkpoint) != "best":
-        return Path(checkpoint)
-    run_dir = Path(model_dir or ".") / class_object
-    found = latest_weights(run_dir, "best" if checkpoint == "best" else "latest")
-    if found is None:
-        from zoomrl.core.checkpoint import previous_run_hint
-
-        raise FileNotFoundError(f"no trained checkpoint in {run_dir} (no latest.json); "
-                                f"train first or pass --checkpoint{previous_run_hint(run_dir)}")
-    return found
 
 
 def test(
@@ -217,13 +198,7 @@ def test(
     plot_recall_vs_windows(named, out / "recall_vs_windows.png")
     plot_windows_per_object(results["agent"], out / "windows_per_object.png")
     if bool_draw:
-        from zoomrl.eval.pictures import draw_search
-
-        pictures = out / "pictures"
-        for image, record in tqdm(list(zip(images, records)), desc="pictures", unit="img", disable=not show_progress,
-                                  leave=False):
-            draw_search(store.get(image), record, pictures / f"{image.image_id}.png", config.class_object,
-                        title=f"{config.variant} | {image.image_id}")
+        draw_pictures(images, records, store, out, config.class_object, config.variant, show_progress)
     log(summary_table(named))
     log("agent AP (area) by detection score: " + ", ".join(
         f"{name} {v['ap_area']:.3f}" + (" (used)" if name == config.score else "")
