@@ -73,7 +73,7 @@ def test_no_stage_continues_after_finished_stages_then_test(pretrained, tmp_path
 
 
 def test_exact_resume_and_keep_checkpoints(pretrained, tmp_path):
-    cfg = make_config("tiny")
+    cfg = make_config("tiny", alpha_final=0.95)  # the alpha schedule's clock must resume too
     data = load_data(cfg, "train")
     quiet = dict(quiet=True, log=lambda m: None)
     a, b = tmp_path / "a", tmp_path / "b"
@@ -100,6 +100,18 @@ def test_exact_resume_and_keep_checkpoints(pretrained, tmp_path):
     with pytest.raises(ConfigError, match="finetune_lr"):
         train_stage(cfg.replace(finetune_lr=0.5, finetune_epochs=3), "finetune", b, data, resume=True, keep=3,
                     **quiet)
+
+
+def test_stage_anneals_alpha_over_its_updates(pretrained, tmp_path):
+    """Stage 3 of the tiny preset runs 2 epochs of 1 update (32 images, batch 32): alpha 0.8 then 0.95, as the
+    epoch lines report; the run starts by saying how the networks run."""
+    shutil.copytree(pretrained, tmp_path / "m")
+    lines = []
+    run_train(make_config("tiny", alpha_final=0.95), tmp_path / "m", "finetune", resume=False, keep=3, quiet=True,
+              log=lines.append)
+    assert lines[0].startswith("networks: ") and "op by op" in lines[0]  # tiny: run_eagerly
+    epochs = [line for line in lines if line.startswith("stage 3 (finetune) epoch")]
+    assert len(epochs) == 2 and "alpha 0.8," in epochs[0] and "alpha 0.95," in epochs[1]
 
 
 def test_exact_resume_of_the_policy_curve_stage(pretrained, tmp_path):

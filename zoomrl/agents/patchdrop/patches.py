@@ -80,3 +80,25 @@ def two_stream(scores_hr: np.ndarray, scores_lr: np.ndarray, actions: np.ndarray
     actions = np.asarray(actions, np.float64)
     used = (actions.sum(axis=1) / actions.shape[1])[:, None]
     return used * np.asarray(scores_hr) + (1.0 - used) * np.asarray(scores_lr)
+
+
+def random_patch_masks(n: int, patches: int, max_rate: float, rng: np.random.Generator
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 1's masking: per image a rate ``r ~ U[0, max_rate]``, then ``round(r * patches)`` distinct patches
+    drawn uniformly are dropped. Returns the kept patches ``(n, patches)`` 0/1 (as :func:`mask_patches` takes
+    them) and the rates ``(n,)``. The classifier then learns to read images with patches missing, as the policy
+    will show it."""
+    if not 0.0 <= max_rate <= 1.0:
+        raise ValueError(f"the masking rate must lie in [0, 1], received {max_rate}")
+    rates = rng.uniform(0.0, max_rate, n)
+    dropped = np.rint(rates * patches).astype(np.int64)
+    return random_actions(patches - dropped, patches, rng), rates
+
+
+def annealed_alpha(start: float, final: float, step: int, total: int) -> float:
+    """Exploration ``alpha`` of update ``step`` (0-based) of ``total``: linear from ``start`` at the first update
+    to ``final`` at the last, ``final`` after it (``final = start``: constant). Exploration ``1 - alpha`` shrinks
+    as the policy firms up."""
+    if total <= 1:
+        return float(final if step >= 1 else start)
+    return float(start + (final - start) * min(step / (total - 1), 1.0))

@@ -39,6 +39,9 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
         add("--sigma", type=float, default=None, help="fine-tuning penalty of a wrong answer (default: preset's)")
         add("--sigma-curve", default=None, metavar="S1,S2,...",
             help="stage 2: one policy per penalty (default: preset's)")
+        add("--stage-epochs", default=None, metavar="N|S1,S2,S3[,S4]",
+            help="epochs of each stage (N: of every stage, or of --stage's); --epochs is the whole run's, shared "
+                 "among the stages in the preset's proportions (default: preset's)")
     else:
         add("--draw-max", type=positive_int, default=None, help="--bool-draw: most pictures (default: preset's)")
         renamed_flag(p, "--max-pictures", "--draw-max", "draw_max", type=positive_int)
@@ -68,13 +71,9 @@ def make_train_config(args: argparse.Namespace):
     stage = stage_name(args.stage)
     over: dict[str, Any] = {"dataset": args.dataset, "seed": args.seed, "alpha": args.alpha,
                             "finetune_sigma": args.sigma, "sigma_curve": _sigma_list(args.sigma_curve)}
-    if args.epochs is not None:
-        from zoomrl.experiments.patchdrop.train import STAGES
+    from zoomrl.experiments.patchdrop.config import epoch_overrides
 
-        fields = {"classifiers": "classifier_epochs", "pretrain": "pretrain_epochs", "finetune": "finetune_epochs",
-                  "two_stream": "two_stream_epochs"}
-        for s in ([stage] if stage else STAGES):
-            over[fields[s]] = args.epochs
+    over.update(epoch_overrides(make_config(args.preset), args.epochs, args.stage_epochs, stage))
     return make_config(args.preset, **over)
 
 

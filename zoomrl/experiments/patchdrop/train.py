@@ -203,6 +203,9 @@ def train_stage(cfg: Any, stage: str, model_dir: str | Path, data: tuple[np.ndar
 
         seed_everything(int(np.random.SeedSequence([cfg.seed, k]).generate_state(1)[0]))
         agents = build_agents(cfg, stage, model_dir, images.shape[1:], num_classes)
+        if stage != "classifiers":  # the alpha schedule spans the stage's updates (whole batches, see _epoch)
+            for a in agents:
+                a.schedule(epochs * (len(images) // batch if len(images) >= batch else 1))
         if start:
             for a, path in zip(agents, _weight_names(cfg, stage)):
                 a.load_weights(run_dir / latest["files"][path])
@@ -253,10 +256,12 @@ def _weight_names(cfg: Any, stage: str) -> list[str]:
 def run_train(cfg: Any, model_dir: str | Path, stage: str | None, resume: bool, keep: int | None,
               quiet: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train ``stage`` (or every stage in order, skipping finished ones); returns ``{stage: sentinel}``."""
+    from zoomrl.agents.patchdrop.agent import describe_execution
     from zoomrl.agents.seeding import seed_everything
 
     model_dir = Path(model_dir)
     seed_everything(cfg.seed)
+    log(describe_execution(cfg))
     with RunLock(model_dir):
         cfg.save(model_dir / "config.json")
         todo = [stage] if stage else [s for s in STAGES if cfg.stage_epochs(s) > 0]

@@ -1,0 +1,280 @@
+"""Issue 20's options of PatchDrop, against hand values: stage 1's random patch masking, the annealed exploration
+alpha, ``--epochs`` (the whole run's) against ``--stage-epochs`` (each stage's), and the compiled forwards.
+
+Mutations tried by hand, and the test that caught each:
+
+* masking off in ``learn_classifiers`` (the HR classifier given the whole images):
+  ``test_stage_1_masks_the_hr_classifier_input_only``;
+* ``random_patch_masks`` dropping ``floor`` instead of ``round`` of ``rate * P``:
+  ``test_random_patch_masks_drop_the_drawn_share``;
+* the agent sampling with the constant ``alpha`` (not :meth:`current_alpha`):
+  ``test_agent_anneals_alpha_for_sampling_and_the_loss``;
+* the policy loss reading the network's fixed alpha, not the batch's column:
+  ``test_agent_anneals_alpha_for_sampling_and_the_loss`` (the loss against NumPy with per-row alphas);
+* the update counter not restored by ``set_state``: ``test_patchdrop_train.py::
+  test_exact_resume_and_keep_checkpoints`` (it anneals alpha);
+* the schedule call removed from ``train_stage``: ``test_patchdrop_train.py::
+  test_stage_anneals_alpha_over_its_updates``;
+* the compiled forward closing over the weights' values at its first call:
+  ``test_compiled_forwards_match_eager_ones_after_an_update``.
+"""
+
+import numpy as np
+import pytest
+
+from zoomrl.agents.patchdrop import patches as pt
+from zoomrl.core.config import ConfigError
+from zoomrl.experiments.patchdrop.config import PRESETS, epoch_overrides, make_config, split_epochs
+
+
+def test_random_patch_masks_drop_the_drawn_share():
+    """Per image a rate r ~ U[0, 0.75], then round(16 r) distinct patches dropped: recomputed by hand from a twin
+    generator, and the masked images have exactly that share of their patches zeroed."""
+    rng = np.random.default_rng(3)
+    twin = np.random.default_rng(3)
+    keep, rates = pt.random_patch_masks(200, 16, 0.75, rng)
+    hand_rates = twin.uniform(0.0, 0.75, 200)
+    np.testing.assert_array_equal(rates, hand_rates)
+    dropped = np.array([int(np.floor(16 * r + 0.5)) for r in hand_rates])  # round half up; ties have measure 0
+    np.testing.assert_array_equal(16 - keep.sum(axis=1), dropped)
+    assert set(np.unique(keep)) <= {0.0, 1.0}
+    images = np.ones((200, 32, 32, 1), np.float32)
+    masked = pt.mask_patches(images, keep, 4)
+    zero_share = (masked[..., 0] == 0).reshape(200, -1).mean(axis=1)
+    np.testing.assert_allclose(zero_share, dropped / 16)
+    # each zeroed patch is a whole 8 x 8 patch, the one the mask names
+    k = int(np.flatnonzero(keep[0] == 0)[0]) if (keep[0] == 0).any() else None
+    if k is not None:
+        r, c = divmod(k, 4)
+        assert not masked[0, r * 8 : r * 8 + 8, c * 8 : c * 8 + 8].any()
+    # over many images: the share dropped averages 0.75 / 2, never more than 12 of 16, every patch alike
+    keep, _ = pt.random_patch_masks(20000, 16, 0.75, np.random.default_rng(0))
+    share = 1 - keep.mean(axis=1)
+    assert share.mean() == pytest.approx(0.375, abs=0.01) and share.max() == 12 / 16
+    np.testing.assert_allclose(keep.mean(axis=0), 0.625, atol=0.02)
+    assert pt.random_patch_masks(5, 16, 0.0, rng)[0].all()  # rate 0: nothing dropped
+    with pytest.raises(ValueError, match="masking rate"):
+        pt.random_patch_masks(5, 16, 1.5, rng)
+
+
+def test_stage_1_masks_the_hr_classifier_input_only():
+    """With classifier_mask_max, the HR classifier's update sees the drawn share of patches zeroed (the agent's
+    generator, recomputed by a twin); the LR classifier sees the whole images. Off (0), the HR sees them whole."""
+    from zoomrl.agents.patchdrop.agent import PatchDropAgent
+
+    rng = np.random.default_rng(0)
+    images = (0.5 + rng.random((16, 16, 16, 1))).astype(np.float32)  # no pixel is 0
+    labels = rng.integers(0, 10, 16)
+    for mask_max in (0.75, 0.0):
+        agent = PatchDropAgent((16, 16, 1), 10, make_config("tiny", classifier_mask_max=mask_max), seed=0)
+        agent.configure("classifiers")
+        twin = np.random.default_rng()
+        twin.bit_generator.state = agent.rng.bit_generator.state
+        seen = {}
+        agent.hr.train_on_batch = lambda x, y, seen=seen: seen.setdefault("hr", np.asarray(x)) is None or 0.0
+        agent.lr.train_on_batch = lambda x, y, seen=seen: seen.setdefault("lr", np.asarray(x)) is None or 0.0
+        agent.learn_classifiers(images, labels)
+        np.testing.assert_allclose(seen["lr"], pt.low_resolution(images, agent.lr_shape[0]))
+        zero_share = (seen["hr"][..., 0] == 0).reshape(16, -1).mean(axis=1)
+        if mask_max:
+            rates = twin.uniform(0.0, mask_max, 16)
+            np.testing.assert_allclose(zero_share, np.floor(16 * rates + 0.5) / 16)
+            assert zero_share.max() > 0.3  # not vacuous
+            kept = seen["hr"] != 0
+            np.testing.assert_array_equal(seen["hr"][kept], images[kept])
+        else:
+            np.testing.assert_array_equal(seen["hr"], images)
+
+
+def test_masking_changes_what_stage_1_learns():
+    """The same seed and batch, masking on or off: the HR classifier's weights after one update differ, the LR
+    classifier's do not."""
+    import keras
+
+    from zoomrl.agents.patchdrop.agent import PatchDropAgent
+
+    rng = np.random.default_rng(1)
+    images, labels = rng.random((16, 16, 16, 1)).astype(np.float32), rng.integers(0, 10, 16)
+    weights = {}
+    for mask_max in (0.0, 0.75):
+        keras.utils.set_random_seed(0)
+        agent = PatchDropAgent((16, 16, 1), 10, make_config("tiny", classifier_mask_max=mask_max), seed=0)
+        agent.configure("classifiers")
+        agent.learn_classifiers(images, labels)
+        weights[mask_max] = (agent.hr.get_weights(), agent.lr.get_weights())
+    assert any(not np.array_equal(a, b) for a, b in zip(weights[0.0][0], weights[0.75][0]))
+    for a, b in zip(weights[0.0][1], weights[0.75][1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_alpha_schedule_hand_values():
+    assert [pt.annealed_alpha(0.8, 0.95, k, 4) for k in range(6)] == pytest.approx(
+        [0.8, 0.85, 0.9, 0.95, 0.95, 0.95])
+    assert [pt.annealed_alpha(0.8, 0.8, k, 3) for k in range(3)] == pytest.approx([0.8] * 3)
+    assert pt.annealed_alpha(0.6, 0.9, 0, 1) == pytest.approx(0.6)
+    assert pt.annealed_alpha(0.6, 1.0, 5, 11) == pytest.approx(0.8)
+
+
+def test_agent_anneals_alpha_for_sampling_and_the_loss(monkeypatch):
+    """Three updates, alpha 0.8 -> 0.95: the actions are drawn from p' with that update's alpha, the loss is fed
+    it; the policy loss with a column of per-row alphas matches NumPy; the update counter survives get/set_state."""
+    import keras
+
+    from zoomrl.agents.patchdrop.agent import PatchDropAgent
+
+    cfg = make_config("tiny", alpha=0.8, alpha_final=0.95)
+    agent = PatchDropAgent((16, 16, 1), 10, cfg, seed=0)
+    agent.configure("pretrain")
+    agent.schedule(3)
+    rng = np.random.default_rng(0)
+    images, labels = rng.random((6, 16, 16, 1)).astype(np.float32), rng.integers(0, 10, 6)
+    used, fed = [], []
+    mix = pt.mix_probabilities
+    monkeypatch.setattr(pt, "mix_probabilities", lambda p, a: (used.append(a), mix(p, a))[1])
+    train = agent.policy.train_on_batch
+    monkeypatch.setattr(agent.policy, "train_on_batch", lambda x, y: (fed.append(y), train(x, y))[1])
+    outs = [agent.learn(images, labels) for _ in range(2)]
+    state = agent.get_state()
+    outs.append(agent.learn(images, labels))
+    assert used == pytest.approx([0.8, 0.875, 0.95]) and [o["alpha"] for o in outs] == pytest.approx(used)
+    for y, a in zip(fed, used):
+        assert y.shape == (6, 18)
+        np.testing.assert_allclose(y[:, 17], a, rtol=1e-6)
+    other = PatchDropAgent((16, 16, 1), 10, cfg, seed=1)
+    other.configure("pretrain")
+    other.schedule(3)
+    other.set_state(state)
+    assert other.current_alpha() == pytest.approx(0.95)
+    # the loss reads the batch's alphas, row by row
+    p = rng.uniform(0.05, 0.95, (4, 16)).astype(np.float32)
+    a = (rng.random((4, 16)) < 0.5).astype(np.float32)
+    adv, alphas = rng.normal(size=4).astype(np.float32), np.array([0.6, 0.8, 0.9, 1.0], np.float32)
+    y = np.concatenate([a, adv[:, None], alphas[:, None]], 1)
+    loss = float(keras.ops.convert_to_numpy(agent.policy.compute_loss(y=y, y_pred=p)))
+    pm = alphas[:, None] * p + (1 - alphas[:, None]) * (1 - p)
+    ref = -np.mean((a * np.log(pm) + (1 - a) * np.log(1 - pm)) * adv[:, None])
+    assert loss == pytest.approx(ref, rel=1e-5)
+
+
+def test_split_epochs_hand_values():
+    assert split_epochs(15, [8, 3, 3, 1]) == [8, 3, 3, 1]  # the fast preset's own total
+    assert split_epochs(30, [8, 3, 3, 1]) == [16, 6, 6, 2]
+    # 7 * (8, 3, 3, 1) / 15 = 3.73, 1.4, 1.4, 0.47: floors 3, 1, 1, 0; the 2 left go to .73 and .47
+    assert split_epochs(7, [8, 3, 3, 1]) == [4, 1, 1, 1]
+    assert split_epochs(4, [8, 3, 3, 1]) == [1, 1, 1, 1]  # 2, 1, 1, 0 -> the empty stage takes one from stage 1
+    assert split_epochs(10, [8, 3, 3, 0]) == [6, 2, 2, 0]  # a skipped stage stays skipped
+    assert split_epochs(0, [8, 3, 3, 1]) == [0, 0, 0, 0]
+    with pytest.raises(ConfigError, match="4 stages"):
+        split_epochs(3, [8, 3, 3, 1])
+
+
+def test_epochs_is_the_whole_runs_and_stage_epochs_each_stages():
+    """Through the command line's parser: --epochs N shares N among the stages (the same with --stage, which only
+    picks the stage that runs), --stage-epochs gives the old per-stage meaning."""
+    from zoomrl.experiments.patchdrop.cli import build_parser, make_train_config
+
+    def cfg(*argv):
+        c = make_train_config(build_parser("train").parse_args(list(argv)))
+        return [c.classifier_epochs, c.pretrain_epochs, c.finetune_epochs, c.two_stream_epochs]
+
+    assert cfg("--preset", "fast") == [8, 3, 3, 1]
+    assert cfg("--preset", "fast", "--epochs", "30") == [16, 6, 6, 2] == cfg("--preset", "fast", "--epochs", "30",
+                                                                              "--stage", "3")
+    assert cfg("--preset", "fast", "--stage-epochs", "5") == [5, 5, 5, 5]
+    assert cfg("--preset", "fast", "--stage-epochs", "5", "--stage", "3") == [8, 3, 5, 1]
+    assert cfg("--preset", "fast", "--stage-epochs", "2,4,6") == [2, 4, 6, 1]
+    assert cfg("--preset", "fast", "--stage-epochs", "2,4,6,0") == [2, 4, 6, 0]
+    base = make_config("fast")
+    for bad, match in (({"epochs": 3, "stage_epochs": "1"}, "not both"), ({"stage_epochs": "1,2"}, "S1,S2,S3"),
+                       ({"stage_epochs": "a"}, "S1,S2,S3"), ({"stage_epochs": "1,-2,3"}, "S1,S2,S3"),
+                       ({"epochs": 2}, "--epochs 2: 2 epochs cannot be shared")):
+        with pytest.raises(ConfigError, match=match):
+            epoch_overrides(base, **bad)
+
+
+def test_command_line_epochs_error_is_one_line(tmp_path, capsys):
+    from zoomrl.experiments.cli import main
+
+    assert main(["patchdrop", "train", "--preset", "tiny", "--epochs", "2", "--model-dir", str(tmp_path / "m"),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --epochs 2") and "--stage-epochs" in err and err.count("\n") == 1
+    assert not (tmp_path / "m").exists()
+
+
+def test_presets_keep_their_values_and_fast2_turns_the_options_on():
+    for name in ("paper", "fast", "tiny"):
+        c = make_config(name)
+        assert c.classifier_mask_max == 0 and c.alpha_final == 0, name
+    assert "classifier_mask_max" not in PRESETS["fast"] and "alpha_final" not in PRESETS["fast"]
+    c = make_config("fast2")
+    assert c.classifier_mask_max == 0.75 and c.alpha_final == 0.95 and c.execution == "graph"
+    with pytest.raises(ConfigError, match="alpha_final"):
+        make_config("fast", alpha_final=0.3)
+    with pytest.raises(ConfigError, match="classifier_mask_max"):
+        make_config("fast", classifier_mask_max=1.5)
+    with pytest.raises(ConfigError, match="execution"):
+        make_config("fast", execution="fastest")
+
+
+def test_compiled_forwards_match_eager_ones_after_an_update():
+    """The traced forwards (inference, and training mode without touching the moving statistics) give the eager
+    outputs, and still do after the weights change (the variables are read at each call, not frozen)."""
+    import keras
+
+    from zoomrl.agents.patchdrop.agent import CompiledForward, forward, training_forward
+    from zoomrl.agents.patchdrop.resnet import cifar_resnet
+
+    keras.utils.set_random_seed(0)
+    net = cifar_resnet((8, 8, 1), 1, 5, "softmax", 4, "t")
+    x = np.random.default_rng(0).random((6, 8, 8, 1)).astype(np.float32) + 2.0
+    infer, train = CompiledForward(net, False, "graph"), CompiledForward(net, True, "graph")
+    for _ in range(2):
+        np.testing.assert_allclose(infer(x), forward(net, x), atol=1e-6)
+        np.testing.assert_allclose(train(x), training_forward(net, x), atol=1e-6)
+        assert np.abs(infer(x) - train(x)).max() > 1e-3  # the two modes differ here
+        net.set_weights([w * 1.5 + 0.1 for w in net.get_weights()])
+    moving = [np.asarray(v) for v in net.non_trainable_weights]
+    train(x)
+    for a, b in zip(moving, net.non_trainable_weights):
+        np.testing.assert_array_equal(a, np.asarray(b))
+
+
+def _results(seed, hr, fin, curve):
+    return {"seed": seed, "hr_classifier": {"accuracy": hr, "mean_patches": 16},
+            "finetuned": {"accuracy": fin[0], "mean_patches": fin[1], "random_accuracy": fin[2]},
+            "policy_curve": [{"sigma": s, "accuracy": a, "mean_patches": m, "random_accuracy": r}
+                             for s, a, m, r in curve]}
+
+
+def test_seed_summary_hand_values(tmp_path):
+    """Two seeds' results: the means, gains and the curve by hand; the script's table and files; a missing
+    results file is a one-line error."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    a = _results(0, 97.0, (96.0, 7.0, 60.0), [(0.5, 90.0, 5.0, 50.0), (2.0, 95.0, 8.0, 70.0)])
+    b = _results(1, 98.0, (97.0, 8.0, 70.0), [(0.5, 92.0, 6.0, 52.0), (2.0, 96.0, 9.0, 72.0)])
+    for name, r in (("s0", a), ("s1", b)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(r))
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "patchdrop_seeds.py"), str(tmp_path / "s0"),
+                           str(tmp_path / "s1"), "--output", str(tmp_path / "out")], capture_output=True, text=True,
+                          cwd=str(REPO), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads((tmp_path / "out" / "seeds.json").read_text())
+    f = s["finetuned"]
+    assert (f["accuracy_mean"], f["mean_patches_mean"], f["random_accuracy_mean"]) == (96.5, 7.5, 65.0)
+    assert f["gain_over_random"] == [36.0, 27.0] and f["gap_to_hr_mean"] == 1.0 and s["hr_accuracy_mean"] == 97.5
+    assert s["curve"] == [
+        {"sigma": 0.5, "seeds": 2, "mean_patches": 5.5, "accuracy": 91.0, "accuracy_std": 1.0, "random_accuracy": 51.0},
+        {"sigma": 2.0, "seeds": 2, "mean_patches": 8.5, "accuracy": 95.5, "accuracy_std": 0.5, "random_accuracy": 71.0}]
+    assert "| **finetuned** | **mean** | **7.50** | **96.50** | 65.00 | +31.50 | 1.00 |" in proc.stdout
+    assert (tmp_path / "out" / "accuracy_vs_patches_seeds.png").stat().st_size > 0
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "patchdrop_seeds.py"), str(tmp_path / "none")],
+                          capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "no such results file" in proc.stderr
+    assert proc.stderr.count("\n") == 1
