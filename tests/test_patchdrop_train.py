@@ -67,6 +67,8 @@ def test_no_stage_continues_after_finished_stages_then_test(pretrained, tmp_path
     assert saved["finetuned"]["mean_patches"] == pytest.approx(keep.sum(1).mean(), abs=1e-3)
     t = saved["targets"]
     assert t["within_1_point_of_hr"] == (saved["hr_classifier"]["accuracy"] - saved["finetuned"]["accuracy"] <= 1)
+    gain = saved["finetuned"]["accuracy"] - saved["finetuned"]["random_accuracy"]
+    assert t["beats_random_by_20_points"] == (gain >= 20) and t["gain_over_random_points"] == pytest.approx(gain)
     pics = sorted((out / "pictures").glob("*.png"))
     assert len(pics) == 3  # capped by the preset's max_pictures
     assert (out / "accuracy_vs_patches.png").stat().st_size > 0 and (out / "config.json").is_file()
