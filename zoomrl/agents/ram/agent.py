@@ -7,10 +7,14 @@ networks alone.
 
 Test modes of :meth:`RamAgent.predict`:
 
-* ``"mean"``: the deterministic mean path: the first location is given (the run loop draws it from a seeded NumPy
-  generator, so it is reproducible), then every location is the location network's mean;
-* ``"sample"``: Monte-Carlo: ``samples`` full stochastic paths per image (first location uniform, then Gaussian
-  around the means), outputs averaged (class probabilities, or predicted locations).
+* ``"mean"``: the deterministic mean path: the first location is the model's own when it has a fixed start
+  (``first_location`` ``"centre"``, or the learned mean), otherwise it must be given (the run loop then draws it
+  from a seeded NumPy generator: one random draw per image); every later location is the location network's mean;
+* ``"sample"``: Monte-Carlo: ``samples`` full stochastic paths per image (the model's first location: uniform,
+  the centre, or sampled around the learned mean; then Gaussian around the means), outputs averaged (class
+  probabilities, or predicted locations).
+
+Paths are reported where the sensor read them, clipped to [-1, 1].
 """
 
 from __future__ import annotations
@@ -136,7 +140,9 @@ class RamAgent(_KerasAgent):
         import keras
 
         out, _, locs, _ = self.model.rollout(_as_batch(images), first_locations, stochastic=stochastic)
-        return np.asarray(keras.ops.convert_to_numpy(out)), np.asarray(keras.ops.convert_to_numpy(locs))
+        # Unclipped samples (logp_unclipped) are reported where the sensor read them.
+        locs = np.clip(np.asarray(keras.ops.convert_to_numpy(locs)), -1.0, 1.0)
+        return np.asarray(keras.ops.convert_to_numpy(out)), locs
 
     def predict(self, images: np.ndarray, mode: str = "mean", first_locations: np.ndarray | None = None,
                 samples: int = 10, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -144,14 +150,15 @@ class RamAgent(_KerasAgent):
         glimpse locations ``(B, S, T, 2)`` (``S`` = 1 for the mean path)."""
         if mode not in PREDICT_MODES:
             raise ValueError(f"predict mode must be one of {', '.join(PREDICT_MODES)}; received {mode!r}")
-        if mode == "mean" and first_locations is None:
-            raise ValueError("the mean path needs first_locations")
+        if mode == "mean" and first_locations is None and not self.model.has_fixed_start():
+            raise ValueError("the mean path needs first_locations (this model's first location is uniform)")
         images = _as_batch(images)
         outs, paths = [], []
         for i in range(0, len(images), batch_size):
             chunk = images[i:i + batch_size]
             if mode == "mean":
-                out, locs = self.rollout(chunk, first_locations[i:i + batch_size], stochastic=False)
+                first = None if first_locations is None else first_locations[i:i + batch_size]
+                out, locs = self.rollout(chunk, first, stochastic=False)
                 outs.append(_softmax(out) if self.model.task == "classify" else out)
                 paths.append(locs[:, None])
             else:

@@ -2,11 +2,19 @@
 
 One forward pass (:meth:`RamModel.rollout`), for ``T = glimpses`` steps:
 
-* ``l_1`` is drawn uniformly from ``[-1, 1]^2`` (the first location is random);
+* ``l_1``, the first location (``first_location``): ``"uniform"`` (the paper's reimplementations: drawn uniformly
+  from ``[-1, 1]^2``), ``"centre"`` (always ``(0, 0)``: the widest patch then lies inside a square image) or
+  ``"learned"`` (a trainable mean ``mu_0 = tanh(theta)``, sampled around like every later location, followed
+  exactly on the mean path; ``theta`` learns by REINFORCE against a scalar baseline ``b_0``);
 * step ``t``: the sensor reads ``rho_t = sensor(x, l_t)``; the glimpse network gives ``g_t``; the core gives
   ``h_t = core(g_t, h_{t-1})``; unless ``t = T`` the location network proposes ``mu_t = tanh(W_l h_t)`` and the
-  next location is ``l_{t+1} = clip(mu_t + loc_std * N(0, I), -1, 1)`` (or ``mu_t`` itself on the deterministic
+  next location is sampled, ``l_{t+1} = mu_t + loc_std * N(0, I)`` (or ``mu_t`` itself on the deterministic
   "mean path"; or a uniform draw when ``random_locations``); the baseline network predicts ``b_t = W_b h_t``;
+* the sensor and the glimpse network always see ``clip(l, -1, 1)``. With ``logp_unclipped`` the policy's
+  log-probability is taken at the sample ``l`` itself, which is what was drawn from ``N(mu, loc_std^2)``; without
+  it (the original behaviour) at the clipped location, which biases the gradient near the border: a mean close to
+  the border sees its outward samples pulled back to the border, so ``E[clip(l) - mu]`` points inwards even with no
+  advantage at all;
 * at ``t = T`` the output head reads ``h_T``: class logits (classification) or a 2-D location in [-1, 1] units
   (regression).
 
@@ -19,7 +27,8 @@ Glimpse networks: ``"fc"`` (the paper): ``h_g = ReLU(Linear_128(rho))``, ``h_l =
 location and baseline networks read ``stop_gradient(h_t)``. So the supervised loss (cross-entropy, or L1 / MSE on
 the location) trains the glimpse network, the core and the output head, and nothing else; the REINFORCE surrogate
 ``-sum_t stop_gradient(R - b_t) * log pi(l_{t+1} | mu_t)`` trains the location network only; the baseline network
-learns from ``(R - b_t)^2`` only. With ``random_locations`` there is no policy (no REINFORCE, no baseline loss).
+learns from ``(R - b_t)^2`` only. With ``random_locations`` there is no policy (no REINFORCE, no baseline loss),
+and a ``"learned"`` first location behaves as ``"centre"`` (there is nothing to learn it from).
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ GLIMPSE_NETS = ("fc", "conv")
 CORES = ("relu", "lstm", "gru")
 TASKS = ("classify", "regress")
 REG_LOSSES = ("l1", "mse")
+FIRST_LOCATIONS = ("uniform", "centre", "learned")
 
 
 class RamModel(keras.Model):
@@ -48,17 +58,24 @@ class RamModel(keras.Model):
                  loc_hidden: int = 128, glimpse_units: int = 256, core_units: int = 256, loc_std: float = 0.15,
                  random_locations: bool = False, reward: str = "gaussian", reward_sigma: float = 0.26,
                  reward_radius: float = 0.1, reg_loss: str = "l1", supervised_weight: float = 1.0,
-                 reinforce_weight: float = 1.0, seed: int = 0, **kwargs) -> None:
+                 reinforce_weight: float = 1.0, first_location: str = "uniform", logp_unclipped: bool = False,
+                 seed: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
         if task not in TASKS or glimpse_net not in GLIMPSE_NETS or core not in CORES or reg_loss not in REG_LOSSES:
             raise ValueError(f"RamModel: bad task/glimpse_net/core/reg_loss {task!r}/{glimpse_net!r}/{core!r}/"
                              f"{reg_loss!r}")
+        if first_location not in FIRST_LOCATIONS:
+            raise ValueError(f"first_location must be one of {', '.join(FIRST_LOCATIONS)}; received "
+                             f"{first_location!r}")
         self.task, self.n_outputs, self.glimpses = task, int(n_outputs), int(glimpses)
         self.glimpse_size, self.scales = int(glimpse_size), int(scales)
         self.glimpse_net, self.core_kind, self.core_units = glimpse_net, core, int(core_units)
         self.loc_std, self.random_locations = float(loc_std), bool(random_locations)
         self.reward_kind, self.reward_sigma, self.reward_radius = reward, float(reward_sigma), float(reward_radius)
         self.reg_loss = reg_loss
+        # Random glimpses have no policy, so a learned first location would never move: start at the centre.
+        self.first_location = "centre" if random_locations and first_location == "learned" else first_location
+        self.logp_unclipped = bool(logp_unclipped)
         self.supervised_weight, self.reinforce_weight = float(supervised_weight), float(reinforce_weight)
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Glimpse network.
@@ -83,12 +100,21 @@ class RamModel(keras.Model):
         self.locator = layers.Dense(2, name="locator")
         self.baseline = layers.Dense(1, name="baseline")
         self.head = layers.Dense(n_outputs, name="head")
+        if self.first_location == "learned":
+            # theta (the first mean is tanh(theta): the centre at the start) and the first step's baseline b_0.
+            # Only created when used, so that the weight files of the other settings keep their layout.
+            self.first_theta = self.add_weight(shape=(2,), initializer="zeros", name="first_theta")
+            self.first_baseline = self.add_weight(shape=(), initializer="zeros", name="first_baseline")
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in ("supervised", "reinforce", "baseline_loss", "reward")}
 
     # -- groups of layers, for checks --------------------------------------------------------------------------
     def location_layers(self) -> list:
         return [self.locator]
+
+    def has_fixed_start(self) -> bool:
+        """Whether the deterministic mean path knows its own first location (centre or learned mean)."""
+        return self.first_location != "uniform"
 
     def supervised_layers(self) -> list:
         core = [self.core_in, self.core_rec] if self.core_kind == "relu" else [self.cell]
@@ -112,21 +138,41 @@ class RamModel(keras.Model):
         h, new_state = self.cell(g, state)
         return h, list(new_state) if isinstance(new_state, (list, tuple)) else [new_state]
 
-    def rollout(self, images, first_locations=None, stochastic: bool = True):
-        """Run ``T`` glimpses. Returns ``(outputs, means (B, T-1, 2), locations (B, T, 2), baselines (B, T-1))``.
+    def _sample(self, mu):
+        """``(sensor location, recorded location)`` of a draw from ``N(mu, loc_std^2)``: the sensor reads the
+        clipped one; the log-probability is taken at the recorded one (the raw sample with ``logp_unclipped``)."""
+        sample = mu + keras.random.normal(ops.shape(mu), stddev=self.loc_std, seed=self.seed_generator)
+        clipped = ops.clip(sample, -1.0, 1.0)
+        return clipped, (sample if self.logp_unclipped else clipped)
 
-        ``first_locations``: ``(B, 2)``, or None for a uniform draw. ``stochastic``: sample the next locations
-        around the location network's means (False: follow the means, the deterministic mean path)."""
+    def rollout(self, images, first_locations=None, stochastic: bool = True):
+        """Run ``T`` glimpses. Returns ``(outputs, means (B, P, 2), locations (B, T, 2), baselines (B, P))``: ``P``
+        policy steps, ``T - 1``, or ``T`` with a learned first location (its mean and baseline come first); the
+        last ``P`` locations are the ones the policy drew (possibly outside [-1, 1], see ``logp_unclipped``).
+
+        ``first_locations``: ``(B, 2)``, or None for the model's own (``first_location``). ``stochastic``: sample
+        the locations around the location network's means (False: follow the means, the deterministic mean path).
+        """
         images = ops.convert_to_tensor(images)
         if len(images.shape) == 3:
             images = images[..., None]
         batch = ops.shape(images)[0]
-        if first_locations is None:
-            loc = keras.random.uniform((batch, 2), -1.0, 1.0, seed=self.seed_generator)
-        else:
+        means, bases = [], []
+        if first_locations is not None:
             loc = ops.cast(ops.convert_to_tensor(first_locations), "float32")
+            rec = loc
+        elif self.first_location == "uniform":
+            loc = keras.random.uniform((batch, 2), -1.0, 1.0, seed=self.seed_generator)
+            rec = loc
+        elif self.first_location == "centre":
+            loc = rec = ops.zeros((batch, 2))
+        else:
+            mu0 = ops.zeros((batch, 2)) + ops.tanh(self.first_theta)[None, :]
+            means.append(mu0)
+            bases.append(ops.zeros((batch,)) + self.first_baseline)
+            loc, rec = self._sample(mu0) if stochastic else (mu0, mu0)
         state = self._initial_state(batch)
-        means, locs, bases = [], [loc], []
+        locs = [ops.stop_gradient(rec)]
         h = None
         for t in range(self.glimpses):
             g = self.glimpse_features(images, ops.stop_gradient(loc))
@@ -139,13 +185,13 @@ class RamModel(keras.Model):
             means.append(mu)
             if self.random_locations:
                 loc = keras.random.uniform((batch, 2), -1.0, 1.0, seed=self.seed_generator)
+                rec = loc
             elif stochastic:
-                noise = keras.random.normal((batch, 2), stddev=self.loc_std, seed=self.seed_generator)
-                loc = ops.clip(mu + noise, -1.0, 1.0)
+                loc, rec = self._sample(mu)
             else:
-                loc = mu
+                loc = rec = mu
             loc = ops.stop_gradient(loc)
-            locs.append(loc)
+            locs.append(ops.stop_gradient(rec))
         out = self.head(h)
         stack = lambda xs, shape: ops.stack(xs, axis=1) if xs else ops.zeros(shape)  # noqa: E731
         return (out, stack(means, (batch, 0, 2)), ops.stack(locs, axis=1), stack(bases, (batch, 0)))
@@ -173,12 +219,13 @@ class RamModel(keras.Model):
         out, means, locs, bases = y_pred
         sup = self.supervised_loss(y, out)
         reward = ops.stop_gradient(self.reward(y, out))
-        if self.random_locations or self.glimpses < 2:
+        steps = means.shape[1]
+        if self.random_locations or not steps:
             # No policy: zero losses (written through the unused heads so every weight has a, zero, gradient).
             rl = 0.0 * ops.sum(means)
             base_loss = 0.0 * ops.sum(bases)
         else:
-            sampled = ops.stop_gradient(locs[:, 1:])
+            sampled = ops.stop_gradient(locs[:, -steps:])  # the locations the policy drew
             log_pi = -ops.sum(ops.square(sampled - means), axis=-1) / (2.0 * self.loc_std ** 2)  # (B, T-1)
             advantage = ops.stop_gradient(reward[:, None] - bases)
             rl = -ops.mean(ops.sum(advantage * log_pi, axis=1))
