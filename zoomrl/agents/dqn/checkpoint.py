@@ -34,16 +34,18 @@ from zoomrl.core.checkpoint import (  # noqa: F401 - re-exported for the familie
     read_state,
     stash_previous_run,
 )
-from zoomrl.core.config import ConfigBase, ConfigError
-from zoomrl.core.io import FileDamagedError, ensure_free_space, read_json
+from zoomrl.core.io import FileDamagedError, ensure_free_space
+from zoomrl.core.runner import (  # noqa: F401 - re-exported: the run driver reads and writes these files
+    STATE_FILE,
+    WEIGHTS,
+    CheckpointError,
+    check_resume_config,
+)
+from zoomrl.core.runner import check_meta as _check_meta
 
-STATE_FILE = "training_state.npz"
-WEIGHTS = "weights.h5"
 META_ATTR = "zoomrl_meta"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that does not fit this run, or cannot be read; the message says which file and why."""
+META_KEYS = ("family", "variant", "class_object", "state_size", "num_actions", "scale_subregion", "iou_head")
+"""What a checkpoint's meta must share with the run that loads it."""
 
 
 def write_weights(agent: DQNAgent, path: Path, meta: Mapping[str, Any]) -> None:
@@ -69,82 +71,10 @@ def read_weights_meta(path: Path) -> dict[str, Any] | None:
     return None if raw is None else json.loads(raw)
 
 
-def save_epoch(checkpointer: Checkpointer, epoch: int, agent: DQNAgent, config: ConfigBase,
-               history: Sequence[Mapping[str, Any]], meta: Mapping[str, Any], score: float | None) -> Path:
-    """Write epoch ``epoch`` (weights, state, config, sentinel, best, pruning); returns the weights path."""
-    state = agent.get_state()
-    state.update({"epoch": np.array(epoch), "meta": np.array(json.dumps(dict(meta))),
-                  "history": np.array(json.dumps(list(history)))})
-
-    def write_state(p: Path) -> None:
-        ensure_free_space(p, sum(int(np.asarray(v).nbytes) for v in state.values()))
-        with open(p, "wb") as f:
-            np.savez(f, **state)
-
-    sentinel = checkpointer.save(
-        epoch,
-        {WEIGHTS: lambda p: write_weights(agent, p, meta)},
-        {STATE_FILE: write_state, "config.json": lambda p: p.write_text(json.dumps(config.to_dict(), indent=2))},
-        info={"weights": epoch_file(epoch, WEIGHTS)},
-        score=score,
-    )
-    return checkpointer.run_dir / sentinel["files"][WEIGHTS]
-
-
 def check_meta(found: Mapping[str, Any], expected: Mapping[str, Any], where: Path,
-               keys: Sequence[str] = ("family", "variant", "class_object", "state_size", "num_actions",
-                                      "scale_subregion", "iou_head")) -> None:
+               keys: Sequence[str] = META_KEYS) -> None:
     """Raise :class:`CheckpointError` naming the first of ``keys`` on which ``found`` and ``expected`` differ."""
-    for key in keys:
-        if key in found and key in expected and str(found[key]) != str(expected[key]):
-            raise CheckpointError(f"{where}: checkpoint is for {key}={found[key]}, this run has {key}={expected[key]}")
-
-
-def check_resume_config(saved: Mapping[str, Any], config: ConfigBase, fields: Sequence[str], where: Path) -> None:
-    """A resumed run must keep the hyperparameters it was started with (only ``epochs`` may change)."""
-    now = config.to_dict()
-    diffs = [f"{k}={now[k]!r} (run has {saved[k]!r})" for k in fields if k in saved and saved[k] != now.get(k)]
-    if diffs:
-        raise ConfigError(f"--resume: {', '.join(diffs)} differ from {where}; a resumed run keeps its "
-                          f"hyperparameters (drop those flags, or start a new run in another --model-dir)")
-
-
-def load_state(run_dir: Path, agent: DQNAgent, config: ConfigBase, meta: Mapping[str, Any],
-               fields: Sequence[str]) -> tuple[int, list[dict[str, Any]]]:
-    """Restore weights and state from ``run_dir``; returns ``(last finished epoch, history)``; ``(0, [])`` when
-    nothing finished there. Every damaged or foreign file raises a one-line :class:`CheckpointError`."""
-    run_dir = Path(run_dir)
-    try:
-        latest = read_latest(run_dir)
-    except FileDamagedError as exc:
-        raise CheckpointError(str(exc)) from None
-    if latest is None:
-        return 0, []
-    cfg_path = run_dir / "config.json"
-    try:
-        saved = read_json(cfg_path, what="configuration")
-    except (FileNotFoundError, FileDamagedError) as exc:
-        raise CheckpointError(str(exc)) from None
-    check_resume_config(saved, config, fields, cfg_path)
-    path = run_dir / STATE_FILE
-    try:
-        data = read_state(path)  # the core reader: every kind of damage is one line naming the file
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: missing; {run_dir / LATEST} says epoch {latest['epoch']} finished") from None
-    except FileDamagedError as exc:
-        raise CheckpointError(str(exc)) from None
-    if "epoch" not in data or "meta" not in data:
-        raise CheckpointError(f"{path}: not a zoomrl training state (no epoch or meta)")
-    if int(data["epoch"]) != int(latest["epoch"]):
-        raise CheckpointError(f"{path}: holds epoch {int(data['epoch'])}, {run_dir / LATEST} says {latest['epoch']}")
-    check_meta(json.loads(str(data["meta"])), meta, path)
-    weights = run_dir / str(latest.get("weights", epoch_file(int(latest["epoch"]), WEIGHTS)))
-    load_weights_checked(weights, agent, meta)
-    try:
-        agent.set_state(data)
-    except (KeyError, ValueError) as exc:
-        raise CheckpointError(f"{path}: does not fit this agent ({exc})") from None
-    return int(data["epoch"]), json.loads(str(data["history"]))
+    _check_meta(found, expected, where, keys)
 
 
 def load_weights_checked(path: Path, agent: DQNAgent, meta: Mapping[str, Any]) -> dict[str, Any] | None:

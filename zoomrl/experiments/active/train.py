@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from zoomrl.core.runner import EpochResult
 from zoomrl.data.images import ImageStore, class_objects
 from zoomrl.data.voc import VocImage
 from zoomrl.envs.active import TRIGGER, ActiveEnv, extra_state_size
 from zoomrl.experiments import dqn_loop
 from zoomrl.experiments.active.config import RESULT_FIELDS, Config
 from zoomrl.experiments.dqn_loop import store_transitions  # noqa: F401 - re-exported
+from zoomrl.experiments.dqn_trainee import DQNTrainee, train_dqn
 
 if TYPE_CHECKING:
     from zoomrl.agents.dqn.agent import DQNAgent
@@ -208,75 +210,41 @@ def training_images(data: Sequence[str | Path], image_set: str | None, config: C
     return positives
 
 
+class ActiveTrainee(DQNTrainee):
+    """The run driver's view of an active run."""
+
+    @property
+    def plot_title(self) -> str:  # type: ignore[override]
+        return f"active ({self.config.features}), class {self.config.class_object}"
+
+    def collect_demonstrations(self, progress: Callable[[int], None]) -> int:
+        return collect_demonstrations(self.images, self.store, self.features, self.agent, self.config, progress)
+
+    def run_epoch(self, epoch: int, progress: Callable[[int], None]) -> EpochResult:
+        stats = train_epoch(epoch, self.images, self.store, self.features, self.agent, self.config, progress)
+        return EpochResult(asdict(stats), stats.line(self.config.epochs), stats.trigger_success)
+
+
 def train(config: Config, data: Sequence[str | Path], image_set: str | None, model_dir: str | Path, *,
           max_images: int | None = None, skip_bad: bool = False, resume: bool = False, log: Log = print,
           show_progress: bool = True, features: Any = None, keep_checkpoints: int | None = 3) -> dict[str, Any]:
-    """Train one agent for ``config.class_object`` into ``model_dir/<class>``; returns a summary.
+    """Train one agent for ``config.class_object`` into ``model_dir/<class>``; returns a summary. The run driver
+    (:mod:`zoomrl.core.runner`) owns the folder, resume and checkpoints.
 
     ``features`` replaces the configured feature model (tests use a cheap one)."""
-    from tqdm import tqdm
-
-    from zoomrl.agents.dqn.checkpoint import load_state, save_epoch, stash_previous_run
-    from zoomrl.agents.seeding import seed_everything
-    from zoomrl.core.checkpoint import Checkpointer, RunLock
-    from zoomrl.eval.plots import plot_training_curves
-
-    seed_everything(config.seed)
     run_dir = Path(model_dir) / config.class_object
-    with RunLock(run_dir):
+
+    def setup() -> ActiveTrainee:
         images = training_images(data, image_set, config, skip_bad, max_images, log)
-        features = features if features is not None else feature_model_for(config, log)
-        state_size = state_size_of(config, features)
-        meta = run_meta(config, state_size)
+        model = features if features is not None else feature_model_for(config, log)
+        state_size = state_size_of(config, model)
         agent = build_agent(config, state_size)
-        config.extra.update({"weights_used": getattr(features, "weights_name", config.weights),
+        config.extra.update({"weights_used": getattr(model, "weights_name", config.weights),
                              "data": [str(d) for d in data], "image_set": image_set, "max_images": max_images})
-        checkpointer = Checkpointer(run_dir, keep=keep_checkpoints, metric="trigger_success")
-        start_epoch, history = 0, []
-        if resume:
-            start_epoch, history = load_state(run_dir, agent, config, meta, RESULT_FIELDS)
-            log(f"resume: continuing {run_dir} after epoch {start_epoch}" if start_epoch
-                else f"resume: nothing to resume in {run_dir}, starting afresh")
-        if start_epoch >= config.epochs:
-            log(f"nothing to train: {run_dir} has {start_epoch} epochs, --epochs is {config.epochs}")
-            features.close()
-            return {"run_dir": str(run_dir), "history": history, "weights": None,
-                    "summary": f"no epoch to run; nothing written in {run_dir}"}
-        if not start_epoch:
-            stash_previous_run(run_dir, log)
-        store = ImageStore()
-        weights = None
-        t_start = time.perf_counter()
-        try:
-            if start_epoch == 0 and agent.demos is not None:
-                with tqdm(total=len(images), desc="oracle demonstrations", unit="img", disable=not show_progress,
-                          leave=False) as bar:
-                    n = collect_demonstrations(images, store, features, agent, config, progress=bar.update)
-                log(f"demonstrations: {len(agent.demos)} transitions from {n} oracle steps")
-                if config.bc_epochs:
-                    bc = agent.pretrain(config.bc_epochs * config.bc_updates_per_epoch)
-                    log(f"behaviour-cloning warm-up: {len(bc)} updates, loss {bc[0]:.3f} -> {bc[-1]:.3f}")
-            for epoch in range(start_epoch, config.epochs):
-                with tqdm(total=len(images), desc=f"epoch {epoch + 1}/{config.epochs}", unit="img",
-                          disable=not show_progress, leave=False) as bar:
-                    try:
-                        stats = train_epoch(epoch, images, store, features, agent, config, progress=bar.update)
-                    except FloatingPointError as exc:
-                        raise ValueError(f"epoch {epoch + 1}: {exc}; nothing of this epoch was saved (lower "
-                                         f"--learning-rate?)") from None
-                history.append(asdict(stats))
-                log(stats.line(config.epochs))
-                weights = save_epoch(checkpointer, stats.epoch, agent, config, history, meta, stats.trigger_success)
-                features.flush()
-                plot_training_curves(history, run_dir / "training_curves.png",
-                                     title=f"active ({config.features}), class {config.class_object}")
-        finally:
-            features.close()
-    seconds = time.perf_counter() - t_start
-    return {"run_dir": str(run_dir), "history": history, "weights": str(weights) if weights else None,
-            "seconds": seconds,
-            "summary": f"epochs {start_epoch + 1}-{config.epochs} in {seconds / 60:.1f} min; checkpoints and "
-                       f"training_curves.png in {run_dir}"}
+        return ActiveTrainee(config, images, model, agent, run_meta(config, state_size), run_dir, log)
+
+    return train_dqn(config, run_dir, setup, RESULT_FIELDS, resume=resume, keep=keep_checkpoints, log=log,
+                     show_progress=show_progress)
 
 
 __all__ = ["train", "train_epoch", "guided_choice", "training_policy", "make_envs", "build_agent",

@@ -17,11 +17,14 @@ from typing import Any
 import numpy as np
 
 from zoomrl.agents.dqn.agent import DQNAgent, epsilon_greedy
+from zoomrl.core.io import write_json
+from zoomrl.core.runner import EpochResult
 from zoomrl.data.images import ImageStore
 from zoomrl.data.voc import VocImage
 from zoomrl.envs.zoom import NUM_ACTIONS, TRIGGER, ZoomEnv
 from zoomrl.experiments import dqn_loop
 from zoomrl.experiments.dqn_loop import store_transitions  # noqa: F401 - re-exported
+from zoomrl.experiments.dqn_trainee import DQNTrainee, train_dqn
 from zoomrl.experiments.hierarchical.config import RESULT_FIELDS, Config
 from zoomrl.experiments.hierarchical.search import (  # noqa: F401 - make_envs, run_meta, ... re-exported
     Log,
@@ -245,6 +248,41 @@ def validation_record(history: Sequence[dict[str, Any]], val_images: Sequence[Vo
             "best": None if best is None else {"epoch": best["epoch"], "score": best["score"], "ap": best["ap"]}}
 
 
+class HierarchicalTrainee(DQNTrainee):
+    """The run driver's view of a hierarchical run; with a validation split, every epoch ends with the test
+    protocol on it, the best epoch is the best validation AP, and ``validation.json`` records them."""
+
+    def __init__(self, config: Config, images: Sequence[VocImage], val_images: Sequence[VocImage],
+                 features: FeatureModel, agent: DQNAgent, meta: dict[str, Any], run_dir: Path, log: Log) -> None:
+        super().__init__(config, images, features, agent, meta, run_dir, log)
+        self.val_images = val_images
+        self.metric = "validation_ap" if val_images else "trigger_success"
+
+    def collect_demonstrations(self, progress: Callable[[int], None]) -> int:
+        return collect_demonstrations(self.images, self.store, self.features, self.agent, self.config, progress)
+
+    def run_epoch(self, epoch: int, progress: Callable[[int], None]) -> EpochResult:
+        stats = train_epoch(epoch, self.images, self.store, self.features, self.agent, self.config, progress)
+        if self.val_images:
+            t_val = time.perf_counter()
+            stats.val_ap_by_score = validate(self.val_images, self.store, self.features, self.agent, self.config)
+            stats.val_seconds = time.perf_counter() - t_val
+            stats.val_score, stats.val_ap = best_of_scores(stats.val_ap_by_score)
+        return EpochResult(asdict(stats), stats.line(self.config.epochs),
+                           stats.val_ap if self.val_images else stats.trigger_success)
+
+    def before_save(self, history: Sequence[dict[str, Any]]) -> None:
+        if self.val_images:
+            # config.json records the validation's choice too (the same numbers as validation.json).
+            self.config.extra["validation"] = validation_record(history, self.val_images)["best"]
+
+    def after_save(self, history: Sequence[dict[str, Any]]) -> None:
+        if self.val_images:
+            # Written after the checkpoint; a resumed run rewrites it from the saved history.
+            write_json(self.run_dir / VALIDATION_FILE, validation_record(history, self.val_images))
+        super().after_save(history)
+
+
 def train(
     config: Config,
     data: Sequence[str | Path],
@@ -259,88 +297,22 @@ def train(
     features: FeatureModel | None = None,
     keep_checkpoints: int | None = 3,
 ) -> dict[str, Any]:
-    """Train one agent for ``config.class_object``; returns a summary (run folder, history, final weights).
+    """Train one agent for ``config.class_object`` into ``model_dir/<class>``; returns a summary (run folder,
+    history, final weights). The run driver (:mod:`zoomrl.core.runner`) owns the folder, resume and checkpoints.
 
     ``features`` replaces the VGG-16 feature model of ``config.variant`` (tests use a cheap one)."""
-    from tqdm import tqdm
-
-    from zoomrl.agents.dqn.checkpoint import load_state, save_epoch, stash_previous_run
-    from zoomrl.agents.seeding import seed_everything
-    from zoomrl.core.checkpoint import Checkpointer, RunLock
-    from zoomrl.core.io import write_json
-    from zoomrl.core.tblog import ScalarLogger
-    from zoomrl.eval.plots import plot_training_curves
-
-    seed_everything(config.seed)
     run_dir = Path(model_dir) / config.class_object
-    with RunLock(run_dir):
+
+    def setup() -> HierarchicalTrainee:
         images, val_images = training_split(data, image_set, config, skip_bad, max_images, log)
-        features = features if features is not None else feature_model_for(config, log)
         # The compact descriptor (descriptor_pool) wraps whatever feature model the run uses.
-        features = pooled(features, config.descriptor_pool)
-        state_size = features.descriptor_size + NUM_ACTIONS * config.history_length
-        meta = run_meta(config, state_size)
+        model = pooled(features if features is not None else feature_model_for(config, log), config.descriptor_pool)
+        state_size = model.descriptor_size + NUM_ACTIONS * config.history_length
         agent = DQNAgent(state_size, NUM_ACTIONS, config, seed=config.seed)
-        config.extra.update({"weights_used": getattr(features, "weights_name", config.weights),
+        config.extra.update({"weights_used": getattr(model, "weights_name", config.weights),
                              "data": [str(d) for d in data], "image_set": image_set})
-        # With a validation split the best epoch is the one with the best validation AP, else trigger success.
-        checkpointer = Checkpointer(run_dir, keep=keep_checkpoints,
-                                    metric="validation_ap" if val_images else "trigger_success")
-        start_epoch, history = 0, []
-        if resume:
-            start_epoch, history = load_state(run_dir, agent, config, meta, RESULT_FIELDS)
-            log(f"resume: continuing {run_dir} after epoch {start_epoch}" if start_epoch
-                else f"resume: nothing to resume in {run_dir}, starting afresh")
-        if start_epoch >= config.epochs:
-            log(f"nothing to train: {run_dir} has {start_epoch} epochs, --epochs is {config.epochs}; "
-                f"no checkpoint written")
-            features.close()
-            return {"run_dir": str(run_dir), "history": history, "weights": None,
-                    "summary": f"no epoch to run; nothing written in {run_dir}", "feature_stats": features.stats()}
-        if not start_epoch:
-            stash_previous_run(run_dir, log)
-        store = ImageStore()
-        tb = ScalarLogger(run_dir / "tensorboard", log)
-        weights = None
-        try:
-            if start_epoch == 0 and agent.demos is not None:
-                with tqdm(total=len(images), desc="oracle demonstrations", unit="img", disable=not show_progress,
-                          leave=False) as bar:
-                    n = collect_demonstrations(images, store, features, agent, config, progress=bar.update)
-                log(f"demonstrations: {len(agent.demos)} transitions from {n} oracle steps")
-                if config.bc_epochs:
-                    bc = agent.pretrain(config.bc_epochs * config.bc_updates_per_epoch)
-                    log(f"behaviour-cloning warm-up: {len(bc)} updates, loss {bc[0]:.3f} -> {bc[-1]:.3f}")
-            for epoch in range(start_epoch, config.epochs):
-                with tqdm(total=len(images), desc=f"epoch {epoch + 1}/{config.epochs}", unit="img",
-                          disable=not show_progress, leave=False) as bar:
-                    try:
-                        stats = train_epoch(epoch, images, store, features, agent, config, progress=bar.update)
-                    except FloatingPointError as exc:
-                        raise ValueError(f"epoch {epoch + 1}: {exc}; nothing of this epoch was saved (lower "
-                                         f"--learning-rate?)") from None
-                if val_images:
-                    t_val = time.perf_counter()
-                    stats.val_ap_by_score = validate(val_images, store, features, agent, config)
-                    stats.val_seconds = time.perf_counter() - t_val
-                    stats.val_score, stats.val_ap = best_of_scores(stats.val_ap_by_score)
-                history.append(asdict(stats))
-                log(stats.line(config.epochs))
-                tb.scalars(stats.epoch, {k: v for k, v in asdict(stats).items() if k != "epoch"})
-                if val_images:
-                    record = validation_record(history, val_images)
-                    # config.json records the validation's choice too (the same numbers as validation.json).
-                    config.extra["validation"] = record["best"]
-                weights = save_epoch(checkpointer, stats.epoch, agent, config, history, meta,
-                                     stats.val_ap if val_images else stats.trigger_success)
-                if val_images:
-                    # Written after the checkpoint; a resumed run rewrites it from the saved history.
-                    write_json(run_dir / VALIDATION_FILE, record)
-                features.flush()
-                plot_training_curves(history, run_dir / "training_curves.png")
-        finally:
-            tb.close()
-            features.close()
-    return {"run_dir": str(run_dir), "history": history, "weights": str(weights) if weights else None,
-            "summary": f"epochs {start_epoch + 1}-{config.epochs} saved; checkpoints and training_curves.png in "
-                       f"{run_dir}", "feature_stats": features.stats()}
+        return HierarchicalTrainee(config, images, val_images, model, agent, run_meta(config, state_size), run_dir,
+                                   log)
+
+    return train_dqn(config, run_dir, setup, RESULT_FIELDS, resume=resume, keep=keep_checkpoints, log=log,
+                     show_progress=show_progress)
