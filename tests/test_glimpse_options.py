@@ -358,3 +358,32 @@ def test_start_up_line_names_the_compiled_path():
     assert "XLA" in speed_line(make_config("fast2", "classify"))
     assert "graph, no XLA" in speed_line(make_config("fast2", "regress"))  # conv: XLA measured slower
     assert "eager" in speed_line(make_config("tiny", "classify"))
+
+
+def test_resume_is_exact_with_a_learned_start_and_augmentation(tmp_path):
+    """The learned first location (its weights and optimizer slots) and the augmented epochs (seeded by the epoch)
+    survive a resume: 2 epochs + resume 1 == 3 epochs straight, weight for weight; and theta moved."""
+    import h5py
+
+    from zoomrl.experiments.glimpse import build_parser, run
+
+    common = ["--preset", "tiny", "--quiet", "--task", "regress", "--models", "ram", "--train-size", "32",
+              "--first-location", "learned", "--logp-unclipped", "true", "--augment-flip", "true",
+              "--augment-shift", "3"]
+
+    def cli(*argv):
+        run("train", build_parser("train").parse_args([*common, *argv]))
+
+    def weights(path):
+        out = {}
+        with h5py.File(path, "r") as f:
+            f.visititems(lambda n, o: out.__setitem__(n, np.array(o)) if isinstance(o, h5py.Dataset) else None)
+        return out
+
+    cli("--model-dir", str(tmp_path / "a"), "--epochs", "3")
+    cli("--model-dir", str(tmp_path / "b"), "--epochs", "2")
+    cli("--model-dir", str(tmp_path / "b"), "--epochs", "3", "--resume")
+    a, b = weights(tmp_path / "a/ram/epoch_3.weights.h5"), weights(tmp_path / "b/ram/epoch_3.weights.h5")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    # the model's own variables (theta, b_0) are saved as vars/0, vars/1: the learned start moved from the centre
+    assert a["vars/0"].shape == (2,) and np.abs(a["vars/0"]).max() > 0 and a["vars/1"].shape == ()
