@@ -99,6 +99,7 @@ def test_learned_first_location_moves_by_the_hand_computed_gradient():
     ``+rate * 2 * mean_i A_i / P`` (the baseline loss averages over the ``P = 3`` policy steps)."""
     import keras
 
+    keras.utils.set_random_seed(0)  # the same initial weights in every run
     x, y = images(32)
     agent = tiny_agent(first_location="learned", supervised_weight=0.0, loc_std=0.3)
     m = agent.model
@@ -117,11 +118,12 @@ def test_learned_first_location_moves_by_the_hand_computed_gradient():
     adv = reward - bases[:, 0]
     grad_theta = -np.mean(adv[:, None] * (locs[:, 0] - mu0) * (1 - mu0 ** 2) / 0.3 ** 2, axis=0)
     grad_b0 = -2.0 * np.mean(adv) / 3
-    assert np.abs(grad_theta).min() > 1e-3 and abs(grad_b0) > 1e-3  # not vacuous
+    assert np.abs(grad_theta).min() > 1e-3 and abs(grad_b0) > 1e-3  # not vacuous (50 x the tolerance)
     agent.reseed(11)
     agent.learn(x, y)
-    np.testing.assert_allclose(np_(m.first_theta) - theta0, -0.5 * grad_theta, rtol=1e-3, atol=1e-6)
-    np.testing.assert_allclose(float(np_(m.first_baseline)), -0.5 * grad_b0, rtol=1e-3, atol=1e-6)
+    # atol: float32 sums of 32 terms of size ~3 that cancel to ~1e-2 (rtol alone fails where they nearly cancel)
+    np.testing.assert_allclose(np_(m.first_theta) - theta0, -0.5 * grad_theta, rtol=1e-3, atol=2e-5)
+    np.testing.assert_allclose(float(np_(m.first_baseline)), -0.5 * grad_b0, rtol=1e-3, atol=2e-5)
     assert keras.ops.convert_to_numpy(m.first_theta).shape == (2,)
 
 
