@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Print the ablation table of scripts/ablation.sh: one row per recipe folder under OUT.
 
-    python scripts/ablation_table.py OUT CLASS
+python scripts/ablation_table.py OUT CLASS
 """
 
 from __future__ import annotations
@@ -25,17 +25,21 @@ def row(folder: Path, cls: str) -> str | None:
     by = r.get("agent_by_score", {})
     margin = f"{by['trigger_advantage']['ap_area']:.3f}" if "trigger_advantage" in by else "-"
     iou = f"{by['predicted_iou']['ap_area']:.3f}" if "predicted_iou" in by else "-"
-    return (f"| {folder.name} | {a['ap_area']:.3f} | {margin} | {iou} | {a['ap_voc07']:.3f} | "
-            f"{rnd.get('ap_area', float('nan')):.3f} | "
-            f"{ub.get('ap_area', float('nan')):.3f} | {a['ap_area'] / max(ub.get('ap_area', 1e-9), 1e-9):.2f} | "
-            f"{med if med is not None else '-'} | {minutes} |")
+    return (
+        f"| {folder.name} | {a['ap_area']:.3f} | {margin} | {iou} | {a['ap_voc07']:.3f} | "
+        f"{rnd.get('ap_area', float('nan')):.3f} | "
+        f"{ub.get('ap_area', float('nan')):.3f} | {a['ap_area'] / max(ub.get('ap_area', 1e-9), 1e-9):.2f} | "
+        f"{med if med is not None else '-'} | {minutes} |"
+    )
 
 
 def main() -> int:
     out, cls = Path(sys.argv[1]), sys.argv[2]
-    print("| recipe | AP (area), run's score | AP (area), margin score | AP (area), IoU-head score | AP (VOC07) "
-          "| random AP "
-          "| upper bound AP | AP / upper bound | windows/object | train min |")
+    print(
+        "| recipe | AP (area), run's score | AP (area), margin score | AP (area), IoU-head score | AP (VOC07) "
+        "| random AP "
+        "| upper bound AP | AP / upper bound | windows/object | train min |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for folder in sorted(p for p in out.iterdir() if p.is_dir()):
         line = row(folder, cls)

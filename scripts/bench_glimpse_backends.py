@@ -37,8 +37,9 @@ def child(mode: str, preset: str, task: str, updates: int, warmup: int, image_si
     seed_everything(0)
     if task == "classify":
         images, labels = load_digit_images("train")
-        canvases, targets, _ = cluttered_canvases(images, labels, n=cfg.batch_size * 8, seed=0,
-                                                  **PROTOCOLS["cluttered60"])
+        canvases, targets, _ = cluttered_canvases(
+            images, labels, n=cfg.batch_size * 8, seed=0, **PROTOCOLS["cluttered60"]
+        )
         x = canvases[..., None]
     else:  # random photos of the raccoon's size: the cost does not depend on what the pixels show
         rng = np.random.default_rng(0)
@@ -46,14 +47,31 @@ def child(mode: str, preset: str, task: str, updates: int, warmup: int, image_si
         targets = np.concatenate([rng.uniform(-0.5, 0.5, (len(x), 2)), np.full((len(x), 1), 2.0)], 1)
         targets = targets.astype(np.float32)
     jit = {"tf-eager": False, "tf-graph": False, "tf-xla": True, "jax": True}[mode]
-    agent = RamAgent(x.shape[1:], optimizer=cfg.optimizer, learning_rate=cfg.learning_rate, momentum=cfg.momentum,
-                     jit_compile=jit, run_eagerly=mode == "tf-eager", seed=0, task=task,
-                     n_outputs=10 if task == "classify" else 2, glimpses=cfg.glimpses, glimpse_size=cfg.glimpse_size,
-                     scales=cfg.scales, glimpse_net=cfg.glimpse_net, core=cfg.core, glimpse_hidden=cfg.glimpse_hidden,
-                     loc_hidden=cfg.loc_hidden, glimpse_units=cfg.glimpse_units, core_units=cfg.core_units,
-                     loc_std=cfg.loc_std, first_location=cfg.first_location, logp_unclipped=cfg.logp_unclipped)
+    agent = RamAgent(
+        x.shape[1:],
+        optimizer=cfg.optimizer,
+        learning_rate=cfg.learning_rate,
+        momentum=cfg.momentum,
+        jit_compile=jit,
+        run_eagerly=mode == "tf-eager",
+        seed=0,
+        task=task,
+        n_outputs=10 if task == "classify" else 2,
+        glimpses=cfg.glimpses,
+        glimpse_size=cfg.glimpse_size,
+        scales=cfg.scales,
+        glimpse_net=cfg.glimpse_net,
+        core=cfg.core,
+        glimpse_hidden=cfg.glimpse_hidden,
+        loc_hidden=cfg.loc_hidden,
+        glimpse_units=cfg.glimpse_units,
+        core_units=cfg.core_units,
+        loc_std=cfg.loc_std,
+        first_location=cfg.first_location,
+        logp_unclipped=cfg.logp_unclipped,
+    )
     bs = cfg.batch_size
-    batches = [(x[i * bs:(i + 1) * bs], targets[i * bs:(i + 1) * bs]) for i in range(8)]
+    batches = [(x[i * bs : (i + 1) * bs], targets[i * bs : (i + 1) * bs]) for i in range(8)]
     t0 = time.perf_counter()
     for i in range(warmup):
         agent.learn(*batches[i % 8])
@@ -66,8 +84,14 @@ def child(mode: str, preset: str, task: str, updates: int, warmup: int, image_si
         times.append(time.perf_counter() - t)
     wall, c1 = time.perf_counter() - t0, os.times()
     cpu = (c1.user - c0.user) + (c1.system - c0.system)
-    return {"mode": mode, "updates": updates, "warmup_s": round(warm, 2), "median_ms": round(1e3 * float(
-        np.median(times)), 2), "wall_ms": round(1e3 * wall / updates, 2), "cpu_ms": round(1e3 * cpu / updates, 2)}
+    return {
+        "mode": mode,
+        "updates": updates,
+        "warmup_s": round(warm, 2),
+        "median_ms": round(1e3 * float(np.median(times)), 2),
+        "wall_ms": round(1e3 * wall / updates, 2),
+        "cpu_ms": round(1e3 * cpu / updates, 2),
+    }
 
 
 def main() -> int:
@@ -83,27 +107,53 @@ def main() -> int:
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.preset, args.task, args.updates, args.warmup, args.image_size,
-                               args.glimpse_size)))
+        print(
+            json.dumps(
+                child(args.child, args.preset, args.task, args.updates, args.warmup, args.image_size, args.glimpse_size)
+            )
+        )
         return 0
     results = []
     for mode in args.modes.split(","):
         if mode not in MODES:
             print(f"error: --modes: unknown mode {mode!r}; expected some of {', '.join(MODES)}", file=sys.stderr)
             return 2
-        env = {**os.environ, "KERAS_BACKEND": "jax" if mode == "jax" else "tensorflow", "JAX_PLATFORMS": "cpu",
-               "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", ""), "TF_CPP_MIN_LOG_LEVEL": "3"}
-        cmd = [sys.executable, __file__, "--child", mode, "--preset", args.preset, "--task", args.task,
-               "--updates", str(args.updates), "--warmup", str(args.warmup), "--image-size", str(args.image_size),
-               "--glimpse-size", str(args.glimpse_size)]
+        env = {
+            **os.environ,
+            "KERAS_BACKEND": "jax" if mode == "jax" else "tensorflow",
+            "JAX_PLATFORMS": "cpu",
+            "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+        }
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            mode,
+            "--preset",
+            args.preset,
+            "--task",
+            args.task,
+            "--updates",
+            str(args.updates),
+            "--warmup",
+            str(args.warmup),
+            "--image-size",
+            str(args.image_size),
+            "--glimpse-size",
+            str(args.glimpse_size),
+        ]
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
         if proc.returncode:
             print(f"{mode}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
             continue
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         results.append(r)
-        print(f"{mode:9s} median {r['median_ms']:8.2f} ms/update  wall {r['wall_ms']:8.2f}  cpu {r['cpu_ms']:8.2f}"
-              f"  (first {args.warmup}: {r['warmup_s']:.1f} s)", flush=True)
+        print(
+            f"{mode:9s} median {r['median_ms']:8.2f} ms/update  wall {r['wall_ms']:8.2f}  cpu {r['cpu_ms']:8.2f}"
+            f"  (first {args.warmup}: {r['warmup_s']:.1f} s)",
+            flush=True,
+        )
     tmp = Path(args.output + ".tmp")
     tmp.write_text(json.dumps({"preset": args.preset, "task": args.task, "results": results}, indent=1))
     tmp.replace(args.output)

@@ -42,15 +42,22 @@ def measure(mode: str, repeats: int, warmup: int, policy_batch: int, classifier_
     from zoomrl.experiments.patchdrop.config import make_config
 
     seed_everything(0)
-    execution = {"tf eager": "eager", "tf eager forwards": "graph", "tf graph": "graph", "tf xla": "xla",
-                 "jax": "graph"}[mode]
+    execution = {
+        "tf eager": "eager",
+        "tf eager forwards": "graph",
+        "tf graph": "graph",
+        "tf xla": "xla",
+        "jax": "graph",
+    }[mode]
     cfg = make_config("fast", execution=execution, run_eagerly=mode == "tf eager")
     rng = np.random.default_rng(0)
     images = rng.random((max(policy_batch, classifier_batch), 32, 32, 1)).astype(np.float32)
     labels = rng.integers(0, 10, len(images))
     out: dict = {"mode": mode}
-    for what, stage, batch in (("policy_update", "pretrain", policy_batch),
-                               ("classifier_update", "classifiers", classifier_batch)):
+    for what, stage, batch in (
+        ("policy_update", "pretrain", policy_batch),
+        ("classifier_update", "classifiers", classifier_batch),
+    ):
         agent = PatchDropAgent((32, 32, 1), 10, cfg, seed=0)
         if mode == "tf eager forwards":
             agent.execution = "eager"  # the forwards only; the updates stay traced
@@ -70,8 +77,12 @@ def measure(mode: str, repeats: int, warmup: int, policy_batch: int, classifier_
             t0 = time.perf_counter()
             step()
             times.append(time.perf_counter() - t0)
-        out[what] = {"batch": batch, "median_ms": round(1000 * float(np.median(times)), 1),
-                     "min_ms": round(1000 * float(np.min(times)), 1), "warmup_s": round(first, 2)}
+        out[what] = {
+            "batch": batch,
+            "median_ms": round(1000 * float(np.median(times)), 1),
+            "min_ms": round(1000 * float(np.min(times)), 1),
+            "warmup_s": round(first, 2),
+        }
     return out
 
 
@@ -99,11 +110,26 @@ def main() -> int:
         modes = [m for m in MODES[backend] if not wanted or m in wanted]
         if not modes:
             continue
-        env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"),
-               "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-        cmd = [sys.executable, __file__, "--child", ",".join(modes), "--repeats", str(args.repeats), "--warmup",
-               str(args.warmup), "--policy-batch", str(args.policy_batch), "--classifier-batch",
-               str(args.classifier_batch)]
+        env = {
+            **os.environ,
+            "KERAS_BACKEND": backend,
+            "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        }
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            ",".join(modes),
+            "--repeats",
+            str(args.repeats),
+            "--warmup",
+            str(args.warmup),
+            "--policy-batch",
+            str(args.policy_batch),
+            "--classifier-batch",
+            str(args.classifier_batch),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if proc.returncode:
             print(f"error: the {backend} run failed: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
@@ -112,8 +138,7 @@ def main() -> int:
     print(f"{'mode':<20}{'policy update (ms)':>20}{'classifier update (ms)':>24}{'warm-up (s)':>14}")
     for r in rows:
         pu, cu = r["policy_update"], r["classifier_update"]
-        print(f"{r['mode']:<20}{pu['median_ms']:>20}{cu['median_ms']:>24}"
-              f"{pu['warmup_s'] + cu['warmup_s']:>14.1f}")
+        print(f"{r['mode']:<20}{pu['median_ms']:>20}{cu['median_ms']:>24}{pu['warmup_s'] + cu['warmup_s']:>14.1f}")
     tmp = Path(args.output).with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"rows": rows, "args": vars(args)}, indent=1))
     tmp.replace(args.output)

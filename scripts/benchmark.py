@@ -33,9 +33,18 @@ def main() -> int:
 
     data = args.data or [str(default_data_dir())]
     try:
-        result = run_benchmark(data, args.image_set, args.class_object, args.images, args.weights,
-                               args.backbone_batch, args.test_batch, args.models, Path(args.output),
-                               preset=args.preset)
+        result = run_benchmark(
+            data,
+            args.image_set,
+            args.class_object,
+            args.images,
+            args.weights,
+            args.backbone_batch,
+            args.test_batch,
+            args.models,
+            Path(args.output),
+            preset=args.preset,
+        )
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

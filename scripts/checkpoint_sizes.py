@@ -63,17 +63,24 @@ def main() -> int:
     print(f"preset {args.preset}: {len(agent.memory)} transitions in replay ({source})")
     with tempfile.TemporaryDirectory() as tmp:
         ck = Checkpointer(Path(tmp), keep=args.keep, metric="trigger_success")
-        meta = {"family": "hierarchical", "variant": "image_zooms", "class_object": "raccoon",
-                "state_size": state_size, "num_actions": NUM_ACTIONS}
+        meta = {
+            "family": "hierarchical",
+            "variant": "image_zooms",
+            "class_object": "raccoon",
+            "state_size": state_size,
+            "num_actions": NUM_ACTIONS,
+        }
         history: list[dict] = []
         for epoch in range(1, args.epochs + 1):
             history.append({"epoch": epoch})
             save_epoch(ck, epoch, agent, cfg, history, meta, score=float(epoch == 2))
             files = {f.name: f.stat().st_size for f in Path(tmp).iterdir() if f.is_file()}
             total = sum(files.values())
-            print(f"after epoch {epoch}: {len(files)} files, {total / 2**20:.0f} MiB "
-                  f"(weights {files[f'epoch_{epoch}.weights.h5'] / 2**20:.0f} MiB each, training_state.npz "
-                  f"{files['training_state.npz'] / 2**20:.0f} MiB)")
+            print(
+                f"after epoch {epoch}: {len(files)} files, {total / 2**20:.0f} MiB "
+                f"(weights {files[f'epoch_{epoch}.weights.h5'] / 2**20:.0f} MiB each, training_state.npz "
+                f"{files['training_state.npz'] / 2**20:.0f} MiB)"
+            )
     print(f"a {cfg.epochs}-epoch run keeps {args.keep} epochs + best: {total / 2**30:.2f} GiB on disk")
     return 0
 

@@ -35,11 +35,11 @@ def load_results(path: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise RunFileError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("agent"), dict):
-        raise RunFileError(f"{path}: expected a JSON object with an \"agent\" result")
+        raise RunFileError(f'{path}: expected a JSON object with an "agent" result')
     agent = data["agent"]
     for key in ("recall", "precision"):
         if not isinstance(agent.get(key), list):
-            raise RunFileError(f"{path}: the \"agent\" result has no \"{key}\" list")
+            raise RunFileError(f'{path}: the "agent" result has no "{key}" list')
     return data
 
 
@@ -61,14 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("results", nargs="+", help="results.json files of the runs")
     parser.add_argument("--names", nargs="+", help="one display name per results file")
     parser.add_argument("--output", default=".", help="folder for compare_pr.png (default: current folder)")
-    parser.add_argument("--baselines", action="store_true",
-                        help="also list the random agent and the upper bounds of the first results file")
+    parser.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also list the random agent and the upper bounds of the first results file",
+    )
     args = parser.parse_args(argv)
 
     if args.names is not None and len(args.names) != len(args.results):
-        print(
-            f"error: {len(args.names)} names given for {len(args.results)} results files", file=sys.stderr
-        )
+        print(f"error: {len(args.names)} names given for {len(args.results)} results files", file=sys.stderr)
         return 2
     names = list(args.names) if args.names is not None else default_names(args.results)
     if len(set(names)) != len(names):

@@ -48,8 +48,9 @@ def main(paths: list[str]) -> int:
             hits = [v for v, (iou, _) in zip(scores, rows) if iou >= 0.5]
             near = [v for v, (iou, _) in zip(scores, rows) if 0.3 <= iou < 0.5]
             miss = [v for v, (iou, _) in zip(scores, rows) if iou < 0.5]
-            print(f"  {name:<20} AUC hits vs near misses {auc(hits, near):.2f}   "
-                  f"hits vs all misses {auc(hits, miss):.2f}")
+            print(
+                f"  {name:<20} AUC hits vs near misses {auc(hits, near):.2f}   hits vs all misses {auc(hits, miss):.2f}"
+            )
     return 0
 
 

@@ -19,8 +19,9 @@ SHARED = REPO.parent / "shared"
 needs_shared = pytest.mark.skipif(not (SHARED / "data").is_dir(), reason="../shared/data is absent")
 
 
-def write_voc(root: Path, items: Sequence[tuple[str, np.ndarray, list[tuple]]], image_set: str = "trainval",
-              ext: str = ".jpg") -> Path:
+def write_voc(
+    root: Path, items: Sequence[tuple[str, np.ndarray, list[tuple]]], image_set: str = "trainval", ext: str = ".jpg"
+) -> Path:
     """Write a VOC-layout root. ``items``: (image id, RGB uint8 array, [(name, box pixel edges, difficult,
     truncated), ...])."""
     from PIL import Image
@@ -33,9 +34,11 @@ def write_voc(root: Path, items: Sequence[tuple[str, np.ndarray, list[tuple]]], 
         objs = ""
         for name, box, difficult, truncated in objects:
             x1, y1, x2, y2 = box_to_voc(box)
-            objs += (f"<object><name>{name}</name><truncated>{int(truncated)}</truncated>"
-                     f"<difficult>{int(difficult)}</difficult><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin>"
-                     f"<xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>")
+            objs += (
+                f"<object><name>{name}</name><truncated>{int(truncated)}</truncated>"
+                f"<difficult>{int(difficult)}</difficult><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin>"
+                f"<xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>"
+            )
         (root / "Annotations" / f"{image_id}.xml").write_text(
             f"<annotation><filename>{image_id}{ext}</filename><size><width>{w}</width><height>{h}</height>"
             f"<depth>3</depth></size>{objs}</annotation>"

@@ -27,8 +27,7 @@ def data(tmp_path_factory):
 def trained(data, tmp_path_factory):
     """Two tiny epochs straight (the reference of the resume test too)."""
     models = tmp_path_factory.mktemp("active_models")
-    out = train(_cfg(), [data / "train"], "trainval", models, features=TinyFeatures(), log=_quiet,
-                show_progress=False)
+    out = train(_cfg(), [data / "train"], "trainval", models, features=TinyFeatures(), log=_quiet, show_progress=False)
     return models, out
 
 
@@ -44,8 +43,18 @@ def test_tiny_train_and_test_in_process(data, trained, tmp_path):
     assert len(out["history"]) == 2 and (run / "epoch_2.weights.h5").is_file() and (run / "latest.json").is_file()
     saved = json.loads((run / "config.json").read_text())
     assert saved["trigger_iou"] == 0.6 and saved["history_length"] == 10
-    res = test(_cfg(), [data / "test"], "test", None, tmp_path / "r", model_dir=models,
-               features=TinyFeatures(), log=_quiet, show_progress=False, bool_draw=True)
+    res = test(
+        _cfg(),
+        [data / "test"],
+        "test",
+        None,
+        tmp_path / "r",
+        model_dir=models,
+        features=TinyFeatures(),
+        log=_quiet,
+        show_progress=False,
+        bool_draw=True,
+    )
     det = json.loads((tmp_path / "r" / "detections.json").read_text())["images"]
     assert len(det) == 2 and all(r["windows_analysed"] == 10 for r in det)  # tiny: 10 steps per image
     assert all(r["searches"][0]["start"] == [0, 0, 64, 64] for r in det)
@@ -87,10 +96,20 @@ def test_resume_is_exact(data, trained, tmp_path):
 
 def test_modern_options_reach_the_run(data, tmp_path):
     logs = []
-    cfg = _cfg(epochs=1, demo_ratio=0.5, bc_epochs=1, bc_updates_per_epoch=3, n_step=3, target_update_every=5,
-               double_dqn=True, fine_smaller=True, continuous_trigger=True)
-    out = train(cfg, [data / "train"], "trainval", tmp_path / "m", features=TinyFeatures(), log=logs.append,
-                show_progress=False)
+    cfg = _cfg(
+        epochs=1,
+        demo_ratio=0.5,
+        bc_epochs=1,
+        bc_updates_per_epoch=3,
+        n_step=3,
+        target_update_every=5,
+        double_dqn=True,
+        fine_smaller=True,
+        continuous_trigger=True,
+    )
+    out = train(
+        cfg, [data / "train"], "trainval", tmp_path / "m", features=TinyFeatures(), log=logs.append, show_progress=False
+    )
     assert any(line.startswith("demonstrations:") for line in logs)
     assert any("behaviour-cloning warm-up: 3 updates" in line for line in logs)
     from pathlib import Path
@@ -104,17 +123,44 @@ def test_modern_options_reach_the_run(data, tmp_path):
 def test_command_line_flags_map_to_the_configuration():
     from zoomrl.experiments.active.cli import build_parser, make_run_config
 
-    args = build_parser("train").parse_args([
-        "--preset", "tiny", "--double-dqn", "--target-update-every", "7", "--n-step", "3", "--demo-ratio", "0.25",
-        "--bc-epochs", "1", "--fine-smaller", "--continuous-trigger", "--no-guided-exploration",
-        "--features", "scratch", "--class-object", "cat", "--number-of-steps", "5", "--test-steps", "30"])
+    args = build_parser("train").parse_args(
+        [
+            "--preset",
+            "tiny",
+            "--double-dqn",
+            "--target-update-every",
+            "7",
+            "--n-step",
+            "3",
+            "--demo-ratio",
+            "0.25",
+            "--bc-epochs",
+            "1",
+            "--fine-smaller",
+            "--continuous-trigger",
+            "--no-guided-exploration",
+            "--features",
+            "scratch",
+            "--class-object",
+            "cat",
+            "--number-of-steps",
+            "5",
+            "--test-steps",
+            "30",
+        ]
+    )
     c = make_run_config(args)
     assert (c.double_dqn, c.target_update_every, c.n_step, c.demo_ratio, c.bc_epochs) == (True, 7, 3, 0.25, 1)
     assert (c.fine_smaller, c.continuous_trigger, c.guided_exploration, c.features) == (True, True, False, "scratch")
     assert (c.class_object, c.number_of_steps, c.test_steps, c.num_actions) == ("cat", 5, 30, 10)
     paper = make_config("paper")
     assert (paper.epochs, paper.alpha, paper.history_length, paper.number_of_steps, paper.test_steps) == (
-        15, 0.2, 10, 40, 200)
+        15,
+        0.2,
+        10,
+        40,
+        200,
+    )
     assert [round(paper.epsilon(e), 2) for e in range(7)] == [1.0, 0.82, 0.64, 0.46, 0.28, 0.1, 0.1]
 
 

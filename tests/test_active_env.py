@@ -35,18 +35,21 @@ W, H = 200, 100
 BOX = (20.0, 10.0, 120.0, 60.0)  # w 100, h 50
 
 
-@pytest.mark.parametrize("action, expected", [
-    (RIGHT, (40, 10, 140, 60)),
-    (LEFT, (0, 10, 100, 60)),
-    (UP, (20, 0, 120, 50)),
-    (DOWN, (20, 20, 120, 70)),
-    (BIGGER, (10, 5, 130, 65)),
-    (SMALLER, (30, 15, 110, 55)),
-    (FATTER, (20, 15, 120, 55)),
-    (TALLER, (30, 10, 110, 60)),
-    (TRIGGER, BOX),
-    (FINE_SMALLER, (22.5, 11.25, 117.5, 58.75)),
-])
+@pytest.mark.parametrize(
+    "action, expected",
+    [
+        (RIGHT, (40, 10, 140, 60)),
+        (LEFT, (0, 10, 100, 60)),
+        (UP, (20, 0, 120, 50)),
+        (DOWN, (20, 20, 120, 70)),
+        (BIGGER, (10, 5, 130, 65)),
+        (SMALLER, (30, 15, 110, 55)),
+        (FATTER, (20, 15, 120, 55)),
+        (TALLER, (30, 10, 110, 60)),
+        (TRIGGER, BOX),
+        (FINE_SMALLER, (22.5, 11.25, 117.5, 58.75)),
+    ],
+)
 def test_actions_move_and_scale_by_alpha(action, expected):
     assert transform(BOX, action, W, H) == pytest.approx(expected)
 
@@ -74,8 +77,15 @@ def test_context_window_is_rcnn_padding_clipped():
 
 def _episode(gt, window, training=True, **kw):
     img = np.full((H, W, 3), 200, np.uint8)
-    ep = ActiveEpisode("img", img, np.array([gt], float), np.zeros(1, bool), training=training,
-                       trigger_iou=0.6 if training else 0.5, **kw)
+    ep = ActiveEpisode(
+        "img",
+        img,
+        np.array([gt], float),
+        np.zeros(1, bool),
+        training=training,
+        trigger_iou=0.6 if training else 0.5,
+        **kw,
+    )
     ep.window = tuple(float(v) for v in window)
     return ep
 
@@ -153,9 +163,20 @@ def test_trigger_paints_the_cross_and_the_next_search_starts_from_the_whole_imag
 def test_test_searches_restart_at_the_four_corners():
     assert restart_box(0, W, H) == (0, 0, 200, 100)
     assert [restart_box(k, W, H) for k in range(1, 6)] == [
-        (0, 0, 150, 75), (50, 0, 200, 75), (0, 25, 150, 100), (50, 25, 200, 100), (0, 0, 150, 75)]
-    env = ActiveEnv(np.full((H, W, 3), 90, np.uint8), np.array([[0, 0, 30, 30]], float), training=False,
-                    max_steps=2, max_total_steps=11, trigger_iou=0.5)
+        (0, 0, 150, 75),
+        (50, 0, 200, 75),
+        (0, 25, 150, 100),
+        (50, 25, 200, 100),
+        (0, 0, 150, 75),
+    ]
+    env = ActiveEnv(
+        np.full((H, W, 3), 90, np.uint8),
+        np.array([[0, 0, 30, 30]], float),
+        training=False,
+        max_steps=2,
+        max_total_steps=11,
+        trigger_iou=0.5,
+    )
     env.reset(seed=0)
     plan = [SMALLER, SMALLER, TRIGGER, SMALLER, SMALLER, SMALLER, SMALLER, SMALLER, SMALLER, SMALLER, SMALLER]
     for a in plan:
@@ -168,15 +189,26 @@ def test_test_searches_restart_at_the_four_corners():
     starts = [tuple(s["start"]) for s in record["searches"]]
     # 2 steps, a trigger after 1, then 2, 2, 2 and the last cut at the image's 11th step
     assert [s["steps"] for s in record["searches"]] == [2, 1, 2, 2, 2, 2]
-    assert starts == [(0, 0, 200, 100), (0, 0, 150, 75), (50, 0, 200, 75), (0, 25, 150, 100), (50, 25, 200, 100),
-                      (0, 0, 150, 75)]
+    assert starts == [
+        (0, 0, 200, 100),
+        (0, 0, 150, 75),
+        (50, 0, 200, 75),
+        (0, 25, 150, 100),
+        (50, 25, 200, 100),
+        (0, 0, 150, 75),
+    ]
     assert record["windows_analysed"] == 11 and env.image_done
     assert [s["triggered"] for s in record["searches"]] == [False, True, False, False, False, False]
 
 
 def test_check_env_and_observation_layout():
-    env = ActiveEnv(np.full((64, 64, 3), 90, np.uint8), np.array([[10, 10, 40, 40]], float),
-                    features=TinyFeatures(), max_steps=5, history_length=10)
+    env = ActiveEnv(
+        np.full((64, 64, 3), 90, np.uint8),
+        np.array([[10, 10, 40, 40]], float),
+        features=TinyFeatures(),
+        max_steps=5,
+        history_length=10,
+    )
     check_env(env, skip_render_check=True)
     assert env.action_space.n == 9 and env.observation_space.shape == (36 + 90,)
     obs, info = env.reset(seed=1)
@@ -189,11 +221,30 @@ def test_check_env_and_observation_layout():
 def _record():
     gt = [{"box": [0, 0, 10, 10], "difficult": False}]
     q = lambda t: [0.0] * 8 + [t]  # noqa: E731  (Q-values with Q[trigger] = t)
-    return {"image_id": "a", "ground_truth": gt, "searches": [
-        {"windows": [[0, 0, 10, 10], [0, 0, 20, 20]], "actions": [SMALLER, TRIGGER], "q_values": [q(0.2), q(0.9)],
-         "triggered": True, "box": [0, 0, 20, 20], "score": 0.9, "steps": 2},
-        {"windows": [[50, 50, 60, 60]], "actions": [LEFT], "q_values": [q(1.0)], "triggered": False, "box": None,
-         "score": None, "steps": 1}]}
+    return {
+        "image_id": "a",
+        "ground_truth": gt,
+        "searches": [
+            {
+                "windows": [[0, 0, 10, 10], [0, 0, 20, 20]],
+                "actions": [SMALLER, TRIGGER],
+                "q_values": [q(0.2), q(0.9)],
+                "triggered": True,
+                "box": [0, 0, 20, 20],
+                "score": 0.9,
+                "steps": 2,
+            },
+            {
+                "windows": [[50, 50, 60, 60]],
+                "actions": [LEFT],
+                "q_values": [q(1.0)],
+                "triggered": False,
+                "box": None,
+                "score": None,
+                "steps": 1,
+            },
+        ],
+    }
 
 
 def test_terminal_and_attended_region_sets_feed_the_evaluation():

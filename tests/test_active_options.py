@@ -55,8 +55,7 @@ def test_descriptor_scale_multiplies_the_descriptor_only():
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
     features = TinyFeatures()
-    env = ActiveEnv(image, np.array([[0, 0, 32, 32]]), features=features, descriptor_scale=0.25,
-                    state_geometry=True)
+    env = ActiveEnv(image, np.array([[0, 0, 32, 32]]), features=features, descriptor_scale=0.25, state_geometry=True)
     env.reset(seed=0)
     obs, *_ = env.step(SMALLER)
     raw = features.describe([env.request()])[0]
@@ -114,8 +113,13 @@ def _ping_pong(obs):
 def _run(policy, max_steps=12, total=36):
     from zoomrl.envs.vector import ZoomVectorEnv, run_vector
 
-    env = ActiveEnv(np.zeros((100, 120, 3), np.uint8), np.array([[0, 0, 30, 30]]), training=False,
-                    max_steps=max_steps, max_total_steps=total)
+    env = ActiveEnv(
+        np.zeros((100, 120, 3), np.uint8),
+        np.array([[0, 0, 30, 30]]),
+        training=False,
+        max_steps=max_steps,
+        max_total_steps=total,
+    )
     run_vector(ZoomVectorEnv([env], None, final_observations=False), policy, _ping_pong)
     return env.record("im")["searches"]
 
@@ -150,8 +154,15 @@ def test_test_uses_the_revisit_free_policy_when_configured():
 def test_existing_presets_unchanged_and_fast_roi_combines_the_options():
     assert PRESETS["paper"] == {"epochs": 15, "epsilon_decay": 0.18}
     fast = make_config("fast")
-    assert (fast.features, fast.state_geometry, fast.state_steps, fast.explore_trigger, fast.avoid_revisits,
-            fast.demo_ratio, fast.descriptor_scale) == ("vgg", False, False, 0.0, False, 0.0, 1.0)
+    assert (
+        fast.features,
+        fast.state_geometry,
+        fast.state_steps,
+        fast.explore_trigger,
+        fast.avoid_revisits,
+        fast.demo_ratio,
+        fast.descriptor_scale,
+    ) == ("vgg", False, False, 0.0, False, 0.0, 1.0)
     c = make_config("fast_roi")
     for name, value in PRESETS["fast"].items():
         assert getattr(c, name) == value, name
@@ -164,13 +175,36 @@ def test_existing_presets_unchanged_and_fast_roi_combines_the_options():
 def test_command_line_flags_of_issue_18():
     from zoomrl.experiments.active.cli import build_parser, make_run_config
 
-    args = build_parser("train").parse_args(["--preset", "tiny", "--features", "roi", "--state-geometry",
-                                             "--state-steps", "--explore-trigger", "0.2", "--descriptor-scale",
-                                             "0.1", "--avoid-revisits", "--clip-preset", "my_clip",
-                                             "--roi-max-side", "320"])
+    args = build_parser("train").parse_args(
+        [
+            "--preset",
+            "tiny",
+            "--features",
+            "roi",
+            "--state-geometry",
+            "--state-steps",
+            "--explore-trigger",
+            "0.2",
+            "--descriptor-scale",
+            "0.1",
+            "--avoid-revisits",
+            "--clip-preset",
+            "my_clip",
+            "--roi-max-side",
+            "320",
+        ]
+    )
     c = make_run_config(args)
-    assert (c.features, c.state_geometry, c.state_steps, c.explore_trigger, c.descriptor_scale, c.avoid_revisits,
-            c.clip_preset, c.roi_max_side) == ("roi", True, True, 0.2, 0.1, True, "my_clip", 320)
+    assert (
+        c.features,
+        c.state_geometry,
+        c.state_steps,
+        c.explore_trigger,
+        c.descriptor_scale,
+        c.avoid_revisits,
+        c.clip_preset,
+        c.roi_max_side,
+    ) == ("roi", True, True, 0.2, 0.1, True, "my_clip", 320)
     c = make_run_config(build_parser("test").parse_args(["--preset", "fast_roi"]))
     assert c.features == "roi" and c.avoid_revisits  # the preset's features, not a flag default
     c = make_run_config(build_parser("test").parse_args(["--preset", "fast_roi", "--no-avoid-revisits"]))
@@ -201,20 +235,37 @@ def test_roi_features_and_the_options_train_and_test_end_to_end(data, tmp_path):
     def roi():
         return RoiAlignFeatures(mean_map, "test", channels=3, cache_mb=16, log=_quiet)
 
-    options = dict(state_geometry=True, state_steps=True, explore_trigger=0.1, descriptor_scale=0.1,
-                   demo_ratio=0.25, bc_epochs=1, bc_updates_per_epoch=2)
+    options = dict(
+        state_geometry=True,
+        state_steps=True,
+        explore_trigger=0.1,
+        descriptor_scale=0.1,
+        demo_ratio=0.25,
+        bc_epochs=1,
+        bc_updates_per_epoch=2,
+    )
     cfg = make_config("tiny", class_object="box", epochs=1, **options)
     logs = []
     features = roi()
-    out = train(cfg, [data / "train"], "trainval", tmp_path / "m", features=features, log=logs.append,
-                show_progress=False)
+    out = train(
+        cfg, [data / "train"], "trainval", tmp_path / "m", features=features, log=logs.append, show_progress=False
+    )
     assert read_weights_meta(Path(out["weights"]))["state_size"] == 7 * 7 * 3 + 90 + 5
     assert any(line.startswith("demonstrations:") for line in logs)
     # one map per training image, shared by the demonstrations and the epoch (one object each: no search after a
     # trigger, so no second map)
     assert features.backbone_calls == 4
-    res = test(make_config("tiny", class_object="box", avoid_revisits=True), [data / "test"], "test", None,
-               tmp_path / "r", model_dir=tmp_path / "m", features=roi(), log=_quiet, show_progress=False)
+    res = test(
+        make_config("tiny", class_object="box", avoid_revisits=True),
+        [data / "test"],
+        "test",
+        None,
+        tmp_path / "r",
+        model_dir=tmp_path / "m",
+        features=roi(),
+        log=_quiet,
+        show_progress=False,
+    )
     assert res["config"]["state_geometry"] and res["config"]["state_steps"]  # adopted from the trained run
     for record in json.loads((tmp_path / "r" / "detections.json").read_text())["images"]:
         for s in record["searches"]:

@@ -48,8 +48,9 @@ def test_testing_adopts_the_trained_networks_sizes(tmp_path):
     trained = make_config("fast", class_object="cat", descriptor_scale=0.05)
     (tmp_path / "config.json").write_text(json.dumps(trained.to_dict()))
     messages = []
-    cfg = adopt_trained_config(make_config("paper", class_object="cat"), tmp_path / "epoch_1.weights.h5",
-                               messages.append)
+    cfg = adopt_trained_config(
+        make_config("paper", class_object="cat"), tmp_path / "epoch_1.weights.h5", messages.append
+    )
     assert cfg.descriptor_scale == 0.05 and cfg.hidden_units == 1024
     assert "descriptor_scale=0.05" in messages[0]
     same = adopt_trained_config(trained, tmp_path / "epoch_1.weights.h5", messages.append)

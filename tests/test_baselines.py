@@ -7,8 +7,15 @@ from zoomrl.envs.zoom import TRIGGER, ZoomEnv
 
 def _env(gt, scale=0.5, max_searches=3, index=0, training=False):
     gt = np.asarray(gt, float)
-    return ZoomEnv(np.zeros((100, 200, 3), np.uint8), gt, scale=scale, max_steps=10, training=training,
-                   max_searches=max_searches, index=index)
+    return ZoomEnv(
+        np.zeros((100, 200, 3), np.uint8),
+        gt,
+        scale=scale,
+        max_steps=10,
+        training=training,
+        max_searches=max_searches,
+        index=index,
+    )
 
 
 def _run(envs, policy):
@@ -53,7 +60,7 @@ def test_random_policy_is_reproducible_per_image_whatever_the_batch():
         envs = [_env([[0, 0, 10, 10]], index=i) for i in range(12)]
         out = []
         for s in range(0, 12, batch):
-            run_vector(ZoomVectorEnv(envs[s:s + batch], None, final_observations=False), random_policy(3, 6))
+            run_vector(ZoomVectorEnv(envs[s : s + batch], None, final_observations=False), random_policy(3, 6))
         for e in envs:
             out.append([a for s in e.record("im")["searches"] for a in s["actions"]])
         return out

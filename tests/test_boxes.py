@@ -7,26 +7,32 @@ from zoomrl.core.geometry import box_to_voc, children, clip_boxes, iou, iou_matr
 def test_children_overlapping_three_quarters_hand_computed():
     # Parent 0..400 x 0..200; children are 300 x 150.
     got = children((0, 0, 400, 200), 3 / 4)
-    want = np.array([
-        [0, 0, 300, 150],      # top-left shares (0, 0)
-        [100, 0, 400, 150],    # top-right shares (400, 0)
-        [0, 50, 300, 200],     # bottom-left shares (0, 200)
-        [100, 50, 400, 200],   # bottom-right shares (400, 200)
-        [50, 25, 350, 175],    # centre shares (200, 100)
-    ], dtype=float)
+    want = np.array(
+        [
+            [0, 0, 300, 150],  # top-left shares (0, 0)
+            [100, 0, 400, 150],  # top-right shares (400, 0)
+            [0, 50, 300, 200],  # bottom-left shares (0, 200)
+            [100, 50, 400, 200],  # bottom-right shares (400, 200)
+            [50, 25, 350, 175],  # centre shares (200, 100)
+        ],
+        dtype=float,
+    )
     np.testing.assert_allclose(got, want)
 
 
 def test_children_half_is_a_quadrant_split_on_a_non_square_offset_window():
     # Parent (10, 20)-(110, 80): 100 x 60. Quadrants are 50 x 30 and tile the parent exactly.
     got = children((10, 20, 110, 80), 1 / 2)
-    want = np.array([
-        [10, 20, 60, 50],
-        [60, 20, 110, 50],
-        [10, 50, 60, 80],
-        [60, 50, 110, 80],
-        [35, 35, 85, 65],  # centre (60, 50), half-size 25 x 15
-    ], dtype=float)
+    want = np.array(
+        [
+            [10, 20, 60, 50],
+            [60, 20, 110, 50],
+            [10, 50, 60, 80],
+            [60, 50, 110, 80],
+            [35, 35, 85, 65],  # centre (60, 50), half-size 25 x 15
+        ],
+        dtype=float,
+    )
     np.testing.assert_allclose(got, want)
     # four quadrants are pairwise disjoint and cover the parent
     quads = got[:4]

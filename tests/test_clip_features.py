@@ -15,8 +15,15 @@ from zoomrl.vision.clip import (  # noqa: E402 - after the skip
 )
 from zoomrl.vision.features import Request  # noqa: E402
 
-SMALL = {"patch_size": 8, "hidden_dim": 16, "num_layers": 1, "num_heads": 2, "intermediate_dim": 32,
-         "image_size": 32, "projection_dim": 8}
+SMALL = {
+    "patch_size": 8,
+    "hidden_dim": 16,
+    "num_layers": 1,
+    "num_heads": 2,
+    "intermediate_dim": 32,
+    "image_size": 32,
+    "projection_dim": 8,
+}
 
 
 def _image():
@@ -33,13 +40,17 @@ def test_normalise_is_clips_mean_and_std():
 
 def test_random_small_configuration_says_it_is_not_pretrained():
     logs = []
-    model = build_clip_feature_model("clip_vit_base_patch32", random_weights=True, architecture=SMALL,
-                                     log=logs.append)
+    model = build_clip_feature_model("clip_vit_base_patch32", random_weights=True, architecture=SMALL, log=logs.append)
     assert len(logs) == 1 and "NOT pretrained" in logs[0]
     assert model.descriptor_size == 8 and model.side == 32 and model.weights_name.startswith("random")
     image = _image()
-    d = model.describe([Request("i", (), image, (0, 0, 30, 20)), Request("i", (), image, (30, 20, 60, 40)),
-                        Request("i", (), image, (0, 0, 30, 20))])
+    d = model.describe(
+        [
+            Request("i", (), image, (0, 0, 30, 20)),
+            Request("i", (), image, (30, 20, 60, 40)),
+            Request("i", (), image, (0, 0, 30, 20)),
+        ]
+    )
     assert d.shape == (3, 8) and np.isfinite(d).all()
     np.testing.assert_array_equal(d[0], d[2])  # the same box: one embedding (and a cache hit)
     assert not np.allclose(d[0], d[1])  # red and blue boxes differ
@@ -101,7 +112,8 @@ def test_weights_none_builds_the_presets_architecture_at_random(monkeypatch):
 
     monkeypatch.setitem(clip.ARCHITECTURES, "small_test", SMALL)
     logs = []
-    model = feature_model_for(make_config("tiny", features="clip", weights="none", clip_preset="small_test"),
-                              logs.append)
+    model = feature_model_for(
+        make_config("tiny", features="clip", weights="none", clip_preset="small_test"), logs.append
+    )
     assert model.descriptor_size == 8 and any("NOT pretrained" in line for line in logs)
     assert model.weights_name == "random (small_test architecture)"

@@ -64,9 +64,7 @@ def test_layout(tiny):
         # every image holds the target class (negative_fraction defaults to 0)
         assert all(ln.endswith("  1") for ln in main.joinpath(f"seven_{split}.txt").read_text().splitlines())
     n_target = sum(
-        o[0] == "seven"
-        for image_id in trainval
-        for o in _read_objects(root / "Annotations" / f"{image_id}.xml")[2]
+        o[0] == "seven" for image_id in trainval for o in _read_objects(root / "Annotations" / f"{image_id}.xml")[2]
     )
     assert n_target == summary["splits"]["trainval"]["target_objects"] >= 6
 

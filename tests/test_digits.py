@@ -46,8 +46,9 @@ def constant_digits(n: int = 5, s: int = 28) -> tuple[np.ndarray, np.ndarray]:
 
 def test_cluttered_canvases_place_the_digit_in_its_box_and_clutter_from_other_digits():
     images, labels = constant_digits()
-    canvases, labs, boxes, pick = cluttered_canvases(images, labels, size=60, n_pieces=4, piece=8, n=40, seed=3,
-                                                     return_indices=True)
+    canvases, labs, boxes, pick = cluttered_canvases(
+        images, labels, size=60, n_pieces=4, piece=8, n=40, seed=3, return_indices=True
+    )
     assert canvases.shape == (40, 60, 60) and canvases.dtype == np.float32 and boxes.shape == (40, 4)
     assert np.array_equal(labs, labels[pick])
     for c, b, j in zip(canvases, boxes.astype(int), pick):
@@ -74,8 +75,9 @@ def test_translated28_is_the_digit_itself_and_clutter_counts():
     # One piece of 8x8 on a 100x100 canvas: exactly 64 clutter pixels when it does not touch the digit.
     blank = np.zeros((2, 28, 28), np.float32)
     blank[1] = 1.0  # the piece comes from image 1 when image 0 is placed
-    c, _, b, pick = cluttered_canvases(blank, np.arange(2), size=100, n_pieces=1, piece=8, n=30, seed=0,
-                                       return_indices=True)
+    c, _, b, pick = cluttered_canvases(
+        blank, np.arange(2), size=100, n_pieces=1, piece=8, n=30, seed=0, return_indices=True
+    )
     for canvas, box, j in zip(c, b.astype(int), pick):
         if j == 0:
             x1, y1, x2, y2 = box
@@ -104,7 +106,7 @@ def test_mnist_canvases_from_a_synthetic_array():
     canvases, labels, boxes = load_mnist_canvases("test", size=60, n_pieces=4, piece=8, seed=1, loader=loader)
     assert canvases.shape == (6, 60, 60) and np.array_equal(labels, y_test)
     for c, b, k in zip(canvases, boxes.astype(int), range(6)):
-        assert np.all(c[b[1]:b[3], b[0]:b[2]] >= x_test[k] / 255.0 - 1e-6)
+        assert np.all(c[b[1] : b[3], b[0] : b[2]] >= x_test[k] / 255.0 - 1e-6)
     bad = lambda: ((x_train[:, :20], y_train), (x_test, y_test))  # noqa: E731
     with pytest.raises(ValueError, match=r"must be \(n, 28, 28\)"):
         load_mnist_canvases("train", loader=bad)

@@ -43,8 +43,16 @@ def test_paint_uses_vgg_mean_and_returns_pixel_box():
 def _episode(gt, difficult=None, training=True, max_searches=3):
     img = np.full((100, 200, 3), 50, np.uint8)
     gt = np.asarray(gt, float)
-    return ImageEpisode("im", img, gt, np.zeros(len(gt), bool) if difficult is None else np.asarray(difficult),
-                        scale=0.5, max_steps=3, training=training, max_searches=max_searches)
+    return ImageEpisode(
+        "im",
+        img,
+        gt,
+        np.zeros(len(gt), bool) if difficult is None else np.asarray(difficult),
+        scale=0.5,
+        max_steps=3,
+        training=training,
+        max_searches=max_searches,
+    )
 
 
 def test_step_rewards_and_windows():

@@ -13,8 +13,10 @@ from zoomrl.envs.zoom import ZoomEnv
 
 IMAGE = np.full((64, 96, 3), 70, np.uint8)
 GT = np.array([[0, 0, 48, 32], [40, 30, 90, 60]], float)
-CASES = [("zoomrl/Zoom-v0", ZoomEnv, dict(scale=0.75, max_steps=4)),
-         ("zoomrl/Active-v0", ActiveEnv, dict(max_steps=6, history_length=10, state_steps=True))]
+CASES = [
+    ("zoomrl/Zoom-v0", ZoomEnv, dict(scale=0.75, max_steps=4)),
+    ("zoomrl/Active-v0", ActiveEnv, dict(max_steps=6, history_length=10, state_steps=True)),
+]
 
 
 @pytest.mark.parametrize("env_id, cls, kwargs", CASES)

@@ -38,19 +38,39 @@ def gt(box: list[float], difficult: bool = False) -> dict[str, Any]:
 
 def hit(box: list[float], score: float, steps: int = 1) -> dict[str, Any]:
     """A triggered search whose last window is ``box``."""
-    return {"windows": [box] * steps, "actions": [0] * (steps - 1) + [5], "q_values": None,
-            "triggered": True, "box": box, "score": score, "steps": steps}
+    return {
+        "windows": [box] * steps,
+        "actions": [0] * (steps - 1) + [5],
+        "q_values": None,
+        "triggered": True,
+        "box": box,
+        "score": score,
+        "steps": steps,
+    }
 
 
 def miss(steps: int) -> dict[str, Any]:
     """A search that ended without a trigger."""
-    return {"windows": [[0, 0, 100, 100]] * steps, "actions": [0] * steps, "q_values": None,
-            "triggered": False, "box": None, "score": None, "steps": steps}
+    return {
+        "windows": [[0, 0, 100, 100]] * steps,
+        "actions": [0] * steps,
+        "q_values": None,
+        "triggered": False,
+        "box": None,
+        "score": None,
+        "steps": steps,
+    }
 
 
 def record(image_id: str, gts: list[dict[str, Any]], searches: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"image_id": image_id, "width": 100, "height": 100, "ground_truth": gts, "searches": searches,
-            "windows_analysed": sum(s["steps"] for s in searches)}
+    return {
+        "image_id": image_id,
+        "width": 100,
+        "height": 100,
+        "ground_truth": gts,
+        "searches": searches,
+        "windows_analysed": sum(s["steps"] for s in searches),
+    }
 
 
 def run(records: list[dict[str, Any]]):
@@ -65,10 +85,10 @@ def run(records: list[dict[str, Any]]):
 #   b: G3 [0,0,10,10]; searches: hit [1,1,10,10] (IoU 81/100 = 0.81, score 0.7, 1 step), a miss of 10 steps,
 #      hit empty area (0.6, 4 steps)
 RECORDS_AB = [
-    record("a", [gt([0, 0, 10, 10]), gt([20, 20, 30, 30])],
-           [hit([0, 0, 10, 10], 0.9, 2), hit([40, 40, 50, 50], 0.8, 3)]),
-    record("b", [gt([0, 0, 10, 10])],
-           [hit([1, 1, 10, 10], 0.7, 1), miss(10), hit([50, 50, 60, 60], 0.6, 4)]),
+    record(
+        "a", [gt([0, 0, 10, 10]), gt([20, 20, 30, 30])], [hit([0, 0, 10, 10], 0.9, 2), hit([40, 40, 50, 50], 0.8, 3)]
+    ),
+    record("b", [gt([0, 0, 10, 10])], [hit([1, 1, 10, 10], 0.7, 1), miss(10), hit([50, 50, 60, 60], 0.6, 4)]),
 ]
 
 
@@ -149,9 +169,13 @@ def test_duplicate_detection_is_false_positive():
 def test_difficult_object_is_ignored_and_not_a_positive():
     # G0 difficult, G1 normal. Detections: on G0 (0.9) ignored, on G0 again (0.85) ignored (difficult never
     # "used up"), on G1 (0.8) TP, near G0 but IoU 25/100 = 0.25 (0.7) -> FP.
-    recs = [record("f", [gt([0, 0, 10, 10], difficult=True), gt([20, 20, 30, 30])],
-                   [hit([0, 0, 10, 10], 0.9), hit([0, 0, 10, 10], 0.85), hit([20, 20, 30, 30], 0.8),
-                    hit([0, 0, 5, 5], 0.7)])]
+    recs = [
+        record(
+            "f",
+            [gt([0, 0, 10, 10], difficult=True), gt([20, 20, 30, 30])],
+            [hit([0, 0, 10, 10], 0.9), hit([0, 0, 10, 10], 0.85), hit([20, 20, 30, 30], 0.8), hit([0, 0, 5, 5], 0.7)],
+        )
+    ]
     _, match, recall, precision = run(recs)
     assert match.n_positives == 1
     assert match.ignored.tolist() == [1, 1, 0, 0]
@@ -169,8 +193,7 @@ def test_difficult_object_is_ignored_and_not_a_positive():
 def test_image_without_ground_truth_gives_false_positives():
     # c has no object: its detection (0.9) is FP; d's detection (0.4) TP.
     # recall [0, 1], precision [0, 1/2] -> area AP = 1/2, AP07 = 11 x (1/2) / 11 = 1/2
-    recs = [record("c", [], [hit([0, 0, 10, 10], 0.9)]),
-            record("d", [gt([0, 0, 10, 10])], [hit([0, 0, 10, 10], 0.4)])]
+    recs = [record("c", [], [hit([0, 0, 10, 10], 0.9)]), record("d", [gt([0, 0, 10, 10])], [hit([0, 0, 10, 10], 0.4)])]
     dets, match, recall, precision = run(recs)
     assert dets[0].trigger_iou == 0.0
     assert match.fp.tolist() == [1, 0] and match.tp.tolist() == [0, 1]
@@ -261,8 +284,17 @@ def test_plots_write_pngs(tmp_path: Path):
         plots.plot_windows_per_object(results["agent"], str(tmp_path / "sub" / "windows.png")),
         plots.plot_recall_vs_windows(results, str(tmp_path / "recall.png")),
         plots.plot_training_curves(
-            [{"epoch": e, "mean_reward": 0.1 * e, "mean_final_iou": 0.5, "trigger_success": 0.2 * e,
-              "loss": 1.0 / (e + 1), "epsilon": 1.0 - 0.1 * e} for e in range(5)],
+            [
+                {
+                    "epoch": e,
+                    "mean_reward": 0.1 * e,
+                    "mean_final_iou": 0.5,
+                    "trigger_success": 0.2 * e,
+                    "loss": 1.0 / (e + 1),
+                    "epsilon": 1.0 - 0.1 * e,
+                }
+                for e in range(5)
+            ],
             str(tmp_path / "training.png"),
         ),
     ]
@@ -274,15 +306,19 @@ def test_plots_write_pngs(tmp_path: Path):
 def _write_results(folder: Path, records: list[dict[str, Any]]) -> Path:
     folder.mkdir(parents=True)
     path = folder / "results.json"
-    path.write_text(json.dumps({"agent": evaluate(records), "random": {"random": evaluate([])},
-                                "config": {"seed": 0}}))
+    path.write_text(json.dumps({"agent": evaluate(records), "random": {"random": evaluate([])}, "config": {"seed": 0}}))
     return path
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "compare_runs.py"), *args],
-                          cwd=cwd, capture_output=True, text=True, timeout=120,
-                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "compare_runs.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
 
 
 def test_compare_runs_cli(tmp_path: Path):
@@ -320,12 +356,32 @@ def test_detection_scores_from_the_last_q_values():
     # two images; image a's trigger is a hit with Q = [0, 0, 0, 0, 4.0, 5.0] (margin 1.0); image b's is a miss
     # with Q = [0, 0, 0, 0, 0, 6.0] (margin 6.0): the Q-value and the margin rank them differently.
     rec = [
-        {"image_id": "a", "ground_truth": gt, "searches": [
-            {"triggered": True, "box": [0, 0, 10, 10], "actions": [5], "q_values": [[0, 0, 0, 0, 4.0, 5.0]],
-             "steps": 1}]},
-        {"image_id": "b", "ground_truth": gt, "searches": [
-            {"triggered": True, "box": [20, 20, 30, 30], "actions": [5], "q_values": [[0, 0, 0, 0, 0, 6.0]],
-             "steps": 1}]},
+        {
+            "image_id": "a",
+            "ground_truth": gt,
+            "searches": [
+                {
+                    "triggered": True,
+                    "box": [0, 0, 10, 10],
+                    "actions": [5],
+                    "q_values": [[0, 0, 0, 0, 4.0, 5.0]],
+                    "steps": 1,
+                }
+            ],
+        },
+        {
+            "image_id": "b",
+            "ground_truth": gt,
+            "searches": [
+                {
+                    "triggered": True,
+                    "box": [20, 20, 30, 30],
+                    "actions": [5],
+                    "q_values": [[0, 0, 0, 0, 0, 6.0]],
+                    "steps": 1,
+                }
+            ],
+        },
     ]
     q = rescored(rec, "trigger_q")
     assert [r["searches"][0]["score"] for r in q] == [5.0, 6.0]

@@ -75,8 +75,11 @@ def test_second_cache_on_one_file_is_refused_until_the_first_closes(tmp_path):
     path = tmp_path / "c.h5"
     first = DiskCache(path, META)
     first.put("a", [np.ones(3)])
-    with pytest.raises(CacheBusyError, match=rf"^feature cache {path} is in use by another run "
-                                             rf"\(pid {os.getpid()} on .*\); wait for it to end or pass another"):
+    with pytest.raises(
+        CacheBusyError,
+        match=rf"^feature cache {path} is in use by another run "
+        rf"\(pid {os.getpid()} on .*\); wait for it to end or pass another",
+    ):
         DiskCache(path, META)
     assert first.get("a") is not None  # the refused run touched nothing
     first.close()
@@ -88,12 +91,15 @@ def test_second_cache_on_one_file_is_refused_until_the_first_closes(tmp_path):
 def test_cache_shared_with_another_process(tmp_path):
     """The one subprocess test: a run holding the cache in another process, HDF5 locking off in both."""
     path = tmp_path / "c.h5"
-    code = ("import sys, numpy as np; from zoomrl.vision.cache import DiskCache\n"
-            f"c = DiskCache({str(path)!r}, {META!r}); c.put('other', [np.arange(5.0)]); c.flush()\n"
-            "print('ready', flush=True); sys.stdin.read(); c.close()\n")
+    code = (
+        "import sys, numpy as np; from zoomrl.vision.cache import DiskCache\n"
+        f"c = DiskCache({str(path)!r}, {META!r}); c.put('other', [np.arange(5.0)]); c.flush()\n"
+        "print('ready', flush=True); sys.stdin.read(); c.close()\n"
+    )
     env = {**os.environ, "HDF5_USE_FILE_LOCKING": "FALSE", "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
     try:
         assert proc.stdout.readline().strip() == "ready"
         with pytest.raises(CacheBusyError, match=rf"in use by another run \(pid {proc.pid} on "):
@@ -187,8 +193,9 @@ def test_atomic_write_on_full_disk_keeps_the_old_file(tmp_path, capsys):
 
     with pytest.raises(DiskFullError) as info:
         save()
-    assert str(info.value) == (f"{target}: no space left on device; the previous file, if any, is kept: free some "
-                               "space and run again")
+    assert str(info.value) == (
+        f"{target}: no space left on device; the previous file, if any, is kept: free some space and run again"
+    )
     assert info.value.errno == errno.ENOSPC and isinstance(info.value, OSError)
     assert json.loads(target.read_text()) == {"epoch": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.json"]  # no temporary behind
@@ -198,8 +205,12 @@ def test_atomic_write_on_full_disk_keeps_the_old_file(tmp_path, capsys):
 
 
 def test_hdf5_style_message_recognised():
-    assert is_disk_full(OSError("Can't write data (file write failed: time = x, filename = 'a.h5', file descriptor"
-                                " = 5, errno = 28, error message = 'No space left on device', buf = 0x1)"))
+    assert is_disk_full(
+        OSError(
+            "Can't write data (file write failed: time = x, filename = 'a.h5', file descriptor"
+            " = 5, errno = 28, error message = 'No space left on device', buf = 0x1)"
+        )
+    )
     assert is_disk_full(OSError(errno.EDQUOT, "Disk quota exceeded"))
     assert not is_disk_full(OSError(errno.EACCES, "Permission denied"))
 

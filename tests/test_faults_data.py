@@ -22,8 +22,10 @@ from zoomrl.experiments.common import run_guarded
 
 def _items(n, size=(24, 32)):
     rng = np.random.default_rng(3)
-    return [(f"im{i}", rng.integers(0, 255, size=size + (3,)).astype(np.uint8), [("cat", (2, 2, 20, 16), False, False)])
-            for i in range(n)]
+    return [
+        (f"im{i}", rng.integers(0, 255, size=size + (3,)).astype(np.uint8), [("cat", (2, 2, 20, 16), False, False)])
+        for i in range(n)
+    ]
 
 
 @pytest.fixture
@@ -83,13 +85,21 @@ def test_verify_image_reports_the_full_size(tmp_path):
 
 def test_decompression_bomb_is_one_line_or_allowed(tmp_path, monkeypatch):
     pixels = np.random.default_rng(4).integers(0, 255, size=(20, 20, 3)).astype(np.uint8)
-    root = write_voc(tmp_path / "voc", [("im0", pixels, [("cat", (2, 2, 9, 9), False, False)]),
-                                        ("im1", pixels[:10, :10], [("cat", (2, 2, 9, 9), False, False)])])
+    root = write_voc(
+        tmp_path / "voc",
+        [
+            ("im0", pixels, [("cat", (2, 2, 9, 9), False, False)]),
+            ("im1", pixels[:10, :10], [("cat", (2, 2, 9, 9), False, False)]),
+        ],
+    )
     big = root / "JPEGImages" / "im0.jpg"
     # Pillow refuses images over twice MAX_IMAGE_PIXELS: 20*20 = 400 > 2*150 (im1: 10*10 = 100 is fine)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 150)
-    for call in (lambda: load_rgb(big), lambda: verify_image(big),
-                 lambda: load_images([root], "trainval", "cat", False, None, print)):
+    for call in (
+        lambda: load_rgb(big),
+        lambda: verify_image(big),
+        lambda: load_images([root], "trainval", "cat", False, None, print),
+    ):
         with pytest.raises(DataError, match=r"im0\.jpg: image too large to decode safely .*--allow-large-images"):
             call()
     # without <size> the annotation parser opens the image: the same one line, not a traceback

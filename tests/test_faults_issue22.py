@@ -81,12 +81,15 @@ def test_every_pillow_mode_decodes_to_8_bit_rgb(index, tmp_path):
     assert tuple(int(v) for v in rgb[0, 0]) == expected, image.mode
 
 
-@pytest.mark.parametrize("array, match", [
-    (np.full((2, 2), -5, np.int32), r"I image with values -5 to -5; expected 8- or 16-bit"),
-    (np.full((2, 2), 70000, np.int32), r"values 70000 to 70000"),
-    (np.full((2, 2), 300.0, np.float32), r"floating-point image with values 300 to 300; expected 0-1 or 0-255"),
-    (np.full((2, 2), np.nan, np.float32), r"floating-point image"),
-])
+@pytest.mark.parametrize(
+    "array, match",
+    [
+        (np.full((2, 2), -5, np.int32), r"I image with values -5 to -5; expected 8- or 16-bit"),
+        (np.full((2, 2), 70000, np.int32), r"values 70000 to 70000"),
+        (np.full((2, 2), 300.0, np.float32), r"floating-point image with values 300 to 300; expected 0-1 or 0-255"),
+        (np.full((2, 2), np.nan, np.float32), r"floating-point image"),
+    ],
+)
 def test_pixels_without_a_known_range_are_one_line(array, match, tmp_path):
     with pytest.raises(DataError, match=match) as info:
         to_rgb8(Image.fromarray(array), tmp_path / "odd.tif")
@@ -109,11 +112,15 @@ def test_one_bit_png_through_the_data_set(tmp_path):
 def _sized(tmp_path, xml_size, exif_orientation=None):
     """A 48x32 (width x height) JPEG whose XML says ``xml_size``."""
     pixels = np.random.default_rng(0).integers(0, 255, (32, 48, 3)).astype(np.uint8)
-    root = write_voc(tmp_path / "voc", [("im0", pixels, [_obj(box=(8, 4, 24, 20))]),
-                                        ("im1", pixels, [_obj(box=(8, 4, 24, 20))])])
+    root = write_voc(
+        tmp_path / "voc", [("im0", pixels, [_obj(box=(8, 4, 24, 20))]), ("im1", pixels, [_obj(box=(8, 4, 24, 20))])]
+    )
     xml = root / "Annotations" / "im0.xml"
-    xml.write_text(xml.read_text().replace("<width>48</width><height>32</height>",
-                                           f"<width>{xml_size[0]}</width><height>{xml_size[1]}</height>"))
+    xml.write_text(
+        xml.read_text().replace(
+            "<width>48</width><height>32</height>", f"<width>{xml_size[0]}</width><height>{xml_size[1]}</height>"
+        )
+    )
     if exif_orientation:
         exif = Image.Exif()
         exif[0x0112] = exif_orientation
@@ -162,16 +169,19 @@ def test_exif_rotated_photo_annotated_as_shown_names_the_orientation(tmp_path):
 
 def test_class_names_match_in_any_case_in_training_and_testing(tmp_path):
     rng = np.random.default_rng(1)
-    items = [(f"im{i}", rng.integers(0, 255, (32, 48, 3)).astype(np.uint8), [_obj(name)])
-             for i, name in enumerate(["Raccoon", "raccoon", "RACCOON"])]
+    items = [
+        (f"im{i}", rng.integers(0, 255, (32, 48, 3)).astype(np.uint8), [_obj(name)])
+        for i, name in enumerate(["Raccoon", "raccoon", "RACCOON"])
+    ]
     root = write_voc(tmp_path / "voc", items)
     lines = []
     images = load_images([root], "trainval", "raccoon", False, None, lines.append)
     # every object counts in the ground truth (the test used to see 1 instead of 3) ...
     assert sum(len(class_objects(im, load_rgb(im.image_path), "raccoon")[0]) for im in images) == 3
     # ... and one line says that the spelling differed
-    assert lines == ["data: class 'raccoon' matched without regard to case: 'RACCOON' (1 object(s)), "
-                     "'Raccoon' (1 object(s))"]
+    assert lines == [
+        "data: class 'raccoon' matched without regard to case: 'RACCOON' (1 object(s)), 'Raccoon' (1 object(s))"
+    ]
 
 
 # 4. Cache identity ---------------------------------------------------------------------------------------------
@@ -249,8 +259,9 @@ def _finished_run(run):
     (run / "tensorboard").mkdir(parents=True)
     (run / "tensorboard" / "events.out.tfevents.1.old").write_text("old events")
     for epoch in (1, 2):
-        ck.save(epoch, {"weights.h5": lambda p, e=epoch: p.write_text(f"w{e}")},
-                {"state.npz": lambda p: p.write_text("s")})
+        ck.save(
+            epoch, {"weights.h5": lambda p, e=epoch: p.write_text(f"w{e}")}, {"state.npz": lambda p: p.write_text("s")}
+        )
     return run
 
 
@@ -310,8 +321,16 @@ def _hier_train(data, models, features=None, **kw):
 
     values = dict(class_object="box", hidden_units=16, number_of_steps=3, epochs=1, minibatch=8, learning_starts=8)
     values.update({k: v for k, v in kw.items() if k != "resume"})
-    return train(make_config("tiny", **values), [data], "trainval", models, features=features or TinyFeatures(),
-                 log=lambda m: None, show_progress=False, resume=kw.get("resume", False))
+    return train(
+        make_config("tiny", **values),
+        [data],
+        "trainval",
+        models,
+        features=features or TinyFeatures(),
+        log=lambda m: None,
+        show_progress=False,
+        resume=kw.get("resume", False),
+    )
 
 
 class _CtrlC(TinyFeatures):
@@ -385,8 +404,10 @@ def test_glimpse_and_patchdrop_resume_with_a_damaged_state_is_one_line(tmp_path,
     run = tmp_path / "ram"
     Checkpointer(run).save(1, {"weights.h5": lambda p: p.write_text("w")})
     _damage(_state(run / "training_state.npz"), how)
-    for family, call in (("glimpse", lambda: load_run(run, _Agent())),
-                         ("patchdrop", lambda: _load_state(run / "training_state.npz", [_Agent()]))):
+    for family, call in (
+        ("glimpse", lambda: load_run(run, _Agent())),
+        ("patchdrop", lambda: _load_state(run / "training_state.npz", [_Agent()])),
+    ):
         assert run_guarded(call) == 2, family  # BadZipFile was a traceback
         err = capsys.readouterr().err
         assert err.startswith(f"error: {run / 'training_state.npz'}: damaged or truncated training state"), family
@@ -396,11 +417,14 @@ def test_glimpse_and_patchdrop_resume_with_a_damaged_state_is_one_line(tmp_path,
 # 8. The sweep checks data, sets and classes before Ray ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("extra, match", [
-    (["--classes", "cat"], r"class 'cat' has no object in image set 'trainval' of .*; classes present: box"),
-    (["--classes", "box", "--test-set", "nosuch"], r"no image set 'nosuch'"),
-    (["--classes", "box", "--no-such-flag", "1"], r"--no-such-flag: not a flag"),
-])
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--classes", "cat"], r"class 'cat' has no object in image set 'trainval' of .*; classes present: box"),
+        (["--classes", "box", "--test-set", "nosuch"], r"no image set 'nosuch'"),
+        (["--classes", "box", "--no-such-flag", "1"], r"--no-such-flag: not a flag"),
+    ],
+)
 def test_sweep_refuses_bad_classes_and_sets_before_ray(squares, extra, match, monkeypatch, capsys):
     import sys
 
@@ -433,8 +457,10 @@ def test_glimpse_larger_than_the_canvas_is_said_in_one_line(tmp_path, monkeypatc
     monkeypatch.setattr(gtrain, "train_model", lambda name, *a, **k: {"model": name})  # no training needed
     lines = []
     gtrain.train(make_config("tiny", glimpse_size=100, models="ram"), tmp_path, log=lines.append)
-    assert lines[0] == ("warning: --glimpse-size 100 is not smaller than the 60-pixel canvas: a glimpse at the centre "
-                        "sees the whole image, so where the model looks hardly matters (expected under 60)")
+    assert lines[0] == (
+        "warning: --glimpse-size 100 is not smaller than the 60-pixel canvas: a glimpse at the centre "
+        "sees the whole image, so where the model looks hardly matters (expected under 60)"
+    )
     lines.clear()
     gtrain.train(make_config("tiny", glimpse_size=12, models="ram"), tmp_path, log=lines.append)
     assert not any(line.startswith("warning") for line in lines)
@@ -452,14 +478,31 @@ def test_skipped_images_and_their_objects_are_in_results_json(squares, tmp_path)
     data = tmp_path / "data"
     shutil.copytree(squares, data)
     pixels = np.zeros((64, 64, 3), np.uint8)
-    write_voc(data, [("two", pixels, [_obj(box=(1, 1, 20, 20)), _obj(box=(30, 30, 60, 60)), _obj("cat")]),
-                     ("bad", pixels, [_obj()])], image_set="extra")
+    write_voc(
+        data,
+        [
+            ("two", pixels, [_obj(box=(1, 1, 20, 20)), _obj(box=(30, 30, 60, 60)), _obj("cat")]),
+            ("bad", pixels, [_obj()]),
+        ],
+        image_set="extra",
+    )
     (data / "JPEGImages" / "two.jpg").write_bytes(b"")  # undecodable, its XML holds 2 boxes
     (data / "Annotations" / "bad.xml").write_text("<annotation><object>")  # malformed: objects unknown
     (data / "ImageSets" / "Main" / "test.txt").write_text("sq000\ntwo\nsq001\nbad\n")
     cfg = make_config("tiny", class_object="box", hidden_units=16, number_of_steps=3)
-    run_test(cfg, [data], "test", None, tmp_path / "out", model_dir=models, skip_bad=True, features=TinyFeatures(),
-             log=lambda m: None, show_progress=False, baselines=False)
+    run_test(
+        cfg,
+        [data],
+        "test",
+        None,
+        tmp_path / "out",
+        model_dir=models,
+        skip_bad=True,
+        features=TinyFeatures(),
+        log=lambda m: None,
+        show_progress=False,
+        baselines=False,
+    )
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     skipped = results["skipped"]
     assert results["n_images"] == 2
@@ -483,8 +526,9 @@ def test_non_finite_box_coordinate_is_one_line(tmp_path, value):
 
 def test_an_id_listed_twice_counts_once_and_is_said(tmp_path):
     rng = np.random.default_rng(2)
-    root = write_voc(tmp_path / "voc", [(f"im{i}", rng.integers(0, 255, (32, 48, 3)).astype(np.uint8), [_obj()])
-                                        for i in range(2)])
+    root = write_voc(
+        tmp_path / "voc", [(f"im{i}", rng.integers(0, 255, (32, 48, 3)).astype(np.uint8), [_obj()]) for i in range(2)]
+    )
     (root / "ImageSets" / "Main" / "trainval.txt").write_text("im0\nim1\nim0\n")
     lines = []
     images = load_images([root], "trainval", "box", False, None, lines.append)

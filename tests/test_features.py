@@ -30,8 +30,10 @@ def reference_roi_pool(fmap, box, stride, grid=7):
     return out
 
 
-@pytest.mark.parametrize("box,stride", [((0, 0, 320, 224), 32), ((37.5, 12.25, 101.0, 90.0), 16),
-                                        ((300, 200, 310, 206), 16), ((0, 0, 1000, 1000), 32)])
+@pytest.mark.parametrize(
+    "box,stride",
+    [((0, 0, 320, 224), 32), ((37.5, 12.25, 101.0, 90.0), 16), ((300, 200, 310, 206), 16), ((0, 0, 1000, 1000), 32)],
+)
 def test_roi_max_pool_matches_reference(box, stride):
     rng = np.random.default_rng(0)
     fmap = rng.normal(size=(14, 20, 5)).astype(np.float32)

@@ -31,7 +31,12 @@ PRESETS = {"base": {}, "big": {"units": 64, "on": True}}
 def _parser(preset: str = "big") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser()
     assert add_config_flags(p, Toy, ("rate", "units", "bc_epochs", "on", "limit"), PRESETS, preset) == (
-        "rate", "units", "bc_epochs", "on", "limit")
+        "rate",
+        "units",
+        "bc_epochs",
+        "on",
+        "limit",
+    )
     return p
 
 
@@ -78,14 +83,47 @@ def test_both_dqn_families_take_the_same_dqn_flags_into_their_config(family):
     import importlib
 
     cli = importlib.import_module(f"zoomrl.experiments.{family}.cli")
-    argv = ["--preset", "paper", "--learning-rate", "0.003", "--train-every", "2", "--minibatch", "7",
-            "--hidden-units", "5", "--target-update-every", "9", "--double-dqn", "--dueling", "--n-step", "3",
-            "--demo-ratio", "0.25", "--margin-weight", "0.5", "--bc-epochs", "1", "--descriptor-scale", "0.2"]
+    argv = [
+        "--preset",
+        "paper",
+        "--learning-rate",
+        "0.003",
+        "--train-every",
+        "2",
+        "--minibatch",
+        "7",
+        "--hidden-units",
+        "5",
+        "--target-update-every",
+        "9",
+        "--double-dqn",
+        "--dueling",
+        "--n-step",
+        "3",
+        "--demo-ratio",
+        "0.25",
+        "--margin-weight",
+        "0.5",
+        "--bc-epochs",
+        "1",
+        "--descriptor-scale",
+        "0.2",
+    ]
     config = cli.make_run_config(cli.build_parser("train").parse_args(argv))
     assert {name: getattr(config, name) for name in DQN_TRAIN_FLAGS} == {
-        "learning_rate": 0.003, "train_every": 2, "minibatch": 7, "hidden_units": 5, "target_update_every": 9,
-        "double_dqn": True, "dueling": True, "n_step": 3, "demo_ratio": 0.25, "margin_weight": 0.5, "bc_epochs": 1,
-        "descriptor_scale": 0.2}
+        "learning_rate": 0.003,
+        "train_every": 2,
+        "minibatch": 7,
+        "hidden_units": 5,
+        "target_update_every": 9,
+        "double_dqn": True,
+        "dueling": True,
+        "n_step": 3,
+        "demo_ratio": 0.25,
+        "margin_weight": 0.5,
+        "bc_epochs": 1,
+        "descriptor_scale": 0.2,
+    }
     plain = cli.make_run_config(cli.build_parser("train").parse_args(["--preset", "paper"]))
     assert plain.learning_rate == 1e-6 and plain.dueling is False  # not given: the preset's
     assert "paper: 1e-06" in cli.build_parser("train").format_help()
@@ -101,8 +139,10 @@ def test_one_vocabulary_with_the_old_names_kept(capsys):
     assert (new.dataset, new.voc_class, new.draw_max) == ("mnist", "raccoon", 3) and capsys.readouterr().err == ""
     old = glimpse_parser("train").parse_args(["--dataset", "mnist", "--voc-class", "raccoon"])
     assert (old.dataset, old.voc_class) == ("mnist", "raccoon")
-    assert capsys.readouterr().err.splitlines() == ["note: --dataset is deprecated, use --data",
-                                                    "note: --voc-class is deprecated, use --class-object"]
+    assert capsys.readouterr().err.splitlines() == [
+        "note: --dataset is deprecated, use --data",
+        "note: --voc-class is deprecated, use --class-object",
+    ]
     for argv in (["--data", "cifar10", "--draw-max", "4"], ["--dataset", "cifar10", "--max-pictures", "4"]):
         args = patchdrop_parser("test").parse_args(argv)
         assert (args.dataset, args.draw_max) == ("cifar10", 4)

@@ -8,13 +8,24 @@ import pytest
 
 from zoomrl.agents.ram.agent import RamAgent
 
-TINY = dict(glimpses=3, glimpse_size=4, scales=2, glimpse_hidden=8, loc_hidden=8, glimpse_units=16, core_units=16,
-            loc_std=0.2)
+TINY = dict(
+    glimpses=3, glimpse_size=4, scales=2, glimpse_hidden=8, loc_hidden=8, glimpse_units=16, core_units=16, loc_std=0.2
+)
 
 
 def tiny_agent(task="classify", **kw):
-    return RamAgent((16, 16, 1), optimizer="sgd", learning_rate=0.1, momentum=0.0, jit_compile=False, run_eagerly=True,
-                    seed=1, task=task, n_outputs=10 if task == "classify" else 2, **{**TINY, **kw})
+    return RamAgent(
+        (16, 16, 1),
+        optimizer="sgd",
+        learning_rate=0.1,
+        momentum=0.0,
+        jit_compile=False,
+        run_eagerly=True,
+        seed=1,
+        task=task,
+        n_outputs=10 if task == "classify" else 2,
+        **{**TINY, **kw},
+    )
 
 
 def snapshot(layers):
@@ -65,9 +76,9 @@ def test_reinforce_surrogate_matches_a_numpy_computation():
     agent.reseed(5)
     out, means, locs, bases = (np.asarray(keras.ops.convert_to_numpy(t)) for t in m.rollout(x, None, True))
     reward = (out.argmax(1) == y).astype(np.float64)
-    log_pi = -((locs[:, 1:] - means) ** 2).sum(-1) / (2 * 0.2 ** 2)
+    log_pi = -((locs[:, 1:] - means) ** 2).sum(-1) / (2 * 0.2**2)
     adv = reward[:, None] - bases
-    expected = -np.mean((adv * log_pi).sum(1)) + np.mean(adv ** 2)
+    expected = -np.mean((adv * log_pi).sum(1)) + np.mean(adv**2)
     got = float(keras.ops.convert_to_numpy(m.compute_loss(x, y, (out, means, locs, bases))))
     assert np.isclose(got, expected, rtol=1e-5)
     # Sampled locations lie within [-1, 1] and follow the means up to the policy's noise.
@@ -108,9 +119,21 @@ def test_random_glimpses_have_no_policy_and_the_mean_path_is_deterministic():
 def test_lstm_core_and_conv_glimpse_network_train():
     x, y = data("regress")
     x = np.repeat(np.repeat(x, 2, axis=1), 2, axis=2)  # 32x32 for the conv glimpse network
-    agent = RamAgent((32, 32, 1), jit_compile=False, run_eagerly=True, task="regress", n_outputs=2, glimpses=2,
-                     glimpse_size=8, scales=1, glimpse_net="conv", core="lstm", glimpse_units=8, core_units=8,
-                     loc_hidden=4)
+    agent = RamAgent(
+        (32, 32, 1),
+        jit_compile=False,
+        run_eagerly=True,
+        task="regress",
+        n_outputs=2,
+        glimpses=2,
+        glimpse_size=8,
+        scales=1,
+        glimpse_net="conv",
+        core="lstm",
+        glimpse_units=8,
+        core_units=8,
+        loc_hidden=4,
+    )
     logs = agent.learn(x, y)
     assert np.isfinite(logs["loss"]) and 0.0 <= logs["reward"] <= 1.0
     out, paths = agent.predict(x, "mean", first_locations=np.zeros((len(x), 2), np.float32))

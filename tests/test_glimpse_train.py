@@ -41,8 +41,10 @@ def test_classify_train_and_test_write_results_and_pictures(tmp_path):
             err = res["models"][name][mode]["error"]
             assert 0.0 <= err <= 1.0 and round(err * 16) == err * 16  # a fraction of 16 images
     assert res["models"]["ram"]["monte_carlo"]["samples"] == 2 and res["models"]["cnn"]["epochs"] == 1
-    assert (out / "errors.png").is_file() and sorted(p.name for p in (out / "paths").iterdir()) == ["000.png",
-                                                                                                    "001.png"]
+    assert (out / "errors.png").is_file() and sorted(p.name for p in (out / "paths").iterdir()) == [
+        "000.png",
+        "001.png",
+    ]
 
 
 def test_regress_test_scores_the_centre_baseline_by_hand(tmp_path):
@@ -91,8 +93,10 @@ def test_resume_is_exact_and_keep_checkpoints_is_honoured(tmp_path):
     straight = json.loads((tmp_path / "straight" / "ram" / "latest.json").read_text())["history"]
     timeless = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
     assert timeless(history) == timeless(straight) and {"loss", "reward", "reinforce"} <= set(history[-1])
-    with np.load(tmp_path / "straight" / "ram" / "training_state.npz") as sa, \
-            np.load(split / "ram" / "training_state.npz") as sb:
+    with (
+        np.load(tmp_path / "straight" / "ram" / "training_state.npz") as sa,
+        np.load(split / "ram" / "training_state.npz") as sb,
+    ):
         assert sorted(sa.files) == sorted(sb.files) and "seed_state" in sa.files
         for k in sa.files:
             np.testing.assert_array_equal(sa[k], sb[k], err_msg=k)
@@ -115,8 +119,10 @@ def test_mnist_dataset_uses_the_loader(tmp_path, monkeypatch):
     from zoomrl.experiments.glimpse.config import make_config
 
     rng = np.random.default_rng(0)
-    arrays = ((rng.integers(0, 256, (20, 28, 28), dtype=np.uint8), np.arange(20) % 10),
-              (rng.integers(0, 256, (7, 28, 28), dtype=np.uint8), np.arange(7)))
+    arrays = (
+        (rng.integers(0, 256, (20, 28, 28), dtype=np.uint8), np.arange(20) % 10),
+        (rng.integers(0, 256, (7, 28, 28), dtype=np.uint8), np.arange(7)),
+    )
     monkeypatch.setattr(data, "MNIST_LOADER", lambda: arrays)
     gd = data.GlimpseData(make_config("tiny", "classify", dataset="mnist", test_size=0, train_size=10))
     test = gd.test()
@@ -141,7 +147,6 @@ def test_jax_backend_one_training_step():
         "print('ok', logs['loss'])\n"
     )
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.startswith("ok")

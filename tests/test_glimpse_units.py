@@ -68,9 +68,12 @@ def test_sensor_matches_the_numpy_reference_at_random_locations():
 
 
 def test_rewards_by_hand():
-    assert np.allclose(np_(gaussian_reward(np.array([0.0, 0.25, 1.0]), 0.26)),
-                       [1.0, math.exp(-0.0625 / 0.0676), math.exp(-1 / 0.0676)], atol=1e-6)
-    assert np.isclose(math.exp(-0.0625 / 0.26 ** 2), 0.397, atol=1e-3)  # the variant's "~40 % at 0.25"
+    assert np.allclose(
+        np_(gaussian_reward(np.array([0.0, 0.25, 1.0]), 0.26)),
+        [1.0, math.exp(-0.0625 / 0.0676), math.exp(-1 / 0.0676)],
+        atol=1e-6,
+    )
+    assert np.isclose(math.exp(-0.0625 / 0.26**2), 0.397, atol=1e-3)  # the variant's "~40 % at 0.25"
     assert np.array_equal(np_(binary_reward(np.array([0.05, 0.1, 0.2]), 0.1)), [1.0, 0.0, 0.0])
     logits = np.array([[0.1, 2.0, -1.0], [3.0, 0.0, 0.0]], np.float32)
     assert np.array_equal(np_(classification_reward(logits, np.array([1, 2]))), [1.0, 0.0])
@@ -83,11 +86,17 @@ def test_rewards_by_hand():
 
 
 def test_landmark_metric_and_targets_by_hand():
-    d = normalised_distances(np.array([[10.0, 10.0], [13.0, 14.0]]), np.array([[10.0, 11.0], [10.0, 10.0]]),
-                             np.array([20.0, 50.0]))
+    d = normalised_distances(
+        np.array([[10.0, 10.0], [13.0, 14.0]]), np.array([[10.0, 11.0], [10.0, 10.0]]), np.array([20.0, 50.0])
+    )
     assert np.allclose(d, [0.05, 0.1])
-    assert detection_rates(np.array([0.01, 0.05, 0.1, 0.5])) == {"0.02": 0.25, "0.04": 0.25, "0.06": 0.5,
-                                                                  "0.08": 0.5, "0.10": 0.75}
+    assert detection_rates(np.array([0.01, 0.05, 0.1, 0.5])) == {
+        "0.02": 0.25,
+        "0.04": 0.25,
+        "0.06": 0.5,
+        "0.08": 0.5,
+        "0.10": 0.75,
+    }
     t = landmark_targets(np.array([[30.0, 15.0]]), np.array([28.0]), 60)
     assert np.allclose(t, [[0.0, -0.5, 30 / 28]])
     assert np.allclose(to_pixels(t[:, :2], 60), [[30.0, 15.0]])
@@ -111,9 +120,21 @@ def test_voc_landmarks_letterbox_and_box_centre(tmp_path):
     from conftest import write_voc
 
     img = np.zeros((50, 100, 3), np.uint8)
-    root = write_voc(tmp_path / "voc", [("a", img, [("cat", (10, 20, 30, 40), False, False),
-                                                     ("cat", (50, 0, 100, 50), False, False),
-                                                     ("dog", (0, 0, 5, 5), False, False)])], image_set="test")
+    root = write_voc(
+        tmp_path / "voc",
+        [
+            (
+                "a",
+                img,
+                [
+                    ("cat", (10, 20, 30, 40), False, False),
+                    ("cat", (50, 0, 100, 50), False, False),
+                    ("dog", (0, 0, 5, 5), False, False),
+                ],
+            )
+        ],
+        image_set="test",
+    )
     lm = voc_landmarks(root, "test", "cat", size=40)
     # Scale 40/100 = 0.4; the 50-high photo becomes 20 high, centred: offset y = 10. Largest cat box (50,0,100,50).
     assert lm.images.shape == (1, 40, 40, 3)
@@ -139,9 +160,14 @@ def test_config_presets_and_errors(tmp_path):
     cfg = make_config("tiny", "classify")
     cfg.save(tmp_path / "config.json")
     assert GlimpseConfig.load(tmp_path / "config.json") == cfg
-    bad = [({"models": "ram,foo"}, "models must be one of"), ({"glimpses": 0}, "glimpses must be a positive"),
-           ({"loc_std": 0.0}, "loc_std must lie in"), ({"core": "rnn"}, "core must be one of"),
-           ({"dataset": "/some/voc"}, "a VOC folder is a regress dataset"), ({"models": "ram,ram"}, "repeat")]
+    bad = [
+        ({"models": "ram,foo"}, "models must be one of"),
+        ({"glimpses": 0}, "glimpses must be a positive"),
+        ({"loc_std": 0.0}, "loc_std must lie in"),
+        ({"core": "rnn"}, "core must be one of"),
+        ({"dataset": "/some/voc"}, "a VOC folder is a regress dataset"),
+        ({"models": "ram,ram"}, "repeat"),
+    ]
     for overrides, text in bad:
         with pytest.raises(ConfigError, match=text):
             make_config("tiny", "classify", **overrides)

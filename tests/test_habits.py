@@ -45,8 +45,9 @@ def test_the_licence_file_is_the_one_pyproject_names():
 def test_no_build_metadata_in_git():
     if shutil.which("git") is None or not (REPO / ".git").exists():
         pytest.skip("not a git checkout")
-    tracked = subprocess.run(["git", "ls-files", "--", "*.egg-info*"], cwd=REPO, capture_output=True, text=True,
-                             check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "--", "*.egg-info*"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert tracked == []
 
 
@@ -54,7 +55,10 @@ MACHINE_PATH = re.compile(r"(?<![\w.~])/(?:work|home|Users|root|mnt)/")
 
 
 def test_documents_hold_no_absolute_machine_paths():
-    found = [f"{path.relative_to(REPO)}:{n}: {line.strip()}"
-             for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-             for n, line in enumerate(path.read_text().splitlines(), 1) if MACHINE_PATH.search(line)]
+    found = [
+        f"{path.relative_to(REPO)}:{n}: {line.strip()}"
+        for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if MACHINE_PATH.search(line)
+    ]
     assert found == [], "use a path relative to the repository:\n" + "\n".join(found)

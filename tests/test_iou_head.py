@@ -27,16 +27,22 @@ def _agent(seed=0, **kw):
 
 def test_iou_loss_by_hand():
     pred = np.array([[0.2], [0.9]], np.float32)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(iou_loss(pred, np.array([0.5, 0.4]))), [0.09, 0.25],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(iou_loss(pred, np.array([0.5, 0.4]))), [0.09, 0.25], rtol=1e-6
+    )
 
 
 def test_learner_loss_adds_the_weighted_iou_error():
     agent = _agent(iou_weight=2.0)
     rng = np.random.default_rng(0)
     states = rng.normal(size=(4, 10)).astype(np.float32)
-    x = {"states": states, "actions": np.array([0, 1, 2, 5], np.int32), "targets": np.ones(4, np.float32),
-         "is_demo": np.zeros(4, np.float32), "ious": np.array([0.0, 0.3, 0.6, 1.0], np.float32)}
+    x = {
+        "states": states,
+        "actions": np.array([0, 1, 2, 5], np.int32),
+        "targets": np.ones(4, np.float32),
+        "is_demo": np.zeros(4, np.float32),
+        "ious": np.array([0.0, 0.3, 0.6, 1.0], np.float32),
+    }
     y_pred = agent.learner(x)
     got = float(keras.ops.convert_to_numpy(agent.learner.compute_loss(x, None, y_pred)))
     q, p = agent.q_values(states), agent.predict_iou(states)
@@ -92,11 +98,15 @@ def test_stored_transitions_carry_the_iou_of_their_window():
     agent = _agent(iou_weight=1.0, demo_ratio=1.0, n_step=1)
     agent = DQNAgent(36 + 24, 6, agent.config)
     feats = TinyFeatures()
-    (_, img, objs), = square_task(1, 3)
+    ((_, img, objs),) = square_task(1, 3)
     box = np.array([objs[0][1]], float)
     env = ZoomEnv(img, box, features=feats, scale=0.75, max_steps=4, index=0)
-    run_vector(ZoomVectorEnv([env], feats), lambda idx, q, infos: np.array([i["oracle_action"] for i in infos]),
-               None, store_transitions(agent, True, "demo"))
+    run_vector(
+        ZoomVectorEnv([env], feats),
+        lambda idx, q, infos: np.array([i["oracle_action"] for i in infos]),
+        None,
+        store_transitions(agent, True, "demo"),
+    )
     (search,) = env.episode.searches
     want = iou_matrix(np.array(search.windows, float), box)[:, 0]  # the IoU of each visited window, by geometry
     n = len(agent.demos)
@@ -126,10 +136,14 @@ def test_testing_logs_the_prediction_and_scores_by_it():
 def test_predicted_iou_score_ranks_by_the_last_prediction():
     gt = [{"box": [0, 0, 10, 10], "difficult": False}]
     search = {"triggered": True, "actions": [0, 5], "q_values": [[0] * 6, [0, 0, 0, 0, 0, 9.0]], "steps": 2}
-    rec = [{"image_id": "a", "ground_truth": gt,
-            "searches": [dict(search, box=[0, 0, 10, 10], predicted_iou=[0.1, 0.7])]},
-           {"image_id": "b", "ground_truth": gt,
-            "searches": [dict(search, box=[30, 30, 40, 40], predicted_iou=[0.9, 0.2])]}]
+    rec = [
+        {"image_id": "a", "ground_truth": gt, "searches": [dict(search, box=[0, 0, 10, 10], predicted_iou=[0.1, 0.7])]},
+        {
+            "image_id": "b",
+            "ground_truth": gt,
+            "searches": [dict(search, box=[30, 30, 40, 40], predicted_iou=[0.9, 0.2])],
+        },
+    ]
     scored = rescored(rec, "predicted_iou")
     assert [r["searches"][0]["score"] for r in scored] == [0.7, 0.2]  # the triggered window's, not the first
     assert "predicted_iou" in available_scores(rec)

@@ -72,8 +72,13 @@ def imports(name: str, path: Path, known: set[str]) -> Iterator[tuple[str, int, 
     """``(imported module, line, at module level)`` for every import in the file. ``from a import b`` names the
     module ``a.b`` when that is one of ``known``, else ``a``; relative imports are resolved against ``name``."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    nested = {id(node) for fn in ast.walk(tree) if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
-              for node in ast.walk(fn) if isinstance(node, (ast.Import, ast.ImportFrom))}
+    nested = {
+        id(node)
+        for fn in ast.walk(tree)
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for node in ast.walk(fn)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+    }
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -107,8 +112,11 @@ def graph(root: Path) -> tuple[dict[str, set[str]], list[str]]:
     mods = modules(root)
     known = set(mods)
     ours = root.name
-    families = {m for m, p in mods.items() if p.name == "__init__.py" and m.count(".") == 2
-                and m.startswith(f"{ours}.experiments.")}
+    families = {
+        m
+        for m, p in mods.items()
+        if p.name == "__init__.py" and m.count(".") == 2 and m.startswith(f"{ours}.experiments.")
+    }
     edges: dict[str, set[str]] = {m: set() for m in mods}
     breaches = []
     for name, path in mods.items():
@@ -125,8 +133,10 @@ def graph(root: Path) -> tuple[dict[str, set[str]], list[str]]:
             dst = layer(target)
             if dst != src and dst not in ALLOWED.get(src, set()):
                 allowed = ", ".join(sorted(ALLOWED.get(src, set())))
-                breaches.append(f"{where}:{line}: {src or ours} imports {target} "
-                                f"({src or ours} may import {'only ' + allowed if allowed else 'nothing of ours'})")
+                breaches.append(
+                    f"{where}:{line}: {src or ours} imports {target} "
+                    f"({src or ours} may import {'only ' + allowed if allowed else 'nothing of ours'})"
+                )
             if src == dst == "experiments":
                 mine, theirs = family(name, families), family(target, families)
                 if theirs is not None and mine != theirs:
@@ -198,18 +208,33 @@ def _write(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-@pytest.mark.parametrize(("files", "expected"), [
-    ({"core/geometry.py": "from pkg.agents import agent\n"}, "core imports pkg.agents.agent"),
-    ({"agents/agent.py": "def f():\n    from pkg.vision.features import Request\n"}, "agents imports pkg.vision"),
-    ({"envs/env.py": "from ..experiments import cli\n"}, "envs imports pkg.experiments.cli"),
-    ({"core/seeding.py": "def f():\n    import keras\n"}, "no framework in core"),
-    ({"data/digits.py": "import keras\n"}, "data imports keras at module level"),
-    ({"experiments/common.py": "from pkg.experiments.fam_a import train\n"}, "the family pkg.experiments.fam_a"),
-    ({"experiments/fam_b/train.py": "import pkg.experiments.fam_a.train\n"}, "the family pkg.experiments.fam_a"),
-])
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"core/geometry.py": "from pkg.agents import agent\n"}, "core imports pkg.agents.agent"),
+        ({"agents/agent.py": "def f():\n    from pkg.vision.features import Request\n"}, "agents imports pkg.vision"),
+        ({"envs/env.py": "from ..experiments import cli\n"}, "envs imports pkg.experiments.cli"),
+        ({"core/seeding.py": "def f():\n    import keras\n"}, "no framework in core"),
+        ({"data/digits.py": "import keras\n"}, "data imports keras at module level"),
+        ({"experiments/common.py": "from pkg.experiments.fam_a import train\n"}, "the family pkg.experiments.fam_a"),
+        ({"experiments/fam_b/train.py": "import pkg.experiments.fam_a.train\n"}, "the family pkg.experiments.fam_a"),
+    ],
+)
 def test_the_checker_reports_a_forbidden_import(tmp_path, files, expected):
-    base = {f"{p}/__init__.py": "" for p in ("core", "data", "vision", "envs", "agents", "eval", "experiments",
-                                             "experiments/fam_a", "experiments/fam_b")}
+    base = {
+        f"{p}/__init__.py": ""
+        for p in (
+            "core",
+            "data",
+            "vision",
+            "envs",
+            "agents",
+            "eval",
+            "experiments",
+            "experiments/fam_a",
+            "experiments/fam_b",
+        )
+    }
     base.update({"__init__.py": "", "agents/agent.py": "", "experiments/cli.py": "", "experiments/fam_a/train.py": ""})
     root = _write(tmp_path / "pkg", {**base, **files})
     _, breaches = graph(root)
@@ -219,12 +244,17 @@ def test_the_checker_reports_a_forbidden_import(tmp_path, files, expected):
 
 
 def test_the_checker_finds_a_cycle_and_allows_lazy_downloads(tmp_path):
-    root = _write(tmp_path / "pkg", {
-        "__init__.py": "", "core/__init__.py": "", "data/__init__.py": "",
-        "core/config.py": "def save():\n    from pkg.core.io import write\n",
-        "core/io.py": "from pkg.core import config\n",
-        "data/digits.py": "def load():\n    import keras\n",
-    })
+    root = _write(
+        tmp_path / "pkg",
+        {
+            "__init__.py": "",
+            "core/__init__.py": "",
+            "data/__init__.py": "",
+            "core/config.py": "def save():\n    from pkg.core.io import write\n",
+            "core/io.py": "from pkg.core import config\n",
+            "data/digits.py": "def load():\n    import keras\n",
+        },
+    )
     edges, breaches = graph(root)
     assert breaches == []
     assert cycles(edges) == [["pkg.core.config", "pkg.core.io"]]

@@ -15,9 +15,22 @@ from zoomrl.experiments.hierarchical.train import train
 
 
 def _config(**kw):
-    values = dict(class_object="box", hidden_units=64, learning_rate=1e-3, epochs=10, number_of_steps=5,
-                  episode_batch=8, minibatch=32, learning_starts=32, train_every=1, replay_size=2000,
-                  epsilon_decay=0.1, dropout=0.0, target_update_every=50, double_dqn=True)
+    values = dict(
+        class_object="box",
+        hidden_units=64,
+        learning_rate=1e-3,
+        epochs=10,
+        number_of_steps=5,
+        episode_batch=8,
+        minibatch=32,
+        learning_starts=32,
+        train_every=1,
+        replay_size=2000,
+        epsilon_decay=0.1,
+        dropout=0.0,
+        target_update_every=50,
+        double_dqn=True,
+    )
     values.update(kw)
     return make_config("tiny", **values)
 
@@ -46,8 +59,15 @@ def _quiet(_msg):
 @pytest.fixture(scope="module")
 def trained(data, tmp_path_factory):
     cfg = _config()
-    out = train(cfg, [data / "train"], "trainval", tmp_path_factory.mktemp("models"), features=TinyFeatures(),
-                log=_quiet, show_progress=False)
+    out = train(
+        cfg,
+        [data / "train"],
+        "trainval",
+        tmp_path_factory.mktemp("models"),
+        features=TinyFeatures(),
+        log=_quiet,
+        show_progress=False,
+    )
     agent = DQNAgent(36 + 24, 6, cfg)
     agent.load_weights(out["weights"])
     return cfg, agent, out
@@ -77,14 +97,47 @@ def test_testing_results_do_not_depend_on_batch_size(data, trained):
 
 def test_training_is_reproducible_and_resume_is_exact(data, tmp_path):
     cfg = _config(epochs=3)
-    straight = train(cfg, [data / "train"], "trainval", tmp_path / "a", features=TinyFeatures(), log=_quiet,
-                     show_progress=False, max_images=16)
-    again = train(_config(epochs=3), [data / "train"], "trainval", tmp_path / "b", features=TinyFeatures(),
-                  log=_quiet, show_progress=False, max_images=16)
-    first = train(_config(epochs=2), [data / "train"], "trainval", tmp_path / "c", features=TinyFeatures(),
-                  log=_quiet, show_progress=False, max_images=16)
-    resumed = train(_config(epochs=3), [data / "train"], "trainval", tmp_path / "c", features=TinyFeatures(),
-                    log=_quiet, show_progress=False, max_images=16, resume=True)
+    straight = train(
+        cfg,
+        [data / "train"],
+        "trainval",
+        tmp_path / "a",
+        features=TinyFeatures(),
+        log=_quiet,
+        show_progress=False,
+        max_images=16,
+    )
+    again = train(
+        _config(epochs=3),
+        [data / "train"],
+        "trainval",
+        tmp_path / "b",
+        features=TinyFeatures(),
+        log=_quiet,
+        show_progress=False,
+        max_images=16,
+    )
+    first = train(
+        _config(epochs=2),
+        [data / "train"],
+        "trainval",
+        tmp_path / "c",
+        features=TinyFeatures(),
+        log=_quiet,
+        show_progress=False,
+        max_images=16,
+    )
+    resumed = train(
+        _config(epochs=3),
+        [data / "train"],
+        "trainval",
+        tmp_path / "c",
+        features=TinyFeatures(),
+        log=_quiet,
+        show_progress=False,
+        max_images=16,
+        resume=True,
+    )
     assert len(first["history"]) == 2 and len(resumed["history"]) == 3
 
     def weights(path):

@@ -67,8 +67,9 @@ def no_plots(monkeypatch):
 
 
 # --- precise unit tests: the pieces a learning curve shows only weakly ----------------------------------------------
-def _linear(state_size: int, num_actions: int, hidden_units: int, dropout: float, dueling: bool,
-            name: str = "q") -> keras.Model:
+def _linear(
+    state_size: int, num_actions: int, hidden_units: int, dropout: float, dueling: bool, name: str = "q"
+) -> keras.Model:
     """A Q-network without hidden layers: Q(s) = s @ W, so one-hot next states read rows of W set by hand."""
     inputs = keras.Input((state_size,))
     return keras.Model(inputs, keras.layers.Dense(num_actions, use_bias=False)(inputs), name=name)
@@ -85,10 +86,15 @@ def test_targets_by_hand():
     agent.model.set_weights([np.array([[0.0, 5.0, 1.0], [3.0, 0.0, 0.0]], np.float32)])
     agent.target_model.set_weights([np.array([[4.0, 2.0, 0.0], [-1.0, 6.0, 0.0]], np.float32)])
     # Row 0: a 3-step return of 1.0 that bootstraps with gamma^3; row 1: a search that ended by the trigger.
-    batch = Batch(states=np.zeros((2, 2), np.float32), actions=np.array([0, 1]),
-                  returns=np.array([1.0, -1.0], np.float32), next_states=np.eye(2, dtype=np.float32),
-                  discounts=np.array([0.9**3, 0.0], np.float32), is_demo=np.zeros(2, np.float32),
-                  ious=np.zeros(2, np.float32))
+    batch = Batch(
+        states=np.zeros((2, 2), np.float32),
+        actions=np.array([0, 1]),
+        returns=np.array([1.0, -1.0], np.float32),
+        next_states=np.eye(2, dtype=np.float32),
+        discounts=np.array([0.9**3, 0.0], np.float32),
+        is_demo=np.zeros(2, np.float32),
+        ious=np.zeros(2, np.float32),
+    )
     np.testing.assert_allclose(agent.targets(batch), [1.0 + 0.729 * 2.0, -1.0], rtol=1e-6)
     agent.config.double_dqn = False  # plain DQN with a target network: the target network's own maximum
     np.testing.assert_allclose(agent.targets(batch), [1.0 + 0.729 * 4.0, -1.0], rtol=1e-6)
@@ -139,16 +145,31 @@ def test_run_loop_stores_n_step_transitions_by_hand():
 
     cfg = make_config("tiny", n_step=3, gamma=0.5, learning_starts=1000, replay_size=50)
     agent = DQNAgent(10, 2, cfg)
-    envs = [_ScriptedSearch(0, [1.0, 2.0, 4.0, 8.0], trigger=False, offset=0),
-            _ScriptedSearch(1, [1.0, 2.0, -3.0], trigger=True, offset=5)]
-    steps, losses, _ = dqn_pass([0, 1], lambda idx: [envs[i] for i in idx],
-                                lambda idx, q, infos: np.zeros(len(idx), np.int64), None, agent, 2, 1.0, "t")
+    envs = [
+        _ScriptedSearch(0, [1.0, 2.0, 4.0, 8.0], trigger=False, offset=0),
+        _ScriptedSearch(1, [1.0, 2.0, -3.0], trigger=True, offset=5),
+    ]
+    steps, losses, _ = dqn_pass(
+        [0, 1],
+        lambda idx: [envs[i] for i in idx],
+        lambda idx, q, infos: np.zeros(len(idx), np.int64),
+        None,
+        agent,
+        2,
+        1.0,
+        "t",
+    )
     assert steps == 7 and losses == []
     m = agent.memory
-    got = {int(np.argmax(m.states[i])): (float(m.returns[i]), float(m.discounts[i]),
-                                         int(np.argmax(m.next_states[i])) if m.discounts[i] else None,
-                                         round(float(m.ious[i]), 6))
-           for i in range(len(m))}
+    got = {
+        int(np.argmax(m.states[i])): (
+            float(m.returns[i]),
+            float(m.discounts[i]),
+            int(np.argmax(m.next_states[i])) if m.discounts[i] else None,
+            round(float(m.ious[i]), 6),
+        )
+        for i in range(len(m))
+    }
     assert len(m) == 7
     assert got == {
         # image 0, truncated after s3: s4 is the bootstrap state of the last three
@@ -165,8 +186,15 @@ def test_run_loop_stores_n_step_transitions_by_hand():
 
 
 # --- learning: the greedy agent against the oracle and a random agent ------------------------------------------------
-def _first_searches(make_envs: Callable, images: list, store: ImageStore, cfg: Any, policy: Callable,
-                    q_fn: Callable | None = None, features: Any = None) -> list:
+def _first_searches(
+    make_envs: Callable,
+    images: list,
+    store: ImageStore,
+    cfg: Any,
+    policy: Callable,
+    q_fn: Callable | None = None,
+    features: Any = None,
+) -> list:
     """The first search (a :class:`~zoomrl.envs.zoom.SearchLog`) of every image, testing behaviour."""
     envs = make_envs(images, store, cfg, False, list(range(len(images))), features)
     run_vector(ZoomVectorEnv(envs, features, cfg.descriptor_scale, final_observations=False), policy, q_fn)
@@ -204,15 +232,34 @@ def _learned(family: str, squares, tmp_path, overrides: dict[str, Any]) -> tuple
     else:
         from zoomrl.experiments.active.config import make_config
         from zoomrl.experiments.active.train import make_envs, train
-    values = dict(class_object="box", hidden_units=64, dropout=0.0, learning_rate=1e-3, train_every=1, minibatch=32,
-                  learning_starts=32, replay_size=2000, target_update_every=50, double_dqn=True, n_step=3,
-                  demo_ratio=0.25, bc_epochs=1, bc_updates_per_epoch=300, episode_batch=12, seed=0)
+    values = dict(
+        class_object="box",
+        hidden_units=64,
+        dropout=0.0,
+        learning_rate=1e-3,
+        train_every=1,
+        minibatch=32,
+        learning_starts=32,
+        replay_size=2000,
+        target_update_every=50,
+        double_dqn=True,
+        n_step=3,
+        demo_ratio=0.25,
+        bc_epochs=1,
+        bc_updates_per_epoch=300,
+        episode_batch=12,
+        seed=0,
+    )
     cfg = make_config("tiny", **{**values, **overrides})
     size = 96 if family == "hierarchical" else 64
-    out = train(cfg, [squares / f"train{size}"], "trainval", tmp_path, features=TinyFeatures(), log=_quiet,
-                show_progress=False)
-    agent = DQNAgent(36 + 6 * 4 if family == "hierarchical" else 36 + 9 * cfg.history_length,
-                     6 if family == "hierarchical" else 9, cfg)
+    out = train(
+        cfg, [squares / f"train{size}"], "trainval", tmp_path, features=TinyFeatures(), log=_quiet, show_progress=False
+    )
+    agent = DQNAgent(
+        36 + 6 * 4 if family == "hierarchical" else 36 + 9 * cfg.history_length,
+        6 if family == "hierarchical" else 9,
+        cfg,
+    )
     agent.load_weights(out["weights"])
     return cfg, agent, load_dataset([squares / f"test{size}"], "test"), make_envs
 
@@ -222,11 +269,14 @@ def test_hierarchical_agent_learns(squares, tmp_path, no_plots):
     epsilon 0.3 -> 0.1 after the warm-up. On 40 held-out images the oracle's first search succeeds on all of them,
     a random agent's on 1; the greedy agent must succeed on at least 80% of what the oracle does and beat random
     by 0.6. Measured on seeds 0-5: 0.95, 0.88, 0.85, 0.90, 0.88, 0.97 of the oracle (this test runs seed 0)."""
-    cfg, agent, images, make_envs = _learned("hierarchical", squares, tmp_path, dict(
-        epochs=5, epsilon_start=0.3, epsilon_decay=0.1, number_of_steps=6))
+    cfg, agent, images, make_envs = _learned(
+        "hierarchical", squares, tmp_path, dict(epochs=5, epsilon_start=0.3, epsilon_decay=0.1, number_of_steps=6)
+    )
     store = ImageStore()
-    greedy = _success(_first_searches(make_envs, images, store, cfg, lambda i, q, f: np.argmax(q, 1),
-                                      agent.q_values, TinyFeatures()), cfg.trigger_iou)
+    greedy = _success(
+        _first_searches(make_envs, images, store, cfg, lambda i, q, f: np.argmax(q, 1), agent.q_values, TinyFeatures()),
+        cfg.trigger_iou,
+    )
     oracle = _success(_first_searches(make_envs, images, store, cfg, oracle_policy), cfg.trigger_iou)
     rand = _success(_first_searches(make_envs, images, store, cfg, random_policy(0, 6)), cfg.trigger_iou)
     assert oracle == 1.0 and rand <= 0.05, (oracle, rand)  # the task is what the docstring says
@@ -243,12 +293,17 @@ def test_active_agent_learns(squares, tmp_path, no_plots):
     The value of the start state is a known answer too: guided exploration keeps the 3-step returns close to the
     greedy ones, so max_a Q(s0, a) must lie within 0.8 of the discounted return the greedy search then earns
     (measured -0.41 to +0.36 on seeds 0-5; about -1.5 without the n-step bootstrap)."""
-    cfg, agent, images, make_envs = _learned("active", squares, tmp_path, dict(
-        epochs=6, epsilon_start=0.5, epsilon_decay=0.1, number_of_steps=10, history_length=2, train_every=2))
+    cfg, agent, images, make_envs = _learned(
+        "active",
+        squares,
+        tmp_path,
+        dict(epochs=6, epsilon_start=0.5, epsilon_decay=0.1, number_of_steps=10, history_length=2, train_every=2),
+    )
     store = ImageStore()
     threshold = cfg.test_trigger_iou
-    searches = _first_searches(make_envs, images, store, cfg, lambda i, q, f: np.argmax(q, 1), agent.q_values,
-                               TinyFeatures())
+    searches = _first_searches(
+        make_envs, images, store, cfg, lambda i, q, f: np.argmax(q, 1), agent.q_values, TinyFeatures()
+    )
     greedy = _success(searches, threshold)
     oracle = _success(_first_searches(make_envs, images, store, cfg, oracle_policy), threshold)
     rand = _success(_first_searches(make_envs, images, store, cfg, random_policy(0, 9)), threshold)
@@ -287,8 +342,18 @@ def test_resume_with_demonstrations_warm_up_and_n_step_is_exact(family, squares,
         extra = {}
 
     def cfg(epochs: int) -> Any:
-        return make_config("tiny", class_object="box", epochs=epochs, n_step=3, demo_ratio=0.25, bc_epochs=1,
-                           bc_updates_per_epoch=8, target_update_every=5, double_dqn=True, **extra)
+        return make_config(
+            "tiny",
+            class_object="box",
+            epochs=epochs,
+            n_step=3,
+            demo_ratio=0.25,
+            bc_epochs=1,
+            bc_updates_per_epoch=8,
+            target_update_every=5,
+            double_dqn=True,
+            **extra,
+        )
 
     kw = dict(features=TinyFeatures(), log=_quiet, show_progress=False, max_images=8)
     data = [squares / "train64"]
@@ -305,8 +370,10 @@ def test_resume_with_demonstrations_warm_up_and_n_step_is_exact(family, squares,
     assert a.keys() == b.keys() and a
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
-    with np.load(tmp_path / "straight" / "box" / "training_state.npz") as s1, \
-            np.load(tmp_path / "resumed" / "box" / "training_state.npz") as s2:
+    with (
+        np.load(tmp_path / "straight" / "box" / "training_state.npz") as s1,
+        np.load(tmp_path / "resumed" / "box" / "training_state.npz") as s2,
+    ):
         assert set(s1.files) == set(s2.files)
         for key in s1.files:
             if key != "history":  # it holds the seconds; compared above without them

@@ -62,7 +62,7 @@ def images(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np
     tex = textures()
     for i in range(n):
         r0, c0 = (where[i] // GRID) * 4, (where[i] % GRID) * 4
-        x[i, r0:r0 + 4, c0:c0 + 4, 0] = tex[labels[i]]
+        x[i, r0 : r0 + 4, c0 : c0 + 4, 0] = tex[labels[i]]
     return x, labels, where
 
 
@@ -73,7 +73,7 @@ def test_the_label_is_in_one_patch_and_invisible_at_low_resolution():
     x, labels, where = images(3, rng)
     y = x.copy()
     r0, c0 = (where[0] // GRID) * 4, (where[0] % GRID) * 4
-    y[0, r0:r0 + 4, c0:c0 + 4, 0] = textures()[(labels[0] + 1) % 3]
+    y[0, r0 : r0 + 4, c0 : c0 + 4, 0] = textures()[(labels[0] + 1) % 3]
     np.testing.assert_allclose(pt.low_resolution(y, 4), pt.low_resolution(x, 4), rtol=1e-6)
     keep = np.zeros((3, 16), np.float32)
     keep[np.arange(3), where] = 1
@@ -88,8 +88,7 @@ def train(seed: int = 0, classifier_updates: int = 60, policy_updates: int = 80,
     from zoomrl.experiments.patchdrop.config import make_config
 
     keras.utils.set_random_seed(seed)
-    cfg = make_config("tiny", lr_size=4, width=4, classifier_lr=3e-3, pretrain_lr=1e-2, alpha=0.8,
-                      run_eagerly=False)
+    cfg = make_config("tiny", lr_size=4, width=4, classifier_lr=3e-3, pretrain_lr=1e-2, alpha=0.8, run_eagerly=False)
     agent = PatchDropAgent((SIDE, SIDE, 1), 3, cfg, seed=seed, sigma=0.5)
     rng = np.random.default_rng(seed)
     agent.configure("classifiers")

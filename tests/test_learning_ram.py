@@ -38,8 +38,16 @@ SIDE, TEXTURE = 24, 6
 # (x, y) pixel centres of the four textures; the first one carries the label.
 CENTRES = ((18, 6), (6, 6), (6, 18), (18, 18))
 TARGET = np.array([18 / 12 - 1, 6 / 12 - 1])  # (0.5, -0.5) in [-1, 1] units
-NETWORK = dict(glimpses=2, glimpse_size=4, scales=1, glimpse_hidden=32, loc_hidden=16, glimpse_units=32,
-               core_units=32, loc_std=0.25)
+NETWORK = dict(
+    glimpses=2,
+    glimpse_size=4,
+    scales=1,
+    glimpse_hidden=32,
+    loc_hidden=16,
+    glimpse_units=32,
+    core_units=32,
+    loc_std=0.25,
+)
 
 
 def textures(side: int = TEXTURE) -> np.ndarray:
@@ -59,7 +67,7 @@ def canvases(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     x = np.zeros((n, SIDE, SIDE), np.float32)
     h = TEXTURE // 2
     for k, (cx, cy) in enumerate(CENTRES):
-        x[:, cy - h:cy + h, cx - h:cx + h] = tex[kinds[:, k]]
+        x[:, cy - h : cy + h, cx - h : cx + h] = tex[kinds[:, k]]
     return x, labels
 
 
@@ -67,16 +75,25 @@ def train_ram(seed: int = 0, updates: int = 500, batch: int = 32, **overrides) -
     import keras
 
     keras.utils.set_random_seed(seed)
-    agent = RamAgent((SIDE, SIDE, 1), optimizer="adam", learning_rate=3e-3, jit_compile=False, seed=seed,
-                     task="classify", n_outputs=3, **{**NETWORK, **overrides})
+    agent = RamAgent(
+        (SIDE, SIDE, 1),
+        optimizer="adam",
+        learning_rate=3e-3,
+        jit_compile=False,
+        seed=seed,
+        task="classify",
+        n_outputs=3,
+        **{**NETWORK, **overrides},
+    )
     rng = np.random.default_rng(seed)
     for _ in range(updates):
         agent.learn(*canvases(batch, rng))
     return agent
 
 
-def accuracy_from_centre(agent: RamAgent, images: np.ndarray, labels: np.ndarray, random_second: bool = False
-                         ) -> tuple[float, np.ndarray]:
+def accuracy_from_centre(
+    agent: RamAgent, images: np.ndarray, labels: np.ndarray, random_second: bool = False
+) -> tuple[float, np.ndarray]:
     """Accuracy when the first glimpse is at the centre; the second follows the location network's mean, or with
     ``random_second`` is drawn uniformly (the same trained weights). Returns ``(accuracy, second locations)``."""
     centre = np.zeros((len(images), 2), np.float32)
@@ -138,17 +155,34 @@ def test_one_sgd_step_moves_the_location_and_baseline_biases_by_the_hand_compute
     rng = np.random.default_rng(3)
     images = rng.random((8, 16, 16), dtype=np.float32)
     labels = rng.integers(0, 3, 8)
-    agent = RamAgent((16, 16, 1), optimizer="sgd", learning_rate=0.5, momentum=0.0, jit_compile=False,
-                     run_eagerly=True, seed=4, task="classify", n_outputs=3, glimpses=3, glimpse_size=4, scales=1,
-                     glimpse_hidden=8, loc_hidden=8, glimpse_units=8, core_units=8, loc_std=0.3)
+    agent = RamAgent(
+        (16, 16, 1),
+        optimizer="sgd",
+        learning_rate=0.5,
+        momentum=0.0,
+        jit_compile=False,
+        run_eagerly=True,
+        seed=4,
+        task="classify",
+        n_outputs=3,
+        glimpses=3,
+        glimpse_size=4,
+        scales=1,
+        glimpse_hidden=8,
+        loc_hidden=8,
+        glimpse_units=8,
+        core_units=8,
+        loc_std=0.3,
+    )
     m = agent.model
     # the rollout the update will see: same weights, same generator state
     agent.reseed(11)
-    out, means, locs, bases = (np.asarray(keras.ops.convert_to_numpy(t), np.float64)
-                               for t in m.rollout(images[..., None], None, True))
+    out, means, locs, bases = (
+        np.asarray(keras.ops.convert_to_numpy(t), np.float64) for t in m.rollout(images[..., None], None, True)
+    )
     reward = (out.argmax(axis=1) == labels).astype(np.float64)
     adv = reward[:, None] - bases  # (B, T-1)
-    dlogpi_dc = (locs[:, 1:] - means) * (1 - means ** 2) / 0.3 ** 2  # (B, T-1, 2)
+    dlogpi_dc = (locs[:, 1:] - means) * (1 - means**2) / 0.3**2  # (B, T-1, 2)
     grad_loc = -np.mean(np.sum(adv[..., None] * dlogpi_dc, axis=1), axis=0)
     grad_base = -2.0 * np.mean(adv)
     assert np.abs(grad_loc).min() > 1e-3 and abs(grad_base) > 1e-3  # the check is not vacuous

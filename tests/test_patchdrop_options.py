@@ -108,8 +108,7 @@ def test_masking_changes_what_stage_1_learns():
 
 
 def test_alpha_schedule_hand_values():
-    assert [pt.annealed_alpha(0.8, 0.95, k, 4) for k in range(6)] == pytest.approx(
-        [0.8, 0.85, 0.9, 0.95, 0.95, 0.95])
+    assert [pt.annealed_alpha(0.8, 0.95, k, 4) for k in range(6)] == pytest.approx([0.8, 0.85, 0.9, 0.95, 0.95, 0.95])
     assert [pt.annealed_alpha(0.8, 0.8, k, 3) for k in range(3)] == pytest.approx([0.8] * 3)
     assert pt.annealed_alpha(0.6, 0.9, 0, 1) == pytest.approx(0.6)
     assert pt.annealed_alpha(0.6, 1.0, 5, 11) == pytest.approx(0.8)
@@ -178,16 +177,23 @@ def test_epochs_is_the_whole_runs_and_stage_epochs_each_stages():
         return [c.classifier_epochs, c.pretrain_epochs, c.finetune_epochs, c.two_stream_epochs]
 
     assert cfg("--preset", "fast") == [8, 3, 3, 1]
-    assert cfg("--preset", "fast", "--epochs", "30") == [16, 6, 6, 2] == cfg("--preset", "fast", "--epochs", "30",
-                                                                              "--stage", "3")
+    assert (
+        cfg("--preset", "fast", "--epochs", "30")
+        == [16, 6, 6, 2]
+        == cfg("--preset", "fast", "--epochs", "30", "--stage", "3")
+    )
     assert cfg("--preset", "fast", "--stage-epochs", "5") == [5, 5, 5, 5]
     assert cfg("--preset", "fast", "--stage-epochs", "5", "--stage", "3") == [8, 3, 5, 1]
     assert cfg("--preset", "fast", "--stage-epochs", "2,4,6") == [2, 4, 6, 1]
     assert cfg("--preset", "fast", "--stage-epochs", "2,4,6,0") == [2, 4, 6, 0]
     base = make_config("fast")
-    for bad, match in (({"epochs": 3, "stage_epochs": "1"}, "not both"), ({"stage_epochs": "1,2"}, "S1,S2,S3"),
-                       ({"stage_epochs": "a"}, "S1,S2,S3"), ({"stage_epochs": "1,-2,3"}, "S1,S2,S3"),
-                       ({"epochs": 2}, "--epochs 2: 2 epochs cannot be shared")):
+    for bad, match in (
+        ({"epochs": 3, "stage_epochs": "1"}, "not both"),
+        ({"stage_epochs": "1,2"}, "S1,S2,S3"),
+        ({"stage_epochs": "a"}, "S1,S2,S3"),
+        ({"stage_epochs": "1,-2,3"}, "S1,S2,S3"),
+        ({"epochs": 2}, "--epochs 2: 2 epochs cannot be shared"),
+    ):
         with pytest.raises(ConfigError, match=match):
             epoch_overrides(base, **bad)
 
@@ -195,8 +201,10 @@ def test_epochs_is_the_whole_runs_and_stage_epochs_each_stages():
 def test_command_line_epochs_error_is_one_line(tmp_path, capsys):
     from zoomrl.experiments.cli import main
 
-    assert main(["patchdrop", "train", "--preset", "tiny", "--epochs", "2", "--model-dir", str(tmp_path / "m"),
-                 "--quiet"]) == 2
+    assert (
+        main(["patchdrop", "train", "--preset", "tiny", "--epochs", "2", "--model-dir", str(tmp_path / "m"), "--quiet"])
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("error: --epochs 2") and "--stage-epochs" in err and err.count("\n") == 1
     assert not (tmp_path / "m").exists()
@@ -241,10 +249,12 @@ def test_compiled_forwards_match_eager_ones_after_an_update():
 
 
 def _results(seed, hr, fin, curve):
-    return {"seed": seed, "hr_classifier": {"accuracy": hr, "mean_patches": 16},
-            "finetuned": {"accuracy": fin[0], "mean_patches": fin[1], "random_accuracy": fin[2]},
-            "policy_curve": [{"sigma": s, "accuracy": a, "mean_patches": m, "random_accuracy": r}
-                             for s, a, m, r in curve]}
+    return {
+        "seed": seed,
+        "hr_classifier": {"accuracy": hr, "mean_patches": 16},
+        "finetuned": {"accuracy": fin[0], "mean_patches": fin[1], "random_accuracy": fin[2]},
+        "policy_curve": [{"sigma": s, "accuracy": a, "mean_patches": m, "random_accuracy": r} for s, a, m, r in curve],
+    }
 
 
 def test_seed_summary_hand_values(tmp_path):
@@ -261,9 +271,20 @@ def test_seed_summary_hand_values(tmp_path):
     for name, r in (("s0", a), ("s1", b)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "results.json").write_text(json.dumps(r))
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "patchdrop_seeds.py"), str(tmp_path / "s0"),
-                           str(tmp_path / "s1"), "--output", str(tmp_path / "out")], capture_output=True, text=True,
-                          cwd=str(REPO), timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "patchdrop_seeds.py"),
+            str(tmp_path / "s0"),
+            str(tmp_path / "s1"),
+            "--output",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=str(REPO),
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     s = json.loads((tmp_path / "out" / "seeds.json").read_text())
     f = s["finetuned"]
@@ -271,10 +292,16 @@ def test_seed_summary_hand_values(tmp_path):
     assert f["gain_over_random"] == [36.0, 27.0] and f["gap_to_hr_mean"] == 1.0 and s["hr_accuracy_mean"] == 97.5
     assert s["curve"] == [
         {"sigma": 0.5, "seeds": 2, "mean_patches": 5.5, "accuracy": 91.0, "accuracy_std": 1.0, "random_accuracy": 51.0},
-        {"sigma": 2.0, "seeds": 2, "mean_patches": 8.5, "accuracy": 95.5, "accuracy_std": 0.5, "random_accuracy": 71.0}]
+        {"sigma": 2.0, "seeds": 2, "mean_patches": 8.5, "accuracy": 95.5, "accuracy_std": 0.5, "random_accuracy": 71.0},
+    ]
     assert "| **finetuned** | **mean** | **7.50** | **96.50** | 65.00 | +31.50 | 1.00 |" in proc.stdout
     assert (tmp_path / "out" / "accuracy_vs_patches_seeds.png").stat().st_size > 0
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "patchdrop_seeds.py"), str(tmp_path / "none")],
-                          capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "patchdrop_seeds.py"), str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        cwd=str(tmp_path),
+        timeout=120,
+    )
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "no such results file" in proc.stderr
     assert proc.stderr.count("\n") == 1

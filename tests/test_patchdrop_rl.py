@@ -52,7 +52,7 @@ def test_reward_and_self_critical_advantage():
     actions = np.zeros((3, 16), np.float32)
     actions[0, :4] = 1  # S = 4: 1 - (4/16)^2 = 0.9375
     actions[1, :8] = 1  # S = 8, wrong: -sigma
-    actions[2, :] = 1   # S = 16: 0
+    actions[2, :] = 1  # S = 16: 0
     r = pt.reward([True, False, True], actions, sigma=0.5)
     np.testing.assert_allclose(r, [0.9375, -0.5, 0.0])
     greedy = np.zeros((3, 16), np.float32)
@@ -75,7 +75,7 @@ def test_two_stream_weights_by_patches_used():
     hr = np.array([[1.0, 0.0], [0.2, 0.8]])
     lr = np.array([[0.0, 1.0], [0.6, 0.4]])
     a = np.zeros((2, 16))
-    a[0, :4] = 1   # 4/16 = 0.25 of HR
+    a[0, :4] = 1  # 4/16 = 0.25 of HR
     a[1, :12] = 1  # 0.75 of HR
     np.testing.assert_allclose(pt.two_stream(hr, lr, a), [[0.25, 0.75], [0.3, 0.7]])
 
@@ -121,5 +121,6 @@ def test_cifar_loader_on_a_synthetic_array():
 
     def offline():
         raise ConnectionError("no network")
+
     with pytest.raises(OSError, match="cifar10: could not load"):
         load_cifar("cifar10", "train", loader=offline)

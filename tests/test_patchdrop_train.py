@@ -55,6 +55,7 @@ def test_no_stage_continues_after_finished_stages_then_test(pretrained, tmp_path
     assert saved["lr_classifier"]["mean_patches"] == 0 and saved["hr_classifier"]["mean_patches"] == 16
     # the fine-tuned row, recomputed independently: greedy patches of the stage-3 policy, HR on the masked images
     from zoomrl.agents.patchdrop.agent import PatchDropAgent, forward
+
     cfg = make_config("tiny")
     images, labels = load_data(cfg, "test")
     agent = PatchDropAgent(images.shape[1:], 10, cfg)
@@ -99,9 +100,9 @@ def test_exact_resume_and_keep_checkpoints(pretrained, tmp_path):
     assert len(list((b / STAGE_DIRS["finetune"]).glob("epoch_*"))) == 2
     # a resume with another setting is refused, naming it
     from zoomrl.core.config import ConfigError
+
     with pytest.raises(ConfigError, match="finetune_lr"):
-        train_stage(cfg.replace(finetune_lr=0.5, finetune_epochs=3), "finetune", b, data, resume=True, keep=3,
-                    **quiet)
+        train_stage(cfg.replace(finetune_lr=0.5, finetune_epochs=3), "finetune", b, data, resume=True, keep=3, **quiet)
 
 
 def test_stage_anneals_alpha_over_its_updates(pretrained, tmp_path):
@@ -109,8 +110,15 @@ def test_stage_anneals_alpha_over_its_updates(pretrained, tmp_path):
     epoch lines report; the run starts by saying how the networks run."""
     shutil.copytree(pretrained, tmp_path / "m")
     lines = []
-    run_train(make_config("tiny", alpha_final=0.95), tmp_path / "m", "finetune", resume=False, keep=3, quiet=True,
-              log=lines.append)
+    run_train(
+        make_config("tiny", alpha_final=0.95),
+        tmp_path / "m",
+        "finetune",
+        resume=False,
+        keep=3,
+        quiet=True,
+        log=lines.append,
+    )
     assert lines[0].startswith("networks: ") and "op by op" in lines[0]  # tiny: run_eagerly
     epochs = [line for line in lines if line.startswith("stage 3 (finetune) epoch")]
     assert len(epochs) == 2 and "alpha 0.8," in epochs[0] and "alpha 0.95," in epochs[1]
@@ -134,8 +142,10 @@ def test_exact_resume_of_the_policy_curve_stage(pretrained, tmp_path):
         assert wa.keys() == wb.keys() and len(wa) > 20
         for k in wa:
             np.testing.assert_array_equal(wa[k], wb[k], err_msg=f"{name} {k}")
-    with np.load(a / STAGE_DIRS["pretrain"] / "training_state.npz") as sa, \
-            np.load(b / STAGE_DIRS["pretrain"] / "training_state.npz") as sb:
+    with (
+        np.load(a / STAGE_DIRS["pretrain"] / "training_state.npz") as sa,
+        np.load(b / STAGE_DIRS["pretrain"] / "training_state.npz") as sb,
+    ):
         assert sorted(sa.files) == sorted(sb.files) and int(sa["agents"]) == 2
         for k in sa.files:
             np.testing.assert_array_equal(sa[k], sb[k], err_msg=k)
@@ -166,14 +176,17 @@ def test_command_line_errors(tmp_path, capsys):
     from zoomrl.experiments.cli import main
 
     assert main(["patchdrop", "test", "--model-dir", str(tmp_path / "none"), "--quiet"]) == 2
-    assert "error: " in capsys.readouterr().err and "no config.json" in capsys.readouterr().err + \
-        "no config.json"
-    assert main(["patchdrop", "train", "--preset", "tiny", "--stage", "3", "--model-dir", str(tmp_path / "m"),
-                 "--quiet"]) == 2
+    assert "error: " in capsys.readouterr().err and "no config.json" in capsys.readouterr().err + "no config.json"
+    assert (
+        main(["patchdrop", "train", "--preset", "tiny", "--stage", "3", "--model-dir", str(tmp_path / "m"), "--quiet"])
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "stage 2 (pretrain) has not finished" in err and err.count("\n") == 1
-    assert main(["patchdrop", "train", "--preset", "tiny", "--sigma-curve", "1,x", "--model-dir",
-                 str(tmp_path / "m")]) == 2
+    assert (
+        main(["patchdrop", "train", "--preset", "tiny", "--sigma-curve", "1,x", "--model-dir", str(tmp_path / "m")])
+        == 2
+    )
     assert "--sigma-curve expects numbers" in capsys.readouterr().err
     assert main(["patchdrop", "train", "--preset", "tiny", "--alpha", "0.3", "--model-dir", str(tmp_path / "m")]) == 2
     assert "alpha must lie in [0.5, 1]" in capsys.readouterr().err

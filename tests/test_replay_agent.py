@@ -50,13 +50,16 @@ def test_n_step_accumulator_by_hand():
     assert acc.add("b", s[0], 5, 8.0, s[1], False, False) == []  # another image, interleaved: never mixed in
     assert acc.add("a", s[1], 1, 2.0, s[2], False, False, iou=0.2) == []
     out = acc.add("a", s[2], 2, 4.0, s[3], False, False, iou=0.3)
-    (st, a, ret, nxt, disc, iou), = out
+    ((st, a, ret, nxt, disc, iou),) = out
     # the IoU travels with the first state of the n steps, not the last
     assert (st[0], a, ret, nxt[0], disc, iou) == (0, 0, 1 + 0.5 * 2 + 0.25 * 4, 3, 0.125, 0.1)
     # termination flushes the rest without bootstrapping
     out = acc.add("a", s[3], 3, 8.0, s[4], True, False)
-    assert [(o[0][0], o[1], o[2], o[4]) for o in out] == [(1, 1, 2 + 0.5 * 4 + 0.25 * 8, 0.0),
-                                                          (2, 2, 4 + 0.5 * 8, 0.0), (3, 3, 8.0, 0.0)]
+    assert [(o[0][0], o[1], o[2], o[4]) for o in out] == [
+        (1, 1, 2 + 0.5 * 4 + 0.25 * 8, 0.0),
+        (2, 2, 4 + 0.5 * 8, 0.0),
+        (3, 3, 8.0, 0.0),
+    ]
     # truncation flushes with bootstrapping from the last state
     out = acc.add("b", s[1], 4, 2.0, s[2], False, True)
     assert [(o[0][0], o[2], o[3][0], o[4]) for o in out] == [(0, 8 + 0.5 * 2, 2, 0.25), (1, 2.0, 2, 0.5)]
@@ -65,7 +68,7 @@ def test_n_step_accumulator_by_hand():
 
 def test_one_step_accumulator_is_the_paper_transition():
     acc = NStepAccumulator(1, 0.9)
-    (s, a, r, nxt, d, _), = acc.add(0, np.zeros(1), 2, -1.0, np.ones(1), False, False)
+    ((s, a, r, nxt, d, _),) = acc.add(0, np.zeros(1), 2, -1.0, np.ones(1), False, False)
     assert (a, r, nxt[0], d) == (2, -1.0, 1.0, pytest.approx(0.9))
 
 
@@ -83,8 +86,11 @@ def test_large_margin_loss_by_hand():
     loss = np.asarray(large_margin_loss(q, np.array([0, 0]), 0.8))
     # row 0: max(1, 2.8, 1.3) - 1 = 1.8; row 1: max(3, 0.8, 0.8) - 3 = 0
     np.testing.assert_allclose(loss, [1.8, 0.0], rtol=1e-6)
-    batch = {"actions": np.array([0, 0]), "targets": np.array([1.0, 3.0], np.float32),
-             "is_demo": np.array([1.0, 0.0], np.float32)}
+    batch = {
+        "actions": np.array([0, 0]),
+        "targets": np.array([1.0, 3.0], np.float32),
+        "is_demo": np.array([1.0, 0.0], np.float32),
+    }
     # TD: (1-1)^2, (3-3)^2 -> 0; margin only on the demo row: 1.8, weight 2
     assert float(dqn_loss(q, batch, 0.8, 2.0)) == pytest.approx(3.6, rel=1e-6)
     batch["is_demo"] = np.zeros(2, np.float32)
@@ -102,8 +108,16 @@ def _agent(seed=0, **kw):
 
 def _fill(agent, n, rng, demo=False):
     for k in range(n):
-        agent.observe(k % 3, rng.normal(size=10), int(rng.integers(6)), float(rng.normal()), rng.normal(size=10),
-                      bool(rng.random() < 0.3), False, demo=demo)
+        agent.observe(
+            k % 3,
+            rng.normal(size=10),
+            int(rng.integers(6)),
+            float(rng.normal()),
+            rng.normal(size=10),
+            bool(rng.random() < 0.3),
+            False,
+            demo=demo,
+        )
 
 
 def test_targets_vectorised_match_a_loop():
@@ -130,8 +144,9 @@ def test_double_dqn_targets_use_online_choice_and_target_value():
     want = batch.returns + batch.discounts * target[np.arange(8), online.argmax(1)]
     np.testing.assert_allclose(agent.targets(batch), want, rtol=1e-5, atol=1e-5)
     agent.config.double_dqn = False  # switched off, the targets take the target network's own maximum
-    np.testing.assert_allclose(agent.targets(batch), batch.returns + batch.discounts * target.max(1), rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        agent.targets(batch), batch.returns + batch.discounts * target.max(1), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_target_network_syncs_every_k_updates():
@@ -191,8 +206,15 @@ def test_update_moves_only_the_taken_action_towards_its_target():
     agent = _agent(dropout=0.0, learning_rate=1e-2)
     states = np.random.default_rng(0).normal(size=(8, 10)).astype(np.float32)
     before = agent.q_values(states)
-    batch = Batch(states, np.full(8, 2), np.full(8, 10.0, np.float32), states, np.zeros(8, np.float32),
-                  np.zeros(8, np.float32), np.zeros(8, np.float32))
+    batch = Batch(
+        states,
+        np.full(8, 2),
+        np.full(8, 10.0, np.float32),
+        states,
+        np.zeros(8, np.float32),
+        np.zeros(8, np.float32),
+        np.zeros(8, np.float32),
+    )
     for _ in range(30):
         agent.update(batch)
     after = agent.q_values(states)
@@ -204,8 +226,9 @@ def test_non_finite_loss_stops():
     agent = _agent()
     states = np.ones((8, 10), np.float32)
     returns = np.full(8, np.nan, np.float32)  # a NaN target: the loss is NaN whatever the network does
-    batch = Batch(states, np.zeros(8), returns, states, np.zeros(8, np.float32), np.zeros(8, np.float32),
-                  np.zeros(8, np.float32))
+    batch = Batch(
+        states, np.zeros(8), returns, states, np.zeros(8, np.float32), np.zeros(8, np.float32), np.zeros(8, np.float32)
+    )
     with pytest.raises(FloatingPointError, match="non-finite"):
         agent.update(batch)
 
@@ -249,14 +272,17 @@ def test_epsilon_greedy_greedy_and_random():
     assert {epsilon_greedy(q, 1.0, rng) for _ in range(200)} == set(range(6))
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(double_dqn=True, target_update_every=0), "double_dqn needs a target network"),
-    (dict(learning_rate=float("nan")), "learning_rate must be finite"),
-    (dict(learning_rate=-1e-3), r"learning_rate must lie in \(0"),
-    (dict(bc_epochs=2), "needs demonstrations"),
-    (dict(n_step=0), "n_step must be a positive integer"),
-    (dict(gamma=1.5), r"gamma must lie in \[0, 1\]"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(double_dqn=True, target_update_every=0), "double_dqn needs a target network"),
+        (dict(learning_rate=float("nan")), "learning_rate must be finite"),
+        (dict(learning_rate=-1e-3), r"learning_rate must lie in \(0"),
+        (dict(bc_epochs=2), "needs demonstrations"),
+        (dict(n_step=0), "n_step must be a positive integer"),
+        (dict(gamma=1.5), r"gamma must lie in \[0, 1\]"),
+    ],
+)
 def test_invalid_combinations_are_refused(kw, match):
     with pytest.raises(ConfigError, match=match):
         make_config("paper", **kw)

@@ -23,8 +23,12 @@ def reference_roi_align(fmap, box, stride, grid, sampling):
         y0, x0 = math.floor(y), math.floor(x)
         y1_, x1_ = min(y0 + 1, h - 1), min(x0 + 1, w - 1)
         ly, lx = y - y0, x - x0
-        return ((1 - ly) * (1 - lx) * fmap[y0, x0] + (1 - ly) * lx * fmap[y0, x1_]
-                + ly * (1 - lx) * fmap[y1_, x0] + ly * lx * fmap[y1_, x1_])
+        return (
+            (1 - ly) * (1 - lx) * fmap[y0, x0]
+            + (1 - ly) * lx * fmap[y0, x1_]
+            + ly * (1 - lx) * fmap[y1_, x0]
+            + ly * lx * fmap[y1_, x1_]
+        )
 
     for gy in range(grid):
         for gx in range(grid):
@@ -36,13 +40,19 @@ def reference_roi_align(fmap, box, stride, grid, sampling):
     return out
 
 
-@pytest.mark.parametrize("box", [(0, 0, 80, 64), (16, 16, 32, 32), (70, 50, 80, 64), (3.5, 7.25, 41.0, 22.5),
-                                 (20, 20, 24, 22), (0, 40, 80, 64)])
+@pytest.mark.parametrize(
+    "box",
+    [(0, 0, 80, 64), (16, 16, 32, 32), (70, 50, 80, 64), (3.5, 7.25, 41.0, 22.5), (20, 20, 24, 22), (0, 40, 80, 64)],
+)
 @pytest.mark.parametrize("grid,sampling", [(7, 2), (3, 1), (2, 3)])
 def test_roi_align_matches_the_loop_reference(box, grid, sampling):
     fmap = np.random.default_rng(0).normal(size=(4, 5, 3)).astype(np.float32)  # an 80 x 64 image at stride 16
-    np.testing.assert_allclose(roi_align(fmap, box, 16.0, grid, sampling),
-                               reference_roi_align(fmap, box, 16.0, grid, sampling), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        roi_align(fmap, box, 16.0, grid, sampling),
+        reference_roi_align(fmap, box, 16.0, grid, sampling),
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 def test_roi_align_hand_values():
@@ -52,11 +62,13 @@ def test_roi_align_hand_values():
     assert roi_align(fmap, (32, 16, 48, 32), 16.0, grid=1, sampling=1)[0, 0, 0] == pytest.approx(12.0)
     # two bins per axis: samples at map coordinates 2.25 / 2.75 (x) and 1.25 / 1.75 (y), i.e. indices +-0.25
     # around the centre; the map is linear inside, so each bin is the map at its sample: 10 (1 -+ 0.25) + 2 -+ 0.25
-    np.testing.assert_allclose(roi_align(fmap, (32, 16, 48, 32), 16.0, grid=2, sampling=1)[..., 0],
-                               [[9.25, 9.75], [14.25, 14.75]], atol=1e-5)
+    np.testing.assert_allclose(
+        roi_align(fmap, (32, 16, 48, 32), 16.0, grid=2, sampling=1)[..., 0], [[9.25, 9.75], [14.25, 14.75]], atol=1e-5
+    )
     # a box at the border (cell (0, 0)): the samples at index -0.25 take the border cell; those at +0.25 interpolate
-    np.testing.assert_allclose(roi_align(fmap, (0, 0, 16, 16), 16.0, grid=2, sampling=1)[..., 0],
-                               [[0.0, 0.25], [2.5, 2.75]], atol=1e-5)
+    np.testing.assert_allclose(
+        roi_align(fmap, (0, 0, 16, 16), 16.0, grid=2, sampling=1)[..., 0], [[0.0, 0.25], [2.5, 2.75]], atol=1e-5
+    )
     # a sub-cell box: x 20..24, y 36..40 px -> map 1.25..1.5 and 2.25..2.5; one sample at index (y 1.875,
     # x 0.875), between four cell centres: 10 * 1.875 + 0.875
     assert roi_align(fmap, (20, 36, 24, 40), 16.0, grid=1, sampling=1)[0, 0, 0] == pytest.approx(19.625)
@@ -124,8 +136,14 @@ def test_active_env_recomputes_maps_once_per_trigger():
 
     image = np.random.default_rng(3).integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
     model = _model()
-    env = ActiveEnv(image, np.array([[0, 0, 64, 64], [0, 0, 32, 32]]), features=model, training=False,
-                    max_steps=5, max_total_steps=30)
+    env = ActiveEnv(
+        image,
+        np.array([[0, 0, 64, 64], [0, 0, 32, 32]]),
+        features=model,
+        training=False,
+        max_steps=5,
+        max_total_steps=30,
+    )
     env.reset(seed=0)
     triggers = 0
     for step in range(30):

@@ -27,8 +27,14 @@ def test_checkpointer_keeps_the_last_n_and_the_best(tmp_path):
     for epoch, score in zip(range(1, 6), [0.1, 0.9, 0.3, 0.2, 0.4]):
         ck.save(epoch, {"weights.h5": _writer(f"w{epoch}")}, {"state.npz": _writer(f"s{epoch}")}, score=score)
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["best.json", "best.weights.h5", "epoch_4.weights.h5", "epoch_5.weights.h5", "latest.json",
-                     "state.npz"]
+    assert names == [
+        "best.json",
+        "best.weights.h5",
+        "epoch_4.weights.h5",
+        "epoch_5.weights.h5",
+        "latest.json",
+        "state.npz",
+    ]
     assert (tmp_path / "best.weights.h5").read_text() == "w2"  # epoch 2 scored best, its file outlived pruning
     assert json.loads((tmp_path / "best.json").read_text())["epoch"] == 2
     assert read_latest(tmp_path)["epoch"] == 5 and (tmp_path / "state.npz").read_text() == "s5"
@@ -99,8 +105,16 @@ def _cfg(**kw):
 
 def _train(data, models, **kw):
     cfg = _cfg(**{k: v for k, v in kw.items() if k not in ("resume",)})
-    return train(cfg, [data], "trainval", models, features=TinyFeatures(), log=lambda m: None, show_progress=False,
-                 resume=kw.get("resume", False))
+    return train(
+        cfg,
+        [data],
+        "trainval",
+        models,
+        features=TinyFeatures(),
+        log=lambda m: None,
+        show_progress=False,
+        resume=kw.get("resume", False),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -129,13 +143,16 @@ def test_resume_with_a_changed_hyperparameter_is_refused(data, run):
     assert len(out["history"]) == 3
 
 
-@pytest.mark.parametrize("name, damage, match", [
-    ("training_state.npz", b"", "damaged or truncated training state"),
-    ("training_state.npz", "truncate", "damaged or truncated training state"),
-    ("latest.json", b'{"epoch": 2, "wei', "damaged checkpoint sentinel, not valid JSON"),
-    ("config.json", b"", "damaged configuration, not valid JSON"),
-    ("epoch_2.weights.h5", "truncate", "epoch_2.weights.h5: damaged or truncated weights file"),
-])
+@pytest.mark.parametrize(
+    "name, damage, match",
+    [
+        ("training_state.npz", b"", "damaged or truncated training state"),
+        ("training_state.npz", "truncate", "damaged or truncated training state"),
+        ("latest.json", b'{"epoch": 2, "wei', "damaged checkpoint sentinel, not valid JSON"),
+        ("config.json", b"", "damaged configuration, not valid JSON"),
+        ("epoch_2.weights.h5", "truncate", "epoch_2.weights.h5: damaged or truncated weights file"),
+    ],
+)
 def test_damaged_run_files_name_themselves_on_resume(data, run, name, damage, match):
     path = run / name
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2] if damage == "truncate" else damage)
@@ -149,11 +166,29 @@ def test_weights_of_another_model_refused_even_without_config(data, run, tmp_pat
     lone.write_bytes((run / "epoch_2.weights.h5").read_bytes())  # no config.json beside it: its own meta speaks
     cfg = _cfg(variant="pool45_crops")
     with pytest.raises(CheckpointError, match="variant=image_zooms, this run has variant=pool45_crops"):
-        run_test(cfg, [data], "test", lone, tmp_path / "out", features=TinyFeatures(), log=lambda m: None,
-                 show_progress=False, baselines=False)
+        run_test(
+            cfg,
+            [data],
+            "test",
+            lone,
+            tmp_path / "out",
+            features=TinyFeatures(),
+            log=lambda m: None,
+            show_progress=False,
+            baselines=False,
+        )
     with pytest.raises(CheckpointError, match="scale-subregion 0.75, this test asks for 0.5"):
-        run_test(_cfg(scale_subregion=0.5), [data], "test", run / "epoch_2.weights.h5", tmp_path / "out",
-                 features=TinyFeatures(), log=lambda m: None, show_progress=False, baselines=False)
+        run_test(
+            _cfg(scale_subregion=0.5),
+            [data],
+            "test",
+            run / "epoch_2.weights.h5",
+            tmp_path / "out",
+            features=TinyFeatures(),
+            log=lambda m: None,
+            show_progress=False,
+            baselines=False,
+        )
 
 
 def test_new_run_keeps_the_old_one_until_its_first_epoch_is_saved(data, run):
@@ -191,24 +226,40 @@ def test_sigterm_is_an_interrupt_with_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert proc.returncode == 130
     assert proc.stderr.strip() == "interrupted: the last finished epoch's checkpoint is intact (continue with --resume)"
-    proc = subprocess.run([sys.executable, "-c", code.replace('"train"', '"test"')], capture_output=True, text=True,
-                          cwd=REPO, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code.replace('"train"', '"test"')], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
     assert "--resume" not in proc.stderr and proc.returncode == 130
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["--learning-rate", "nan"], "learning_rate must be finite"),
-    (["--learning-rate", "-0.1"], r"learning_rate must lie in \(0"),
-    (["--max-images", "0"], "expected a positive integer, received '0'"),
-    (["--double-dqn", "--target-update-every", "0"], "double_dqn needs a target network"),
-    (["--keep-checkpoints", "0"], "expected a positive integer"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--learning-rate", "nan"], "learning_rate must be finite"),
+        (["--learning-rate", "-0.1"], r"learning_rate must lie in \(0"),
+        (["--max-images", "0"], "expected a positive integer, received '0'"),
+        (["--double-dqn", "--target-update-every", "0"], "double_dqn needs a target network"),
+        (["--keep-checkpoints", "0"], "expected a positive integer"),
+    ],
+)
 def test_nonsense_values_are_one_line(argv, match, tmp_path, capsys):
     from zoomrl.experiments.cli import main
 
     try:
-        rc = main(["hierarchical", "train", "--preset", "tiny", "--weights", "none", "--model-dir", str(tmp_path),
-                   "--quiet", *argv])
+        rc = main(
+            [
+                "hierarchical",
+                "train",
+                "--preset",
+                "tiny",
+                "--weights",
+                "none",
+                "--model-dir",
+                str(tmp_path),
+                "--quiet",
+                *argv,
+            ]
+        )
     except SystemExit as exc:  # argparse's own refusals
         rc = exc.code
     err = capsys.readouterr().err.strip().splitlines()

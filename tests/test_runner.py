@@ -53,8 +53,13 @@ class Toy:
     metric = "fit"
     units = 4
 
-    def __init__(self, config: ToyConfig, meta: Mapping[str, Any] | None = None,
-                 scores: Sequence[float] | None = None, fail_at: int | None = None) -> None:
+    def __init__(
+        self,
+        config: ToyConfig,
+        meta: Mapping[str, Any] | None = None,
+        scores: Sequence[float] | None = None,
+        fail_at: int | None = None,
+    ) -> None:
         self.config = config
         self.meta = dict(meta or {"family": "toy", "size": 1})
         self.w = np.zeros(1)
@@ -160,8 +165,12 @@ def test_resume_refuses_foreign_or_damaged_files(tmp_path):
     with pytest.raises(CheckpointError, match="checkpoint is for size=1, this run has size=2"):
         _runner(tmp_path, more, resume=True).train(lambda: Toy(more, meta={"family": "toy", "size": 2}))
     # meta_keys limits what is compared
-    assert _runner(tmp_path, ToyConfig(epochs=1), resume=True, meta_keys=("family",)).train(
-        lambda: Toy(cfg, meta={"family": "toy", "size": 2})).start_epoch == 1
+    assert (
+        _runner(tmp_path, ToyConfig(epochs=1), resume=True, meta_keys=("family",))
+        .train(lambda: Toy(cfg, meta={"family": "toy", "size": 2}))
+        .start_epoch
+        == 1
+    )
 
     class Foreign(Toy):
         def restore(self, state: Mapping[str, np.ndarray]) -> None:

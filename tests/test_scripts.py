@@ -52,19 +52,38 @@ def data(tmp_path_factory):
 @pytest.mark.parametrize("variant", ["image_zooms", "pool45_crops"])
 def test_train_then_test_smoke(variant, data, tmp_path):
     models = tmp_path / "models"
-    out = run(f"{variant}_training.py", *TINY, "--data", str(data), "--model-dir", str(models), "--epochs", "2",
-              cwd=tmp_path)
+    out = run(
+        f"{variant}_training.py", *TINY, "--data", str(data), "--model-dir", str(models), "--epochs", "2", cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "epoch 2/2: reward" in out.stdout and "RANDOMLY initialised" in out.stdout
     run_dir = models / "box"
-    for name in ("config.json", "epoch_1.weights.h5", "epoch_2.weights.h5", "training_state.npz", "latest.json",
-                 "training_curves.png"):
+    for name in (
+        "config.json",
+        "epoch_1.weights.h5",
+        "epoch_2.weights.h5",
+        "training_state.npz",
+        "latest.json",
+        "training_curves.png",
+    ):
         assert (run_dir / name).is_file(), name
     assert json.loads((run_dir / "config.json").read_text())["variant"] == variant
     assert not list(run_dir.glob("*.tmp*"))  # nothing half-written left behind
 
-    res = run(f"{variant}_testing.py", *TINY, "--data", str(data), "--image-set", "test", "--model-dir", str(models),
-              "--output-dir", str(tmp_path / "results"), "--bool-draw", cwd=tmp_path)
+    res = run(
+        f"{variant}_testing.py",
+        *TINY,
+        "--data",
+        str(data),
+        "--image-set",
+        "test",
+        "--model-dir",
+        str(models),
+        "--output-dir",
+        str(tmp_path / "results"),
+        "--bool-draw",
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     out_dir = tmp_path / "results" / "box"
     results = json.loads((out_dir / "results.json").read_text())
@@ -84,13 +103,37 @@ def test_train_then_test_smoke(variant, data, tmp_path):
     assert "upper bound 0.75" in res.stdout and "whole image" in res.stdout
     assert results["whole_image"]["n_detections"] == 2  # one whole-image detection per test image
     # --score picks the detection score; one the network cannot give is refused in one line
-    bad = run(f"{variant}_testing.py", *TINY, "--data", str(data), "--image-set", "test", "--model-dir", str(models),
-              "--output-dir", str(tmp_path / "results2"), "--score", "predicted_iou", "--no-baselines", cwd=tmp_path)
+    bad = run(
+        f"{variant}_testing.py",
+        *TINY,
+        "--data",
+        str(data),
+        "--image-set",
+        "test",
+        "--model-dir",
+        str(models),
+        "--output-dir",
+        str(tmp_path / "results2"),
+        "--score",
+        "predicted_iou",
+        "--no-baselines",
+        cwd=tmp_path,
+    )
     assert bad.returncode == 2 and "predicted_iou needs a network trained with --iou-weight" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
 
-    again = run(f"{variant}_training.py", *TINY, "--data", str(data), "--model-dir", str(models), "--epochs", "3",
-                "--resume", cwd=tmp_path)
+    again = run(
+        f"{variant}_training.py",
+        *TINY,
+        "--data",
+        str(data),
+        "--model-dir",
+        str(models),
+        "--epochs",
+        "3",
+        "--resume",
+        cwd=tmp_path,
+    )
     assert again.returncode == 0, again.stderr[-2000:]
     assert "continuing" in again.stdout and "epoch 3/3" in again.stdout and "epoch 1/3" not in again.stdout
 
@@ -105,51 +148,157 @@ def _error(proc):
 def test_errors_are_one_line(data, tmp_path):
     msg = _error(run("image_zooms_training.py", *TINY, "--data", str(tmp_path / "nowhere"), cwd=tmp_path))
     assert "nowhere does not exist" in msg and "Annotations/" in msg
-    msg = _error(run("image_zooms_training.py", *TINY[:-3], "--class-object", "aeroplane", "--data", str(data),
-                     cwd=tmp_path))
+    msg = _error(
+        run("image_zooms_training.py", *TINY[:-3], "--class-object", "aeroplane", "--data", str(data), cwd=tmp_path)
+    )
     assert "class 'aeroplane'" in msg and "classes present: box" in msg
-    msg = _error(run("image_zooms_training.py", "--preset", "tiny", "--class-object", "box", "--data", str(data),
-                     "--weights", str(tmp_path / "missing.h5"), cwd=tmp_path))
+    msg = _error(
+        run(
+            "image_zooms_training.py",
+            "--preset",
+            "tiny",
+            "--class-object",
+            "box",
+            "--data",
+            str(data),
+            "--weights",
+            str(tmp_path / "missing.h5"),
+            cwd=tmp_path,
+        )
+    )
     assert "missing.h5: no such file" in msg
-    msg = _error(run("image_zooms_testing.py", *TINY, "--data", str(data), "--image-set", "test",
-                     "--checkpoint", str(tmp_path / "none.weights.h5"), cwd=tmp_path))
+    msg = _error(
+        run(
+            "image_zooms_testing.py",
+            *TINY,
+            "--data",
+            str(data),
+            "--image-set",
+            "test",
+            "--checkpoint",
+            str(tmp_path / "none.weights.h5"),
+            cwd=tmp_path,
+        )
+    )
     assert "none.weights.h5: no such checkpoint" in msg
 
 
 def test_checkpoint_of_another_variant_or_size_is_refused(data, tmp_path):
     models = tmp_path / "m"
-    out = run("pool45_crops_training.py", *TINY, "--data", str(data), "--model-dir", str(models), "--epochs", "1",
-              cwd=tmp_path)
+    out = run(
+        "pool45_crops_training.py",
+        *TINY,
+        "--data",
+        str(data),
+        "--model-dir",
+        str(models),
+        "--epochs",
+        "1",
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     ckpt = models / "box" / "epoch_1.weights.h5"
-    msg = _error(run("image_zooms_testing.py", *TINY, "--data", str(data), "--image-set", "test",
-                     "--checkpoint", str(ckpt), cwd=tmp_path))
+    msg = _error(
+        run(
+            "image_zooms_testing.py",
+            *TINY,
+            "--data",
+            str(data),
+            "--image-set",
+            "test",
+            "--checkpoint",
+            str(ckpt),
+            cwd=tmp_path,
+        )
+    )
     assert "variant=pool45_crops" in msg and "variant=image_zooms" in msg
     lone = tmp_path / "lone.weights.h5"
     lone.write_bytes(ckpt.read_bytes())  # no config.json beside it: the shape check speaks
-    msg = _error(run("pool45_crops_testing.py", "--preset", "paper", "--weights", "none", "--class-object", "box",
-                     "--quiet", "--data", str(data), "--image-set", "test", "--checkpoint", str(lone), cwd=tmp_path))
+    msg = _error(
+        run(
+            "pool45_crops_testing.py",
+            "--preset",
+            "paper",
+            "--weights",
+            "none",
+            "--class-object",
+            "box",
+            "--quiet",
+            "--data",
+            str(data),
+            "--image-set",
+            "test",
+            "--checkpoint",
+            str(lone),
+            cwd=tmp_path,
+        )
+    )
     assert "does not fit a Q-network" in msg and "1024 hidden units" in msg
-    msg = _error(run("image_zooms_training.py", *TINY, "--data", str(data), "--model-dir", str(models),
-                     "--epochs", "2", "--resume", cwd=tmp_path))
+    msg = _error(
+        run(
+            "image_zooms_training.py",
+            *TINY,
+            "--data",
+            str(data),
+            "--model-dir",
+            str(models),
+            "--epochs",
+            "2",
+            "--resume",
+            cwd=tmp_path,
+        )
+    )
     assert "variant='image_zooms' (run has 'pool45_crops')" in msg
 
 
 def test_help_lists_flags_with_defaults():
-    out = subprocess.run([sys.executable, str(REPO / "image_zooms_testing.py"), "--help"], capture_output=True,
-                         text=True, env=ENV)
-    for flag in ("--data", "--image-set", "--class-object", "--number-of-steps", "--scale-subregion", "--weights",
-                 "--model-dir", "--output-dir", "--max-images", "--seed", "--bool-draw", "--only-first-object",
-                 "--skip-bad"):
+    out = subprocess.run(
+        [sys.executable, str(REPO / "image_zooms_testing.py"), "--help"], capture_output=True, text=True, env=ENV
+    )
+    for flag in (
+        "--data",
+        "--image-set",
+        "--class-object",
+        "--number-of-steps",
+        "--scale-subregion",
+        "--weights",
+        "--model-dir",
+        "--output-dir",
+        "--max-images",
+        "--seed",
+        "--bool-draw",
+        "--only-first-object",
+        "--skip-bad",
+    ):
         assert flag in out.stdout
     assert "default: seven" in out.stdout
 
 
 def test_benchmark_script_writes_its_json(data, tmp_path, monkeypatch, capsys):
     out = tmp_path / "bench.json"
-    monkeypatch.setattr(sys, "argv", ["benchmark.py", "--data", str(data), "--class-object", "box", "--image-set",
-                                      "test", "--weights", "none", "--images", "2", "--test-batch", "2", "--models",
-                                      "pool45_crops", "--output", str(out)])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "benchmark.py",
+            "--data",
+            str(data),
+            "--class-object",
+            "box",
+            "--image-set",
+            "test",
+            "--weights",
+            "none",
+            "--images",
+            "2",
+            "--test-batch",
+            "2",
+            "--models",
+            "pool45_crops",
+            "--output",
+            str(out),
+        ],
+    )
     monkeypatch.chdir(tmp_path)
     main = runpy.run_path(str(REPO / "scripts" / "benchmark.py"), run_name="zoomrl_script")["main"]
     assert main() == 0

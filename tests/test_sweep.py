@@ -22,9 +22,11 @@ VOC_SAMPLE = SHARED / "data" / "voc2012-sample"
 
 
 def test_table_means_and_extraction():
-    rows = [{"setting": "default", "class": "a", "status": "ok", "ap_tr": 0.2, "ap_aar": 0.5},
-            {"setting": "default", "class": "b", "status": "ok", "ap_tr": 0.4, "ap_aar": 0.1},
-            {"setting": "default", "class": "c", "status": "failed: x", "ap_tr": None, "ap_aar": None}]
+    rows = [
+        {"setting": "default", "class": "a", "status": "ok", "ap_tr": 0.2, "ap_aar": 0.5},
+        {"setting": "default", "class": "b", "status": "ok", "ap_tr": 0.4, "ap_aar": 0.1},
+        {"setting": "default", "class": "c", "status": "failed: x", "ap_tr": None, "ap_aar": None},
+    ]
     table = build_table(rows, ["ap_tr", "ap_aar"])
     mean = table[-1]
     assert mean["class"] == "mean" and mean["status"] == "2 classes"
@@ -37,8 +39,9 @@ def test_table_means_and_extraction():
 
 
 def test_flags_split_between_sweep_and_family(tmp_path):
-    opts, rest = parse_sweep("active", ["--classes", "cat,dog", "--epochs", "1", "--num-cpus", "2",
-                                        "--bool-draw", "--data", "rel/dir"])
+    opts, rest = parse_sweep(
+        "active", ["--classes", "cat,dog", "--epochs", "1", "--num-cpus", "2", "--bool-draw", "--data", "rel/dir"]
+    )
     assert opts.classes == "cat,dog" and opts.num_cpus == 2
     assert rest == ["--epochs", "1", "--bool-draw", "--data", "rel/dir"]
     assert absolute_paths(rest)[-1].startswith("/") and absolute_paths(["--data=x"])[0].startswith("--data=/")
@@ -62,10 +65,37 @@ def test_two_class_sweep_on_ray(tmp_path, capsys):
     from zoomrl.experiments.cli import main
 
     out = tmp_path / "out"
-    code = main(["sweep", "active", "--classes", "person,aeroplane", "--train-set", "test", "--test-set", "test",
-                 "--num-cpus", "2", "--output-dir", str(out), "--model-dir", str(tmp_path / "models"),
-                 "--data", str(VOC_SAMPLE), "--preset", "tiny", "--features", "scratch", "--max-images", "2",
-                 "--epochs", "1", "--test-steps", "4", "--no-baselines"])
+    code = main(
+        [
+            "sweep",
+            "active",
+            "--classes",
+            "person,aeroplane",
+            "--train-set",
+            "test",
+            "--test-set",
+            "test",
+            "--num-cpus",
+            "2",
+            "--output-dir",
+            str(out),
+            "--model-dir",
+            str(tmp_path / "models"),
+            "--data",
+            str(VOC_SAMPLE),
+            "--preset",
+            "tiny",
+            "--features",
+            "scratch",
+            "--max-images",
+            "2",
+            "--epochs",
+            "1",
+            "--test-steps",
+            "4",
+            "--no-baselines",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     with open(out / "sweep.csv") as f:
         rows = list(csv.DictReader(f))

@@ -31,8 +31,17 @@ NEW_OPTIONS = {
 def _episode(boxes, training=True, size=(100, 100), **rules):
     img = np.full((*size, 3), 200, np.uint8)
     boxes = np.asarray(boxes, float).reshape(-1, 4)
-    return ImageEpisode("img", img, boxes, np.zeros(len(boxes), bool), scale=0.75, max_steps=3, training=training,
-                        max_searches=3, **rules)
+    return ImageEpisode(
+        "img",
+        img,
+        boxes,
+        np.zeros(len(boxes), bool),
+        scale=0.75,
+        max_steps=3,
+        training=training,
+        max_searches=3,
+        **rules,
+    )
 
 
 # --- training that sees what testing sees ----------------------------------------------------------------------
@@ -97,12 +106,21 @@ def test_a_wrong_trigger_paints_its_window_with_the_test_rule():
 def test_training_rules_come_from_the_config():
     from zoomrl.experiments.hierarchical.train import training_rules
 
-    assert training_rules(make_config("paper")) == {"paint_window": False, "search_until_miss": False,
-                                                    "nothing_left_reward": -1.0, "teach_iou": None}
-    cfg = make_config("paper", train_searches="test", train_paint="window", nothing_left_reward=0.0,
-                      train_trigger_iou=0.7)
-    assert training_rules(cfg) == {"paint_window": True, "search_until_miss": True, "nothing_left_reward": 0.0,
-                                   "teach_iou": 0.7}
+    assert training_rules(make_config("paper")) == {
+        "paint_window": False,
+        "search_until_miss": False,
+        "nothing_left_reward": -1.0,
+        "teach_iou": None,
+    }
+    cfg = make_config(
+        "paper", train_searches="test", train_paint="window", nothing_left_reward=0.0, train_trigger_iou=0.7
+    )
+    assert training_rules(cfg) == {
+        "paint_window": True,
+        "search_until_miss": True,
+        "nothing_left_reward": 0.0,
+        "teach_iou": 0.7,
+    }
     assert training_rules(cfg, demo=True)["search_until_miss"] is False  # demonstrations: one search per object
 
 
@@ -174,11 +192,14 @@ def test_flip_relabelling_on_hand_made_windows():
     assert mirror_boxes([10, 20, 85, 80], width).tolist() == [115, 20, 190, 80]  # = the mirror of the top-left
     assert MIRRORED_ACTION == (1, 0, 3, 2, 4, 5)
     for action in range(5):
-        np.testing.assert_allclose(child(mirror_boxes(window, width), MIRRORED_ACTION[action], 0.75),
-                                   mirror_boxes(child(window, action, 0.75), width))
+        np.testing.assert_allclose(
+            child(mirror_boxes(window, width), MIRRORED_ACTION[action], 0.75),
+            mirror_boxes(child(window, action, 0.75), width),
+        )
     for scale in (0.5, 0.75):  # a hand-made window's children in the 1/2 hierarchy too
-        np.testing.assert_allclose(child(mirror_boxes(window, width), MIRRORED_ACTION[2], scale),
-                                   mirror_boxes(child(window, 2, scale), width))
+        np.testing.assert_allclose(
+            child(mirror_boxes(window, width), MIRRORED_ACTION[2], scale), mirror_boxes(child(window, 2, scale), width)
+        )
 
 
 def test_the_oracle_in_a_flipped_image_takes_the_mirrored_actions():
@@ -268,8 +289,16 @@ def test_the_pooled_descriptor_feeds_a_smaller_network(square_root, tmp_path):
     from zoomrl.experiments.hierarchical.train import train
 
     cfg = make_config("tiny", class_object="box", hidden_units=8, epochs=1, number_of_steps=2, descriptor_pool=2)
-    out = train(cfg, [square_root], "trainval", tmp_path, features=Pool5Features(), log=lambda m: None,
-                show_progress=False, max_images=4)
+    out = train(
+        cfg,
+        [square_root],
+        "trainval",
+        tmp_path,
+        features=Pool5Features(),
+        log=lambda m: None,
+        show_progress=False,
+        max_images=4,
+    )
     meta = json.loads((tmp_path / "box" / "config.json").read_text())
     assert meta["descriptor_pool"] == 2
     import h5py
@@ -277,9 +306,18 @@ def test_the_pooled_descriptor_feeds_a_smaller_network(square_root, tmp_path):
     with h5py.File(out["weights"], "r") as f:
         assert json.loads(f.attrs["zoomrl_meta"])["state_size"] == 2 * 2 * 512 + 24  # not 25088 + 24
     # testing adopts the trained grid from config.json
-    res = run_test(make_config("tiny", class_object="box", number_of_steps=2), [square_root], "test", None,
-                   tmp_path / "r", model_dir=tmp_path, features=Pool5Features(), log=lambda m: None,
-                   show_progress=False, baselines=False)
+    res = run_test(
+        make_config("tiny", class_object="box", number_of_steps=2),
+        [square_root],
+        "test",
+        None,
+        tmp_path / "r",
+        model_dir=tmp_path,
+        features=Pool5Features(),
+        log=lambda m: None,
+        show_progress=False,
+        baselines=False,
+    )
     assert res["config"]["descriptor_pool"] == 2 and res["agent"]["n_images"] == 2
 
 
@@ -291,9 +329,13 @@ def test_weight_decay_adds_the_kernels_l2_to_the_loss():
     from zoomrl.agents.dqn.losses import dqn_loss
 
     rng = np.random.default_rng(0)
-    x = {"states": rng.normal(size=(4, 10)).astype(np.float32), "actions": np.array([0, 1, 2, 5], np.int32),
-         "targets": rng.normal(size=4).astype(np.float32), "is_demo": np.zeros(4, np.float32),
-         "ious": np.zeros(4, np.float32)}
+    x = {
+        "states": rng.normal(size=(4, 10)).astype(np.float32),
+        "actions": np.array([0, 1, 2, 5], np.int32),
+        "targets": rng.normal(size=4).astype(np.float32),
+        "is_demo": np.zeros(4, np.float32),
+        "ious": np.zeros(4, np.float32),
+    }
     for wd in (0.0, 0.1):
         agent = DQNAgent(10, 6, make_config("tiny", hidden_units=8, weight_decay=wd), seed=0)
         y_pred = agent.learner(x)
@@ -332,9 +374,13 @@ def test_validation_picks_the_best_checkpoint_and_the_score(square_root, tmp_pat
     from zoomrl.experiments.hierarchical.test import test as run_test
 
     # Validation APs by epoch, chosen so that epoch 2 is best with the margin, and epoch 3 ties two scores.
-    aps = iter([{"trigger_q": 0.2, "trigger_advantage": 0.1, "trigger_probability": 0.0},
-                {"trigger_q": 0.3, "trigger_advantage": 0.5, "trigger_probability": 0.4},
-                {"trigger_q": 0.4, "trigger_advantage": 0.1, "trigger_probability": 0.4}])
+    aps = iter(
+        [
+            {"trigger_q": 0.2, "trigger_advantage": 0.1, "trigger_probability": 0.0},
+            {"trigger_q": 0.3, "trigger_advantage": 0.5, "trigger_probability": 0.4},
+            {"trigger_q": 0.4, "trigger_advantage": 0.1, "trigger_probability": 0.4},
+        ]
+    )
     seen: list[list[str]] = []
 
     def fake_validate(images, store, features, agent, config):
@@ -344,13 +390,17 @@ def test_validation_picks_the_best_checkpoint_and_the_score(square_root, tmp_pat
     monkeypatch.setattr(train_module, "validate", fake_validate)
     logs: list[str] = []
     cfg = make_config("tiny", class_object="box", hidden_units=16, epochs=3, number_of_steps=3, val_fraction=0.25)
-    out = train_module.train(cfg, [square_root], "trainval", tmp_path, features=TinyFeatures(), log=logs.append,
-                             show_progress=False)
+    out = train_module.train(
+        cfg, [square_root], "trainval", tmp_path, features=TinyFeatures(), log=logs.append, show_progress=False
+    )
     run = tmp_path / "box"
     record = json.loads((run / "validation.json").read_text())
     assert seen == [record["images"]] * 3 and len(record["images"]) == 2  # after every epoch, the held-out images
     assert [(e["epoch"], e["score"], e["ap"]) for e in record["epochs"]] == [
-        (1, "trigger_q", 0.2), (2, "trigger_advantage", 0.5), (3, "trigger_q", 0.4)]  # ties: the first score
+        (1, "trigger_q", 0.2),
+        (2, "trigger_advantage", 0.5),
+        (3, "trigger_q", 0.4),
+    ]  # ties: the first score
     assert [h["val_ap"] for h in out["history"]] == [0.2, 0.5, 0.4]
     assert record["best"] == {"epoch": 2, "score": "trigger_advantage", "ap": 0.5}
     best = json.loads((run / "best.json").read_text())
@@ -388,8 +438,17 @@ def test_validation_ap_is_the_test_protocol_on_the_held_out_images(tmp_path):
     agent.save_weights(tmp_path / "net.weights.h5")
     images = load_images([tmp_path / "data"], "trainval", "box", False, None, lambda m: None, progress=False)
     got = validate(images, ImageStore(), TinyFeatures(), agent, cfg)
-    res = run_test(cfg, [tmp_path / "data"], "trainval", tmp_path / "net.weights.h5", tmp_path / "r",
-                   features=TinyFeatures(), log=lambda m: None, show_progress=False, baselines=False)
+    res = run_test(
+        cfg,
+        [tmp_path / "data"],
+        "trainval",
+        tmp_path / "net.weights.h5",
+        tmp_path / "r",
+        features=TinyFeatures(),
+        log=lambda m: None,
+        show_progress=False,
+        baselines=False,
+    )
     assert got == pytest.approx({k: v["ap_area"] for k, v in res["agent_by_score"].items()})
     # testing's protocol: up to 3 triggered searches per image (the first hits the 3 large squares)
     assert res["agent"]["n_detections"] == 18 and res["agent"]["n_true_positives"] == 3
@@ -400,12 +459,19 @@ def test_score_auto_without_validation_says_so_and_uses_the_margin(tmp_path):
     from zoomrl.experiments.hierarchical.test import validation_score
 
     logs: list[str] = []
-    assert validation_score(tmp_path / "epoch_1.weights.h5", ["trigger_q", "trigger_advantage"], logs.append) \
+    assert (
+        validation_score(tmp_path / "epoch_1.weights.h5", ["trigger_q", "trigger_advantage"], logs.append)
         == "trigger_advantage"
+    )
     assert "train with --val-fraction" in logs[0]
-    (tmp_path / "validation.json").write_text(json.dumps(
-        {"epochs": [{"epoch": 1, "score": "trigger_q"}, {"epoch": 2, "score": "predicted_iou"}],
-         "best": {"epoch": 2, "score": "predicted_iou", "ap": 0.5}}))
+    (tmp_path / "validation.json").write_text(
+        json.dumps(
+            {
+                "epochs": [{"epoch": 1, "score": "trigger_q"}, {"epoch": 2, "score": "predicted_iou"}],
+                "best": {"epoch": 2, "score": "predicted_iou", "ap": 0.5},
+            }
+        )
+    )
     avail = ["trigger_q", "trigger_advantage", "predicted_iou"]
     assert validation_score(tmp_path / "epoch_1.weights.h5", avail, logs.append) == "trigger_q"
     assert validation_score(tmp_path / "best.weights.h5", avail, logs.append) == "predicted_iou"
@@ -426,19 +492,22 @@ def test_each_option_round_trips_and_is_refused_when_changed_on_resume(name, val
         check_resume_config(saved, cfg, RESULT_FIELDS, tmp_path / "config.json")
 
 
-@pytest.mark.parametrize("flag, name, value", [
-    ("--train-searches test", "train_searches", "test"),
-    ("--train-paint window", "train_paint", "window"),
-    ("--train-negatives", "train_negatives", True),
-    ("--nothing-left-reward 0", "nothing_left_reward", 0.0),
-    ("--train-trigger-iou 0.7", "train_trigger_iou", 0.7),
-    ("--flip-images", "flip_images", True),
-    ("--descriptor-pool 2", "descriptor_pool", 2),
-    ("--weight-decay 1e-4", "weight_decay", 1e-4),
-    ("--val-fraction 0.2", "val_fraction", 0.2),
-    ("--dropout 0.5", "dropout", 0.5),
-    ("--max-searches 2", "max_searches", 2),
-])
+@pytest.mark.parametrize(
+    "flag, name, value",
+    [
+        ("--train-searches test", "train_searches", "test"),
+        ("--train-paint window", "train_paint", "window"),
+        ("--train-negatives", "train_negatives", True),
+        ("--nothing-left-reward 0", "nothing_left_reward", 0.0),
+        ("--train-trigger-iou 0.7", "train_trigger_iou", 0.7),
+        ("--flip-images", "flip_images", True),
+        ("--descriptor-pool 2", "descriptor_pool", 2),
+        ("--weight-decay 1e-4", "weight_decay", 1e-4),
+        ("--val-fraction 0.2", "val_fraction", 0.2),
+        ("--dropout 0.5", "dropout", 0.5),
+        ("--max-searches 2", "max_searches", 2),
+    ],
+)
 def test_each_option_has_a_training_flag(flag, name, value):
     from zoomrl.experiments.hierarchical.cli import build_parser, make_run_config
 

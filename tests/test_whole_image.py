@@ -8,8 +8,13 @@ from zoomrl.eval.detection import evaluate
 
 
 def _record(image_id, width, height, boxes, difficult=()):
-    return {"image_id": image_id, "width": width, "height": height, "searches": [{"triggered": True}],
-            "ground_truth": [{"box": b, "difficult": i in difficult} for i, b in enumerate(boxes)]}
+    return {
+        "image_id": image_id,
+        "width": width,
+        "height": height,
+        "searches": [{"triggered": True}],
+        "ground_truth": [{"box": b, "difficult": i in difficult} for i, b in enumerate(boxes)],
+    }
 
 
 # Three images, in this order:

@@ -128,10 +128,13 @@ def test_the_run_loop_logs_the_agents_outputs_in_the_search_it_acted_in(record_o
             given[int(i)].append(q[j].tolist())
         return rng.integers(0, 6, size=len(idx))
 
-    envs = [ZoomEnv(_image(), GT, features=TinyFeatures(), scale=0.5, max_steps=3, training=False, index=i)
-            for i in range(3)]
-    run_vector(ZoomVectorEnv(envs, TinyFeatures(), final_observations=False), policy, q_fn,
-               record_outputs=record_outputs)
+    envs = [
+        ZoomEnv(_image(), GT, features=TinyFeatures(), scale=0.5, max_steps=3, training=False, index=i)
+        for i in range(3)
+    ]
+    run_vector(
+        ZoomVectorEnv(envs, TinyFeatures(), final_observations=False), policy, q_fn, record_outputs=record_outputs
+    )
     for i, env in enumerate(envs):
         searches = env.record("im")["searches"]
         assert sum(s["steps"] for s in searches) == len(given[i]) > 0

@@ -72,8 +72,9 @@ class RunLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
-            raise RunLockedError(f"{self.run_dir}: another run is writing into this folder; wait for it or use "
-                                 f"another --model-dir") from None
+            raise RunLockedError(
+                f"{self.run_dir}: another run is writing into this folder; wait for it or use another --model-dir"
+            ) from None
         self._fd = fd
         # Nobody else writes here now: temporary files are a killed run's leftovers, and a previous_run/ without
         # a finished run beside it is an old run whose successor died before its first epoch (kill -9).
@@ -88,8 +89,10 @@ class RunLock:
             try:
                 restore_previous_run(self.run_dir, self.log)
             except OSError as exc:
-                self.log(f"warning: {self.run_dir / PREVIOUS}: could not be moved back ({exc}); the earlier run "
-                         f"is whole there and is restored by the next run in this folder")
+                self.log(
+                    f"warning: {self.run_dir / PREVIOUS}: could not be moved back ({exc}); the earlier run "
+                    f"is whole there and is restored by the next run in this folder"
+                )
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
@@ -126,8 +129,9 @@ class Checkpointer:
     ``keep``: how many epochs' files to keep (None keeps all). ``mode``: ``"max"`` or ``"min"`` for the score
     passed to :meth:`save` (``None`` scores never make a best)."""
 
-    def __init__(self, run_dir: str | os.PathLike, keep: int | None = 3, metric: str = "score",
-                 mode: str = "max") -> None:
+    def __init__(
+        self, run_dir: str | os.PathLike, keep: int | None = 3, metric: str = "score", mode: str = "max"
+    ) -> None:
         if keep is not None and keep < 1:
             raise ValueError(f"keep_checkpoints must be a positive integer or 'all', received {keep}")
         if mode not in ("max", "min"):
@@ -137,8 +141,14 @@ class Checkpointer:
         self.metric = metric
         self.mode = mode
 
-    def save(self, epoch: int, epoch_writers: Mapping[str, Writer], run_writers: Mapping[str, Writer] | None = None,
-             info: Mapping[str, Any] | None = None, score: float | None = None) -> dict[str, Any]:
+    def save(
+        self,
+        epoch: int,
+        epoch_writers: Mapping[str, Writer],
+        run_writers: Mapping[str, Writer] | None = None,
+        info: Mapping[str, Any] | None = None,
+        score: float | None = None,
+    ) -> dict[str, Any]:
         """Write epoch ``epoch``: each ``epoch_writers[what]`` fills ``epoch_<k>.<what>``, each ``run_writers[name]``
         fills ``name``; then the sentinel (with ``info``), the best copy and the pruning. Returns the sentinel."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -173,8 +183,10 @@ class Checkpointer:
         for what, name in files.items():
             with atomic_path(self.run_dir / f"best.{what}", suffix="." + what) as tmp:
                 shutil.copyfile(self.run_dir / name, tmp)
-        write_json(self.run_dir / BEST, {"epoch": epoch, "score": score, "metric": self.metric,
-                                         "files": {what: f"best.{what}" for what in files}})
+        write_json(
+            self.run_dir / BEST,
+            {"epoch": epoch, "score": score, "metric": self.metric, "files": {what: f"best.{what}" for what in files}},
+        )
 
     def prune(self, last_epoch: int) -> list[Path]:
         """Delete epoch files older than the last ``keep`` epochs; returns what was deleted."""
@@ -232,8 +244,10 @@ def stash_previous_run(run_dir: str | os.PathLike, log: Log) -> Path | None:
     for p in sorted(run_dir.iterdir()):
         if _movable(p):
             os.replace(p, previous / p.name)
-    log(f"note: {run_dir} held a finished run; it waits in {previous} and is deleted when this run's first epoch "
-        f"is saved, or moved back if this run stops before (stop now and use --resume to continue it instead)")
+    log(
+        f"note: {run_dir} held a finished run; it waits in {previous} and is deleted when this run's first epoch "
+        f"is saved, or moved back if this run stops before (stop now and use --resume to continue it instead)"
+    )
     return previous
 
 
@@ -265,8 +279,10 @@ def previous_run_hint(run_dir: str | os.PathLike) -> str:
     """For messages that say a folder has no finished run: where an earlier one waits, if it does."""
     previous = Path(run_dir) / PREVIOUS
     if (previous / LATEST).is_file():
-        return (f"; an earlier run waits in {previous} (any train command in this folder moves it back first, "
-                f"or pass --checkpoint with a file of it)")
+        return (
+            f"; an earlier run waits in {previous} (any train command in this folder moves it back first, "
+            f"or pass --checkpoint with a file of it)"
+        )
     return ""
 
 
@@ -285,6 +301,8 @@ def read_state(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise
     except Exception as exc:  # noqa: BLE001 - zipfile, zlib, NumPy and the OS raise many kinds for damage
         detail = str(exc).splitlines()[0][:120] if str(exc) else ""
-        raise FileDamagedError(f"{path}: damaged or truncated training state ({type(exc).__name__}"
-                               f"{': ' + detail if detail else ''}); resume from a whole copy or train afresh "
-                               f"without --resume") from None
+        raise FileDamagedError(
+            f"{path}: damaged or truncated training state ({type(exc).__name__}"
+            f"{': ' + detail if detail else ''}); resume from a whole copy or train afresh "
+            f"without --resume"
+        ) from None

@@ -35,8 +35,14 @@ def require_positive_int(name: str, value: Any, allow_zero: bool = False) -> Non
         raise ConfigError(f"{name} must be {lo} integer, received {value!r}")
 
 
-def require_finite(name: str, value: Any, low: float | None = None, high: float | None = None,
-                   low_open: bool = False, high_open: bool = False) -> None:
+def require_finite(
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
     """``value`` is a finite number within ``[low, high]`` (open ends where asked)."""
     try:
         v = float(value)

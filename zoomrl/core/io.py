@@ -39,8 +39,10 @@ class DiskFullError(OSError):
     def __init__(self, path: str | os.PathLike, detail: str = "") -> None:
         super().__init__(errno.ENOSPC, "No space left on device")
         self.path = Path(path)
-        self.message = (f"{self.path}: no space left on device{(' (' + detail + ')') if detail else ''}; "
-                        "the previous file, if any, is kept: free some space and run again")
+        self.message = (
+            f"{self.path}: no space left on device{(' (' + detail + ')') if detail else ''}; "
+            "the previous file, if any, is kept: free some space and run again"
+        )
 
     def __str__(self) -> str:
         return self.message
@@ -87,8 +89,9 @@ def _mb(n: int) -> str:
 
 
 @contextmanager
-def checked_atomic_path(path: str | os.PathLike, expected_bytes: int, suffix: str | None = None,
-                        margin: int = FREE_SPACE_MARGIN) -> Iterator[Path]:
+def checked_atomic_path(
+    path: str | os.PathLike, expected_bytes: int, suffix: str | None = None, margin: int = FREE_SPACE_MARGIN
+) -> Iterator[Path]:
     """:func:`ensure_free_space` then :func:`atomic_path`: the way to write HDF5 files (Keras weights)."""
     ensure_free_space(path, expected_bytes, margin)
     with atomic_path(path, suffix=suffix) as tmp:

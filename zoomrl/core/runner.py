@@ -128,8 +128,9 @@ class RunResult:
     trainee: Any = field(default=None, repr=False)
 
 
-def check_meta(found: Mapping[str, Any], expected: Mapping[str, Any], where: Path,
-               keys: Sequence[str] | None = None) -> None:
+def check_meta(
+    found: Mapping[str, Any], expected: Mapping[str, Any], where: Path, keys: Sequence[str] | None = None
+) -> None:
     """Raise :class:`CheckpointError` naming the first of ``keys`` (None: every key of ``expected``) on which
     ``found`` and ``expected`` both have a value and differ."""
     for key in expected if keys is None else keys:
@@ -137,16 +138,23 @@ def check_meta(found: Mapping[str, Any], expected: Mapping[str, Any], where: Pat
             raise CheckpointError(f"{where}: checkpoint is for {key}={found[key]}, this run has {key}={expected[key]}")
 
 
-def check_resume_config(saved: Mapping[str, Any], config: ConfigBase, fields: Sequence[str] | None, where: Path,
-                        changeable: Collection[str] = ()) -> None:
+def check_resume_config(
+    saved: Mapping[str, Any],
+    config: ConfigBase,
+    fields: Sequence[str] | None,
+    where: Path,
+    changeable: Collection[str] = (),
+) -> None:
     """A resumed run keeps the hyperparameters it was started with: ``fields`` must match (None: every saved
     field not in ``changeable``, the allow-list)."""
     now = config.to_dict()
     names = [k for k in saved if k not in changeable] if fields is None else fields
     diffs = [f"{k}={now.get(k)!r} (run has {saved[k]!r})" for k in names if k in saved and saved[k] != now.get(k)]
     if diffs:
-        raise ConfigError(f"--resume: {', '.join(diffs)} differ from {where}; a resumed run keeps its "
-                          f"hyperparameters (drop those flags, or start a new run in another --model-dir)")
+        raise ConfigError(
+            f"--resume: {', '.join(diffs)} differ from {where}; a resumed run keeps its "
+            f"hyperparameters (drop those flags, or start a new run in another --model-dir)"
+        )
 
 
 @contextlib.contextmanager
@@ -154,8 +162,10 @@ def sigterm_as_interrupt() -> Iterator[None]:
     """While the block runs, SIGTERM raises :class:`KeyboardInterrupt` (as the CLI's ``run_guarded`` does), so
     ``finally`` blocks and the run lock's release run; only from the main thread and only when no handler is
     installed already (the CLI's, or the caller's own, is left alone)."""
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
         yield
         return
 
@@ -205,11 +215,16 @@ class Runner:
             try:
                 start, history = self.restore(trainee) if self.resume else (0, [])
                 if self.resume:
-                    log(f"resume: continuing {run_dir} after epoch {start}" if start
-                        else f"resume: nothing to resume in {run_dir}, starting afresh")
+                    log(
+                        f"resume: continuing {run_dir} after epoch {start}"
+                        if start
+                        else f"resume: nothing to resume in {run_dir}, starting afresh"
+                    )
                 if start >= self.epochs:
-                    log(f"nothing to train: {run_dir} has {start} epochs, --epochs is {self.epochs}; "
-                        f"no checkpoint written")
+                    log(
+                        f"nothing to train: {run_dir} has {start} epochs, --epochs is {self.epochs}; "
+                        f"no checkpoint written"
+                    )
                     return RunResult(run_dir, history, start, None, trainee=trainee)
                 if not start and stash_previous_run(run_dir, log) is None:
                     Checkpointer(run_dir).clear()  # epoch files without a sentinel: an epoch cut short
@@ -234,8 +249,9 @@ class Runner:
                     try:
                         result = trainee.run_epoch(epoch, bar.update)
                     except FloatingPointError as exc:
-                        raise ValueError(f"epoch {epoch + 1}: {exc}; nothing of this epoch was saved (lower "
-                                         f"--learning-rate?)") from None
+                        raise ValueError(
+                            f"epoch {epoch + 1}: {exc}; nothing of this epoch was saved (lower --learning-rate?)"
+                        ) from None
                 history.append(result.record)
                 self.log(result.line)
                 if tb is not None:
@@ -248,12 +264,23 @@ class Runner:
                 tb.close()
         return RunResult(self.run_dir, history, start, weights, time.perf_counter() - t0, trainee)
 
-    def save(self, checkpointer: Checkpointer, epoch: int, trainee: Trainee, history: Sequence[Mapping[str, Any]],
-             score: float | None) -> Path:
+    def save(
+        self,
+        checkpointer: Checkpointer,
+        epoch: int,
+        trainee: Trainee,
+        history: Sequence[Mapping[str, Any]],
+        score: float | None,
+    ) -> Path:
         """Write 1-based ``epoch`` (weights, run state, config, sentinel, best, pruning); returns the weights."""
         state = trainee.state()
-        state.update({"epoch": np.array(epoch), "meta": np.array(json.dumps(dict(trainee.meta))),
-                      "history": np.array(json.dumps(list(history)))})
+        state.update(
+            {
+                "epoch": np.array(epoch),
+                "meta": np.array(json.dumps(dict(trainee.meta))),
+                "history": np.array(json.dumps(list(history))),
+            }
+        )
 
         def write_state(p: Path) -> None:
             ensure_free_space(p, sum(int(np.asarray(v).nbytes) for v in state.values()))
@@ -290,15 +317,17 @@ class Runner:
         try:
             data = read_state(path)  # every kind of damage is one line naming the file
         except FileNotFoundError:
-            raise CheckpointError(f"{path}: missing; {run_dir / LATEST} says epoch {latest['epoch']} "
-                                  f"finished") from None
+            raise CheckpointError(
+                f"{path}: missing; {run_dir / LATEST} says epoch {latest['epoch']} finished"
+            ) from None
         except FileDamagedError as exc:
             raise CheckpointError(str(exc)) from None
         if "epoch" not in data or "meta" not in data:
             raise CheckpointError(f"{path}: not a zoomrl training state (no epoch or meta)")
         if int(data["epoch"]) != int(latest["epoch"]):
-            raise CheckpointError(f"{path}: holds epoch {int(data['epoch'])}, {run_dir / LATEST} says "
-                                  f"{latest['epoch']}")
+            raise CheckpointError(
+                f"{path}: holds epoch {int(data['epoch'])}, {run_dir / LATEST} says {latest['epoch']}"
+            )
         check_meta(json.loads(str(data["meta"])), trainee.meta, path, self.meta_keys)
         trainee.load_weights(run_dir / str(latest.get("weights", epoch_file(int(latest["epoch"]), WEIGHTS))))
         try:
@@ -310,5 +339,16 @@ class Runner:
         return int(data["epoch"]), json.loads(str(data["history"]))
 
 
-__all__ = ["CONFIG_FILE", "STATE_FILE", "WEIGHTS", "CheckpointError", "EpochResult", "RunResult", "Runner",
-           "Trainee", "check_meta", "check_resume_config", "sigterm_as_interrupt"]
+__all__ = [
+    "CONFIG_FILE",
+    "STATE_FILE",
+    "WEIGHTS",
+    "CheckpointError",
+    "EpochResult",
+    "RunResult",
+    "Runner",
+    "Trainee",
+    "check_meta",
+    "check_resume_config",
+    "sigterm_as_interrupt",
+]

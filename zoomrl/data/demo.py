@@ -148,7 +148,7 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
     c1 = np.clip(c0 + rng.normal(0, 60, 3), 0, 255)
     angle = rng.uniform(0, 2 * np.pi)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
-    t = (np.cos(angle) * xx / width + np.sin(angle) * yy / height)
+    t = np.cos(angle) * xx / width + np.sin(angle) * yy / height
     t = (t - t.min()) / max(t.max() - t.min(), 1e-9)
     img = c0[None, None, :] * (1 - t[..., None]) + c1[None, None, :] * t[..., None]
     # faint clutter: rectangles and ellipses of a nearby colour
@@ -369,11 +369,19 @@ def make_demo_dataset(
                 n_targets = 0 if negative_fraction > 0 and rng.random() < negative_fraction else None
                 if n_targets is None and tuple(targets_p) != (0.7, 0.2, 0.1):
                     n_targets = int(rng.choice(np.arange(1, len(targets_p) + 1), p=np.asarray(targets_p)))
-                n_distractors = None if tuple(distractors) == (2, 5) else int(rng.integers(distractors[0],
-                                                                                           distractors[1] + 1))
+                n_distractors = (
+                    None if tuple(distractors) == (2, 5) else int(rng.integers(distractors[0], distractors[1] + 1))
+                )
                 image, objects = render_demo_image(
-                    rng, canvas=canvas, target_digit=target_digit, split=split, n_targets=n_targets, max_iou=max_iou,
-                    n_distractors=n_distractors, target_size=target_size, distractor_size=distractor_size,
+                    rng,
+                    canvas=canvas,
+                    target_digit=target_digit,
+                    split=split,
+                    n_targets=n_targets,
+                    max_iou=max_iou,
+                    n_distractors=n_distractors,
+                    target_size=target_size,
+                    distractor_size=distractor_size,
                 )
                 image_id = f"{next_id:06d}"
                 next_id += 1
@@ -399,10 +407,19 @@ def make_demo_dataset(
                 "target_objects": per_class[class_name],
                 "objects_per_class": per_class,
             }
-        info = dict(summary, class_names=list(DIGIT_NAMES), jpeg_quality=int(jpeg_quality),
-                    negative_fraction=float(negative_fraction), max_iou=float(max_iou),
-                    target_size=list(target_size), targets_p=list(targets_p), distractors=list(distractors),
-                    distractor_size=list(distractor_size), n_trainval=int(n_trainval), n_test=int(n_test))
+        info = dict(
+            summary,
+            class_names=list(DIGIT_NAMES),
+            jpeg_quality=int(jpeg_quality),
+            negative_fraction=float(negative_fraction),
+            max_iou=float(max_iou),
+            target_size=list(target_size),
+            targets_p=list(targets_p),
+            distractors=list(distractors),
+            distractor_size=list(distractor_size),
+            n_trainval=int(n_trainval),
+            n_test=int(n_test),
+        )
         (tmp / "demo_info.json").write_text(json.dumps(info, indent=2) + "\n")
         if root.exists():
             if overwrite and _is_nonempty_dir(root):
@@ -427,14 +444,21 @@ def make_demo_dataset(
 
 def _is_complete(path: Path) -> bool:
     main = path / "ImageSets" / "Main"
-    return (path / "JPEGImages").is_dir() and (path / "Annotations").is_dir() and all(
-        (main / f"{s}.txt").is_file() for s in SPLITS
+    return (
+        (path / "JPEGImages").is_dir()
+        and (path / "Annotations").is_dir()
+        and all((main / f"{s}.txt").is_file() for s in SPLITS)
     )
 
 
 DEMO_PROFILE: dict[str, Any] = {
-    "n_trainval": 64, "n_test": 32, "seed": 0, "target_size": (0.4, 0.8), "targets_p": (0.8, 0.2),
-    "distractors": (1, 3), "distractor_size": (0.1, 0.25),
+    "n_trainval": 64,
+    "n_test": 32,
+    "seed": 0,
+    "target_size": (0.4, 0.8),
+    "targets_p": (0.8, 0.2),
+    "distractors": (1, 3),
+    "distractor_size": (0.1, 0.25),
 }
 """The embedded demo set: small enough that ``scripts/demo.sh`` trains and tests both feature models within
 minutes on a CPU, with targets large enough (40-80 % of the side) that the oracle finds them in a median of 4
@@ -456,8 +480,11 @@ def ensure_demo_dataset(path: str | Path = DEFAULT_DEMO_DIR) -> Path:
     if _is_complete(path) and _matches_profile(path):
         return path
     why = "not found" if not _is_complete(path) else "built with other parameters"
-    print(f"demo data set {why} at {path}; building it ({DEMO_PROFILE['n_trainval']} trainval and "
-          f"{DEMO_PROFILE['n_test']} test images, seed 0)", flush=True)
+    print(
+        f"demo data set {why} at {path}; building it ({DEMO_PROFILE['n_trainval']} trainval and "
+        f"{DEMO_PROFILE['n_test']} test images, seed 0)",
+        flush=True,
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         make_demo_dataset(path, overwrite=_is_complete(path), **DEMO_PROFILE)

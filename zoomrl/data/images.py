@@ -24,8 +24,14 @@ Log = Callable[[str], None]
 
 
 def load_images(
-    roots: Sequence[str | os.PathLike], image_set: str | None, class_name: str, skip_bad: bool,
-    max_images: int | None, log: Log, progress: bool = True, report: LoadReport | None = None,
+    roots: Sequence[str | os.PathLike],
+    image_set: str | None,
+    class_name: str,
+    skip_bad: bool,
+    max_images: int | None,
+    log: Log,
+    progress: bool = True,
+    report: LoadReport | None = None,
 ) -> list[VocImage]:
     """Read the VOC annotations of ``image_set`` from ``roots``; checks that the class exists there.
 
@@ -39,8 +45,16 @@ def load_images(
     the class otherwise, one line says so, in training and testing alike.
     """
     report = report if report is not None else LoadReport()
-    images = load_dataset(roots, image_set, class_name, skip_bad=skip_bad, max_images=max_images, report=report,
-                          verify_images=True, progress=progress)
+    images = load_dataset(
+        roots,
+        image_set,
+        class_name,
+        skip_bad=skip_bad,
+        max_images=max_images,
+        report=report,
+        verify_images=True,
+        progress=progress,
+    )
     where = ", ".join(str(r) for r in roots) + (f" (image set '{image_set}')" if image_set else "")
     if not images:
         raise ValueError(f"no images found in {where}")
@@ -48,8 +62,10 @@ def load_images(
     spellings = class_spellings(images, class_name)
     other = {k: v for k, v in spellings.items() if k != class_name}
     if other:
-        log(f"data: class '{class_name}' matched without regard to case: "
-            + ", ".join(f"'{k}' ({v} object(s))" for k, v in sorted(other.items())))
+        log(
+            f"data: class '{class_name}' matched without regard to case: "
+            + ", ".join(f"'{k}' ({v} object(s))" for k, v in sorted(other.items()))
+        )
     if report.summary():
         log(f"data: {report.summary()}")
     return images
@@ -80,8 +96,10 @@ def class_objects(image: VocImage, pixels: np.ndarray, class_name: str) -> tuple
     h, w = pixels.shape[:2]
     if (w, h) != (image.width, image.height):
         if not is_uniform_scale((image.width, image.height), (w, h)):
-            raise DataError(f"{image.annotation_path}: <size> says {image.width}x{image.height} (width x height), "
-                            f"but {image.image_path} is {w}x{h}; expected the same size or a uniform scale")
+            raise DataError(
+                f"{image.annotation_path}: <size> says {image.width}x{image.height} (width x height), "
+                f"but {image.image_path} is {w}x{h}; expected the same size or a uniform scale"
+            )
         boxes = boxes * np.array([w / image.width, h / image.height] * 2)
     boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, w)
     boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, h)

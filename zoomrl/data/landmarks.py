@@ -76,7 +76,7 @@ def landmark_targets(points: np.ndarray, norms: np.ndarray, size: int) -> np.nda
 def normalised_distances(pred_points: np.ndarray, true_points: np.ndarray, norms: np.ndarray) -> np.ndarray:
     """``|| pred - true ||_2 / norm`` per image (all in pixels)."""
     diff = np.asarray(pred_points, dtype=np.float64) - np.asarray(true_points, dtype=np.float64)
-    return np.sqrt((diff ** 2).sum(axis=1)) / np.asarray(norms, dtype=np.float64)
+    return np.sqrt((diff**2).sum(axis=1)) / np.asarray(norms, dtype=np.float64)
 
 
 def detection_rates(distances: np.ndarray, thresholds: Sequence[float] = THRESHOLDS) -> dict[str, float]:
@@ -87,20 +87,29 @@ def detection_rates(distances: np.ndarray, thresholds: Sequence[float] = THRESHO
     return {f"{t:.2f}": float(np.mean(d <= t)) for t in thresholds}
 
 
-def digit_centroids(images: np.ndarray, labels: np.ndarray, size: int = 60, n_pieces: int = 0, piece: int = 8,
-                    n: int | None = None, seed: int = 0) -> LandmarkSet:
+def digit_centroids(
+    images: np.ndarray,
+    labels: np.ndarray,
+    size: int = 60,
+    n_pieces: int = 0,
+    piece: int = 8,
+    n: int | None = None,
+    seed: int = 0,
+) -> LandmarkSet:
     """Digits placed on canvases (:func:`zoomrl.data.digits.cluttered_canvases`) with their ink centroids."""
     from zoomrl.data.digits import cluttered_canvases, ink_centroid
 
-    canvases, _, boxes, pick = cluttered_canvases(images, labels, size=size, n_pieces=n_pieces, piece=piece, n=n,
-                                                  seed=seed, return_indices=True)
+    canvases, _, boxes, pick = cluttered_canvases(
+        images, labels, size=size, n_pieces=n_pieces, piece=piece, n=n, seed=seed, return_indices=True
+    )
     points = ink_centroid(np.asarray(images)[pick], boxes)
     norms = (boxes[:, 3] - boxes[:, 1]).astype(np.float32)
     return LandmarkSet(canvases[..., None], points, norms, boxes, [f"digit{i:05d}" for i in range(len(canvases))])
 
 
-def flip_shift(images: np.ndarray, points: np.ndarray, boxes: np.ndarray, flips: np.ndarray, shifts: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def flip_shift(
+    images: np.ndarray, points: np.ndarray, boxes: np.ndarray, flips: np.ndarray, shifts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Apply given transforms: image ``i`` is flipped left-right when ``flips[i]``, then moved by the integer
     ``shifts[i] = (dx, dy)`` pixels (pixel ``(x, y)`` goes to ``(x + dx, y + dy)``; zeros fill in, what leaves is
     lost). In pixel-edge coordinates a flip sends ``x`` to ``W - x`` (pixel ``k``, spanning ``[k, k + 1)``, goes to
@@ -127,8 +136,14 @@ def flip_shift(images: np.ndarray, points: np.ndarray, boxes: np.ndarray, flips:
     return out, points, boxes
 
 
-def augment_landmarks(images: np.ndarray, points: np.ndarray, boxes: np.ndarray, rng: np.random.Generator,
-                      flip: bool = True, max_shift: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def augment_landmarks(
+    images: np.ndarray,
+    points: np.ndarray,
+    boxes: np.ndarray,
+    rng: np.random.Generator,
+    flip: bool = True,
+    max_shift: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Random :func:`flip_shift`: each image flipped with probability 1/2 (when ``flip``), then shifted by integers
     ``dx, dy`` drawn uniformly from ``[-max_shift, max_shift]``, narrowed per image so that its landmark stays on
     the canvas (``0 <= x <= W``). Draws the flips (``n`` uniforms) then the shifts from ``rng``."""
@@ -160,20 +175,26 @@ def letterbox(pixels: np.ndarray, size: int) -> tuple[np.ndarray, float, float, 
     ox, oy = (size - nw) // 2, (size - nh) // 2
     resized = np.asarray(Image.fromarray(pixels).resize((nw, nh), Image.BILINEAR), np.float32) / 255.0
     out = np.zeros((size, size, 3), np.float32)
-    out[oy:oy + nh, ox:ox + nw] = resized
+    out[oy : oy + nh, ox : ox + nw] = resized
     return out, nw / w, float(ox), float(oy)
 
 
-def voc_landmarks(root: str | os.PathLike, image_set: str, class_name: str | None = None, size: int = 128,
-                  max_images: int | None = None) -> LandmarkSet:
+def voc_landmarks(
+    root: str | os.PathLike,
+    image_set: str,
+    class_name: str | None = None,
+    size: int = 128,
+    max_images: int | None = None,
+) -> LandmarkSet:
     """Box-centre landmarks of a VOC-layout folder (see the module docstring). Images without a box of the class
     are skipped; none left is an error naming the folder."""
     from zoomrl.data.voc import load_dataset, load_rgb, same_class
 
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such VOC-layout folder (expected Annotations/, JPEGImages/, "
-                                f"ImageSets/Main/)")
+        raise FileNotFoundError(
+            f"{root}: no such VOC-layout folder (expected Annotations/, JPEGImages/, ImageSets/Main/)"
+        )
     items = load_dataset([root], image_set, class_name=class_name, max_images=max_images)
     images, points, norms, boxes, ids = [], [], [], [], []
     for item in items:
@@ -193,9 +214,22 @@ def voc_landmarks(root: str | os.PathLike, image_set: str, class_name: str | Non
     if not images:
         what = f"class '{class_name}'" if class_name else "any object"
         raise ValueError(f"{root}: image set '{image_set}' has no image with {what}")
-    return LandmarkSet(np.stack(images), np.asarray(points, np.float32), np.asarray(norms, np.float32),
-                       np.stack(boxes), ids)
+    return LandmarkSet(
+        np.stack(images), np.asarray(points, np.float32), np.asarray(norms, np.float32), np.stack(boxes), ids
+    )
 
 
-__all__ = ["LandmarkSet", "THRESHOLDS", "augment_landmarks", "detection_rates", "digit_centroids", "flip_shift",
-           "landmark_targets", "letterbox", "normalised_distances", "to_pixels", "to_unit", "voc_landmarks"]
+__all__ = [
+    "LandmarkSet",
+    "THRESHOLDS",
+    "augment_landmarks",
+    "detection_rates",
+    "digit_centroids",
+    "flip_shift",
+    "landmark_targets",
+    "letterbox",
+    "normalised_distances",
+    "to_pixels",
+    "to_unit",
+    "voc_landmarks",
+]

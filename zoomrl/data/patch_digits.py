@@ -39,9 +39,15 @@ def shrink(images: np.ndarray, size: int) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
-def make_canvases(digits: np.ndarray, labels: np.ndarray, per_digit: int = 4, canvas_size: int = 32,
-                  digit_size: int = 12, clutter: int = 6, seed: int = 0
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def make_canvases(
+    digits: np.ndarray,
+    labels: np.ndarray,
+    per_digit: int = 4,
+    canvas_size: int = 32,
+    digit_size: int = 12,
+    clutter: int = 6,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Canvases ``(n, S, S, 1)``, labels ``(n,)`` and digit boxes ``(n, 4)`` (x1, y1, x2, y2 pixel edges) for
     ``n = len(digits) * per_digit``; canvas ``i`` shows digit ``i // per_digit``. See the module docstring."""
     digits = np.asarray(digits, np.float32)
@@ -80,18 +86,28 @@ def make_canvases(digits: np.ndarray, labels: np.ndarray, per_digit: int = 4, ca
             for _ in range(30):  # a place that does not touch the digit's square (1-pixel margin)
                 px, py = (int(v) for v in rng.integers(0, canvas_size - piece + 1, size=2))
                 if px + piece < x0 - 1 or px > x0 + digit_size or py + piece < y0 - 1 or py > y0 + digit_size:
-                    np.maximum(canvas[py : py + piece, px : px + piece], best,
-                               out=canvas[py : py + piece, px : px + piece])
+                    np.maximum(
+                        canvas[py : py + piece, px : px + piece], best, out=canvas[py : py + piece, px : px + piece]
+                    )
                     break
-        np.maximum(canvas[y0 : y0 + digit_size, x0 : x0 + digit_size], small[src],
-                   out=canvas[y0 : y0 + digit_size, x0 : x0 + digit_size])
+        np.maximum(
+            canvas[y0 : y0 + digit_size, x0 : x0 + digit_size],
+            small[src],
+            out=canvas[y0 : y0 + digit_size, x0 : x0 + digit_size],
+        )
         boxes[i] = (x0, y0, x0 + digit_size, y0 + digit_size)
     return canvases[..., None], np.repeat(labels, per_digit), boxes
 
 
-def patch_digit_canvases(split: str, per_digit: int = 4, canvas_size: int = 32, digit_size: int = 12,
-                         clutter: int = 6, seed: int = 0, limit: int | None = None
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def patch_digit_canvases(
+    split: str,
+    per_digit: int = 4,
+    canvas_size: int = 32,
+    digit_size: int = 12,
+    clutter: int = 6,
+    seed: int = 0,
+    limit: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The offline set's ``split`` (``train`` or ``test``): :func:`make_canvases` over the split's digits
     (the first ``limit`` digits only, when given). The two splits draw from different seeds."""
     from zoomrl.data.digits import load_digit_images
@@ -101,8 +117,15 @@ def patch_digit_canvases(split: str, per_digit: int = 4, canvas_size: int = 32, 
     digits, labels = load_digit_images(split)
     if limit is not None:
         digits, labels = digits[:limit], labels[:limit]
-    return make_canvases(digits, labels, per_digit=per_digit, canvas_size=canvas_size, digit_size=digit_size,
-                         clutter=clutter, seed=seed * 2 + SPLITS.index(split))
+    return make_canvases(
+        digits,
+        labels,
+        per_digit=per_digit,
+        canvas_size=canvas_size,
+        digit_size=digit_size,
+        clutter=clutter,
+        seed=seed * 2 + SPLITS.index(split),
+    )
 
 
 def prepare_cifar(x: np.ndarray, y: np.ndarray, name: str = "cifar10") -> tuple[np.ndarray, np.ndarray]:
@@ -144,8 +167,9 @@ def load_cifar(name: str, split: str, loader: Callable[[], tuple] | None = None)
     return prepare_cifar(x, y, name)
 
 
-def load_split(dataset: str, split: str, limit: int | None = None, loader: Callable[[], tuple] | None = None,
-               **canvas_args) -> tuple[np.ndarray, np.ndarray]:
+def load_split(
+    dataset: str, split: str, limit: int | None = None, loader: Callable[[], tuple] | None = None, **canvas_args
+) -> tuple[np.ndarray, np.ndarray]:
     """Images and labels of ``dataset`` (``digits``, ``cifar10`` or ``cifar100``), ``split``; ``limit`` keeps
     the first images (for digits: the canvases of the first ``limit`` digits)."""
     if dataset not in DATASETS:

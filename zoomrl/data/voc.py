@@ -72,8 +72,7 @@ class VocImage:
 
     def boxes(self, class_name: str, include_difficult: bool = True) -> np.ndarray:
         """``(N, 4)`` boxes ``(x1, y1, x2, y2)``, pixel edges, of ``class_name`` (any case, see :func:`same_class`)."""
-        sel = [o.box for o in self.objects
-               if same_class(o.name, class_name) and (include_difficult or not o.difficult)]
+        sel = [o.box for o in self.objects if same_class(o.name, class_name) and (include_difficult or not o.difficult)]
         return np.asarray(sel, dtype=np.float64).reshape(-1, 4)
 
     def difficult(self, class_name: str) -> np.ndarray:
@@ -143,11 +142,14 @@ class LoadReport:
         if self.bad_images:
             parts.append(f"skipped {len(self.bad_images)} undecodable image(s) (first: {self.bad_images[0]})")
         if self.bad_sizes:
-            parts.append(f"skipped {len(self.bad_sizes)} image(s) whose annotated size is not theirs "
-                         f"(first: {self.bad_sizes[0]})")
+            parts.append(
+                f"skipped {len(self.bad_sizes)} image(s) whose annotated size is not theirs "
+                f"(first: {self.bad_sizes[0]})"
+            )
         if self.duplicates:
-            parts.append(f"ignored {len(self.duplicates)} id(s) listed twice in the image set "
-                         f"(first: {self.duplicates[0]})")
+            parts.append(
+                f"ignored {len(self.duplicates)} id(s) listed twice in the image set (first: {self.duplicates[0]})"
+            )
         if self.degenerate_boxes:
             parts.append(f"skipped {self.degenerate_boxes} degenerate box(es)")
         if self.clipped_boxes:
@@ -163,9 +165,13 @@ class LoadReport:
             n = None if s.image is None else int(len(s.image.boxes(class_name)))
             d = None if s.image is None else int(s.image.difficult(class_name).sum())
             files.append({"file": s.path, "reason": s.reason, "objects": n, "difficult": d})
-        return {"images": len(files), "objects": sum(f["objects"] or 0 for f in files),
-                "difficult": sum(f["difficult"] or 0 for f in files),
-                "objects_unknown": sum(f["objects"] is None for f in files), "files": files}
+        return {
+            "images": len(files),
+            "objects": sum(f["objects"] or 0 for f in files),
+            "difficult": sum(f["difficult"] or 0 for f in files),
+            "objects_unknown": sum(f["objects"] is None for f in files),
+            "files": files,
+        }
 
 
 def _text(node: ET.Element, tag: str, path: Path) -> str:
@@ -404,11 +410,15 @@ def check_size(image: VocImage, real: tuple[int, int]) -> None:
         hint = "; width and height are swapped"
         orientation = exif_orientation(image.image_path)
         if orientation in (5, 6, 7, 8):
-            hint += (f" (the image's EXIF orientation {orientation} turns it by 90 degrees when shown: it was "
-                     f"annotated as shown, zoomrl reads the pixels as stored)")
-    raise DataError(f"{image.annotation_path}: <size> says {annotated[0]}x{annotated[1]} (width x height), but "
-                    f"{image.image_path} is {real[0]}x{real[1]}{hint}; expected the same size or a uniform scale "
-                    f"(fix the annotation, or pass --skip-bad to leave the image out)")
+            hint += (
+                f" (the image's EXIF orientation {orientation} turns it by 90 degrees when shown: it was "
+                f"annotated as shown, zoomrl reads the pixels as stored)"
+            )
+    raise DataError(
+        f"{image.annotation_path}: <size> says {annotated[0]}x{annotated[1]} (width x height), but "
+        f"{image.image_path} is {real[0]}x{real[1]}{hint}; expected the same size or a uniform scale "
+        f"(fix the annotation, or pass --skip-bad to leave the image out)"
+    )
 
 
 def exif_orientation(path: Path) -> int | None:
@@ -452,8 +462,10 @@ def allow_large_images() -> None:
 
 def _image_error(path: Path, exc: BaseException) -> DataError:
     if isinstance(exc, Image.DecompressionBombError):
-        return DataError(f"{path}: image too large to decode safely ({str(exc).split('.')[0]}); pass "
-                         f"--allow-large-images if it is trusted")
+        return DataError(
+            f"{path}: image too large to decode safely ({str(exc).split('.')[0]}); pass "
+            f"--allow-large-images if it is trusted"
+        )
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return DataError(f"{path}: unreadable image ({text})")
 
@@ -488,8 +500,9 @@ def _wide_to_grey8(im: Image.Image, path: Path) -> np.ndarray:
         full = 65535.0
     elif mode.startswith("I"):
         if lo < 0 or hi > 65535:
-            raise DataError(f"{path}: {mode} image with values {lo:g} to {hi:g}; expected 8- or 16-bit pixels "
-                            f"(0-65535)")
+            raise DataError(
+                f"{path}: {mode} image with values {lo:g} to {hi:g}; expected 8- or 16-bit pixels (0-65535)"
+            )
         full = 65535.0
     else:
         if not (np.isfinite(lo) and np.isfinite(hi)) or lo < 0 or hi > 255:
@@ -517,8 +530,10 @@ def to_rgb8(im: Image.Image, path: Path) -> np.ndarray:
             im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), rgba)
         return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
     except ValueError as exc:
-        raise DataError(f"{path}: image mode {im.mode} cannot be read as RGB ({exc}); expected a photo in RGB, "
-                        f"grey, palette or CMYK") from None
+        raise DataError(
+            f"{path}: image mode {im.mode} cannot be read as RGB ({exc}); expected a photo in RGB, "
+            f"grey, palette or CMYK"
+        ) from None
 
 
 def verify_image(path: Path) -> tuple[int, int]:

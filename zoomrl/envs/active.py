@@ -72,8 +72,15 @@ def extra_state_size(state_geometry: bool = False, state_steps: bool = False) ->
     return 4 * bool(state_geometry) + bool(state_steps)
 
 
-def transform(box: Sequence[float], action: int, width: float, height: float, alpha: float = ALPHA,
-              fine_alpha: float = FINE_ALPHA, min_side: float = MIN_SIDE) -> tuple[float, float, float, float]:
+def transform(
+    box: Sequence[float],
+    action: int,
+    width: float,
+    height: float,
+    alpha: float = ALPHA,
+    fine_alpha: float = FINE_ALPHA,
+    min_side: float = MIN_SIDE,
+) -> tuple[float, float, float, float]:
     """The box after move ``action`` (0-7 or 9; the trigger leaves it), inside the image ``[0, W] x [0, H]``.
 
     Moves shift by ``alpha`` times the box's width (right, left) or height (up, down), stopping at the image
@@ -121,8 +128,9 @@ def transform(box: Sequence[float], action: int, width: float, height: float, al
     return (x1, y1, x2, y2)
 
 
-def context_window(box: Sequence[float], width: int, height: int, context: int = CONTEXT_PX,
-                   size: int = INPUT_SIZE) -> tuple[float, float, float, float]:
+def context_window(
+    box: Sequence[float], width: int, height: int, context: int = CONTEXT_PX, size: int = INPUT_SIZE
+) -> tuple[float, float, float, float]:
     """The box padded as R-CNN does, so that once warped to ``size`` x ``size`` it has ``context`` pixels of
     image around it on each side: each side grows by ``context / (size - 2 * context)`` of the box's side (1/12
     for 16 of 224), then the window is clipped to the image (no padding with the mean beyond the border)."""
@@ -144,8 +152,9 @@ def restart_box(k: int, width: float, height: float, scale: float = RESTART_SCAL
     return (x1, y1, x1 + w, y1 + h)
 
 
-def cross_boxes(box: Sequence[float], width: int, height: int, arm: float = CROSS_WIDTH
-                ) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
+def cross_boxes(
+    box: Sequence[float], width: int, height: int, arm: float = CROSS_WIDTH
+) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
     """The two pixel rectangles of the inhibition-of-return cross of ``box``: the horizontal arm spans the box's
     width and is ``arm`` times its height thick, the vertical arm spans its height and is ``arm`` times its width
     thick, both centred on the box's centre (at least one pixel thick)."""
@@ -193,14 +202,41 @@ class ActiveEpisode(SearchEpisode):
     action_names = ACTION_NAMES
     trigger = TRIGGER
 
-    def __init__(self, image_key: str, image: np.ndarray, gt_boxes: np.ndarray, difficult: np.ndarray, *,
-                 training: bool = True, max_steps: int = 40, max_total_steps: int = 200, history_length: int = 10,
-                 trigger_iou: float = 0.6, fine_smaller: bool = False, continuous_trigger: bool = False,
-                 alpha: float = ALPHA, fine_alpha: float = FINE_ALPHA, restart_scale: float = RESTART_SCALE,
-                 cross_width: float = CROSS_WIDTH, context: int = CONTEXT_PX, stop_when_found: bool = False,
-                 state_geometry: bool = False, state_steps: bool = False, index: int = 0) -> None:
-        self._setup(image_key, image, gt_boxes, difficult, training=training, max_steps=max_steps,
-                    history_length=history_length, trigger_iou=trigger_iou, index=index)
+    def __init__(
+        self,
+        image_key: str,
+        image: np.ndarray,
+        gt_boxes: np.ndarray,
+        difficult: np.ndarray,
+        *,
+        training: bool = True,
+        max_steps: int = 40,
+        max_total_steps: int = 200,
+        history_length: int = 10,
+        trigger_iou: float = 0.6,
+        fine_smaller: bool = False,
+        continuous_trigger: bool = False,
+        alpha: float = ALPHA,
+        fine_alpha: float = FINE_ALPHA,
+        restart_scale: float = RESTART_SCALE,
+        cross_width: float = CROSS_WIDTH,
+        context: int = CONTEXT_PX,
+        stop_when_found: bool = False,
+        state_geometry: bool = False,
+        state_steps: bool = False,
+        index: int = 0,
+    ) -> None:
+        self._setup(
+            image_key,
+            image,
+            gt_boxes,
+            difficult,
+            training=training,
+            max_steps=max_steps,
+            history_length=history_length,
+            trigger_iou=trigger_iou,
+            index=index,
+        )
         self.max_total_steps = int(max_total_steps)
         self.num_actions = num_actions(fine_smaller)
         self.continuous_trigger = continuous_trigger
@@ -278,8 +314,7 @@ class ActiveEpisode(SearchEpisode):
     def revisit_actions(self) -> tuple[int, ...]:
         """The moves that would lead to a box already visited in this search (the current box included: a move
         against the border, which changes nothing). The trigger is never among them."""
-        return tuple(a for a in range(self.num_actions)
-                     if a != TRIGGER and box_key(self.moved(a)) in self.visited)
+        return tuple(a for a in range(self.num_actions) if a != TRIGGER and box_key(self.moved(a)) in self.visited)
 
     # --- privileged information: exploration, demonstrations and baselines only ---------------------------
     def positive_actions(self) -> tuple[int, ...]:
@@ -303,15 +338,33 @@ class ActiveEnv(SearchEnv):
     context windows (``None``: observations are the state after the descriptor alone). Keyword arguments are those
     of :class:`ActiveEpisode`. Registered as ``zoomrl/Active-v0``."""
 
-    def __init__(self, image: np.ndarray, gt_boxes: np.ndarray, difficult: np.ndarray | None = None, *,
-                 features: Any = None, image_key: str = "image", descriptor_scale: float = 1.0, index: int = 0,
-                 **episode: Any) -> None:
+    def __init__(
+        self,
+        image: np.ndarray,
+        gt_boxes: np.ndarray,
+        difficult: np.ndarray | None = None,
+        *,
+        features: Any = None,
+        image_key: str = "image",
+        descriptor_scale: float = 1.0,
+        index: int = 0,
+        **episode: Any,
+    ) -> None:
         super().__init__()
         n = num_actions(bool(episode.get("fine_smaller", False)))
         history = int(episode.get("history_length", 10))
         extra = extra_state_size(bool(episode.get("state_geometry")), bool(episode.get("state_steps")))
-        self._setup(image, gt_boxes, difficult, features=features, image_key=image_key,
-                    descriptor_scale=descriptor_scale, index=index, num_actions=n, state_tail=n * history + extra)
+        self._setup(
+            image,
+            gt_boxes,
+            difficult,
+            features=features,
+            image_key=image_key,
+            descriptor_scale=descriptor_scale,
+            index=index,
+            num_actions=n,
+            state_tail=n * history + extra,
+        )
         self._kwargs = dict(episode, index=index)
         self.episode: ActiveEpisode | None = None
 
@@ -325,6 +378,20 @@ class ActiveEnv(SearchEnv):
         return {"positive_actions": (), "revisit_actions": ()}
 
 
-__all__ = ["ActiveEnv", "ActiveEpisode", "ACTION_NAMES", "TRIGGER", "FINE_SMALLER", "transform", "context_window",
-           "restart_box", "cross_boxes", "paint_cross", "trigger_reward", "move_reward", "num_actions",
-           "extra_state_size", "box_key"]
+__all__ = [
+    "ActiveEnv",
+    "ActiveEpisode",
+    "ACTION_NAMES",
+    "TRIGGER",
+    "FINE_SMALLER",
+    "transform",
+    "context_window",
+    "restart_box",
+    "cross_boxes",
+    "paint_cross",
+    "trigger_reward",
+    "move_reward",
+    "num_actions",
+    "extra_state_size",
+    "box_key",
+]

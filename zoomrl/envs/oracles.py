@@ -76,9 +76,16 @@ def whole_image_records(records: Sequence[dict[str, Any]], score: float = 1.0) -
     for record in records:
         box = [0.0, 0.0, float(record["width"]), float(record["height"])]
         # No action is logged (the trigger is family-specific); the evaluation reads the box, score and steps.
-        search = {"windows": [box], "actions": [], "q_values": None, "triggered": True, "box": box,
-                  "score": float(score), "steps": 1}
-        out.append({**{k: v for k, v in record.items() if k != "searches"}, "searches": [search],
-                    "windows_analysed": 1})
+        search = {
+            "windows": [box],
+            "actions": [],
+            "q_values": None,
+            "triggered": True,
+            "box": box,
+            "score": float(score),
+            "steps": 1,
+        }
+        out.append(
+            {**{k: v for k, v in record.items() if k != "searches"}, "searches": [search], "windows_analysed": 1}
+        )
     return out
-

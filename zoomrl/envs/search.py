@@ -94,7 +94,8 @@ class SearchLog:
             score = float(self.q_values[-1][self.actions[-1]])
         qs = None if all(q is None for q in self.q_values) else self.q_values
         extra = {} if all(v is None for v in self.predicted_iou) else {"predicted_iou": self.predicted_iou}
-        return {**extra,
+        return {
+            **extra,
             "windows": self.windows,
             "actions": self.actions,
             "q_values": qs,
@@ -135,8 +136,19 @@ class SearchEpisode:
     nothing_left_reward: float = -1.0
     """What a move earns when no object is left to find (-1: as any move that does not raise the IoU)."""
 
-    def _setup(self, image_key: str, image: np.ndarray, gt_boxes: np.ndarray, difficult: np.ndarray, *,
-               training: bool, max_steps: int, history_length: int, trigger_iou: float, index: int) -> None:
+    def _setup(
+        self,
+        image_key: str,
+        image: np.ndarray,
+        gt_boxes: np.ndarray,
+        difficult: np.ndarray,
+        *,
+        training: bool,
+        max_steps: int,
+        history_length: int,
+        trigger_iou: float,
+        index: int,
+    ) -> None:
         self.image_key = image_key
         self.image = image.copy()  # painted in place after searches
         self.height, self.width = image.shape[:2]
@@ -289,8 +301,19 @@ class SearchEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def _setup(self, image: np.ndarray, gt_boxes: np.ndarray, difficult: np.ndarray | None, *, features: Any,
-               image_key: str, descriptor_scale: float, index: int, num_actions: int, state_tail: int) -> None:
+    def _setup(
+        self,
+        image: np.ndarray,
+        gt_boxes: np.ndarray,
+        difficult: np.ndarray | None,
+        *,
+        features: Any,
+        image_key: str,
+        descriptor_scale: float,
+        index: int,
+        num_actions: int,
+        state_tail: int,
+    ) -> None:
         """``state_tail``: how many values the state holds after the descriptor."""
         self._image = np.asarray(image, dtype=np.uint8)
         self._gt = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
@@ -380,10 +403,16 @@ class SearchEnv(gym.Env):
         assert e is not None
         target, iou = e.target()
         done = e.finished
-        return {"image_index": self.index, "window": tuple(e.window), "iou": iou, "target": target,
-                "image_done": done, "searches": len(e.searches),
-                "oracle_action": e.trigger if done else e.oracle_action(),
-                **(self._done_hints() if done else self._hints(e))}
+        return {
+            "image_index": self.index,
+            "window": tuple(e.window),
+            "iou": iou,
+            "target": target,
+            "image_done": done,
+            "searches": len(e.searches),
+            "oracle_action": e.trigger if done else e.oracle_action(),
+            **(self._done_hints() if done else self._hints(e)),
+        }
 
     @property
     def image_done(self) -> bool:

@@ -47,14 +47,16 @@ class LockstepEnv(Protocol):
     def record(self, image_id: str) -> dict[str, Any]: ...
     @property
     def image_done(self) -> bool: ...
+
     # and, for run_vector(record_outputs=True) with Q-values: ``search_log``, the current search's SearchLog
 
 
 class ZoomVectorEnv:
     """``envs`` stepped together (see the module docstring); ``features`` computes every observation."""
 
-    def __init__(self, envs: Sequence[LockstepEnv], features: Any, descriptor_scale: float = 1.0,
-                 final_observations: bool = True) -> None:
+    def __init__(
+        self, envs: Sequence[LockstepEnv], features: Any, descriptor_scale: float = 1.0, final_observations: bool = True
+    ) -> None:
         self.envs = list(envs)
         self.features = features
         self.descriptor_scale = float(descriptor_scale)
@@ -133,9 +135,13 @@ Policy = Callable[[np.ndarray, np.ndarray | None, list[dict[str, Any] | None]], 
 """``policy(indices, q_values_or_None, infos) -> actions`` for the acting sub-environments ``indices``."""
 
 
-def run_vector(vec: ZoomVectorEnv, policy: Policy, q_fn: Callable[[np.ndarray], np.ndarray] | None = None,
-               on_step: Callable[[np.ndarray, np.ndarray, np.ndarray, VectorStep, np.ndarray], None] | None = None,
-               record_outputs: bool = True) -> int:
+def run_vector(
+    vec: ZoomVectorEnv,
+    policy: Policy,
+    q_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+    on_step: Callable[[np.ndarray, np.ndarray, np.ndarray, VectorStep, np.ndarray], None] | None = None,
+    record_outputs: bool = True,
+) -> int:
     """Run every sub-environment until its image is done; returns the number of actions taken.
 
     Each step: Q-values of the acting observations (one batched call of ``q_fn``), the policy's actions, one

@@ -32,8 +32,21 @@ from zoomrl.envs import search
 from zoomrl.envs.rewards import trigger_reward
 from zoomrl.envs.search import Box, SearchEnv, SearchEpisode, SearchLog, choose_target, describe
 
-__all__ = ["ImageEpisode", "ZoomEnv", "SearchLog", "choose_target", "describe", "history_vector", "paint",
-           "mirror_boxes", "ACTION_NAMES", "NUM_ACTIONS", "TRIGGER", "MASK_PIXEL", "MIRRORED_ACTION"]
+__all__ = [
+    "ImageEpisode",
+    "ZoomEnv",
+    "SearchLog",
+    "choose_target",
+    "describe",
+    "history_vector",
+    "paint",
+    "mirror_boxes",
+    "ACTION_NAMES",
+    "NUM_ACTIONS",
+    "TRIGGER",
+    "MASK_PIXEL",
+    "MIRRORED_ACTION",
+]
 
 TOP_LEFT, TOP_RIGHT, BOTTOM_LEFT, BOTTOM_RIGHT, CENTRE, TRIGGER = range(6)
 ACTION_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right", "centre", "trigger")
@@ -113,8 +126,17 @@ class ImageEpisode(SearchEpisode):
         nothing_left_reward: float = -1.0,
         teach_iou: float | None = None,
     ) -> None:
-        self._setup(image_key, image, gt_boxes, difficult, training=training, max_steps=max_steps,
-                    history_length=history_length, trigger_iou=trigger_iou, index=index)
+        self._setup(
+            image_key,
+            image,
+            gt_boxes,
+            difficult,
+            training=training,
+            max_steps=max_steps,
+            history_length=history_length,
+            trigger_iou=trigger_iou,
+            index=index,
+        )
         self.scale = float(scale)
         self.paint_window = (not training) if paint_window is None else bool(paint_window)
         self.search_until_miss = (not training) if search_until_miss is None else bool(search_until_miss)
@@ -186,18 +208,48 @@ class ZoomEnv(SearchEnv):
     training behaviour (paint the ground truth of a found object; one search per object) or the testing one (paint
     the triggered window; up to ``max_searches``). Registered as ``zoomrl/Zoom-v0``."""
 
-    def __init__(self, image: np.ndarray, gt_boxes: np.ndarray, difficult: np.ndarray | None = None, *,
-                 features: Any = None, image_key: str = "image", scale: float = 0.75, max_steps: int = 10,
-                 history_length: int = 4, trigger_iou: float = 0.5, training: bool = True, max_searches: int = 3,
-                 descriptor_scale: float = 1.0, index: int = 0, **rules: Any) -> None:
+    def __init__(
+        self,
+        image: np.ndarray,
+        gt_boxes: np.ndarray,
+        difficult: np.ndarray | None = None,
+        *,
+        features: Any = None,
+        image_key: str = "image",
+        scale: float = 0.75,
+        max_steps: int = 10,
+        history_length: int = 4,
+        trigger_iou: float = 0.5,
+        training: bool = True,
+        max_searches: int = 3,
+        descriptor_scale: float = 1.0,
+        index: int = 0,
+        **rules: Any,
+    ) -> None:
         """``rules``: :class:`ImageEpisode`'s ``paint_window``, ``search_until_miss``, ``nothing_left_reward`` and
         ``teach_iou`` (training that follows the test's rules; see there)."""
         super().__init__()
-        self._setup(image, gt_boxes, difficult, features=features, image_key=image_key,
-                    descriptor_scale=descriptor_scale, index=index, num_actions=NUM_ACTIONS,
-                    state_tail=NUM_ACTIONS * history_length)
-        self._kwargs = dict(scale=scale, max_steps=max_steps, history_length=history_length, trigger_iou=trigger_iou,
-                            training=training, max_searches=max_searches, index=index, **rules)
+        self._setup(
+            image,
+            gt_boxes,
+            difficult,
+            features=features,
+            image_key=image_key,
+            descriptor_scale=descriptor_scale,
+            index=index,
+            num_actions=NUM_ACTIONS,
+            state_tail=NUM_ACTIONS * history_length,
+        )
+        self._kwargs = dict(
+            scale=scale,
+            max_steps=max_steps,
+            history_length=history_length,
+            trigger_iou=trigger_iou,
+            training=training,
+            max_searches=max_searches,
+            index=index,
+            **rules,
+        )
         self.episode: ImageEpisode | None = None
 
     def _new_episode(self) -> ImageEpisode:

@@ -391,9 +391,7 @@ def evaluate(
         "recall": [float(v) for v in recall],
         "precision": [float(v) for v in precision],
         "scores": [float(v) for v in match.scores],
-        "recall_at_windows": {
-            str(k): float(v) for k, v in recall_at_windows(detections, match, records, grid).items()
-        },
+        "recall_at_windows": {str(k): float(v) for k, v in recall_at_windows(detections, match, records, grid).items()},
         "windows_per_found_object": per_object,
         "median_windows_per_found_object": float(np.median(per_object)) if per_object else None,
         "windows_histogram": {str(k): int(v) for k, v in windows_histogram(per_object).items()},

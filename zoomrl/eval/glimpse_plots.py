@@ -28,9 +28,16 @@ def _save(fig: Any, path: str | Path) -> None:
     plt.close(fig)
 
 
-def draw_glimpse_path(image: np.ndarray, path: np.ndarray, glimpse_size: int, scales: int, out: str | Path,
-                      title: str = "", truth: Sequence[float] | None = None,
-                      prediction: Sequence[float] | None = None) -> None:
+def draw_glimpse_path(
+    image: np.ndarray,
+    path: np.ndarray,
+    glimpse_size: int,
+    scales: int,
+    out: str | Path,
+    title: str = "",
+    truth: Sequence[float] | None = None,
+    prediction: Sequence[float] | None = None,
+) -> None:
     """``image (S, S[, C])``; ``path (T, 2)`` glimpse locations in [-1, 1] units (yellow line, the last glimpse's
     patches as squares); ``truth`` / ``prediction``: landmark pixels (green / red), or None."""
     plt = _plt()
@@ -45,10 +52,11 @@ def draw_glimpse_path(image: np.ndarray, path: np.ndarray, glimpse_size: int, sc
     ax.scatter(px[:, 0], px[:, 1], c=np.arange(len(px)), cmap="autumn", s=14, zorder=3)
     ax.scatter(px[:1, 0], px[:1, 1], marker="s", facecolors="none", edgecolors="cyan", s=40, zorder=4)
     for k in range(scales):
-        side = glimpse_size * 2 ** k
+        side = glimpse_size * 2**k
         x, y = px[-1]
-        ax.add_patch(plt.Rectangle((x - side / 2, y - side / 2), side, side, fill=False, color="yellow", lw=0.6,
-                                   alpha=0.7))
+        ax.add_patch(
+            plt.Rectangle((x - side / 2, y - side / 2), side, side, fill=False, color="yellow", lw=0.6, alpha=0.7)
+        )
     if truth is not None:
         ax.scatter([truth[0]], [truth[1]], marker="+", c="lime", s=80, zorder=5)
     if prediction is not None:

@@ -23,10 +23,12 @@ FAMILIES = {
     "sweep": "zoomrl.experiments.sweep",
 }
 
-USAGE = ("usage: python -m zoomrl FAMILY COMMAND [flags]\n"
-         "  FAMILY: hierarchical | active | glimpse | patchdrop   COMMAND: train | test (hierarchical: also demo)\n"
-         "  python -m zoomrl sweep FAMILY --classes all|a,b [flags]\n"
-         "  python -m zoomrl FAMILY COMMAND --help   lists a command's flags")
+USAGE = (
+    "usage: python -m zoomrl FAMILY COMMAND [flags]\n"
+    "  FAMILY: hierarchical | active | glimpse | patchdrop   COMMAND: train | test (hierarchical: also demo)\n"
+    "  python -m zoomrl sweep FAMILY --classes all|a,b [flags]\n"
+    "  python -m zoomrl FAMILY COMMAND --help   lists a command's flags"
+)
 
 
 def family_module(name: str) -> Any:

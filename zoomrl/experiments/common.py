@@ -47,8 +47,9 @@ def keep_checkpoints(text: str) -> int | None:
     return positive_int(text)
 
 
-def add_common_flags(parser: argparse.ArgumentParser, command: str, presets: Sequence[str],
-                     defaults: Mapping[str, Any]) -> None:
+def add_common_flags(
+    parser: argparse.ArgumentParser, command: str, presets: Sequence[str], defaults: Mapping[str, Any]
+) -> None:
     """The flags every family takes: ``--preset --seed --model-dir --quiet`` and, for ``train``,
     ``--epochs --resume --keep-checkpoints``; for ``test``, ``--output-dir --bool-draw``.
 
@@ -56,21 +57,38 @@ def add_common_flags(parser: argparse.ArgumentParser, command: str, presets: Seq
     ``RESUME``, ``BOOL_DRAW``) to their defaults; absent ones default to None/False."""
     d = dict(defaults)
     add = parser.add_argument
-    add("--preset", default=d.get("PRESET", "fast"), choices=sorted(presets),
-        help="hyperparameter preset (default: %(default)s)")
+    add(
+        "--preset",
+        default=d.get("PRESET", "fast"),
+        choices=sorted(presets),
+        help="hyperparameter preset (default: %(default)s)",
+    )
     add("--seed", type=int, default=d.get("SEED", 0), help="seeds Python, NumPy and Keras (default: %(default)s)")
     add("--model-dir", default=d.get("MODEL_DIR"), help="checkpoints go here (default: %(default)s)")
     add("--quiet", action="store_true", help="no progress bars")
     if command == "train":
         add("--epochs", type=non_negative_int, default=d.get("EPOCHS"), help="epochs (default: the preset's)")
-        add("--resume", action=argparse.BooleanOptionalAction, default=d.get("RESUME", False),
-            help="continue the run in the model folder after its last finished epoch")
-        add("--keep-checkpoints", type=keep_checkpoints, default=d.get("KEEP_CHECKPOINTS", 3), metavar="N|all",
-            help="keep the last N epochs' checkpoints, plus the best (default: %(default)s)")
+        add(
+            "--resume",
+            action=argparse.BooleanOptionalAction,
+            default=d.get("RESUME", False),
+            help="continue the run in the model folder after its last finished epoch",
+        )
+        add(
+            "--keep-checkpoints",
+            type=keep_checkpoints,
+            default=d.get("KEEP_CHECKPOINTS", 3),
+            metavar="N|all",
+            help="keep the last N epochs' checkpoints, plus the best (default: %(default)s)",
+        )
     if command == "test":
         add("--output-dir", default=d.get("OUTPUT_DIR"), help="outputs go here (default: %(default)s)")
-        add("--bool-draw", action=argparse.BooleanOptionalAction, default=d.get("BOOL_DRAW", False),
-            help="draw one picture per test image")
+        add(
+            "--bool-draw",
+            action=argparse.BooleanOptionalAction,
+            default=d.get("BOOL_DRAW", False),
+            help="draw one picture per test image",
+        )
 
 
 def quiet_backend() -> None:

@@ -23,34 +23,67 @@ def store_transitions(agent: Any, demo: bool, tag: Any) -> Callable:
     n-step returns never mix images run side by side), with the IoU of each state's window (``info["iou"]``,
     the IoU head's target)."""
 
-    def on_step(indices: np.ndarray, obs: np.ndarray, actions: np.ndarray, step: VectorStep,
-                next_obs: np.ndarray, infos: list[dict[str, Any]]) -> None:
+    def on_step(
+        indices: np.ndarray,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        step: VectorStep,
+        next_obs: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
         for j, i in enumerate(indices):
-            agent.observe((tag, int(i)), obs[j], int(actions[j]), float(step.rewards[i]), next_obs[j],
-                          bool(step.terminated[i]), bool(step.truncated[i]), demo=demo,
-                          iou=float(infos[j]["iou"]))
+            agent.observe(
+                (tag, int(i)),
+                obs[j],
+                int(actions[j]),
+                float(step.rewards[i]),
+                next_obs[j],
+                bool(step.terminated[i]),
+                bool(step.truncated[i]),
+                demo=demo,
+                iou=float(infos[j]["iou"]),
+            )
 
     return on_step
 
 
-def collect_demonstrations(n_images: int, envs_for: EnvsFor, features: Any, agent: Any, batch: int,
-                           descriptor_scale: float, progress: Callable[[int], None] | None = None) -> int:
+def collect_demonstrations(
+    n_images: int,
+    envs_for: EnvsFor,
+    features: Any,
+    agent: Any,
+    batch: int,
+    descriptor_scale: float,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Run the oracle (``info["oracle_action"]``) once over the images and store its transitions as
     demonstrations; returns how many steps it took."""
     steps = 0
     for start in range(0, n_images, batch):
         idx = list(range(start, min(start + batch, n_images)))
         vec = ZoomVectorEnv(envs_for(idx), features, descriptor_scale)
-        steps += run_vector(vec, lambda ix, q, infos: np.array([i["oracle_action"] for i in infos], dtype=np.int64),
-                            None, store_transitions(agent, True, ("demo", start)))
+        steps += run_vector(
+            vec,
+            lambda ix, q, infos: np.array([i["oracle_action"] for i in infos], dtype=np.int64),
+            None,
+            store_transitions(agent, True, ("demo", start)),
+        )
         if progress is not None:
             progress(len(idx))
     return steps
 
 
-def dqn_pass(order: Sequence[int], envs_for: EnvsFor, policy: Callable, features: Any, agent: Any, batch: int,
-             descriptor_scale: float, tag: Any, progress: Callable[[int], None] | None = None
-             ) -> tuple[int, list[float], list]:
+def dqn_pass(
+    order: Sequence[int],
+    envs_for: EnvsFor,
+    policy: Callable,
+    features: Any,
+    agent: Any,
+    batch: int,
+    descriptor_scale: float,
+    tag: Any,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, list[float], list]:
     """One pass over the images in ``order``: every step stores its transitions and runs the updates due.
     Returns ``(steps, losses, envs)``; the envs hold every search for the family's statistics."""
     losses: list[float] = []
@@ -75,10 +108,19 @@ def dqn_pass(order: Sequence[int], envs_for: EnvsFor, policy: Callable, features
     return steps, losses, done
 
 
-def epoch_pass(epoch: int, n_images: int, envs_for: EnvsFor, policy: Callable, features: Any, agent: Any,
-               config: Any, progress: Callable[[int], None] | None = None) -> tuple[int, list[float], list]:
+def epoch_pass(
+    epoch: int,
+    n_images: int,
+    envs_for: EnvsFor,
+    policy: Callable,
+    features: Any,
+    agent: Any,
+    config: Any,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, list[float], list]:
     """:func:`dqn_pass` over all images in 0-based ``epoch``'s shuffled order, seeded by ``(config.seed,
     epoch)`` so a resumed run repeats it."""
     order = np.random.default_rng([config.seed, epoch, 7]).permutation(n_images)
-    return dqn_pass(order, envs_for, policy, features, agent, config.episode_batch, config.descriptor_scale, epoch,
-                    progress)
+    return dqn_pass(
+        order, envs_for, policy, features, agent, config.episode_batch, config.descriptor_scale, epoch, progress
+    )

@@ -30,8 +30,16 @@ class DQNTrainee:
     plot_title: str | None = None
     """The training curves' title (None: the plot's own)."""
 
-    def __init__(self, config: Any, images: Sequence[Any], features: Any, agent: Any, meta: Mapping[str, Any],
-                 run_dir: Path, log: Log) -> None:
+    def __init__(
+        self,
+        config: Any,
+        images: Sequence[Any],
+        features: Any,
+        agent: Any,
+        meta: Mapping[str, Any],
+        run_dir: Path,
+        log: Log,
+    ) -> None:
         self.config, self.images, self.features, self.agent = config, images, features, agent
         self.meta, self.run_dir, self.log = meta, Path(run_dir), log
         self.store = ImageStore()
@@ -86,20 +94,50 @@ class DQNTrainee:
         self.features.close()
 
 
-def train_dqn(config: ConfigBase, run_dir: Path, setup: Callable[[], DQNTrainee], fields: Sequence[str], *,
-              resume: bool, keep: int | None, log: Log, show_progress: bool) -> dict[str, Any]:
+def train_dqn(
+    config: ConfigBase,
+    run_dir: Path,
+    setup: Callable[[], DQNTrainee],
+    fields: Sequence[str],
+    *,
+    resume: bool,
+    keep: int | None,
+    log: Log,
+    show_progress: bool,
+) -> dict[str, Any]:
     """Seed, then drive ``setup()``'s trainee for ``config.epochs`` in ``run_dir``; returns the summary (run folder,
     history, final weights, seconds, the feature model's statistics)."""
     from zoomrl.agents.seeding import seed_everything
 
     seed_everything(config.seed)
-    runner = Runner(run_dir, config, config.epochs, fields=fields, resume=resume, keep=keep, log=log,
-                    show_progress=show_progress, meta_keys=META_KEYS)
+    runner = Runner(
+        run_dir,
+        config,
+        config.epochs,
+        fields=fields,
+        resume=resume,
+        keep=keep,
+        log=log,
+        show_progress=show_progress,
+        meta_keys=META_KEYS,
+    )
     out = runner.train(setup)
     stats = out.trainee.features.stats()
     if out.weights is None:
-        return {"run_dir": str(run_dir), "history": out.history, "weights": None, "seconds": 0.0,
-                "summary": f"no epoch to run; nothing written in {run_dir}", "feature_stats": stats}
-    return {"run_dir": str(run_dir), "history": out.history, "weights": str(out.weights), "seconds": out.seconds,
-            "summary": f"epochs {out.start_epoch + 1}-{config.epochs} in {out.seconds / 60:.1f} min; checkpoints "
-                       f"and training_curves.png in {run_dir}", "feature_stats": stats}
+        return {
+            "run_dir": str(run_dir),
+            "history": out.history,
+            "weights": None,
+            "seconds": 0.0,
+            "summary": f"no epoch to run; nothing written in {run_dir}",
+            "feature_stats": stats,
+        }
+    return {
+        "run_dir": str(run_dir),
+        "history": out.history,
+        "weights": str(out.weights),
+        "seconds": out.seconds,
+        "summary": f"epochs {out.start_epoch + 1}-{config.epochs} in {out.seconds / 60:.1f} min; checkpoints "
+        f"and training_curves.png in {run_dir}",
+        "feature_stats": stats,
+    }

@@ -25,8 +25,20 @@ from typing import Any
 
 from zoomrl.experiments.common import non_negative_int, positive_int
 
-DQN_TRAIN_FLAGS = ("learning_rate", "train_every", "minibatch", "hidden_units", "target_update_every", "double_dqn",
-                   "dueling", "n_step", "demo_ratio", "margin_weight", "bc_epochs", "descriptor_scale")
+DQN_TRAIN_FLAGS = (
+    "learning_rate",
+    "train_every",
+    "minibatch",
+    "hidden_units",
+    "target_update_every",
+    "double_dqn",
+    "dueling",
+    "n_step",
+    "demo_ratio",
+    "margin_weight",
+    "bc_epochs",
+    "descriptor_scale",
+)
 """The DQN flags every value-based family (hierarchical, active) takes in training."""
 
 NON_NEGATIVE = frozenset({"target_update_every", "bc_epochs", "bc_minibatch", "learning_starts", "epochs"})
@@ -48,9 +60,13 @@ def field_docs(cls: type) -> dict[str, str]:
             continue
         body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
         for node, after in zip(body, body[1:]):
-            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-                    and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
-                    and isinstance(after.value.value, str)):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
                 docs[node.target.id] = " ".join(after.value.value.replace("``", "").split())
     return docs
 
@@ -72,9 +88,14 @@ def _flag_type(name: str, annotation: Any) -> Any:
     return float if kind == "float" else str
 
 
-def add_config_flags(parser: argparse.ArgumentParser, config_cls: type, names: Iterable[str],
-                     presets: Mapping[str, Mapping[str, Any]], preset: str,
-                     metavars: Mapping[str, str] | None = None) -> tuple[str, ...]:
+def add_config_flags(
+    parser: argparse.ArgumentParser,
+    config_cls: type,
+    names: Iterable[str],
+    presets: Mapping[str, Mapping[str, Any]],
+    preset: str,
+    metavars: Mapping[str, str] | None = None,
+) -> tuple[str, ...]:
     """Add ``--name`` for each configuration field of ``names``; returns the names (the overrides to read back).
 
     ``preset`` is the default preset: its value of each field is the one ``--help`` shows."""
@@ -92,8 +113,9 @@ def add_config_flags(parser: argparse.ArgumentParser, config_cls: type, names: I
         if kind is None:
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
-            parser.add_argument(flag, dest=name, type=kind, default=None, help=help_text,
-                                metavar=(metavars or {}).get(name))
+            parser.add_argument(
+                flag, dest=name, type=kind, default=None, help=help_text, metavar=(metavars or {}).get(name)
+            )
         added.append(name)
     return tuple(added)
 
@@ -105,8 +127,13 @@ class _Renamed(argparse.Action):
         self.new = new
         super().__init__(option_strings, dest, **kwargs)
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         print(f"note: {option_string} is deprecated, use {self.new}", file=sys.stderr)
         setattr(namespace, self.dest, values)
 
@@ -114,5 +141,6 @@ class _Renamed(argparse.Action):
 def renamed_flag(parser: argparse.ArgumentParser, old: str, new: str, dest: str, **kwargs: Any) -> None:
     """Accept ``old`` (hidden from ``--help``) for the flag now called ``new`` that stores into ``dest``;
     ``kwargs`` are the new flag's ``type``/``choices``, so the old spelling checks its value the same way."""
-    parser.add_argument(old, dest=dest, action=_Renamed, new=new, default=argparse.SUPPRESS, help=argparse.SUPPRESS,
-                        **kwargs)
+    parser.add_argument(
+        old, dest=dest, action=_Renamed, new=new, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs
+    )

@@ -22,8 +22,10 @@ def resolve_checkpoint(checkpoint: str | Path | None, model_dir: str | Path | No
     if found is None:
         from zoomrl.core.checkpoint import previous_run_hint
 
-        raise FileNotFoundError(f"no trained checkpoint in {run_dir} (no latest.json); "
-                                f"train first or pass --checkpoint{previous_run_hint(run_dir)}")
+        raise FileNotFoundError(
+            f"no trained checkpoint in {run_dir} (no latest.json); "
+            f"train first or pass --checkpoint{previous_run_hint(run_dir)}"
+        )
     return found
 
 
@@ -42,18 +44,31 @@ def saved_config(checkpoint: Path) -> dict[str, Any] | None:
         raise CheckpointError(str(exc)) from None
 
 
-def draw_pictures(images: Sequence[VocImage], records: Sequence[dict[str, Any]], store: ImageStore, out: Path,
-                  class_object: str, label: str, show_progress: bool) -> None:
+def draw_pictures(
+    images: Sequence[VocImage],
+    records: Sequence[dict[str, Any]],
+    store: ImageStore,
+    out: Path,
+    class_object: str,
+    label: str,
+    show_progress: bool,
+) -> None:
     """One picture per image of its searches, ``out/pictures/<image id>.png``, titled ``label | <image id>``."""
     from tqdm import tqdm
 
     from zoomrl.eval.pictures import draw_search
 
     pictures = out / "pictures"
-    for image, record in tqdm(list(zip(images, records)), desc="pictures", unit="img", disable=not show_progress,
-                              leave=False):
-        draw_search(store.get(image), record, pictures / f"{image.image_id}.png", class_object,
-                    title=f"{label} | {image.image_id}")
+    for image, record in tqdm(
+        list(zip(images, records)), desc="pictures", unit="img", disable=not show_progress, leave=False
+    ):
+        draw_search(
+            store.get(image),
+            record,
+            pictures / f"{image.image_id}.png",
+            class_object,
+            title=f"{label} | {image.image_id}",
+        )
 
 
 Log = Callable[[str], None]

@@ -59,8 +59,10 @@ class Backbone:
         if len(shape) != 4 or shape[-1] != 3:
             raise ValueError(f"backbone input: expected images (N, H, W, 3), received shape {tuple(shape)}")
         if shape[1] < 32 or shape[2] < 32:
-            raise ValueError(f"backbone input: images of {shape[2]}x{shape[1]} pixels; expected both sides of at "
-                             "least 32 (pad or resize smaller images)")
+            raise ValueError(
+                f"backbone input: images of {shape[2]}x{shape[1]} pixels; expected both sides of at "
+                "least 32 (pad or resize smaller images)"
+            )
         p4, p5 = self.model(batch, training=False)
         return keras.ops.convert_to_numpy(p4), keras.ops.convert_to_numpy(p5)
 

@@ -69,8 +69,11 @@ class _FileLock:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise OSError(exc.errno, f"feature cache {owner_of}: cannot create its lock file {path} "
-                                     f"({exc.strerror}); expected a writable folder") from None
+            raise OSError(
+                exc.errno,
+                f"feature cache {owner_of}: cannot create its lock file {path} "
+                f"({exc.strerror}); expected a writable folder",
+            ) from None
         if fcntl is None:  # pragma: no cover
             log(f"feature cache {owner_of}: this system cannot lock files; do not share the cache between runs")
             os.close(fd)
@@ -86,8 +89,10 @@ class _FileLock:
             ) from None
         except OSError as exc:
             os.close(fd)
-            log(f"feature cache {owner_of}: the file system cannot lock {path.name} ({exc.strerror}); "
-                "do not share this cache between runs")
+            log(
+                f"feature cache {owner_of}: the file system cannot lock {path.name} ({exc.strerror}); "
+                "do not share this cache between runs"
+            )
             return
         self.fd = fd
         os.ftruncate(fd, 0)
@@ -138,8 +143,10 @@ class DiskCache:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OSError(exc.errno, f"feature cache folder {folder}: cannot create it ({exc.strerror}); "
-                                     "expected a writable folder") from None
+            raise OSError(
+                exc.errno,
+                f"feature cache folder {folder}: cannot create it ({exc.strerror}); expected a writable folder",
+            ) from None
         if self.path.exists() and not self.path.is_file():
             raise ValueError(f"feature cache {self.path} is not a file; expected an HDF5 file or nothing")
         self._lock = _FileLock(lock_path(self.path), self.path, log)
@@ -153,8 +160,11 @@ class DiskCache:
         h5py = self._h5py
         if self.path.exists():
             if not os.access(self.path, os.R_OK | os.W_OK):
-                raise PermissionError(errno.EACCES, f"feature cache {self.path}: not readable and writable by you; "
-                                                    "expected a file you own or another --feature-cache")
+                raise PermissionError(
+                    errno.EACCES,
+                    f"feature cache {self.path}: not readable and writable by you; "
+                    "expected a file you own or another --feature-cache",
+                )
             try:
                 f = h5py.File(self.path, "a", locking=False)
             except (OSError, RuntimeError, ValueError) as exc:
@@ -191,8 +201,10 @@ class DiskCache:
 
     def _drop(self, name: str, why: str) -> None:
         if not self.dropped:
-            self.log(f"feature cache {self.path}: entry {name[:12]} {why}; dropping and recomputing it "
-                     "(said once; the count is in the stats)")
+            self.log(
+                f"feature cache {self.path}: entry {name[:12]} {why}; dropping and recomputing it "
+                "(said once; the count is in the stats)"
+            )
         self.dropped += 1
         try:
             del self.file[name]
@@ -231,10 +243,14 @@ class DiskCache:
             group.attrs["n"] = len(arrays)
         except (OSError, RuntimeError, ValueError) as exc:
             self.writable = False
-            what = "no space left on the device" if is_disk_full(exc) else (
-                f"writing failed ({str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__})")
-            self.log(f"feature cache {self.path}: {what}; no longer writing to it, this run keeps descriptors in "
-                     "memory only")
+            what = (
+                "no space left on the device"
+                if is_disk_full(exc)
+                else (f"writing failed ({str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__})")
+            )
+            self.log(
+                f"feature cache {self.path}: {what}; no longer writing to it, this run keeps descriptors in memory only"
+            )
             try:
                 if name in self.file:
                     del self.file[name]
@@ -250,8 +266,10 @@ class DiskCache:
             except (OSError, RuntimeError) as exc:
                 if self.writable:
                     self.writable = False
-                    self.log(f"feature cache {self.path}: flushing failed ({str(exc).splitlines()[0][:80]}); "
-                             "no longer writing to it")
+                    self.log(
+                        f"feature cache {self.path}: flushing failed ({str(exc).splitlines()[0][:80]}); "
+                        "no longer writing to it"
+                    )
 
     def close(self) -> None:
         """Close the file and release the lock; closing twice is harmless."""

@@ -30,10 +30,24 @@ CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
 
 ARCHITECTURES: dict[str, dict[str, Any]] = {
     # The image side of OpenAI's ViT-B/32 and ViT-B/16 CLIP (Radford et al. 2021), for random-weight builds.
-    "clip_vit_base_patch32": {"patch_size": 32, "hidden_dim": 768, "num_layers": 12, "num_heads": 12,
-                              "intermediate_dim": 3072, "image_size": 224, "projection_dim": 512},
-    "clip_vit_base_patch16": {"patch_size": 16, "hidden_dim": 768, "num_layers": 12, "num_heads": 12,
-                              "intermediate_dim": 3072, "image_size": 224, "projection_dim": 512},
+    "clip_vit_base_patch32": {
+        "patch_size": 32,
+        "hidden_dim": 768,
+        "num_layers": 12,
+        "num_heads": 12,
+        "intermediate_dim": 3072,
+        "image_size": 224,
+        "projection_dim": 512,
+    },
+    "clip_vit_base_patch16": {
+        "patch_size": 16,
+        "hidden_dim": 768,
+        "num_layers": 12,
+        "num_heads": 12,
+        "intermediate_dim": 3072,
+        "image_size": 224,
+        "projection_dim": 512,
+    },
 }
 """Vision architectures by preset name: what ``random_weights`` builds without downloading anything."""
 
@@ -54,13 +68,24 @@ def random_clip_backbone(architecture: Mapping[str, Any]) -> Any:
     hub = _keras_hub()
     a = dict(architecture)
     side = int(a["image_size"])
-    vision = hub.models.CLIPVisionEncoder(patch_size=int(a["patch_size"]), hidden_dim=int(a["hidden_dim"]),
-                                          num_layers=int(a["num_layers"]), num_heads=int(a["num_heads"]),
-                                          intermediate_dim=int(a["intermediate_dim"]), image_shape=(side, side, 3))
-    text = hub.models.CLIPTextEncoder(vocabulary_size=16, embedding_dim=8, hidden_dim=8, num_layers=1, num_heads=1,
-                                      intermediate_dim=8, max_sequence_length=4)
-    return hub.models.CLIPBackbone(vision_encoder=vision, text_encoder=text,
-                                   projection_dim=int(a["projection_dim"]))
+    vision = hub.models.CLIPVisionEncoder(
+        patch_size=int(a["patch_size"]),
+        hidden_dim=int(a["hidden_dim"]),
+        num_layers=int(a["num_layers"]),
+        num_heads=int(a["num_heads"]),
+        intermediate_dim=int(a["intermediate_dim"]),
+        image_shape=(side, side, 3),
+    )
+    text = hub.models.CLIPTextEncoder(
+        vocabulary_size=16,
+        embedding_dim=8,
+        hidden_dim=8,
+        num_layers=1,
+        num_heads=1,
+        intermediate_dim=8,
+        max_sequence_length=4,
+    )
+    return hub.models.CLIPBackbone(vision_encoder=vision, text_encoder=text, projection_dim=int(a["projection_dim"]))
 
 
 def load_clip_backbone(preset: str) -> Any:
@@ -71,9 +96,11 @@ def load_clip_backbone(preset: str) -> Any:
         return hub.models.CLIPBackbone.from_preset(preset)
     except Exception as exc:  # noqa: BLE001 - downloads and file formats fail in many types
         first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise WeightsError(f"CLIP preset '{preset}' could not be loaded ({type(exc).__name__}: {first}); connect to "
-                           "the network once, pass a local preset folder with --clip-preset, or --weights none for "
-                           "random weights (tests only)") from None
+        raise WeightsError(
+            f"CLIP preset '{preset}' could not be loaded ({type(exc).__name__}: {first}); connect to "
+            "the network once, pass a local preset folder with --clip-preset, or --weights none for "
+            "random weights (tests only)"
+        ) from None
 
 
 def image_encoder(backbone: Any) -> tuple[Callable[[np.ndarray], np.ndarray], int, int]:
@@ -102,8 +129,9 @@ class ClipCrops(FeatureModel):
 
     variant = "clip"
 
-    def __init__(self, embed: Callable[[np.ndarray], np.ndarray], side: int, size: int, fingerprint: str,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, embed: Callable[[np.ndarray], np.ndarray], side: int, size: int, fingerprint: str, **kwargs: Any
+    ) -> None:
         super().__init__(embed, fingerprint, **kwargs)  # type: ignore[arg-type]
         self.side = int(side)
         self.size = int(size)
@@ -160,17 +188,25 @@ def _fingerprint(backbone: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-def build_clip_feature_model(preset: str, *, random_weights: bool = False,
-                             architecture: Mapping[str, Any] | None = None, batch_size: int = 16,
-                             cache_mb: float = 1024, log: Callable[[str], None] = print) -> ClipCrops:
+def build_clip_feature_model(
+    preset: str,
+    *,
+    random_weights: bool = False,
+    architecture: Mapping[str, Any] | None = None,
+    batch_size: int = 16,
+    cache_mb: float = 1024,
+    log: Callable[[str], None] = print,
+) -> ClipCrops:
     """The CLIP feature model of ``preset`` (a keras-hub preset name or a local preset folder), pretrained; with
     ``random_weights``, ``architecture`` (default: the preset's in :data:`ARCHITECTURES`) with random weights,
     saying so in one line. ``weights_name`` records which."""
     if random_weights:
         arch = architecture if architecture is not None else ARCHITECTURES.get(preset)
         if arch is None:
-            raise WeightsError(f"--weights none with --clip-preset {preset}: no known architecture for a random "
-                               f"build; expected one of {', '.join(sorted(ARCHITECTURES))}")
+            raise WeightsError(
+                f"--weights none with --clip-preset {preset}: no known architecture for a random "
+                f"build; expected one of {', '.join(sorted(ARCHITECTURES))}"
+            )
         backbone = random_clip_backbone(arch)
         name = f"random ({preset} architecture)" if architecture is None else "random (given architecture)"
         log(f"WARNING: CLIP image encoder: the weights are NOT pretrained ({name}): for tests only")
@@ -183,5 +219,14 @@ def build_clip_feature_model(preset: str, *, random_weights: bool = False,
     return model
 
 
-__all__ = ["ClipCrops", "build_clip_feature_model", "image_encoder", "load_clip_backbone", "random_clip_backbone",
-           "normalise", "ARCHITECTURES", "CLIP_MEAN", "CLIP_STD"]
+__all__ = [
+    "ClipCrops",
+    "build_clip_feature_model",
+    "image_encoder",
+    "load_clip_backbone",
+    "random_clip_backbone",
+    "normalise",
+    "ARCHITECTURES",
+    "CLIP_MEAN",
+    "CLIP_STD",
+]

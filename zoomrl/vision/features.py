@@ -55,8 +55,9 @@ class Request(NamedTuple):
     window: tuple[float, float, float, float]
 
 
-def roi_max_pool(fmap: np.ndarray, box: tuple[float, float, float, float], stride: float,
-                 grid: int = GRID) -> np.ndarray:
+def roi_max_pool(
+    fmap: np.ndarray, box: tuple[float, float, float, float], stride: float, grid: int = GRID
+) -> np.ndarray:
     """Max-pool the part of ``fmap`` under ``box`` into ``grid x grid`` bins, all channels at once.
 
     ``fmap`` is ``(h, w, C)``; ``box`` is ``(x1, y1, x2, y2)`` in input-image pixel edges and ``stride`` the map's
@@ -273,15 +274,30 @@ def make_feature_model(variant: str, backbone: BackboneFn, fingerprint: str, **k
     return models[variant](backbone, fingerprint, **kwargs)
 
 
-def build_feature_model(variant: str, weights: str, *, backbone_batch: int = 16, cache_mb: float = 3072,
-                        cache_dir: str | None = None, pool45_max_side: int = 500,
-                        log: Callable[[str], None] = print) -> FeatureModel:
+def build_feature_model(
+    variant: str,
+    weights: str,
+    *,
+    backbone_batch: int = 16,
+    cache_mb: float = 3072,
+    cache_dir: str | None = None,
+    pool45_max_side: int = 500,
+    log: Callable[[str], None] = print,
+) -> FeatureModel:
     """The VGG-16 backbone with ``weights`` and the feature model ``variant`` over it (``weights_name`` set)."""
     from zoomrl.vision.backbone import load_backbone
 
     backbone = load_backbone(weights, log=log)
     extra = {"max_side": pool45_max_side} if variant == "pool45_crops" else {}
-    model = make_feature_model(variant, backbone, backbone.fingerprint, batch_size=backbone_batch,
-                               cache_mb=cache_mb, cache_dir=cache_dir, log=log, **extra)
+    model = make_feature_model(
+        variant,
+        backbone,
+        backbone.fingerprint,
+        batch_size=backbone_batch,
+        cache_mb=cache_mb,
+        cache_dir=cache_dir,
+        log=log,
+        **extra,
+    )
     model.weights_name = backbone.weights_name  # type: ignore[attr-defined]
     return model

@@ -33,8 +33,10 @@ def pool_descriptors(descriptors: np.ndarray, grid: int, cells: int = CELLS, cha
     if grid == cells:
         return d
     if d.ndim != 2 or d.shape[1] != cells * cells * channels:
-        raise ValueError(f"expected descriptors of {cells}x{cells}x{channels} = {cells * cells * channels} values, "
-                         f"received shape {d.shape}")
+        raise ValueError(
+            f"expected descriptors of {cells}x{cells}x{channels} = {cells * cells * channels} values, "
+            f"received shape {d.shape}"
+        )
     maps = d.reshape(len(d), cells, cells, channels)
     bins = pool_bins(grid, cells)
     out = np.empty((len(d), grid, grid, channels), dtype=np.float32)
@@ -50,8 +52,10 @@ class PooledFeatures:
 
     def __init__(self, inner: Any, grid: int, cells: int = CELLS, channels: int = CHANNELS) -> None:
         if inner.descriptor_size != cells * cells * channels:
-            raise ValueError(f"descriptor_pool needs {cells}x{cells}x{channels} descriptors; this feature model gives "
-                             f"{inner.descriptor_size} values")
+            raise ValueError(
+                f"descriptor_pool needs {cells}x{cells}x{channels} descriptors; this feature model gives "
+                f"{inner.descriptor_size} values"
+            )
         self.inner = inner
         self.grid = int(grid)
         self.cells = cells

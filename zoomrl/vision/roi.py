@@ -46,8 +46,9 @@ MapFn = Callable[[np.ndarray], np.ndarray]
 """Preprocessed images ``(1, H, W, 3)`` float32 -> conv maps ``(1, h, w, C)``, NumPy."""
 
 
-def interpolation_rows(start: float, length: float, size: int, grid: int = GRID, sampling: int = SAMPLING
-                       ) -> np.ndarray:
+def interpolation_rows(
+    start: float, length: float, size: int, grid: int = GRID, sampling: int = SAMPLING
+) -> np.ndarray:
     """``(grid, size)``: row ``g`` averages the linear interpolation weights of bin ``g``'s ``sampling`` samples over
     ``size`` cells, for an interval ``[start, start + length)`` in map coordinates (cell ``k`` spans ``[k, k + 1)``,
     centre ``k + 0.5``)."""
@@ -65,8 +66,9 @@ def interpolation_rows(start: float, length: float, size: int, grid: int = GRID,
     return out
 
 
-def roi_align(fmap: np.ndarray, box: Sequence[float], stride: float, grid: int = GRID,
-              sampling: int = SAMPLING) -> np.ndarray:
+def roi_align(
+    fmap: np.ndarray, box: Sequence[float], stride: float, grid: int = GRID, sampling: int = SAMPLING
+) -> np.ndarray:
     """RoIAlign of ``box`` ``(x1, y1, x2, y2)`` (input-image pixel edges) on ``fmap`` ``(h, w, C)`` of stride
     ``stride``: ``(grid, grid, C)`` float32, each bin the mean of ``sampling x sampling`` bilinear samples (see the
     module docstring for the coordinates)."""
@@ -103,9 +105,19 @@ class RoiAlignFeatures(FeatureModel):
 
     variant = "roi_align"
 
-    def __init__(self, maps: MapFn, fingerprint: str, *, stride: float = STRIDE, channels: int = 512,
-                 grid: int = GRID, sampling: int = SAMPLING, max_side: int = 500, min_side: int = MIN_SIDE,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        maps: MapFn,
+        fingerprint: str,
+        *,
+        stride: float = STRIDE,
+        channels: int = 512,
+        grid: int = GRID,
+        sampling: int = SAMPLING,
+        max_side: int = 500,
+        min_side: int = MIN_SIDE,
+        **kwargs,
+    ) -> None:
         # The disk cache's file is named by the variant: maps at another resolution must not be read back.
         self.variant = f"roi_align_{LAYER}_side{int(max_side)}"
         super().__init__(maps, fingerprint, **kwargs)  # type: ignore[arg-type]
@@ -140,8 +152,9 @@ class RoiAlignFeatures(FeatureModel):
         self.backbone_calls += 1
         self.backbone_images += 1
         if fmap.ndim != 4 or fmap.shape[0] != 1 or fmap.shape[-1] != self.channels:
-            raise ValueError(f"roi features: the backbone returned shape {fmap.shape}; expected (1, h, w, "
-                             f"{self.channels})")
+            raise ValueError(
+                f"roi features: the backbone returned shape {fmap.shape}; expected (1, h, w, {self.channels})"
+            )
         return fmap[0].astype(np.float32), factor
 
     def descriptor(self, fmap: np.ndarray, factor: float, window: Sequence[float]) -> np.ndarray:
@@ -177,18 +190,34 @@ def conv_map_fn(backbone, layer: str = LAYER) -> MapFn:
     return maps
 
 
-def build_roi_feature_model(weights: str, *, cache_mb: float = 3072, cache_dir: str | None = None,
-                            max_side: int = 500, log: Callable[[str], None] = print) -> RoiAlignFeatures:
+def build_roi_feature_model(
+    weights: str,
+    *,
+    cache_mb: float = 3072,
+    cache_dir: str | None = None,
+    max_side: int = 500,
+    log: Callable[[str], None] = print,
+) -> RoiAlignFeatures:
     """VGG-16 with ``weights`` (see :func:`zoomrl.vision.backbone.load_backbone`) to ``block5_conv3``, and RoIAlign
     over it (``weights_name`` set)."""
     from zoomrl.vision.backbone import load_backbone
 
     backbone = load_backbone(weights, log=log)
-    model = RoiAlignFeatures(conv_map_fn(backbone), backbone.fingerprint, max_side=max_side, cache_mb=cache_mb,
-                             cache_dir=cache_dir, log=log)
+    model = RoiAlignFeatures(
+        conv_map_fn(backbone), backbone.fingerprint, max_side=max_side, cache_mb=cache_mb, cache_dir=cache_dir, log=log
+    )
     model.weights_name = backbone.weights_name  # type: ignore[attr-defined]
     return model
 
 
-__all__ = ["roi_align", "interpolation_rows", "RoiAlignFeatures", "build_roi_feature_model", "conv_map_fn", "LAYER",
-           "STRIDE", "GRID", "SAMPLING"]
+__all__ = [
+    "roi_align",
+    "interpolation_rows",
+    "RoiAlignFeatures",
+    "build_roi_feature_model",
+    "conv_map_fn",
+    "LAYER",
+    "STRIDE",
+    "GRID",
+    "SAMPLING",
+]

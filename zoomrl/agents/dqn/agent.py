@@ -42,8 +42,9 @@ class _Learner(keras.Model):
             loss = dqn_loss(y_pred, x, self.margin, self.margin_weight)
         else:
             q, predicted_iou = y_pred
-            loss = (dqn_loss(q, x, self.margin, self.margin_weight)
-                    + self.iou_weight * keras.ops.mean(iou_loss(predicted_iou, x["ious"])))
+            loss = dqn_loss(q, x, self.margin, self.margin_weight) + self.iou_weight * keras.ops.mean(
+                iou_loss(predicted_iou, x["ious"])
+            )
         # The kernels' L2 penalties (weight_decay): Keras's own compute_loss adds them, this override must too.
         penalties = self.losses
         return loss + keras.ops.sum(keras.ops.stack(penalties)) if penalties else loss
@@ -52,8 +53,14 @@ class _Learner(keras.Model):
 class DQNAgent(Agent):
     """One agent with ``state_size`` inputs and ``num_actions`` outputs (see :class:`DQNConfig` for options)."""
 
-    def __init__(self, state_size: int, num_actions: int, config: DQNConfig, seed: int = 0,
-                 build_network: Callable[..., keras.Model] | None = None) -> None:
+    def __init__(
+        self,
+        state_size: int,
+        num_actions: int,
+        config: DQNConfig,
+        seed: int = 0,
+        build_network: Callable[..., keras.Model] | None = None,
+    ) -> None:
         """``build_network(state_size, num_actions, hidden_units, dropout, dueling, name=...)`` replaces the MLP
         of :func:`build_qnetwork` (for example a CNN over raw pixels trained end to end).
 
@@ -66,22 +73,40 @@ class DQNAgent(Agent):
         build = build_network or build_qnetwork
         self.iou_model: keras.Model | None = None
         if c.weight_decay > 0 and build_network is not None:
-            raise ValueError("weight_decay > 0 needs the default Q-network (build_qnetwork); received a custom "
-                             "build_network")
+            raise ValueError(
+                "weight_decay > 0 needs the default Q-network (build_qnetwork); received a custom build_network"
+            )
         if c.iou_weight > 0:
             if build_network is not None:
-                raise ValueError("iou_weight > 0 needs the default Q-network (build_qnetwork); received a custom "
-                                 "build_network")
-            self.network = build_qnetwork(state_size, num_actions, c.hidden_units, c.dropout, c.dueling,
-                                          name="q_network", iou_head=True, weight_decay=c.weight_decay)
+                raise ValueError(
+                    "iou_weight > 0 needs the default Q-network (build_qnetwork); received a custom build_network"
+                )
+            self.network = build_qnetwork(
+                state_size,
+                num_actions,
+                c.hidden_units,
+                c.dropout,
+                c.dueling,
+                name="q_network",
+                iou_head=True,
+                weight_decay=c.weight_decay,
+            )
             self.model = keras.Model(self.network.input, self.network.outputs[0], name="q_values_only")
             self.iou_model = keras.Model(self.network.input, self.network.outputs[1], name="iou_only")
         elif c.weight_decay > 0:
-            self.network = self.model = build_qnetwork(state_size, num_actions, c.hidden_units, c.dropout,
-                                                       c.dueling, name="q_network", weight_decay=c.weight_decay)
+            self.network = self.model = build_qnetwork(
+                state_size,
+                num_actions,
+                c.hidden_units,
+                c.dropout,
+                c.dueling,
+                name="q_network",
+                weight_decay=c.weight_decay,
+            )
         else:
-            self.network = self.model = build(state_size, num_actions, c.hidden_units, c.dropout, c.dueling,
-                                              name="q_network")
+            self.network = self.model = build(
+                state_size, num_actions, c.hidden_units, c.dropout, c.dueling, name="q_network"
+            )
         self.learner = _Learner(self.network, c.margin, c.margin_weight if c.demo_ratio > 0 else 0.0, c.iou_weight)
         # XLA makes an update of the 25112 x 1024 network about 2.8x faster on a CPU under TensorFlow; JAX
         # compiles anyway. PyTorch keeps Keras's default (torch.compile does not pay off for one small step).
@@ -93,8 +118,9 @@ class DQNAgent(Agent):
         self.learner.optimizer.build(self.network.trainable_variables)
         self.target_model: keras.Model | None = None
         if c.target_update_every > 0:
-            self.target_model = build(state_size, num_actions, c.hidden_units, c.dropout, c.dueling,
-                                      name="target_q_network")
+            self.target_model = build(
+                state_size, num_actions, c.hidden_units, c.dropout, c.dueling, name="target_q_network"
+            )
             self.target_model.set_weights(self.model.get_weights())
         self.memory = ReplayMemory(c.replay_size, state_size)
         self.demos = ReplayMemory(c.demo_size, state_size, demo=True) if c.demo_ratio > 0 else None
@@ -128,8 +154,10 @@ class DQNAgent(Agent):
         if len(states) == 0:
             return np.zeros((0, self.num_actions + 1), dtype=np.float32)
         q, iou = self.network.predict_on_batch(states.astype(np.float32))
-        return np.concatenate([np.asarray(keras.ops.convert_to_numpy(q)),
-                               np.asarray(keras.ops.convert_to_numpy(iou)).reshape(-1, 1)], axis=1)
+        return np.concatenate(
+            [np.asarray(keras.ops.convert_to_numpy(q)), np.asarray(keras.ops.convert_to_numpy(iou)).reshape(-1, 1)],
+            axis=1,
+        )
 
     def act(self, observations: np.ndarray, explore: bool = False) -> np.ndarray:
         """Greedy actions (ties to the lowest index); exploration is the run loop's policy, which needs per-image
@@ -137,8 +165,18 @@ class DQNAgent(Agent):
         return np.argmax(self.q_values(observations), axis=1)
 
     # --- storing --------------------------------------------------------------------------------------------
-    def observe(self, key: Hashable, state: np.ndarray, action: int, reward: float, next_state: np.ndarray | None,
-                terminated: bool, truncated: bool, demo: bool = False, iou: float = 0.0) -> None:
+    def observe(
+        self,
+        key: Hashable,
+        state: np.ndarray,
+        action: int,
+        reward: float,
+        next_state: np.ndarray | None,
+        terminated: bool,
+        truncated: bool,
+        demo: bool = False,
+        iou: float = 0.0,
+    ) -> None:
         """Store one step of episode ``key`` (n-step returns are completed per key); ``demo`` for oracle
         demonstrations, which go to their own memory and do not count as the agent's steps. ``iou`` is the IoU
         of ``state``'s window with its target (what the IoU head learns to predict)."""
@@ -175,9 +213,13 @@ class DQNAgent(Agent):
 
     def update(self, batch: Batch) -> float:
         """One gradient step on a minibatch; returns the loss (a non-finite loss stops the run)."""
-        x = {"states": batch.states.astype(np.float32), "actions": batch.actions.astype(np.int32),
-             "targets": self.targets(batch), "is_demo": batch.is_demo.astype(np.float32),
-             "ious": batch.ious.astype(np.float32)}
+        x = {
+            "states": batch.states.astype(np.float32),
+            "actions": batch.actions.astype(np.int32),
+            "targets": self.targets(batch),
+            "is_demo": batch.is_demo.astype(np.float32),
+            "ious": batch.ious.astype(np.float32),
+        }
         loss = float(np.asarray(self.learner.train_on_batch(x, None, return_dict=False)).reshape(-1)[0])
         self.updates += 1
         if not np.isfinite(loss):

@@ -71,8 +71,9 @@ def read_weights_meta(path: Path) -> dict[str, Any] | None:
     return None if raw is None else json.loads(raw)
 
 
-def check_meta(found: Mapping[str, Any], expected: Mapping[str, Any], where: Path,
-               keys: Sequence[str] = META_KEYS) -> None:
+def check_meta(
+    found: Mapping[str, Any], expected: Mapping[str, Any], where: Path, keys: Sequence[str] = META_KEYS
+) -> None:
     """Raise :class:`CheckpointError` naming the first of ``keys`` on which ``found`` and ``expected`` differ."""
     _check_meta(found, expected, where, keys)
 

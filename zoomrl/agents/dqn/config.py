@@ -76,8 +76,15 @@ class DQNConfig(ConfigBase):
 
     def validate(self) -> DQNConfig:
         super().validate()
-        for name in ("hidden_units", "replay_size", "minibatch", "train_every", "n_step", "demo_size",
-                     "bc_updates_per_epoch"):
+        for name in (
+            "hidden_units",
+            "replay_size",
+            "minibatch",
+            "train_every",
+            "n_step",
+            "demo_size",
+            "bc_updates_per_epoch",
+        ):
             require_positive_int(name, getattr(self, name))
         for name in ("learning_starts", "target_update_every", "bc_epochs", "bc_minibatch", "epochs"):
             require_positive_int(name, getattr(self, name), allow_zero=True)
@@ -93,8 +100,10 @@ class DQNConfig(ConfigBase):
             require_finite(name, getattr(self, name), low=0.0, high=1.0)
         require_finite("epsilon_decay", self.epsilon_decay, low=0.0)
         if self.double_dqn and self.target_update_every == 0:
-            raise ConfigError("double_dqn needs a target network: set target_update_every > 0 "
-                              "(--target-update-every N) or turn double_dqn off")
+            raise ConfigError(
+                "double_dqn needs a target network: set target_update_every > 0 "
+                "(--target-update-every N) or turn double_dqn off"
+            )
         if self.bc_epochs > 0 and self.demo_ratio == 0:
             raise ConfigError("bc_epochs > 0 needs demonstrations: set demo_ratio > 0 (--demo-ratio)")
         return self

@@ -10,8 +10,9 @@ import numpy as np
 from keras import ops
 
 
-def td_targets(returns: np.ndarray, discounts: np.ndarray, next_q_target: np.ndarray,
-               next_q_online: np.ndarray | None = None) -> np.ndarray:
+def td_targets(
+    returns: np.ndarray, discounts: np.ndarray, next_q_target: np.ndarray, next_q_online: np.ndarray | None = None
+) -> np.ndarray:
     """``R + discount * Q_target(s', a*)``; ``a* = argmax Q_target(s')`` or, with ``next_q_online`` (Double DQN),
     ``argmax Q_online(s')``. ``returns`` are (n-step) discounted rewards; ``discounts`` are ``gamma**n``, or 0 where
     the episode terminated (the trigger), so terminal transitions do not bootstrap."""

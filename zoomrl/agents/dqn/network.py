@@ -18,9 +18,16 @@ class DuelingCombine(layers.Layer):
         return value + advantages - ops.mean(advantages, axis=-1, keepdims=True)
 
 
-def build_qnetwork(state_size: int, num_actions: int, hidden_units: int = 1024, dropout: float = 0.2,
-                   dueling: bool = False, name: str = "q_network", iou_head: bool = False,
-                   weight_decay: float = 0.0) -> keras.Model:
+def build_qnetwork(
+    state_size: int,
+    num_actions: int,
+    hidden_units: int = 1024,
+    dropout: float = 0.2,
+    dueling: bool = False,
+    name: str = "q_network",
+    iou_head: bool = False,
+    weight_decay: float = 0.0,
+) -> keras.Model:
     """A Functional Q-network from ``(state_size,)`` states to ``(num_actions,)`` action values (not compiled:
     the agent's learner owns the optimizer, so the network's weights file holds the network alone).
 

@@ -56,8 +56,15 @@ class ReplayMemory:
     def __len__(self) -> int:
         return self.size
 
-    def add(self, state: np.ndarray, action: int, ret: float, next_state: np.ndarray | None, discount: float,
-            iou: float = 0.0) -> None:
+    def add(
+        self,
+        state: np.ndarray,
+        action: int,
+        ret: float,
+        next_state: np.ndarray | None,
+        discount: float,
+        iou: float = 0.0,
+    ) -> None:
         i = self.position
         self.states[i] = state
         self.actions[i] = action
@@ -74,8 +81,15 @@ class ReplayMemory:
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay memory")
         idx = rng.integers(0, self.size, size=batch_size)
-        return Batch(self.states[idx], self.actions[idx], self.returns[idx], self.next_states[idx],
-                     self.discounts[idx], np.full(batch_size, float(self.demo), dtype=np.float32), self.ious[idx])
+        return Batch(
+            self.states[idx],
+            self.actions[idx],
+            self.returns[idx],
+            self.next_states[idx],
+            self.discounts[idx],
+            np.full(batch_size, float(self.demo), dtype=np.float32),
+            self.ious[idx],
+        )
 
     # --- saving -------------------------------------------------------------------------------------------
     def state_dict(self, prefix: str = "replay_") -> dict[str, np.ndarray]:
@@ -100,8 +114,10 @@ class ReplayMemory:
         capacity = int(data[f"{prefix}capacity"])
         state_size = int(data[f"{prefix}state_size"])
         if capacity != self.capacity or state_size != self.state_size:
-            raise ValueError(f"replay memory in checkpoint has capacity {capacity} and state size {state_size}, "
-                             f"this run expects {self.capacity} and {self.state_size}")
+            raise ValueError(
+                f"replay memory in checkpoint has capacity {capacity} and state size {state_size}, "
+                f"this run expects {self.capacity} and {self.state_size}"
+            )
         rows = data[f"{prefix}rows"]
         n = len(data[f"{prefix}actions"])
         self.states[:n] = rows[data[f"{prefix}state_index"]]
@@ -144,9 +160,17 @@ class NStepAccumulator:
         self.gamma = float(gamma)
         self._pending: dict[Hashable, list[tuple[np.ndarray, int, float, float]]] = defaultdict(list)
 
-    def add(self, key: Hashable, state: np.ndarray, action: int, reward: float, next_state: np.ndarray | None,
-            terminated: bool, truncated: bool, iou: float = 0.0
-            ) -> list[tuple[np.ndarray, int, float, np.ndarray | None, float, float]]:
+    def add(
+        self,
+        key: Hashable,
+        state: np.ndarray,
+        action: int,
+        reward: float,
+        next_state: np.ndarray | None,
+        terminated: bool,
+        truncated: bool,
+        iou: float = 0.0,
+    ) -> list[tuple[np.ndarray, int, float, np.ndarray | None, float, float]]:
         pending = self._pending[key]
         pending.append((state, int(action), float(reward), float(iou)))
         out = []

@@ -23,14 +23,21 @@ CHANNELS = 3
 PIXELS = SIDE * SIDE * CHANNELS
 
 
-def build_scratch_qnetwork(state_size: int, num_actions: int, hidden_units: int = 512, dropout: float = 0.2,
-                           dueling: bool = False, name: str = "q_network") -> keras.Model:
+def build_scratch_qnetwork(
+    state_size: int,
+    num_actions: int,
+    hidden_units: int = 512,
+    dropout: float = 0.2,
+    dueling: bool = False,
+    name: str = "q_network",
+) -> keras.Model:
     """The CNN Q-network of the module docstring, on flat states ``(84*84*3 + history,)``; the ``build_network``
     signature of :class:`~zoomrl.agents.dqn.agent.DQNAgent`."""
     history = state_size - PIXELS
     if history < 0:
-        raise ValueError(f"a scratch state holds {PIXELS} pixel values plus the action history, "
-                         f"received state_size {state_size}")
+        raise ValueError(
+            f"a scratch state holds {PIXELS} pixel values plus the action history, received state_size {state_size}"
+        )
     if num_actions < 2:
         raise ValueError(f"num_actions must be at least 2, received {num_actions}")
     state = keras.Input(shape=(state_size,), name="state")

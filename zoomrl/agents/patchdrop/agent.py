@@ -61,8 +61,10 @@ def load_networks(path: str | Path, networks: Mapping[str, Any]) -> None:
             stored = [np.asarray(f[name][str(i)]) for i in range(len(f[name]))]
             shapes = [w.shape for w in current]
             if [w.shape for w in stored] != shapes:
-                raise ValueError(f"{path}: the '{name}' network in this file does not fit this configuration "
-                                 f"({len(stored)} arrays stored, {len(current)} expected, or shapes differ)")
+                raise ValueError(
+                    f"{path}: the '{name}' network in this file does not fit this configuration "
+                    f"({len(stored)} arrays stored, {len(current)} expected, or shapes differ)"
+                )
             net.set_weights(stored)
 
 
@@ -86,9 +88,12 @@ def training_forward(net: Any, x: np.ndarray) -> np.ndarray:
     itself changes them once, as it would without this call."""
     from keras import ops
 
-    out, _ = net.stateless_call([v.value for v in net.trainable_variables],
-                                [v.value for v in net.non_trainable_variables], np.asarray(x, np.float32),
-                                training=True)
+    out, _ = net.stateless_call(
+        [v.value for v in net.trainable_variables],
+        [v.value for v in net.non_trainable_variables],
+        np.asarray(x, np.float32),
+        training=True,
+    )
     return np.asarray(ops.convert_to_numpy(out), np.float64)
 
 
@@ -135,8 +140,11 @@ class CompiledForward:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         from keras import ops
 
-        out = self.fn([v.value for v in self.net.trainable_variables],
-                      [v.value for v in self.net.non_trainable_variables], np.asarray(x, np.float32))
+        out = self.fn(
+            [v.value for v in self.net.trainable_variables],
+            [v.value for v in self.net.non_trainable_variables],
+            np.asarray(x, np.float32),
+        )
         return np.asarray(ops.convert_to_numpy(out), np.float64)
 
 
@@ -150,8 +158,11 @@ def describe_execution(config: Any) -> str:
         return "networks: jax, forwards and updates through jax.jit"
     if execution == "eager":
         return f"networks: {backend}, forwards op by op, updates traced (execution eager)"
-    how = "compiled by XLA (execution xla)" if execution == "xla" else \
-        "traced once by tf.function (execution graph: 2.5x faster per policy update than forwards op by op)"
+    how = (
+        "compiled by XLA (execution xla)"
+        if execution == "xla"
+        else "traced once by tf.function (execution graph: 2.5x faster per policy update than forwards op by op)"
+    )
     return f"networks: {backend}, forwards and updates {how}"
 
 
@@ -159,8 +170,15 @@ class PatchDropAgent(Agent):
     """See the module docstring. ``config`` is a :class:`zoomrl.experiments.patchdrop.config.PatchDropConfig`
     (or anything with its fields); ``classifiers`` shares an existing ``(hr, lr)`` pair between agents."""
 
-    def __init__(self, image_shape: tuple[int, int, int], num_classes: int, config: Any, seed: int = 0,
-                 classifiers: tuple[Any, Any] | None = None, sigma: float | None = None) -> None:
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        num_classes: int,
+        config: Any,
+        seed: int = 0,
+        classifiers: tuple[Any, Any] | None = None,
+        sigma: float | None = None,
+    ) -> None:
         from zoomrl.agents.patchdrop.policy import PolicyNetwork
         from zoomrl.agents.patchdrop.resnet import cifar_resnet
 
@@ -211,8 +229,11 @@ class PatchDropAgent(Agent):
         ce = "sparse_categorical_crossentropy"
         if stage == "classifiers":
             for net in (self.hr, self.lr):
-                net.compile(optimizer=_optimizer(c.classifier_optimizer, c.classifier_lr, c.weight_decay), loss=ce,
-                            **self._compile)
+                net.compile(
+                    optimizer=_optimizer(c.classifier_optimizer, c.classifier_lr, c.weight_decay),
+                    loss=ce,
+                    **self._compile,
+                )
             self.trained = {"hr": self.hr, "lr": self.lr}
         else:
             lr = {"pretrain": c.pretrain_lr, "finetune": c.finetune_lr, "two_stream": c.two_stream_lr}[stage]
@@ -314,10 +335,14 @@ class PatchDropAgent(Agent):
         advantage = pt.self_critical_advantage(r_sampled, r_greedy)
         # alpha travels with the batch (a column of y), so a traced update reads this update's value
         y = np.concatenate([sampled, advantage[:, None], np.full((n, 1), alpha)], axis=1).astype(np.float32)
-        out = {"policy_loss": float(np.ravel(self.policy.train_on_batch(low, y))[0]),
-               "reward": float(r_sampled.mean()), "greedy_reward": float(r_greedy.mean()),
-               "patches": float(sampled.sum(axis=1).mean()), "greedy_patches": float(greedy.sum(axis=1).mean()),
-               "alpha": alpha}
+        out = {
+            "policy_loss": float(np.ravel(self.policy.train_on_batch(low, y))[0]),
+            "reward": float(r_sampled.mean()),
+            "greedy_reward": float(r_greedy.mean()),
+            "patches": float(sampled.sum(axis=1).mean()),
+            "greedy_patches": float(greedy.sum(axis=1).mean()),
+            "alpha": alpha,
+        }
         self.updates += 1
         if self.stage == "finetune":
             masked = pt.mask_patches(images, sampled, self.grid)
@@ -336,8 +361,11 @@ class PatchDropAgent(Agent):
         load_networks(path, {k: v for k, v in nets.items() if only is None or k in only})
 
     def get_state(self) -> dict[str, np.ndarray]:
-        state: dict[str, np.ndarray] = {"rng": np.array(json.dumps(self.rng.bit_generator.state)),
-                                        "sigma": np.array(self.sigma), "updates": np.array(self.updates)}
+        state: dict[str, np.ndarray] = {
+            "rng": np.array(json.dumps(self.rng.bit_generator.state)),
+            "sigma": np.array(self.sigma),
+            "updates": np.array(self.updates),
+        }
         for name, net in self.trained.items():
             state.update({f"{name}_{k}": v for k, v in optimizer_state(net.optimizer).items()})
         return state

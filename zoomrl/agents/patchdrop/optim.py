@@ -28,8 +28,10 @@ class _CoupledL2:
         # Every backend's train step ends here (TensorFlow through apply_gradients, JAX through stateless_apply,
         # which passes no variables and maps the optimizer's own list to their current values).
         variables = self._trainable_variables if trainable_variables is None else list(trainable_variables)
-        grads = [g if g is None else ops.add(g, ops.multiply(ops.cast(self.l2, g.dtype), v))
-                 for g, v in zip(grads, variables)]
+        grads = [
+            g if g is None else ops.add(g, ops.multiply(ops.cast(self.l2, g.dtype), v))
+            for g, v in zip(grads, variables)
+        ]
         return super().apply(grads, trainable_variables)
 
 

@@ -82,8 +82,9 @@ def two_stream(scores_hr: np.ndarray, scores_lr: np.ndarray, actions: np.ndarray
     return used * np.asarray(scores_hr) + (1.0 - used) * np.asarray(scores_lr)
 
 
-def random_patch_masks(n: int, patches: int, max_rate: float, rng: np.random.Generator
-                       ) -> tuple[np.ndarray, np.ndarray]:
+def random_patch_masks(
+    n: int, patches: int, max_rate: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Stage 1's masking: per image a rate ``r ~ U[0, max_rate]``, then ``round(r * patches)`` distinct patches
     drawn uniformly are dropped. Returns the kept patches ``(n, patches)`` 0/1 (as :func:`mask_patches` takes
     them) and the rates ``(n,)``. The classifier then learns to read images with patches missing, as the policy

@@ -30,8 +30,16 @@ def mixed_log_likelihood(probs, actions, alpha):
 class PolicyNetwork(keras.Model):
     """ResNet-(6 ``blocks`` + 2) from ``(lr, lr, c)`` images to ``patches`` keep-probabilities (see the module)."""
 
-    def __init__(self, input_shape: tuple[int, int, int], patches: int = 16, blocks: int = 1, width: int = 16,
-                 alpha: float = 0.8, name: str = "policy", **kwargs) -> None:
+    def __init__(
+        self,
+        input_shape: tuple[int, int, int],
+        patches: int = 16,
+        blocks: int = 1,
+        width: int = 16,
+        alpha: float = 0.8,
+        name: str = "policy",
+        **kwargs,
+    ) -> None:
         super().__init__(name=name, **kwargs)
         self.patches = int(patches)
         self.alpha = float(alpha)

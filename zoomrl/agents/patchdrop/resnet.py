@@ -43,8 +43,9 @@ class ZeroPadShortcut(layers.Layer):
 
 
 def _conv_bn(x, filters: int, stride: int, name: str, relu: bool = True):
-    x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, kernel_initializer="he_normal",
-                      name=name + "_conv")(x)
+    x = layers.Conv2D(
+        filters, 3, strides=stride, padding="same", use_bias=False, kernel_initializer="he_normal", name=name + "_conv"
+    )(x)
     x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name + "_bn")(x)
     return layers.Activation("relu", name=name + "_relu")(x) if relu else x
 
@@ -60,8 +61,14 @@ def basic_block(x, filters: int, stride: int, name: str):
     return layers.Activation("relu", name=name + "_out")(y)
 
 
-def cifar_resnet(input_shape: tuple[int, int, int], blocks: int, outputs: int, activation: str = "softmax",
-                 width: int = 16, name: str = "resnet") -> keras.Model:
+def cifar_resnet(
+    input_shape: tuple[int, int, int],
+    blocks: int,
+    outputs: int,
+    activation: str = "softmax",
+    width: int = 16,
+    name: str = "resnet",
+) -> keras.Model:
     """A Functional CIFAR ResNet-(6 ``blocks`` + 2) from ``input_shape`` images to ``outputs`` units."""
     if blocks < 1 or outputs < 1 or width < 1:
         raise ValueError(f"blocks, outputs and width must be positive, received {blocks}, {outputs}, {width}")

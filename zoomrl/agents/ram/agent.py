@@ -53,10 +53,18 @@ def _as_batch(images: np.ndarray) -> np.ndarray:
 class _KerasAgent(Agent):
     model: Any
 
-    def _compile(self, optimizer: str, learning_rate: float, momentum: float, image_shape: tuple[int, ...],
-                 jit_compile: bool | str, run_eagerly: bool = False) -> None:
-        self.model.compile(optimizer=_optimizer(optimizer, learning_rate, momentum), jit_compile=jit_compile,
-                           run_eagerly=run_eagerly)
+    def _compile(
+        self,
+        optimizer: str,
+        learning_rate: float,
+        momentum: float,
+        image_shape: tuple[int, ...],
+        jit_compile: bool | str,
+        run_eagerly: bool = False,
+    ) -> None:
+        self.model.compile(
+            optimizer=_optimizer(optimizer, learning_rate, momentum), jit_compile=jit_compile, run_eagerly=run_eagerly
+        )
         self.model(np.zeros((1, *image_shape), np.float32))  # build the weights
         self.model.optimizer.build(self.model.trainable_variables)
 
@@ -95,9 +103,17 @@ class _KerasAgent(Agent):
 class RamAgent(_KerasAgent):
     """RAM (:class:`zoomrl.agents.ram.network.RamModel`); ``model_kwargs`` go to the model."""
 
-    def __init__(self, image_shape: tuple[int, ...], optimizer: str = "adam", learning_rate: float = 1e-3,
-                 momentum: float = 0.9, jit_compile: bool | str = "auto", run_eagerly: bool = False, seed: int = 0,
-                 **model_kwargs: Any) -> None:
+    def __init__(
+        self,
+        image_shape: tuple[int, ...],
+        optimizer: str = "adam",
+        learning_rate: float = 1e-3,
+        momentum: float = 0.9,
+        jit_compile: bool | str = "auto",
+        run_eagerly: bool = False,
+        seed: int = 0,
+        **model_kwargs: Any,
+    ) -> None:
         from zoomrl.agents.ram.network import RamModel
 
         image_shape = tuple(image_shape) if len(image_shape) == 3 else (*image_shape, 1)
@@ -115,7 +131,7 @@ class RamAgent(_KerasAgent):
 
         state = self.model.seed_generator.state
         dtype = keras.ops.convert_to_numpy(state).dtype
-        state.assign(np.array([seed % (2 ** 31), 0], dtype=dtype))
+        state.assign(np.array([seed % (2**31), 0], dtype=dtype))
 
     def get_state(self) -> dict[str, np.ndarray]:
         import keras
@@ -132,11 +148,11 @@ class RamAgent(_KerasAgent):
         """The glimpse locations ``(B, T, 2)`` for a batch of images (explore: sampled; else the mean path from
         the centre)."""
         first = np.zeros((len(observations), 2), np.float32)
-        return self.predict(observations, "sample" if explore else "mean", first_locations=first,
-                            samples=1)[1][:, 0]
+        return self.predict(observations, "sample" if explore else "mean", first_locations=first, samples=1)[1][:, 0]
 
-    def rollout(self, images: np.ndarray, first_locations: np.ndarray | None, stochastic: bool
-                ) -> tuple[np.ndarray, np.ndarray]:
+    def rollout(
+        self, images: np.ndarray, first_locations: np.ndarray | None, stochastic: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         import keras
 
         out, _, locs, _ = self.model.rollout(_as_batch(images), first_locations, stochastic=stochastic)
@@ -144,8 +160,14 @@ class RamAgent(_KerasAgent):
         locs = np.clip(np.asarray(keras.ops.convert_to_numpy(locs)), -1.0, 1.0)
         return np.asarray(keras.ops.convert_to_numpy(out)), locs
 
-    def predict(self, images: np.ndarray, mode: str = "mean", first_locations: np.ndarray | None = None,
-                samples: int = 10, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    def predict(
+        self,
+        images: np.ndarray,
+        mode: str = "mean",
+        first_locations: np.ndarray | None = None,
+        samples: int = 10,
+        batch_size: int = 256,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(outputs, paths)``: outputs are class probabilities ``(B, K)`` or locations ``(B, 2)``; paths the
         glimpse locations ``(B, S, T, 2)`` (``S`` = 1 for the mean path)."""
         if mode not in PREDICT_MODES:
@@ -155,9 +177,9 @@ class RamAgent(_KerasAgent):
         images = _as_batch(images)
         outs, paths = [], []
         for i in range(0, len(images), batch_size):
-            chunk = images[i:i + batch_size]
+            chunk = images[i : i + batch_size]
             if mode == "mean":
-                first = None if first_locations is None else first_locations[i:i + batch_size]
+                first = None if first_locations is None else first_locations[i : i + batch_size]
                 out, locs = self.rollout(chunk, first, stochastic=False)
                 outs.append(_softmax(out) if self.model.task == "classify" else out)
                 paths.append(locs[:, None])
@@ -175,10 +197,21 @@ class RamAgent(_KerasAgent):
 class WholeImageAgent(_KerasAgent):
     """A whole-image CNN or MLP (:class:`zoomrl.agents.ram.baselines.WholeImageNet`)."""
 
-    def __init__(self, image_shape: tuple[int, ...], kind: str = "cnn", task: str = "classify", n_outputs: int = 10,
-                 reg_loss: str = "l1", hidden: int = 256, optimizer: str = "adam", learning_rate: float = 1e-3,
-                 momentum: float = 0.9, jit_compile: bool | str = "auto", run_eagerly: bool = False,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        image_shape: tuple[int, ...],
+        kind: str = "cnn",
+        task: str = "classify",
+        n_outputs: int = 10,
+        reg_loss: str = "l1",
+        hidden: int = 256,
+        optimizer: str = "adam",
+        learning_rate: float = 1e-3,
+        momentum: float = 0.9,
+        jit_compile: bool | str = "auto",
+        run_eagerly: bool = False,
+        seed: int = 0,
+    ) -> None:
         from zoomrl.agents.ram.baselines import WholeImageNet
 
         image_shape = tuple(image_shape) if len(image_shape) == 3 else (*image_shape, 1)
@@ -198,6 +231,6 @@ class WholeImageAgent(_KerasAgent):
         images = _as_batch(images)
         outs = []
         for i in range(0, len(images), batch_size):
-            out = np.asarray(keras.ops.convert_to_numpy(self.model(images[i:i + batch_size])))
+            out = np.asarray(keras.ops.convert_to_numpy(self.model(images[i : i + batch_size])))
             outs.append(_softmax(out) if self.model.task == "classify" else out)
         return np.concatenate(outs)

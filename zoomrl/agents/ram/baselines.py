@@ -16,20 +16,33 @@ WHOLE_IMAGE_KINDS = ("cnn", "mlp")
 
 
 class WholeImageNet(keras.Model):
-    def __init__(self, kind: str = "cnn", task: str = "classify", n_outputs: int = 10, reg_loss: str = "l1",
-                 hidden: int = 256, **kwargs) -> None:
+    def __init__(
+        self,
+        kind: str = "cnn",
+        task: str = "classify",
+        n_outputs: int = 10,
+        reg_loss: str = "l1",
+        hidden: int = 256,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         if kind not in WHOLE_IMAGE_KINDS:
             raise ValueError(f"whole-image baseline must be one of {', '.join(WHOLE_IMAGE_KINDS)}; received {kind!r}")
         self.kind, self.task, self.reg_loss = kind, task, reg_loss
         if kind == "cnn":
-            self.body = [layers.Conv2D(32, 5, strides=2, padding="same", activation="relu", name="conv1"),
-                         layers.Conv2D(64, 5, strides=2, padding="same", activation="relu", name="conv2"),
-                         layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv3"),
-                         layers.Flatten(name="flatten"), layers.Dense(hidden, activation="relu", name="fc")]
+            self.body = [
+                layers.Conv2D(32, 5, strides=2, padding="same", activation="relu", name="conv1"),
+                layers.Conv2D(64, 5, strides=2, padding="same", activation="relu", name="conv2"),
+                layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv3"),
+                layers.Flatten(name="flatten"),
+                layers.Dense(hidden, activation="relu", name="fc"),
+            ]
         else:
-            self.body = [layers.Flatten(name="flatten"), layers.Dense(hidden, activation="relu", name="fc1"),
-                         layers.Dense(hidden, activation="relu", name="fc2")]
+            self.body = [
+                layers.Flatten(name="flatten"),
+                layers.Dense(hidden, activation="relu", name="fc1"),
+                layers.Dense(hidden, activation="relu", name="fc2"),
+            ]
         self.head = layers.Dense(n_outputs, name="head")
 
     def call(self, images, training=False):
@@ -42,8 +55,9 @@ class WholeImageNet(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if self.task == "classify":
-            return ops.mean(keras.losses.sparse_categorical_crossentropy(ops.cast(y, "int32"), y_pred,
-                                                                         from_logits=True))
+            return ops.mean(
+                keras.losses.sparse_categorical_crossentropy(ops.cast(y, "int32"), y_pred, from_logits=True)
+            )
         diff = y_pred - ops.cast(y[:, :2], y_pred.dtype)
         per = ops.sum(ops.abs(diff), axis=-1) if self.reg_loss == "l1" else ops.sum(ops.square(diff), axis=-1)
         return ops.mean(per)

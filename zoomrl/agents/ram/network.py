@@ -53,20 +53,39 @@ class RamModel(keras.Model):
     regression ``(B, 3)`` rows ``(x, y, scale)``: the landmark in [-1, 1] units and the factor that turns a
     distance in those units into the normalised distance (pixels / box height)."""
 
-    def __init__(self, task: str = "classify", n_outputs: int = 10, glimpses: int = 6, glimpse_size: int = 12,
-                 scales: int = 3, glimpse_net: str = "fc", core: str = "relu", glimpse_hidden: int = 128,
-                 loc_hidden: int = 128, glimpse_units: int = 256, core_units: int = 256, loc_std: float = 0.15,
-                 random_locations: bool = False, reward: str = "gaussian", reward_sigma: float = 0.26,
-                 reward_radius: float = 0.1, reg_loss: str = "l1", supervised_weight: float = 1.0,
-                 reinforce_weight: float = 1.0, first_location: str = "uniform", logp_unclipped: bool = False,
-                 seed: int = 0, **kwargs) -> None:
+    def __init__(
+        self,
+        task: str = "classify",
+        n_outputs: int = 10,
+        glimpses: int = 6,
+        glimpse_size: int = 12,
+        scales: int = 3,
+        glimpse_net: str = "fc",
+        core: str = "relu",
+        glimpse_hidden: int = 128,
+        loc_hidden: int = 128,
+        glimpse_units: int = 256,
+        core_units: int = 256,
+        loc_std: float = 0.15,
+        random_locations: bool = False,
+        reward: str = "gaussian",
+        reward_sigma: float = 0.26,
+        reward_radius: float = 0.1,
+        reg_loss: str = "l1",
+        supervised_weight: float = 1.0,
+        reinforce_weight: float = 1.0,
+        first_location: str = "uniform",
+        logp_unclipped: bool = False,
+        seed: int = 0,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         if task not in TASKS or glimpse_net not in GLIMPSE_NETS or core not in CORES or reg_loss not in REG_LOSSES:
-            raise ValueError(f"RamModel: bad task/glimpse_net/core/reg_loss {task!r}/{glimpse_net!r}/{core!r}/"
-                             f"{reg_loss!r}")
+            raise ValueError(
+                f"RamModel: bad task/glimpse_net/core/reg_loss {task!r}/{glimpse_net!r}/{core!r}/{reg_loss!r}"
+            )
         if first_location not in FIRST_LOCATIONS:
-            raise ValueError(f"first_location must be one of {', '.join(FIRST_LOCATIONS)}; received "
-                             f"{first_location!r}")
+            raise ValueError(f"first_location must be one of {', '.join(FIRST_LOCATIONS)}; received {first_location!r}")
         self.task, self.n_outputs, self.glimpses = task, int(n_outputs), int(glimpses)
         self.glimpse_size, self.scales = int(glimpse_size), int(scales)
         self.glimpse_net, self.core_kind, self.core_units = glimpse_net, core, int(core_units)
@@ -80,11 +99,15 @@ class RamModel(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Glimpse network.
         if glimpse_net == "fc":
-            self.what = [layers.Flatten(name="g_flatten"),
-                         layers.Dense(glimpse_hidden, activation="relu", name="g_what")]
+            self.what = [
+                layers.Flatten(name="g_flatten"),
+                layers.Dense(glimpse_hidden, activation="relu", name="g_what"),
+            ]
         else:
-            self.what = [layers.Conv2D(ch, 5, strides=2, padding="same", activation="relu", name=f"g_conv{i + 1}")
-                         for i, ch in enumerate((32, 64, 128))] + [layers.GlobalAveragePooling2D(name="g_gap")]
+            self.what = [
+                layers.Conv2D(ch, 5, strides=2, padding="same", activation="relu", name=f"g_conv{i + 1}")
+                for i, ch in enumerate((32, 64, 128))
+            ] + [layers.GlobalAveragePooling2D(name="g_gap")]
         self.where = layers.Dense(loc_hidden, activation="relu", name="g_where")
         self.what_out = layers.Dense(glimpse_units, name="g_what_out")
         self.where_out = layers.Dense(glimpse_units, name="g_where_out")
@@ -105,8 +128,9 @@ class RamModel(keras.Model):
             # Only created when used, so that the weight files of the other settings keep their layout.
             self.first_theta = self.add_weight(shape=(2,), initializer="zeros", name="first_theta")
             self.first_baseline = self.add_weight(shape=(), initializer="zeros", name="first_baseline")
-        self.trackers = {name: keras.metrics.Mean(name=name)
-                         for name in ("supervised", "reinforce", "baseline_loss", "reward")}
+        self.trackers = {
+            name: keras.metrics.Mean(name=name) for name in ("supervised", "reinforce", "baseline_loss", "reward")
+        }
 
     # -- groups of layers, for checks --------------------------------------------------------------------------
     def location_layers(self) -> list:
@@ -226,12 +250,16 @@ class RamModel(keras.Model):
             base_loss = 0.0 * ops.sum(bases)
         else:
             sampled = ops.stop_gradient(locs[:, -steps:])  # the locations the policy drew
-            log_pi = -ops.sum(ops.square(sampled - means), axis=-1) / (2.0 * self.loc_std ** 2)  # (B, T-1)
+            log_pi = -ops.sum(ops.square(sampled - means), axis=-1) / (2.0 * self.loc_std**2)  # (B, T-1)
             advantage = ops.stop_gradient(reward[:, None] - bases)
             rl = -ops.mean(ops.sum(advantage * log_pi, axis=1))
             base_loss = ops.mean(ops.square(reward[:, None] - bases))
         total = self.supervised_weight * sup + self.reinforce_weight * rl + base_loss
-        for name, value in (("supervised", sup), ("reinforce", rl), ("baseline_loss", base_loss),
-                            ("reward", ops.mean(reward))):
+        for name, value in (
+            ("supervised", sup),
+            ("reinforce", rl),
+            ("baseline_loss", base_loss),
+            ("reward", ops.mean(reward)),
+        ):
             self.trackers[name].update_state(value)
         return total

@@ -44,7 +44,7 @@ def glimpse_sensor(images, locations, size: int, scales: int):
     base = ops.arange(batch, dtype="int32") * (hp * wp)
     out = []
     for k in range(scales):
-        pw = size * 2 ** k
+        pw = size * 2**k
         x0, y0 = patch_origins(locations, h, w, pw)
         x0 = ops.clip(x0 + pad, 0, wp - pw)
         y0 = ops.clip(y0 + pad, 0, hp - pw)
@@ -53,7 +53,7 @@ def glimpse_sensor(images, locations, size: int, scales: int):
         cols = x0[:, None] + steps[None, :]
         index = base[:, None, None] + rows[:, :, None] * wp + cols[:, None, :]  # (B, pw, pw)
         patch = ops.take(flat, ops.reshape(index, (-1,)), axis=0)
-        f = 2 ** k
+        f = 2**k
         patch = ops.reshape(patch, (-1, size, f, size, f, c))
         out.append(ops.mean(patch, axis=(2, 4)))
     return ops.concatenate(out, axis=-1)
@@ -69,7 +69,7 @@ def glimpse_numpy(images: np.ndarray, locations: np.ndarray, size: int, scales: 
         cx = (locations[i, 0] + 1) / 2 * w
         cy = (locations[i, 1] + 1) / 2 * h
         for k in range(scales):
-            pw = size * 2 ** k
+            pw = size * 2**k
             x0 = int(np.floor(cx + 0.5)) - pw // 2
             y0 = int(np.floor(cy + 0.5)) - pw // 2
             patch = np.zeros((pw, pw, c))
@@ -78,6 +78,6 @@ def glimpse_numpy(images: np.ndarray, locations: np.ndarray, size: int, scales: 
                     y, x = y0 + r, x0 + q
                     if 0 <= y < h and 0 <= x < w:
                         patch[r, q] = images[i, y, x]
-            f = 2 ** k
-            out[i, :, :, k * c:(k + 1) * c] = patch.reshape(size, f, size, f, c).mean(axis=(1, 3))
+            f = 2**k
+            out[i, :, :, k * c : (k + 1) * c] = patch.reshape(size, f, size, f, c).mean(axis=(1, 3))
     return out.astype(np.float32)

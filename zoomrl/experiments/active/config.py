@@ -97,8 +97,15 @@ class Config(DQNConfig):
     def validate(self) -> Config:
         super().validate()
         require_choice("features", self.features, FEATURES)
-        for name in ("history_length", "number_of_steps", "test_steps", "episode_batch", "test_batch",
-                     "backbone_batch", "roi_max_side"):
+        for name in (
+            "history_length",
+            "number_of_steps",
+            "test_steps",
+            "episode_batch",
+            "test_batch",
+            "backbone_batch",
+            "roi_max_side",
+        ):
             require_positive_int(name, getattr(self, name))
         require_positive_int("context", self.context, allow_zero=True)
         if self.context * 2 >= 224:
@@ -122,26 +129,87 @@ class Config(DQNConfig):
 
     def env_kwargs(self, training: bool) -> dict[str, Any]:
         """The :class:`~zoomrl.envs.active.ActiveEnv` keyword arguments of a training or testing run."""
-        return dict(training=training, max_steps=self.number_of_steps, max_total_steps=self.test_steps,
-                    history_length=self.history_length,
-                    trigger_iou=self.trigger_iou if training else self.test_trigger_iou,
-                    fine_smaller=self.fine_smaller, continuous_trigger=self.continuous_trigger, alpha=self.alpha,
-                    fine_alpha=self.fine_alpha, restart_scale=self.restart_scale, cross_width=self.cross_width,
-                    context=self.context, state_geometry=self.state_geometry, state_steps=self.state_steps)
+        return dict(
+            training=training,
+            max_steps=self.number_of_steps,
+            max_total_steps=self.test_steps,
+            history_length=self.history_length,
+            trigger_iou=self.trigger_iou if training else self.test_trigger_iou,
+            fine_smaller=self.fine_smaller,
+            continuous_trigger=self.continuous_trigger,
+            alpha=self.alpha,
+            fine_alpha=self.fine_alpha,
+            restart_scale=self.restart_scale,
+            cross_width=self.cross_width,
+            context=self.context,
+            state_geometry=self.state_geometry,
+            state_steps=self.state_steps,
+        )
 
 
-RESULT_FIELDS = ("features", "class_object", "alpha", "history_length", "number_of_steps", "trigger_iou", "context",
-                 "cross_width", "fine_smaller", "fine_alpha", "continuous_trigger", "guided_exploration",
-                 "descriptor_scale", "state_geometry", "state_steps", "explore_trigger", "roi_max_side",
-                 "clip_preset", "hidden_units", "dropout", "dueling", "learning_rate", "gamma", "replay_size",
-                 "minibatch", "learning_starts", "train_every", "target_update_every", "double_dqn", "n_step",
-                 "demo_ratio", "demo_size", "margin", "margin_weight", "bc_epochs", "bc_updates_per_epoch",
-                 "epsilon_start", "epsilon_decay", "epsilon_min", "episode_batch", "seed", "weights")
+RESULT_FIELDS = (
+    "features",
+    "class_object",
+    "alpha",
+    "history_length",
+    "number_of_steps",
+    "trigger_iou",
+    "context",
+    "cross_width",
+    "fine_smaller",
+    "fine_alpha",
+    "continuous_trigger",
+    "guided_exploration",
+    "descriptor_scale",
+    "state_geometry",
+    "state_steps",
+    "explore_trigger",
+    "roi_max_side",
+    "clip_preset",
+    "hidden_units",
+    "dropout",
+    "dueling",
+    "learning_rate",
+    "gamma",
+    "replay_size",
+    "minibatch",
+    "learning_starts",
+    "train_every",
+    "target_update_every",
+    "double_dqn",
+    "n_step",
+    "demo_ratio",
+    "demo_size",
+    "margin",
+    "margin_weight",
+    "bc_epochs",
+    "bc_updates_per_epoch",
+    "epsilon_start",
+    "epsilon_decay",
+    "epsilon_min",
+    "episode_batch",
+    "seed",
+    "weights",
+)
 """Fields that change what training computes: a resumed run must keep them (``epochs`` may grow)."""
 
-MODEL_FIELDS = ("features", "hidden_units", "dropout", "dueling", "history_length", "descriptor_scale",
-                "fine_smaller", "fine_alpha", "alpha", "context", "cross_width", "state_geometry", "state_steps",
-                "roi_max_side", "clip_preset")
+MODEL_FIELDS = (
+    "features",
+    "hidden_units",
+    "dropout",
+    "dueling",
+    "history_length",
+    "descriptor_scale",
+    "fine_smaller",
+    "fine_alpha",
+    "alpha",
+    "context",
+    "cross_width",
+    "state_geometry",
+    "state_steps",
+    "roi_max_side",
+    "clip_preset",
+)
 """What a trained Q-network fixes: testing takes these from the run's config.json."""
 
 PRESETS: dict[str, dict[str, Any]] = {

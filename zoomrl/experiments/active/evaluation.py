@@ -52,15 +52,31 @@ def attended_records(records: Sequence[Mapping[str, Any]], trigger: int, nms_iou
                 scores.append(float(q[trigger]) if q is not None else 0.0)
                 actions.append(int(action))
         keep = nms(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(scores), nms_iou)
-        searches = [{"windows": [boxes[i]], "actions": [actions[i]], "q_values": None, "triggered": True,
-                     "box": boxes[i], "score": scores[i], "steps": 1} for i in sorted(keep)]
-        out.append({**{k: v for k, v in record.items() if k != "searches"}, "searches": searches,
-                    "windows_analysed": len(boxes)})
+        searches = [
+            {
+                "windows": [boxes[i]],
+                "actions": [actions[i]],
+                "q_values": None,
+                "triggered": True,
+                "box": boxes[i],
+                "score": scores[i],
+                "steps": 1,
+            }
+            for i in sorted(keep)
+        ]
+        out.append(
+            {
+                **{k: v for k, v in record.items() if k != "searches"},
+                "searches": searches,
+                "windows_analysed": len(boxes),
+            }
+        )
     return out
 
 
-def recall_vs_proposals(records: Sequence[Mapping[str, Any]], grid: Iterable[int] = PROPOSAL_GRID,
-                        iou_threshold: float = 0.5) -> dict[str, float]:
+def recall_vs_proposals(
+    records: Sequence[Mapping[str, Any]], grid: Iterable[int] = PROPOSAL_GRID, iou_threshold: float = 0.5
+) -> dict[str, float]:
     """``{str(k): recall}``: the share of non-difficult objects with IoU >= ``iou_threshold`` with one of the first
     ``k`` analysed boxes of their image (visit order), for each ``k`` of ``grid`` (0.0 without objects)."""
     grid = tuple(int(k) for k in grid)

@@ -55,9 +55,17 @@ def test_policy(config: Config) -> Callable:
     return revisit_free_greedy_policy if config.avoid_revisits else greedy_policy
 
 
-def run_records(images: Sequence[VocImage], store: ImageStore, config: Config, policy: Callable, batch: int,
-                features: Any = None, q_fn: Callable[[np.ndarray], np.ndarray] | None = None,
-                progress: Callable[[int], None] | None = None, oracle: bool = False) -> list[dict[str, Any]]:
+def run_records(
+    images: Sequence[VocImage],
+    store: ImageStore,
+    config: Config,
+    policy: Callable,
+    batch: int,
+    features: Any = None,
+    q_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+    progress: Callable[[int], None] | None = None,
+    oracle: bool = False,
+) -> list[dict[str, Any]]:
     """Run ``policy`` on every image (testing behaviour), ``batch`` images in lockstep; one record per image.
     ``oracle``: an image ends once its objects are all found (the oracle knows when)."""
     records: list[dict[str, Any]] = []
@@ -76,9 +84,11 @@ def evaluate_active(records: Sequence[dict[str, Any]], nms_iou: float) -> dict[s
     """Both detection sets and the proposal recall of a run's records."""
     from zoomrl.eval.detection import evaluate
 
-    return {"terminal_regions": evaluate(records),
-            "all_attended_regions": evaluate(attended_records(records, TRIGGER, nms_iou)),
-            "recall_vs_proposals": recall_vs_proposals(records)}
+    return {
+        "terminal_regions": evaluate(records),
+        "all_attended_regions": evaluate(attended_records(records, TRIGGER, nms_iou)),
+        "recall_vs_proposals": recall_vs_proposals(records),
+    }
 
 
 def adopt_trained_config(config: Config, checkpoint: Path, log: Log) -> Config:
@@ -90,15 +100,29 @@ def adopt_trained_config(config: Config, checkpoint: Path, log: Log) -> Config:
     changes = {k: saved[k] for k in MODEL_FIELDS if k in saved and saved[k] != getattr(config, k)}
     if not changes:
         return config
-    log(f"testing with the trained network's {', '.join(f'{k}={v}' for k, v in changes.items())} "
-        f"(from {Path(checkpoint).parent / 'config.json'})")
+    log(
+        f"testing with the trained network's {', '.join(f'{k}={v}' for k, v in changes.items())} "
+        f"(from {Path(checkpoint).parent / 'config.json'})"
+    )
     return config.replace(**changes)
 
 
-def test(config: Config, data: Sequence[str | Path], image_set: str | None, checkpoint: str | Path | None,
-         output_dir: str | Path, *, model_dir: str | Path = "models_active", max_images: int | None = None,
-         skip_bad: bool = False, bool_draw: bool = False, baselines: bool = True, log: Log = print,
-         show_progress: bool = True, features: Any = None) -> dict[str, Any]:
+def test(
+    config: Config,
+    data: Sequence[str | Path],
+    image_set: str | None,
+    checkpoint: str | Path | None,
+    output_dir: str | Path,
+    *,
+    model_dir: str | Path = "models_active",
+    max_images: int | None = None,
+    skip_bad: bool = False,
+    bool_draw: bool = False,
+    baselines: bool = True,
+    log: Log = print,
+    show_progress: bool = True,
+    features: Any = None,
+) -> dict[str, Any]:
     """Test a trained agent (and the baselines); writes the outputs of the module docstring, returns the results."""
     from tqdm import tqdm
 
@@ -123,13 +147,16 @@ def test(config: Config, data: Sequence[str | Path], image_set: str | None, chec
     load_weights_checked(checkpoint, agent, run_meta(config, state_size))
     store = ImageStore()
     n_objects = sum(len(im.boxes(config.class_object, include_difficult=False)) for im in images)
-    log(f"testing {checkpoint} on {len(images)} images, {n_objects} '{config.class_object}' objects "
-        f"({config.features} features, {config.test_steps} steps per image)")
+    log(
+        f"testing {checkpoint} on {len(images)} images, {n_objects} '{config.class_object}' objects "
+        f"({config.features} features, {config.test_steps} steps per image)"
+    )
 
     t0 = time.perf_counter()
     with tqdm(total=len(images), desc="test", unit="img", disable=not show_progress, leave=False) as bar:
-        records = run_records(images, store, config, test_policy(config), config.test_batch, features,
-                              agent.q_values, progress=bar.update)
+        records = run_records(
+            images, store, config, test_policy(config), config.test_batch, features, agent.q_values, progress=bar.update
+        )
     seconds = time.perf_counter() - t0
     features.close()
     results: dict[str, Any] = {"agent": evaluate_active(records, config.aar_nms)}
@@ -171,17 +198,20 @@ def test(config: Config, data: Sequence[str | Path], image_set: str | None, chec
         proposals["random"] = {"recall_at_windows": results["random"]["recall_vs_proposals"]}
         proposals["oracle"] = {"recall_at_windows": results["oracle"]["recall_vs_proposals"]}
     plot_pr_curves(named, out / "pr_curve.png", title=f"active ({config.features}), class {config.class_object}")
-    plot_recall_vs_windows(proposals, out / "recall_vs_proposals.png",
-                           title="Recall (IoU >= 0.5) against boxes analysed per image")
+    plot_recall_vs_windows(
+        proposals, out / "recall_vs_proposals.png", title="Recall (IoU >= 0.5) against boxes analysed per image"
+    )
     plot_windows_per_object(agent_res["terminal_regions"], out / "windows_per_object.png")
     if bool_draw:
         draw_pictures(images, records, store, out, config.class_object, f"active ({config.features})", show_progress)
     log(summary_table(named))
     rvp = agent_res["recall_vs_proposals"]
     log("recall vs boxes analysed per image: " + ", ".join(f"{k}: {v:.2f}" for k, v in rvp.items()))
-    log(f"test: {len(images)} images in {seconds:.1f} s ({meta['seconds_per_image']:.2f} s/image); wrote "
+    log(
+        f"test: {len(images)} images in {seconds:.1f} s ({meta['seconds_per_image']:.2f} s/image); wrote "
         f"{out / 'results.json'}, {out / 'detections.json'} and plots"
-        + (f", pictures in {out / 'pictures'}" if bool_draw else ""))
+        + (f", pictures in {out / 'pictures'}" if bool_draw else "")
+    )
     return {**meta, **results}
 
 

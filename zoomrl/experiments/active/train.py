@@ -52,10 +52,12 @@ class EpochStats:
     updates: int
 
     def line(self, epochs: int) -> str:
-        return (f"epoch {self.epoch}/{epochs}: reward {self.mean_reward:+.2f}  final IoU {self.mean_final_iou:.3f}  "
-                f"trigger success {self.trigger_success:.2f}  steps/search {self.mean_steps:.1f}  "
-                f"epsilon {self.epsilon:.2f}  loss {self.loss:.4f}  {self.steps} steps, {self.updates} updates, "
-                f"{self.seconds:.1f} s")
+        return (
+            f"epoch {self.epoch}/{epochs}: reward {self.mean_reward:+.2f}  final IoU {self.mean_final_iou:.3f}  "
+            f"trigger success {self.trigger_success:.2f}  steps/search {self.mean_steps:.1f}  "
+            f"epsilon {self.epsilon:.2f}  loss {self.loss:.4f}  {self.steps} steps, {self.updates} updates, "
+            f"{self.seconds:.1f} s"
+        )
 
 
 def feature_model_for(config: Config, log: Log) -> Any:
@@ -68,17 +70,33 @@ def feature_model_for(config: Config, log: Log) -> Any:
     if config.features == "roi":
         from zoomrl.vision.roi import build_roi_feature_model
 
-        return build_roi_feature_model(config.weights, cache_mb=config.cache_mb, cache_dir=config.feature_cache,
-                                       max_side=config.roi_max_side, log=log)
+        return build_roi_feature_model(
+            config.weights,
+            cache_mb=config.cache_mb,
+            cache_dir=config.feature_cache,
+            max_side=config.roi_max_side,
+            log=log,
+        )
     if config.features == "clip":
         from zoomrl.vision.clip import build_clip_feature_model
 
-        return build_clip_feature_model(config.clip_preset, random_weights=config.weights == "none",
-                                        batch_size=config.backbone_batch, cache_mb=config.cache_mb, log=log)
+        return build_clip_feature_model(
+            config.clip_preset,
+            random_weights=config.weights == "none",
+            batch_size=config.backbone_batch,
+            cache_mb=config.cache_mb,
+            log=log,
+        )
     from zoomrl.vision.features import build_feature_model
 
-    return build_feature_model("image_zooms", config.weights, backbone_batch=config.backbone_batch,
-                               cache_mb=config.cache_mb, cache_dir=config.feature_cache, log=log)
+    return build_feature_model(
+        "image_zooms",
+        config.weights,
+        backbone_batch=config.backbone_batch,
+        cache_mb=config.cache_mb,
+        cache_dir=config.feature_cache,
+        log=log,
+    )
 
 
 def build_agent(config: Config, state_size: int) -> DQNAgent:
@@ -95,18 +113,33 @@ def build_agent(config: Config, state_size: int) -> DQNAgent:
 
 def state_size_of(config: Config, features: Any) -> int:
     """The descriptor, the action history and the options' geometry and step count."""
-    return (features.descriptor_size + config.num_actions * config.history_length
-            + extra_state_size(config.state_geometry, config.state_steps))
+    return (
+        features.descriptor_size
+        + config.num_actions * config.history_length
+        + extra_state_size(config.state_geometry, config.state_steps)
+    )
 
 
 def run_meta(config: Config, state_size: int) -> dict[str, Any]:
     """What a checkpoint of this run is for (stored in its files, checked when loaded)."""
-    return {"family": "active", "variant": config.features, "class_object": config.class_object,
-            "state_size": state_size, "num_actions": config.num_actions}
+    return {
+        "family": "active",
+        "variant": config.features,
+        "class_object": config.class_object,
+        "state_size": state_size,
+        "num_actions": config.num_actions,
+    }
 
 
-def make_envs(images: Sequence[VocImage], store: ImageStore, config: Config, training: bool,
-              indices: Sequence[int], features: Any = None, **extra: Any) -> list[ActiveEnv]:
+def make_envs(
+    images: Sequence[VocImage],
+    store: ImageStore,
+    config: Config,
+    training: bool,
+    indices: Sequence[int],
+    features: Any = None,
+    **extra: Any,
+) -> list[ActiveEnv]:
     """One :class:`ActiveEnv` per image of ``indices``, for ``config.class_object`` (``extra``: more
     :class:`~zoomrl.envs.active.ActiveEpisode` arguments)."""
     envs = []
@@ -114,14 +147,30 @@ def make_envs(images: Sequence[VocImage], store: ImageStore, config: Config, tra
         image = images[i]
         pixels = store.get(image)
         boxes, difficult = class_objects(image, pixels, config.class_object)
-        envs.append(ActiveEnv(pixels, boxes, difficult, features=features, image_key=image.key,
-                              descriptor_scale=config.descriptor_scale, index=int(i), **config.env_kwargs(training),
-                              **extra))
+        envs.append(
+            ActiveEnv(
+                pixels,
+                boxes,
+                difficult,
+                features=features,
+                image_key=image.key,
+                descriptor_scale=config.descriptor_scale,
+                index=int(i),
+                **config.env_kwargs(training),
+                **extra,
+            )
+        )
     return envs
 
 
-def guided_choice(q: np.ndarray, epsilon: float, positive: Sequence[int], rng: np.random.Generator,
-                  guided: bool = True, explore_trigger: float = 0.0) -> int:
+def guided_choice(
+    q: np.ndarray,
+    epsilon: float,
+    positive: Sequence[int],
+    rng: np.random.Generator,
+    guided: bool = True,
+    explore_trigger: float = 0.0,
+) -> int:
     """Epsilon-greedy with guided exploration: with probability ``epsilon`` a uniform draw among ``positive``
     (the actions whose reward would be positive), or among all ``len(q)`` actions when there is none or
     ``guided`` is off; else ``argmax q``. ``explore_trigger``: an exploratory action is the trigger with this
@@ -148,31 +197,63 @@ def training_policy(config: Config, epsilon: float, seed: int, epoch: int) -> Ca
         for j, info in enumerate(infos):
             k = int(info["image_index"])
             rng = rngs.setdefault(k, np.random.default_rng([seed, epoch, k, 3]))
-            out[j] = guided_choice(q[j] if q is not None else np.zeros(n), epsilon, info["positive_actions"], rng,
-                                   config.guided_exploration, config.explore_trigger)
+            out[j] = guided_choice(
+                q[j] if q is not None else np.zeros(n),
+                epsilon,
+                info["positive_actions"],
+                rng,
+                config.guided_exploration,
+                config.explore_trigger,
+            )
         return out
 
     return policy
 
 
-def collect_demonstrations(images: Sequence[VocImage], store: ImageStore, features: Any, agent: DQNAgent,
-                           config: Config, progress: Callable[[int], None] | None = None) -> int:
+def collect_demonstrations(
+    images: Sequence[VocImage],
+    store: ImageStore,
+    features: Any,
+    agent: DQNAgent,
+    config: Config,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Run the oracle (largest IoU gain, trigger at tau) over the training images; store its transitions as
     demonstrations. Returns its steps."""
-    return dqn_loop.collect_demonstrations(len(images),
-                                           lambda idx: make_envs(images, store, config, True, idx, features),
-                                           features, agent, config.episode_batch, config.descriptor_scale, progress)
+    return dqn_loop.collect_demonstrations(
+        len(images),
+        lambda idx: make_envs(images, store, config, True, idx, features),
+        features,
+        agent,
+        config.episode_batch,
+        config.descriptor_scale,
+        progress,
+    )
 
 
-def train_epoch(epoch: int, images: Sequence[VocImage], store: ImageStore, features: Any, agent: DQNAgent,
-                config: Config, progress: Callable[[int], None] | None = None) -> EpochStats:
+def train_epoch(
+    epoch: int,
+    images: Sequence[VocImage],
+    store: ImageStore,
+    features: Any,
+    agent: DQNAgent,
+    config: Config,
+    progress: Callable[[int], None] | None = None,
+) -> EpochStats:
     """One pass over ``images`` in a shuffled order (0-based ``epoch``)."""
     t0 = time.perf_counter()
     epsilon = config.epsilon(epoch)
     updates_before = agent.updates
     steps, losses, envs = dqn_loop.epoch_pass(
-        epoch, len(images), lambda idx: make_envs(images, store, config, True, idx, features),
-        training_policy(config, epsilon, config.seed, epoch), features, agent, config, progress)
+        epoch,
+        len(images),
+        lambda idx: make_envs(images, store, config, True, idx, features),
+        training_policy(config, epsilon, config.seed, epoch),
+        features,
+        agent,
+        config,
+        progress,
+    )
     done = [s for env in envs for s in env.episode.searches if s.actions]
     rewards = [float(np.sum(s.rewards)) for s in done]
     final_ious = [s.final_iou for s in done]
@@ -194,19 +275,23 @@ def train_epoch(epoch: int, images: Sequence[VocImage], store: ImageStore, featu
     )
 
 
-def training_images(data: Sequence[str | Path], image_set: str | None, config: Config, skip_bad: bool,
-                    max_images: int | None, log: Log) -> list[VocImage]:
+def training_images(
+    data: Sequence[str | Path], image_set: str | None, config: Config, skip_bad: bool, max_images: int | None, log: Log
+) -> list[VocImage]:
     """The images that hold a non-difficult object of the class."""
     from zoomrl.data.images import load_images
 
     images = load_images(data, image_set, config.class_object, skip_bad, max_images, log)
     positives = [im for im in images if len(im.boxes(config.class_object, include_difficult=False))]
     if not positives:
-        raise ValueError(f"no training image holds a non-difficult '{config.class_object}' in "
-                         f"{', '.join(map(str, data))}")
+        raise ValueError(
+            f"no training image holds a non-difficult '{config.class_object}' in {', '.join(map(str, data))}"
+        )
     n_objects = sum(len(im.boxes(config.class_object, include_difficult=False)) for im in positives)
-    log(f"data: training on {len(positives)} of {len(images)} images ({n_objects} '{config.class_object}' objects) "
-        f"from {', '.join(map(str, data))}")
+    log(
+        f"data: training on {len(positives)} of {len(images)} images ({n_objects} '{config.class_object}' objects) "
+        f"from {', '.join(map(str, data))}"
+    )
     return positives
 
 
@@ -225,9 +310,20 @@ class ActiveTrainee(DQNTrainee):
         return EpochResult(asdict(stats), stats.line(self.config.epochs), stats.trigger_success)
 
 
-def train(config: Config, data: Sequence[str | Path], image_set: str | None, model_dir: str | Path, *,
-          max_images: int | None = None, skip_bad: bool = False, resume: bool = False, log: Log = print,
-          show_progress: bool = True, features: Any = None, keep_checkpoints: int | None = 3) -> dict[str, Any]:
+def train(
+    config: Config,
+    data: Sequence[str | Path],
+    image_set: str | None,
+    model_dir: str | Path,
+    *,
+    max_images: int | None = None,
+    skip_bad: bool = False,
+    resume: bool = False,
+    log: Log = print,
+    show_progress: bool = True,
+    features: Any = None,
+    keep_checkpoints: int | None = 3,
+) -> dict[str, Any]:
     """Train one agent for ``config.class_object`` into ``model_dir/<class>``; returns a summary. The run driver
     (:mod:`zoomrl.core.runner`) owns the folder, resume and checkpoints.
 
@@ -239,13 +335,36 @@ def train(config: Config, data: Sequence[str | Path], image_set: str | None, mod
         model = features if features is not None else feature_model_for(config, log)
         state_size = state_size_of(config, model)
         agent = build_agent(config, state_size)
-        config.extra.update({"weights_used": getattr(model, "weights_name", config.weights),
-                             "data": [str(d) for d in data], "image_set": image_set, "max_images": max_images})
+        config.extra.update(
+            {
+                "weights_used": getattr(model, "weights_name", config.weights),
+                "data": [str(d) for d in data],
+                "image_set": image_set,
+                "max_images": max_images,
+            }
+        )
         return ActiveTrainee(config, images, model, agent, run_meta(config, state_size), run_dir, log)
 
-    return train_dqn(config, run_dir, setup, RESULT_FIELDS, resume=resume, keep=keep_checkpoints, log=log,
-                     show_progress=show_progress)
+    return train_dqn(
+        config,
+        run_dir,
+        setup,
+        RESULT_FIELDS,
+        resume=resume,
+        keep=keep_checkpoints,
+        log=log,
+        show_progress=show_progress,
+    )
 
 
-__all__ = ["train", "train_epoch", "guided_choice", "training_policy", "make_envs", "build_agent",
-           "feature_model_for", "run_meta", "TRIGGER"]
+__all__ = [
+    "train",
+    "train_epoch",
+    "guided_choice",
+    "training_policy",
+    "make_envs",
+    "build_agent",
+    "feature_model_for",
+    "run_meta",
+    "TRIGGER",
+]

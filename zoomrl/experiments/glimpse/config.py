@@ -115,11 +115,15 @@ class GlimpseConfig(ConfigBase):
         require_choice("task", self.task, TASKS)
         require_choice("protocol", self.protocol, PROTOCOL_CHOICES)
         if self.is_voc() and self.task != "regress":
-            raise ConfigError(f"dataset must be one of {', '.join(DIGIT_DATASETS)} for task classify; received "
-                              f"{self.dataset!r} (a VOC folder is a regress dataset)")
+            raise ConfigError(
+                f"dataset must be one of {', '.join(DIGIT_DATASETS)} for task classify; received "
+                f"{self.dataset!r} (a VOC folder is a regress dataset)"
+            )
         if (self.augment_flip or self.augment_shift) and self.task != "regress":
-            raise ConfigError("augment_flip / augment_shift apply to task regress only (a flipped digit may be "
-                              "another class); received task classify")
+            raise ConfigError(
+                "augment_flip / augment_shift apply to task regress only (a flipped digit may be "
+                "another class); received task classify"
+            )
         models = self.model_list()
         if not models:
             raise ConfigError("models must name at least one of ram, random, cnn, mlp; received ''")
@@ -127,8 +131,20 @@ class GlimpseConfig(ConfigBase):
             require_choice("models", m, MODELS)
         if len(set(models)) != len(models):
             raise ConfigError(f"models must not repeat a model; received {self.models!r}")
-        for name in ("image_size", "train_size", "glimpses", "glimpse_size", "scales", "glimpse_hidden", "loc_hidden",
-                     "glimpse_units", "core_units", "batch_size", "baseline_hidden", "mc_samples"):
+        for name in (
+            "image_size",
+            "train_size",
+            "glimpses",
+            "glimpse_size",
+            "scales",
+            "glimpse_hidden",
+            "loc_hidden",
+            "glimpse_units",
+            "core_units",
+            "batch_size",
+            "baseline_hidden",
+            "mc_samples",
+        ):
             require_positive_int(name, getattr(self, name))
         for name in ("test_size", "epochs", "baseline_epochs", "draw_max", "seed", "augment_shift"):
             require_positive_int(name, getattr(self, name), allow_zero=True)
@@ -149,37 +165,106 @@ class GlimpseConfig(ConfigBase):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, received {getattr(self, name)!r}")
         if self.glimpse_net == "conv" and self.glimpse_size < 8:
-            raise ConfigError(f"glimpse_size must be at least 8 for the conv glimpse network, received "
-                              f"{self.glimpse_size}")
+            raise ConfigError(
+                f"glimpse_size must be at least 8 for the conv glimpse network, received {self.glimpse_size}"
+            )
         return self
 
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper's values (Mnih et al. 2014; the variant for regression): 60x60 cluttered, 12x12 retina, 3 scales,
     # fc glimpse network 128/128/256, ReLU core 256; SGD with momentum; long training.
-    "paper": {"glimpses": 6, "glimpse_size": 12, "scales": 3, "glimpse_net": "fc", "core": "relu",
-              "glimpse_hidden": 128, "loc_hidden": 128, "glimpse_units": 256, "core_units": 256, "loc_std": 0.22,
-              "optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.9, "batch_size": 20, "train_size": 60000,
-              "epochs": 200, "baseline_epochs": 50, "mc_samples": 10},
+    "paper": {
+        "glimpses": 6,
+        "glimpse_size": 12,
+        "scales": 3,
+        "glimpse_net": "fc",
+        "core": "relu",
+        "glimpse_hidden": 128,
+        "loc_hidden": 128,
+        "glimpse_units": 256,
+        "core_units": 256,
+        "loc_std": 0.22,
+        "optimizer": "sgd",
+        "learning_rate": 0.01,
+        "momentum": 0.9,
+        "batch_size": 20,
+        "train_size": 60000,
+        "epochs": 200,
+        "baseline_epochs": 50,
+        "mc_samples": 10,
+    },
     # Fits the 20-minute budget on a 2-core CPU.
     # The LSTM core: at 1500 updates, 15.0 % Monte-Carlo test error against 20.6 % for the ReLU core.
-    "fast": {"glimpses": 6, "glimpse_size": 12, "scales": 3, "glimpse_net": "fc", "core": "lstm",
-             "glimpse_hidden": 128, "loc_hidden": 128, "glimpse_units": 256, "core_units": 256, "loc_std": 0.15,
-             "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64, "train_size": 6400, "epochs": 40,
-             "baseline_epochs": 10, "mc_samples": 10, "xla": True},
+    "fast": {
+        "glimpses": 6,
+        "glimpse_size": 12,
+        "scales": 3,
+        "glimpse_net": "fc",
+        "core": "lstm",
+        "glimpse_hidden": 128,
+        "loc_hidden": 128,
+        "glimpse_units": 256,
+        "core_units": 256,
+        "loc_std": 0.15,
+        "optimizer": "adam",
+        "learning_rate": 1e-3,
+        "batch_size": 64,
+        "train_size": 6400,
+        "epochs": 40,
+        "baseline_epochs": 10,
+        "mc_samples": 10,
+        "xla": True,
+    },
     # `fast` with issue 19's fixes: the first glimpse at the centre (and the mean path from there: deterministic),
     # log pi of the unclipped samples, and twice the updates (8000); see TASK_PRESETS for the photos' settings.
-    "fast2": {"glimpses": 6, "glimpse_size": 12, "scales": 3, "glimpse_net": "fc", "core": "lstm",
-              "glimpse_hidden": 128, "loc_hidden": 128, "glimpse_units": 256, "core_units": 256, "loc_std": 0.15,
-              "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64, "train_size": 6400, "epochs": 80,
-              "baseline_epochs": 10, "mc_samples": 10, "xla": True, "first_location": "centre",
-              "logp_unclipped": True},
+    "fast2": {
+        "glimpses": 6,
+        "glimpse_size": 12,
+        "scales": 3,
+        "glimpse_net": "fc",
+        "core": "lstm",
+        "glimpse_hidden": 128,
+        "loc_hidden": 128,
+        "glimpse_units": 256,
+        "core_units": 256,
+        "loc_std": 0.15,
+        "optimizer": "adam",
+        "learning_rate": 1e-3,
+        "batch_size": 64,
+        "train_size": 6400,
+        "epochs": 80,
+        "baseline_epochs": 10,
+        "mc_samples": 10,
+        "xla": True,
+        "first_location": "centre",
+        "logp_unclipped": True,
+    },
     # Seconds, for tests.
-    "tiny": {"glimpses": 3, "glimpse_size": 8, "scales": 2, "glimpse_net": "fc", "core": "relu",
-             "glimpse_hidden": 16, "loc_hidden": 16, "glimpse_units": 32, "core_units": 32, "loc_std": 0.15,
-             "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 16, "train_size": 32, "test_size": 16,
-             "epochs": 2, "baseline_epochs": 1, "baseline_hidden": 16, "mc_samples": 2, "draw_max": 2,
-             "xla": False, "eager": True},
+    "tiny": {
+        "glimpses": 3,
+        "glimpse_size": 8,
+        "scales": 2,
+        "glimpse_net": "fc",
+        "core": "relu",
+        "glimpse_hidden": 16,
+        "loc_hidden": 16,
+        "glimpse_units": 32,
+        "core_units": 32,
+        "loc_std": 0.15,
+        "optimizer": "adam",
+        "learning_rate": 1e-3,
+        "batch_size": 16,
+        "train_size": 32,
+        "test_size": 16,
+        "epochs": 2,
+        "baseline_epochs": 1,
+        "baseline_hidden": 16,
+        "mc_samples": 2,
+        "draw_max": 2,
+        "xla": False,
+        "eager": True,
+    },
 }
 
 TASK_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -189,8 +274,15 @@ TASK_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "fast": {"models": "ram,cnn"},
         # Photos: the conv glimpse network, 8 glimpses, flips and shifts of up to 8 px (128 px canvases); batches of
         # 32 (5 updates an epoch on raccoon's 160 photos, none left out); 40 epochs of digit canvases (8000 updates).
-        "fast2": {"models": "ram,cnn", "glimpses": 8, "glimpse_net": "conv", "augment_flip": True,
-                  "augment_shift": 8, "batch_size": 32, "epochs": 40},
+        "fast2": {
+            "models": "ram,cnn",
+            "glimpses": 8,
+            "glimpse_net": "conv",
+            "augment_flip": True,
+            "augment_shift": 8,
+            "batch_size": 32,
+            "epochs": 40,
+        },
         "tiny": {"models": "ram,cnn"},
     },
 }

@@ -29,7 +29,7 @@ MNIST_LOADER: Callable[[], tuple] | None = None
 
 def epoch_seed(seed: int, epoch: int) -> int:
     """Seed of epoch ``epoch``'s canvases and minibatch order (0-based epoch)."""
-    return (seed * 1_000_003 + epoch * 7919 + 17) % (2 ** 31)
+    return (seed * 1_000_003 + epoch * 7919 + 17) % (2**31)
 
 
 @dataclass
@@ -109,14 +109,23 @@ class GlimpseData:
         """Flips and shifts of a regression split, the landmarks moved with the pixels; seeded by the epoch, so a
         resumed run sees the same images."""
         rng = np.random.default_rng([seed, 1])  # a stream apart from the order's
-        images, points, boxes = augment_landmarks(s.images, s.points, s.boxes, rng, flip=self.cfg.augment_flip,
-                                                  max_shift=self.cfg.augment_shift)
+        images, points, boxes = augment_landmarks(
+            s.images, s.points, s.boxes, rng, flip=self.cfg.augment_flip, max_shift=self.cfg.augment_shift
+        )
         return Split(images, landmark_targets(points, s.norms, images.shape[1]), points, s.norms, boxes)
 
     def test(self) -> Split:
         if self.cfg.is_voc():
             s = self._voc("test")
-            return s if not self.cfg.test_size else Split(*(None if a is None else a[: self.cfg.test_size] for a in
-                                                            (s.images, s.targets, s.points, s.norms, s.boxes)))
+            return (
+                s
+                if not self.cfg.test_size
+                else Split(
+                    *(
+                        None if a is None else a[: self.cfg.test_size]
+                        for a in (s.images, s.targets, s.points, s.norms, s.boxes)
+                    )
+                )
+            )
         images, labels = digit_images(self.cfg, "test")
         return self._digits(images, labels, n=self.cfg.test_size or None, seed=TEST_SEED)

@@ -48,8 +48,11 @@ def find_runs(model_dir: Path, models: list[str]) -> dict[str, tuple[Path, dict[
 
 def regression_scores(pred_units: np.ndarray, split: Split, size: int) -> dict[str, Any]:
     d = normalised_distances(to_pixels(pred_units, size), split.points, split.norms)
-    return {"detection_rate": detection_rates(d), "mean_distance": float(d.mean()),
-            "median_distance": float(np.median(d))}
+    return {
+        "detection_rate": detection_rates(d),
+        "mean_distance": float(d.mean()),
+        "median_distance": float(np.median(d)),
+    }
 
 
 def evaluate(name: str, agent: Any, split: Split, cfg: GlimpseConfig) -> tuple[dict[str, Any], Any]:
@@ -78,25 +81,38 @@ def evaluate(name: str, agent: Any, split: Split, cfg: GlimpseConfig) -> tuple[d
     return regression_scores(out, split, size), None
 
 
-def test(cfg: GlimpseConfig, model_dir: str | Path, output_dir: str | Path, draw: bool = False, quiet: bool = False,
-         log: Callable[[str], None] = print) -> dict[str, Any]:
+def test(
+    cfg: GlimpseConfig,
+    model_dir: str | Path,
+    output_dir: str | Path,
+    draw: bool = False,
+    quiet: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Evaluate the models of ``cfg.models`` found in ``model_dir``; write ``results.json`` and pictures."""
-
 
     model_dir, output_dir = Path(model_dir), Path(output_dir)
     runs = find_runs(model_dir, cfg.model_list())
     if not runs:
-        raise FileNotFoundError(f"{model_dir}: no trained model ({', '.join(cfg.model_list())}) with a finished "
-                                f"epoch; run 'python -m zoomrl glimpse train' first")
+        raise FileNotFoundError(
+            f"{model_dir}: no trained model ({', '.join(cfg.model_list())}) with a finished "
+            f"epoch; run 'python -m zoomrl glimpse train' first"
+        )
     seed_everything(cfg.seed)
     t0 = time.time()
     data = GlimpseData(cfg)
     split = data.test()
     size = split.images.shape[1]
-    results: dict[str, Any] = {"task": cfg.task, "dataset": cfg.dataset, "headline": "mean_path",
-                               "first_location": cfg.first_location,
-                               "protocol": None if cfg.is_voc() else cfg.resolved_protocol(),
-                               "test_size": len(split), "glimpses": cfg.glimpses, "models": {}}
+    results: dict[str, Any] = {
+        "task": cfg.task,
+        "dataset": cfg.dataset,
+        "headline": "mean_path",
+        "first_location": cfg.first_location,
+        "protocol": None if cfg.is_voc() else cfg.resolved_protocol(),
+        "test_size": len(split),
+        "glimpses": cfg.glimpses,
+        "models": {},
+    }
     pictures = None
     for name in tqdm(list(runs), desc="models", unit="model", disable=quiet, leave=False):
         run_dir, latest = runs[name]
@@ -148,7 +164,13 @@ def test(cfg: GlimpseConfig, model_dir: str | Path, output_dir: str | Path, draw
                 pred = to_pixels(outputs[i], size)
                 d = float(np.linalg.norm(pred - split.points[i]) / split.norms[i])
                 kw = {"title": f"#{i}: normalised distance {d:.3f}", "truth": split.points[i], "prediction": pred}
-            glimpse_plots.draw_glimpse_path(split.images[i], paths[i], run_cfg.glimpse_size, run_cfg.scales,
-                                            output_dir / "paths" / f"{i:03d}.png", **kw)
+            glimpse_plots.draw_glimpse_path(
+                split.images[i],
+                paths[i],
+                run_cfg.glimpse_size,
+                run_cfg.scales,
+                output_dir / "paths" / f"{i:03d}.png",
+                **kw,
+            )
         log(f"drew {n} glimpse paths in {output_dir / 'paths'}")
     return results

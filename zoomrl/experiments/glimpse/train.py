@@ -55,21 +55,50 @@ def speed_line(cfg: GlimpseConfig) -> str:
 
 def build_agent(name: str, cfg: GlimpseConfig, image_shape: tuple[int, ...], n_outputs: int):
     if name in ("ram", "random"):
-        return RamAgent(image_shape, optimizer=cfg.optimizer, learning_rate=cfg.learning_rate,
-                        momentum=cfg.momentum, jit_compile=jit_for(cfg.glimpse_net, cfg.xla), run_eagerly=cfg.eager,
-                        seed=cfg.seed,
-                        task=cfg.task, n_outputs=n_outputs, glimpses=cfg.glimpses, glimpse_size=cfg.glimpse_size,
-                        scales=cfg.scales, glimpse_net=cfg.glimpse_net, core=cfg.core,
-                        glimpse_hidden=cfg.glimpse_hidden, loc_hidden=cfg.loc_hidden, glimpse_units=cfg.glimpse_units,
-                        core_units=cfg.core_units, loc_std=cfg.loc_std, random_locations=name == "random",
-                        reward=cfg.reward, reward_sigma=cfg.reward_sigma, reward_radius=cfg.reward_radius,
-                        reg_loss=cfg.reg_loss, supervised_weight=cfg.supervised_weight,
-                        reinforce_weight=cfg.reinforce_weight, first_location=cfg.first_location,
-                        logp_unclipped=cfg.logp_unclipped)
-    return WholeImageAgent(image_shape, kind=name, task=cfg.task, n_outputs=n_outputs, reg_loss=cfg.reg_loss,
-                           hidden=cfg.baseline_hidden, optimizer=cfg.optimizer, learning_rate=cfg.learning_rate,
-                           momentum=cfg.momentum, jit_compile=jit_for(name, cfg.xla), run_eagerly=cfg.eager,
-                           seed=cfg.seed)
+        return RamAgent(
+            image_shape,
+            optimizer=cfg.optimizer,
+            learning_rate=cfg.learning_rate,
+            momentum=cfg.momentum,
+            jit_compile=jit_for(cfg.glimpse_net, cfg.xla),
+            run_eagerly=cfg.eager,
+            seed=cfg.seed,
+            task=cfg.task,
+            n_outputs=n_outputs,
+            glimpses=cfg.glimpses,
+            glimpse_size=cfg.glimpse_size,
+            scales=cfg.scales,
+            glimpse_net=cfg.glimpse_net,
+            core=cfg.core,
+            glimpse_hidden=cfg.glimpse_hidden,
+            loc_hidden=cfg.loc_hidden,
+            glimpse_units=cfg.glimpse_units,
+            core_units=cfg.core_units,
+            loc_std=cfg.loc_std,
+            random_locations=name == "random",
+            reward=cfg.reward,
+            reward_sigma=cfg.reward_sigma,
+            reward_radius=cfg.reward_radius,
+            reg_loss=cfg.reg_loss,
+            supervised_weight=cfg.supervised_weight,
+            reinforce_weight=cfg.reinforce_weight,
+            first_location=cfg.first_location,
+            logp_unclipped=cfg.logp_unclipped,
+        )
+    return WholeImageAgent(
+        image_shape,
+        kind=name,
+        task=cfg.task,
+        n_outputs=n_outputs,
+        reg_loss=cfg.reg_loss,
+        hidden=cfg.baseline_hidden,
+        optimizer=cfg.optimizer,
+        learning_rate=cfg.learning_rate,
+        momentum=cfg.momentum,
+        jit_compile=jit_for(name, cfg.xla),
+        run_eagerly=cfg.eager,
+        seed=cfg.seed,
+    )
 
 
 def epochs_of(name: str, cfg: GlimpseConfig) -> int:
@@ -81,8 +110,10 @@ def check_resumable(saved: GlimpseConfig, cfg: GlimpseConfig, run_dir: Path) -> 
     diff = sorted(k for k in a if k not in RESUMABLE and a[k] != b.get(k))
     if diff:
         k = diff[0]
-        raise ConfigError(f"{run_dir}: cannot resume with a different {k} ({a[k]!r} saved, {b[k]!r} now; "
-                          f"{len(diff)} setting(s) differ); train afresh without --resume or use another --model-dir")
+        raise ConfigError(
+            f"{run_dir}: cannot resume with a different {k} ({a[k]!r} saved, {b[k]!r} now; "
+            f"{len(diff)} setting(s) differ); train afresh without --resume or use another --model-dir"
+        )
 
 
 def load_run(run_dir: Path, agent: Any) -> tuple[int, list[dict[str, Any]]]:
@@ -110,10 +141,17 @@ def plot_history(history: list[dict[str, Any]], path: Path) -> None:
     plot_training_history(history, path)
 
 
-def train_model(name: str, cfg: GlimpseConfig, data: GlimpseData, run_dir: Path, resume: bool = False,
-                keep: int | None = 3, quiet: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+def train_model(
+    name: str,
+    cfg: GlimpseConfig,
+    data: GlimpseData,
+    run_dir: Path,
+    resume: bool = False,
+    keep: int | None = 3,
+    quiet: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Train one model (``ram``, ``random``, ``cnn`` or ``mlp``) in ``run_dir``; returns its summary."""
-
 
     seed_everything(cfg.seed)
     epochs = epochs_of(name, cfg)
@@ -141,18 +179,24 @@ def train_model(name: str, cfg: GlimpseConfig, data: GlimpseData, run_dir: Path,
             bs = min(cfg.batch_size, len(split))
             n_batches = len(split) // bs  # equal batches (XLA compiles one shape); the rest waits for next epoch
             sums: dict[str, float] = {}
-            with tqdm(total=n_batches, desc=f"{name} epoch {epoch + 1}/{epochs}", unit="batch", disable=quiet,
-                      leave=False) as bar:
+            with tqdm(
+                total=n_batches, desc=f"{name} epoch {epoch + 1}/{epochs}", unit="batch", disable=quiet, leave=False
+            ) as bar:
                 for b in range(n_batches):
-                    logs = agent.learn(split.images[b * bs:(b + 1) * bs], split.targets[b * bs:(b + 1) * bs])
+                    logs = agent.learn(split.images[b * bs : (b + 1) * bs], split.targets[b * bs : (b + 1) * bs])
                     if not np.isfinite(logs.get("loss", 0.0)):
-                        raise ValueError(f"{name} epoch {epoch + 1}: the loss is not finite; nothing of this epoch "
-                                         f"was saved (lower --learning-rate?)")
+                        raise ValueError(
+                            f"{name} epoch {epoch + 1}: the loss is not finite; nothing of this epoch "
+                            f"was saved (lower --learning-rate?)"
+                        )
                     for k, v in logs.items():
                         sums[k] = sums.get(k, 0.0) + v / n_batches
                     bar.update(1)
-            stats = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 2),
-                     **{k: round(float(v), 5) for k, v in sums.items()}}
+            stats = {
+                "epoch": epoch + 1,
+                "seconds": round(time.time() - t0, 2),
+                **{k: round(float(v), 5) for k, v in sums.items()},
+            }
             history.append(stats)
             if not quiet or epoch + 1 == epochs:
                 parts = " ".join(f"{k} {v:.4f}" for k, v in stats.items() if k not in ("epoch", "seconds"))
@@ -162,8 +206,12 @@ def train_model(name: str, cfg: GlimpseConfig, data: GlimpseData, run_dir: Path,
                 with open(path, "wb") as fh:
                     np.savez(fh, **agent.get_state())
 
-            checkpointer.save(epoch + 1, {WEIGHTS: agent.save_weights}, {STATE_FILE: write_state},
-                              info={"model": name, "history": history})
+            checkpointer.save(
+                epoch + 1,
+                {WEIGHTS: agent.save_weights},
+                {STATE_FILE: write_state},
+                info={"model": name, "history": history},
+            )
         plot_history(history, run_dir / "training_curves.png")
     return {"model": name, "run_dir": str(run_dir), "epochs": epochs, "history": history}
 
@@ -174,12 +222,20 @@ def glimpse_size_warning(cfg: GlimpseConfig, canvas: int) -> str | None:
     looks then hardly matters (a glimpse at the centre sees every pixel)."""
     if cfg.glimpse_size < canvas or not {"ram", "random"} & set(cfg.model_list()):
         return None
-    return (f"warning: --glimpse-size {cfg.glimpse_size} is not smaller than the {canvas}-pixel canvas: a glimpse at "
-            f"the centre sees the whole image, so where the model looks hardly matters (expected under {canvas})")
+    return (
+        f"warning: --glimpse-size {cfg.glimpse_size} is not smaller than the {canvas}-pixel canvas: a glimpse at "
+        f"the centre sees the whole image, so where the model looks hardly matters (expected under {canvas})"
+    )
 
 
-def train(cfg: GlimpseConfig, model_dir: str | Path, resume: bool = False, keep: int | None = 3, quiet: bool = False,
-          log: Callable[[str], None] = print) -> dict[str, Any]:
+def train(
+    cfg: GlimpseConfig,
+    model_dir: str | Path,
+    resume: bool = False,
+    keep: int | None = 3,
+    quiet: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Train every model of ``cfg.models`` in ``model_dir/<model>/``; returns the summaries."""
     model_dir = Path(model_dir)
     data = GlimpseData(cfg)
@@ -193,6 +249,8 @@ def train(cfg: GlimpseConfig, model_dir: str | Path, resume: bool = False, keep:
         t = time.time()
         out[name] = train_model(name, cfg, data, model_dir / name, resume, keep, quiet, log)
         out[name]["seconds"] = round(time.time() - t, 1)
-    log(f"trained {', '.join(cfg.model_list())} ({cfg.task}, {cfg.dataset}) in {time.time() - t0:.0f} s; "
-        f"checkpoints in {model_dir}")
+    log(
+        f"trained {', '.join(cfg.model_list())} ({cfg.task}, {cfg.dataset}) in {time.time() - t0:.0f} s; "
+        f"checkpoints in {model_dir}"
+    )
     return out

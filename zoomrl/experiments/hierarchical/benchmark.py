@@ -60,8 +60,7 @@ def _device() -> str:
     return f"{device} ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
-def _backbone_throughput(features: FeatureModel, images: Sequence[VocImage], store: ImageStore,
-                         n: int) -> float:
+def _backbone_throughput(features: FeatureModel, images: Sequence[VocImage], store: ImageStore, n: int) -> float:
     """Units per second of the bare backbone call: 224x224 windows (Image Zooms) or whole images (Pool45)."""
     from zoomrl.vision.backbone import preprocess
 
@@ -94,12 +93,28 @@ def _timed_test(features: FeatureModel, agent: DQNAgent, images, store, config: 
     return records, time.perf_counter() - t0, features.backbone_images
 
 
-def benchmark_variant(variant: str, data: Sequence[str], image_set: str | None, class_name: str, n_images: int,
-                      weights: str, backbone_batch: int, test_batch: int, log: Callable[[str], None],
-                      preset: str = "fast") -> dict[str, Any]:
-    config = make_config(preset, variant=variant, class_object=class_name, weights=weights,
-                         backbone_batch=backbone_batch, test_batch=test_batch, episode_batch=test_batch,
-                         learning_starts=16)
+def benchmark_variant(
+    variant: str,
+    data: Sequence[str],
+    image_set: str | None,
+    class_name: str,
+    n_images: int,
+    weights: str,
+    backbone_batch: int,
+    test_batch: int,
+    log: Callable[[str], None],
+    preset: str = "fast",
+) -> dict[str, Any]:
+    config = make_config(
+        preset,
+        variant=variant,
+        class_object=class_name,
+        weights=weights,
+        backbone_batch=backbone_batch,
+        test_batch=test_batch,
+        episode_batch=test_batch,
+        learning_starts=16,
+    )
     seed_everything(config.seed)
     images = load_images(data, image_set, class_name, False, n_images, log)
     store = ImageStore()
@@ -116,8 +131,10 @@ def benchmark_variant(variant: str, data: Sequence[str], image_set: str | None, 
 
     recs_b, sec_b, units_b = _timed_test(features, agent, images, store, config, test_batch)
     bound_b = units_b / bb  # seconds the bare backbone needs for the same work
-    log(f"[{variant}] testing, batch {test_batch}: {len(images) / sec_b:.2f} images/s, {units_b} backbone {unit}, "
-        f"{bound_b / sec_b:.2f} of the backbone-only bound")
+    log(
+        f"[{variant}] testing, batch {test_batch}: {len(images) / sec_b:.2f} images/s, {units_b} backbone {unit}, "
+        f"{bound_b / sec_b:.2f} of the backbone-only bound"
+    )
     out: dict[str, Any] = {
         "weights_used": getattr(features, "weights_name", weights),
         "backbone_only_per_second": round(bb, 3),
@@ -136,32 +153,48 @@ def benchmark_variant(variant: str, data: Sequence[str], image_set: str | None, 
         out["test_batch1_images_per_second"] = round(len(images) / sec_1, 3)
         out["batched_speedup_over_batch1"] = round(sec_1 / sec_b, 3)
         out["batched_results_identical_to_batch1"] = same
-        log(f"[{variant}] testing, batch 1: {len(images) / sec_1:.2f} images/s; batched is {sec_1 / sec_b:.2f}x; "
-            f"same actions: {same}")
+        log(
+            f"[{variant}] testing, batch 1: {len(images) / sec_1:.2f} images/s; batched is {sec_1 / sec_b:.2f}x; "
+            f"same actions: {same}"
+        )
 
     _reset(features)
     cold = train_epoch(0, images, store, features, agent, config)
     warm = train_epoch(0, images, store, features, agent, config)  # same epoch index: the same windows, now cached
-    out.update({
-        "train_env_steps_per_second": round(cold.steps / cold.seconds, 3),
-        "train_updates_per_second_cold": round(cold.updates / cold.seconds, 3),
-        "train_epoch_seconds_cold": round(cold.seconds, 2),
-        "train_epoch_seconds_warm": round(warm.seconds, 2),
-        "warm_speedup": round(cold.seconds / max(warm.seconds, 1e-9), 2),
-        "train_steps": cold.steps,
-        "train_updates": cold.updates,
-        "warm_env_steps_per_second": round(warm.steps / warm.seconds, 3),
-        "warm_updates_per_second": round(warm.updates / warm.seconds, 3),
-    })
-    log(f"[{variant}] training epoch: cold {cold.seconds:.1f} s, warm {warm.seconds:.1f} s "
-        f"({out['warm_speedup']:.1f}x), {cold.steps} steps, {cold.updates} updates")
+    out.update(
+        {
+            "train_env_steps_per_second": round(cold.steps / cold.seconds, 3),
+            "train_updates_per_second_cold": round(cold.updates / cold.seconds, 3),
+            "train_epoch_seconds_cold": round(cold.seconds, 2),
+            "train_epoch_seconds_warm": round(warm.seconds, 2),
+            "warm_speedup": round(cold.seconds / max(warm.seconds, 1e-9), 2),
+            "train_steps": cold.steps,
+            "train_updates": cold.updates,
+            "warm_env_steps_per_second": round(warm.steps / warm.seconds, 3),
+            "warm_updates_per_second": round(warm.updates / warm.seconds, 3),
+        }
+    )
+    log(
+        f"[{variant}] training epoch: cold {cold.seconds:.1f} s, warm {warm.seconds:.1f} s "
+        f"({out['warm_speedup']:.1f}x), {cold.steps} steps, {cold.updates} updates"
+    )
     features.close()
     return out
 
 
-def run_benchmark(data: Sequence[str], image_set: str | None, class_name: str, n_images: int, weights: str,
-                  backbone_batch: int, test_batch: int, variants: Sequence[str], output: Path,
-                  log: Callable[[str], None] = print, preset: str = "fast") -> dict[str, Any]:
+def run_benchmark(
+    data: Sequence[str],
+    image_set: str | None,
+    class_name: str,
+    n_images: int,
+    weights: str,
+    backbone_batch: int,
+    test_batch: int,
+    variants: Sequence[str],
+    output: Path,
+    log: Callable[[str], None] = print,
+    preset: str = "fast",
+) -> dict[str, Any]:
     import keras
 
     from zoomrl.core.io import write_json
@@ -181,8 +214,9 @@ def run_benchmark(data: Sequence[str], image_set: str | None, class_name: str, n
         "models": {},
     }
     for variant in variants:
-        result["models"][variant] = benchmark_variant(variant, data, image_set, class_name, n_images, weights,
-                                                      backbone_batch, test_batch, log, preset)
+        result["models"][variant] = benchmark_variant(
+            variant, data, image_set, class_name, n_images, weights, backbone_batch, test_batch, log, preset
+        )
     result["peak_memory_mb"] = round(_peak_mb(), 1)
     result["seconds"] = round(time.perf_counter() - t0, 1)
     write_json(output, result)
@@ -207,6 +241,8 @@ def table(result: dict[str, Any]) -> str:
     for label, key in rows:
         cells = "".join(f"{str(result['models'][v].get(key, '-')):>16s}" for v in variants)
         lines.append(f"{label:30s}{cells}")
-    lines.append(f"backend {result['backend']}, device {result['device']}, peak memory {result['peak_memory_mb']} MB, "
-                 f"{result['seconds']} s in all")
+    lines.append(
+        f"backend {result['backend']}, device {result['device']}, peak memory {result['peak_memory_mb']} MB, "
+        f"{result['seconds']} s in all"
+    )
     return "\n".join(lines)

@@ -19,17 +19,45 @@ from zoomrl.experiments.flags import DQN_TRAIN_FLAGS, add_config_flags
 
 COMMANDS = ("train", "test", "demo")
 MODELS = ("image_zooms", "pool45_crops")
-TRAIN_FLAGS = (*DQN_TRAIN_FLAGS, "bc_updates_per_epoch", "bc_minibatch", "epsilon_start", "iou_weight",
-               "weight_decay", "dropout", "train_negatives", "nothing_left_reward", "train_trigger_iou", "flip_images",
-               "descriptor_pool", "val_fraction")
+TRAIN_FLAGS = (
+    *DQN_TRAIN_FLAGS,
+    "bc_updates_per_epoch",
+    "bc_minibatch",
+    "epsilon_start",
+    "iou_weight",
+    "weight_decay",
+    "dropout",
+    "train_negatives",
+    "nothing_left_reward",
+    "train_trigger_iou",
+    "flip_images",
+    "descriptor_pool",
+    "val_fraction",
+)
 """Training flags made from :class:`~zoomrl.experiments.hierarchical.config.Config`'s fields (their help is the
 field's documentation)."""
 
 DEFAULTS: dict[str, Any] = {
-    "MODEL": "image_zooms", "CLASS_OBJECT": "seven", "SCALE_SUBREGION": 3 / 4, "NUMBER_OF_STEPS": None,
-    "EPOCHS": None, "PRESET": "paper", "DATA": [], "IMAGE_SET": None, "WEIGHTS": "auto", "MODEL_DIR": None,
-    "OUTPUT_DIR": None, "CHECKPOINT": None, "BOOL_DRAW": False, "ONLY_FIRST_OBJECT": False, "MAX_IMAGES": None,
-    "SEED": 0, "RESUME": False, "SKIP_BAD": False, "FEATURE_CACHE": None, "FORCE_TRIGGER": None,
+    "MODEL": "image_zooms",
+    "CLASS_OBJECT": "seven",
+    "SCALE_SUBREGION": 3 / 4,
+    "NUMBER_OF_STEPS": None,
+    "EPOCHS": None,
+    "PRESET": "paper",
+    "DATA": [],
+    "IMAGE_SET": None,
+    "WEIGHTS": "auto",
+    "MODEL_DIR": None,
+    "OUTPUT_DIR": None,
+    "CHECKPOINT": None,
+    "BOOL_DRAW": False,
+    "ONLY_FIRST_OBJECT": False,
+    "MAX_IMAGES": None,
+    "SEED": 0,
+    "RESUME": False,
+    "SKIP_BAD": False,
+    "FEATURE_CACHE": None,
+    "FORCE_TRIGGER": None,
     "KEEP_CHECKPOINTS": 3,
 }
 
@@ -60,8 +88,10 @@ def _constants(constants: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def demo_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Train and test both feature models on the embedded demo set (the "
-                                            "demo preset), then print one table.")
+    p = argparse.ArgumentParser(
+        description="Train and test both feature models on the embedded demo set (the "
+        "demo preset), then print one table."
+    )
     p.add_argument("--epochs", type=non_negative_int, default=None, help="epochs (default: the demo preset's)")
     p.add_argument("--seed", type=int, default=0, help="seeds Python, NumPy and Keras (default: %(default)s)")
     p.add_argument("--weights", default="auto", help="backbone weights (default: %(default)s)")
@@ -83,53 +113,118 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
     add_common_flags(p, command, PRESETS, c)
     add = p.add_argument
     add("--model", default=c["MODEL"], choices=MODELS, help="feature model (default: %(default)s)")
-    add("--data", action="append", metavar="DIR", default=None,
-        help=f"a Pascal VOC layout root; repeat to combine several (default: {c['DATA'] or 'the embedded demo set'})")
-    add("--image-set", default=c["IMAGE_SET"] or ("trainval" if command == "train" else "test"),
-        help="ImageSets/Main/<set>.txt or <class>_<set>.txt (default: %(default)s)")
+    add(
+        "--data",
+        action="append",
+        metavar="DIR",
+        default=None,
+        help=f"a Pascal VOC layout root; repeat to combine several (default: {c['DATA'] or 'the embedded demo set'})",
+    )
+    add(
+        "--image-set",
+        default=c["IMAGE_SET"] or ("trainval" if command == "train" else "test"),
+        help="ImageSets/Main/<set>.txt or <class>_<set>.txt (default: %(default)s)",
+    )
     add("--class-object", default=c["CLASS_OBJECT"], help="class to search for (default: %(default)s)")
-    add("--number-of-steps", type=positive_int, default=c["NUMBER_OF_STEPS"],
-        help="most actions per search (default: the preset's)")
-    add("--scale-subregion", type=_fraction, default=c["SCALE_SUBREGION"],
-        help="child size relative to parent: 3/4 overlapping, 1/2 non-overlapping (default: %(default)s)")
-    add("--weights", default=c["WEIGHTS"],
-        help="backbone weights: auto, imagenet, hed, none or PATH (default: %(default)s)")
+    add(
+        "--number-of-steps",
+        type=positive_int,
+        default=c["NUMBER_OF_STEPS"],
+        help="most actions per search (default: the preset's)",
+    )
+    add(
+        "--scale-subregion",
+        type=_fraction,
+        default=c["SCALE_SUBREGION"],
+        help="child size relative to parent: 3/4 overlapping, 1/2 non-overlapping (default: %(default)s)",
+    )
+    add(
+        "--weights",
+        default=c["WEIGHTS"],
+        help="backbone weights: auto, imagenet, hed, none or PATH (default: %(default)s)",
+    )
     add("--max-images", type=positive_int, default=c["MAX_IMAGES"], help="use only the first N images (default: all)")
-    add("--skip-bad", action=argparse.BooleanOptionalAction, default=c["SKIP_BAD"],
-        help="skip unreadable images and malformed XML, counting them (default: %(default)s)")
-    add("--feature-cache", default=c["FEATURE_CACHE"], metavar="DIR",
-        help="HDF5 feature cache reused across runs (default: memory only)")
+    add(
+        "--skip-bad",
+        action=argparse.BooleanOptionalAction,
+        default=c["SKIP_BAD"],
+        help="skip unreadable images and malformed XML, counting them (default: %(default)s)",
+    )
+    add(
+        "--feature-cache",
+        default=c["FEATURE_CACHE"],
+        metavar="DIR",
+        help="HDF5 feature cache reused across runs (default: memory only)",
+    )
     add("--cache-mb", type=float, default=None, help="memory for cached features, MB (default: preset's)")
-    add("--episode-batch", type=positive_int, default=None,
-        help="images run in lockstep in training (default: preset's)")
+    add(
+        "--episode-batch",
+        type=positive_int,
+        default=None,
+        help="images run in lockstep in training (default: preset's)",
+    )
     add("--test-batch", type=positive_int, default=None, help="images run in lockstep in testing (default: preset's)")
-    add("--allow-large-images", action="store_true",
-        help="decode images above Pillow's decompression-bomb limit (default: refuse them)")
+    add(
+        "--allow-large-images",
+        action="store_true",
+        help="decode images above Pillow's decompression-bomb limit (default: refuse them)",
+    )
     if command == "train":
         add_config_flags(p, Config, TRAIN_FLAGS, PRESETS, c["PRESET"])
-        add("--force-trigger", action=argparse.BooleanOptionalAction, default=c["FORCE_TRIGGER"],
-            help="force the trigger when IoU >= 0.5 during training (paper 3.4; default: preset's)")
+        add(
+            "--force-trigger",
+            action=argparse.BooleanOptionalAction,
+            default=c["FORCE_TRIGGER"],
+            help="force the trigger when IoU >= 0.5 during training (paper 3.4; default: preset's)",
+        )
         # Issue 17: training that sees what testing sees, a trigger that prefers the best window, overfitting.
-        add("--train-searches", choices=("objects", "test"), default=None,
+        add(
+            "--train-searches",
+            choices=("objects", "test"),
+            default=None,
             help="training's searches per image: one per object (paper) or testing's rule, which searches on after "
-                 "the last object (default: preset's)")
-        add("--train-paint", choices=("truth", "window"), default=None,
+            "the last object (default: preset's)",
+        )
+        add(
+            "--train-paint",
+            choices=("truth", "window"),
+            default=None,
             help="what training paints after a trigger: the object's true box (paper) or the triggered window, as "
-                 "testing does (default: preset's)")
-        add("--max-searches", type=positive_int, default=None,
-            help="most searches per image (testing, and training with --train-searches test; default: preset's)")
+            "testing does (default: preset's)",
+        )
+        add(
+            "--max-searches",
+            type=positive_int,
+            default=None,
+            help="most searches per image (testing, and training with --train-searches test; default: preset's)",
+        )
     else:
-        add("--checkpoint", default=c["CHECKPOINT"], metavar="PATH",
-            help="Q-network weights (default: the last epoch in MODEL_DIR/<class>; 'best' for the best epoch)")
-        add("--only-first-object", action=argparse.BooleanOptionalAction, default=c["ONLY_FIRST_OBJECT"],
-            help="one search per image (the paper's first-object setting)")
+        add(
+            "--checkpoint",
+            default=c["CHECKPOINT"],
+            metavar="PATH",
+            help="Q-network weights (default: the last epoch in MODEL_DIR/<class>; 'best' for the best epoch)",
+        )
+        add(
+            "--only-first-object",
+            action=argparse.BooleanOptionalAction,
+            default=c["ONLY_FIRST_OBJECT"],
+            help="one search per image (the paper's first-object setting)",
+        )
         add("--max-searches", type=positive_int, default=None, help="most searches per image (default: preset's)")
-        add("--score", default=None,
+        add(
+            "--score",
+            default=None,
             choices=("trigger_q", "trigger_advantage", "trigger_probability", "predicted_iou", "auto"),
             help="detection score of a triggered window; auto: the one the run's validation chose (default: "
-                 "preset's); testing reports every score's AP")
-        add("--baselines", action=argparse.BooleanOptionalAction, default=True,
-            help="also run the random agent and the oracle upper bounds")
+            "preset's); testing reports every score's AP",
+        )
+        add(
+            "--baselines",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="also run the random agent and the oracle upper bounds",
+        )
     p.set_defaults(_constants=c)
     return p
 
@@ -142,9 +237,15 @@ def make_run_config(args: argparse.Namespace):
     from zoomrl.experiments.hierarchical.config import make_config
 
     overrides = dict(
-        variant=args.model, class_object=args.class_object, scale_subregion=args.scale_subregion,
-        number_of_steps=args.number_of_steps, weights=args.weights, seed=args.seed,
-        feature_cache=args.feature_cache, cache_mb=args.cache_mb, episode_batch=args.episode_batch,
+        variant=args.model,
+        class_object=args.class_object,
+        scale_subregion=args.scale_subregion,
+        number_of_steps=args.number_of_steps,
+        weights=args.weights,
+        seed=args.seed,
+        feature_cache=args.feature_cache,
+        cache_mb=args.cache_mb,
+        episode_batch=args.episode_batch,
         test_batch=args.test_batch,
     )
     for name in TRAIN_OVERRIDES + TEST_OVERRIDES:
@@ -170,8 +271,15 @@ def run(command: str, args: argparse.Namespace) -> None:
         from zoomrl.data.demo import default_data_dir
         from zoomrl.experiments.hierarchical.demo import demo
 
-        demo(args.data or [str(default_data_dir())], weights=args.weights, seed=args.seed, epochs=args.epochs,
-             models=args.models, root=args.root, show_progress=not args.quiet)
+        demo(
+            args.data or [str(default_data_dir())],
+            weights=args.weights,
+            seed=args.seed,
+            epochs=args.epochs,
+            models=args.models,
+            root=args.root,
+            show_progress=not args.quiet,
+        )
         return
 
     if args.allow_large_images:
@@ -181,14 +289,32 @@ def run(command: str, args: argparse.Namespace) -> None:
     if command == "train":
         from zoomrl.experiments.hierarchical.train import train
 
-        result = train(config, data_roots(args), args.image_set, model_dir, max_images=args.max_images,
-                       skip_bad=args.skip_bad, resume=args.resume, show_progress=not args.quiet,
-                       keep_checkpoints=args.keep_checkpoints)
+        result = train(
+            config,
+            data_roots(args),
+            args.image_set,
+            model_dir,
+            max_images=args.max_images,
+            skip_bad=args.skip_bad,
+            resume=args.resume,
+            show_progress=not args.quiet,
+            keep_checkpoints=args.keep_checkpoints,
+        )
         print(f"done: {result['summary']}")
     else:
         from zoomrl.experiments.hierarchical.test import test
 
         output_dir = args.output_dir or f"results_{args.model}"
-        test(config, data_roots(args), args.image_set, args.checkpoint, Path(output_dir) / config.class_object,
-             model_dir=model_dir, max_images=args.max_images, skip_bad=args.skip_bad, bool_draw=args.bool_draw,
-             baselines=args.baselines, show_progress=not args.quiet)
+        test(
+            config,
+            data_roots(args),
+            args.image_set,
+            args.checkpoint,
+            Path(output_dir) / config.class_object,
+            model_dir=model_dir,
+            max_images=args.max_images,
+            skip_bad=args.skip_bad,
+            bool_draw=args.bool_draw,
+            baselines=args.baselines,
+            show_progress=not args.quiet,
+        )

@@ -109,14 +109,22 @@ class Config(DQNConfig):
         super().validate()
         require_choice("variant", self.variant, VARIANTS)
         require_finite("scale_subregion", self.scale_subregion, low=0.0, high=1.0, low_open=True, high_open=True)
-        for name in ("number_of_steps", "history_length", "episode_batch", "test_batch", "backbone_batch",
-                     "max_searches", "pool45_max_side"):
+        for name in (
+            "number_of_steps",
+            "history_length",
+            "episode_batch",
+            "test_batch",
+            "backbone_batch",
+            "max_searches",
+            "pool45_max_side",
+        ):
             require_positive_int(name, getattr(self, name))
         require_finite("trigger_iou", self.trigger_iou, low=0.0, high=1.0, low_open=True)
         require_finite("descriptor_scale", self.descriptor_scale, low=0.0, low_open=True)
         require_finite("cache_mb", self.cache_mb, low=0.0)
-        require_choice("score", self.score, ("trigger_q", "trigger_advantage", "trigger_probability",
-                                             "predicted_iou", "auto"))
+        require_choice(
+            "score", self.score, ("trigger_q", "trigger_advantage", "trigger_probability", "predicted_iou", "auto")
+        )
         require_choice("train_searches", self.train_searches, ("objects", "test"))
         require_choice("train_paint", self.train_paint, ("truth", "window"))
         require_finite("nothing_left_reward", self.nothing_left_reward)
@@ -124,24 +132,71 @@ class Config(DQNConfig):
             # Below the test's threshold the oracle would demonstrate wrong triggers (-3).
             require_finite("train_trigger_iou", self.train_trigger_iou, low=self.trigger_iou, high=1.0)
         if not isinstance(self.descriptor_pool, int) or not 1 <= self.descriptor_pool <= 7:
-            raise ConfigError(f"descriptor_pool must be an integer in 1..7 (7: no pooling), received "
-                              f"{self.descriptor_pool!r}")
+            raise ConfigError(
+                f"descriptor_pool must be an integer in 1..7 (7: no pooling), received {self.descriptor_pool!r}"
+            )
         require_finite("val_fraction", self.val_fraction, low=0.0, high=0.9)
         return self
 
 
-RESULT_FIELDS = ("variant", "class_object", "scale_subregion", "number_of_steps", "history_length", "trigger_iou",
-                 "force_trigger", "descriptor_scale", "hidden_units", "dropout", "dueling", "learning_rate", "gamma",
-                 "replay_size", "minibatch", "learning_starts", "train_every", "target_update_every", "double_dqn",
-                 "n_step", "demo_ratio", "demo_size", "margin", "margin_weight", "iou_weight", "bc_epochs",
-                 "bc_minibatch", "bc_updates_per_epoch", "epsilon_start", "epsilon_decay", "epsilon_min",
-                 "episode_batch", "seed", "weights", "pool45_max_side", "train_searches", "train_paint",
-                 "train_negatives", "nothing_left_reward", "train_trigger_iou", "flip_images", "descriptor_pool",
-                 "val_fraction", "weight_decay", "max_searches")
+RESULT_FIELDS = (
+    "variant",
+    "class_object",
+    "scale_subregion",
+    "number_of_steps",
+    "history_length",
+    "trigger_iou",
+    "force_trigger",
+    "descriptor_scale",
+    "hidden_units",
+    "dropout",
+    "dueling",
+    "learning_rate",
+    "gamma",
+    "replay_size",
+    "minibatch",
+    "learning_starts",
+    "train_every",
+    "target_update_every",
+    "double_dqn",
+    "n_step",
+    "demo_ratio",
+    "demo_size",
+    "margin",
+    "margin_weight",
+    "iou_weight",
+    "bc_epochs",
+    "bc_minibatch",
+    "bc_updates_per_epoch",
+    "epsilon_start",
+    "epsilon_decay",
+    "epsilon_min",
+    "episode_batch",
+    "seed",
+    "weights",
+    "pool45_max_side",
+    "train_searches",
+    "train_paint",
+    "train_negatives",
+    "nothing_left_reward",
+    "train_trigger_iou",
+    "flip_images",
+    "descriptor_pool",
+    "val_fraction",
+    "weight_decay",
+    "max_searches",
+)
 """Fields that change what training computes: a resumed run must keep them (``epochs`` may grow)."""
 
-MODEL_FIELDS = ("hidden_units", "dropout", "dueling", "history_length", "descriptor_scale", "iou_weight",
-                "descriptor_pool")
+MODEL_FIELDS = (
+    "hidden_units",
+    "dropout",
+    "dueling",
+    "history_length",
+    "descriptor_scale",
+    "iou_weight",
+    "descriptor_pool",
+)
 """What a trained Q-network fixes: testing takes these from the run's config.json."""
 
 

@@ -25,25 +25,41 @@ def feature_model_for(config: Config, log: Log) -> FeatureModel:
     """The VGG-16 feature model a run's configuration asks for."""
     from zoomrl.vision.features import build_feature_model
 
-    return build_feature_model(config.variant, config.weights, backbone_batch=config.backbone_batch,
-                               cache_mb=config.cache_mb, cache_dir=config.feature_cache,
-                               pool45_max_side=config.pool45_max_side, log=log)
+    return build_feature_model(
+        config.variant,
+        config.weights,
+        backbone_batch=config.backbone_batch,
+        cache_mb=config.cache_mb,
+        cache_dir=config.feature_cache,
+        pool45_max_side=config.pool45_max_side,
+        log=log,
+    )
 
 
 def run_meta(config: Config, state_size: int) -> dict[str, Any]:
     """What a checkpoint of this run is for (stored in its files, checked when they are loaded)."""
-    return {"family": "hierarchical", "variant": config.variant, "class_object": config.class_object,
-            "state_size": state_size, "num_actions": NUM_ACTIONS, "scale_subregion": config.scale_subregion,
-            "number_of_steps": config.number_of_steps, "iou_head": config.iou_weight > 0}
+    return {
+        "family": "hierarchical",
+        "variant": config.variant,
+        "class_object": config.class_object,
+        "state_size": state_size,
+        "num_actions": NUM_ACTIONS,
+        "scale_subregion": config.scale_subregion,
+        "number_of_steps": config.number_of_steps,
+        "iou_head": config.iou_weight > 0,
+    }
 
 
 def training_rules(config: Config, demo: bool = False) -> dict[str, Any]:
     """The :class:`~zoomrl.envs.zoom.ImageEpisode` rules of training under ``config`` (the paper's by default;
     see the issue-17 fields of :class:`Config`). Demonstrations keep one search per object: the oracle has no
     demonstration for a state with nothing left (it would trigger there)."""
-    return {"paint_window": config.train_paint == "window",
-            "search_until_miss": config.train_searches == "test" and not demo,
-            "nothing_left_reward": config.nothing_left_reward, "teach_iou": config.train_trigger_iou}
+    return {
+        "paint_window": config.train_paint == "window",
+        "search_until_miss": config.train_searches == "test" and not demo,
+        "nothing_left_reward": config.nothing_left_reward,
+        "teach_iou": config.train_trigger_iou,
+    }
 
 
 def flipped(pixels: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,9 +67,17 @@ def flipped(pixels: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.ascontiguousarray(pixels[:, ::-1]), mirror_boxes(boxes, pixels.shape[1]).reshape(-1, 4)
 
 
-def make_envs(images: Sequence[VocImage], store: ImageStore, config: Config, training: bool,
-              indices: Sequence[int], features: Any = None, max_searches: int | None = None,
-              flips: Sequence[bool] | None = None, demo: bool = False) -> list[ZoomEnv]:
+def make_envs(
+    images: Sequence[VocImage],
+    store: ImageStore,
+    config: Config,
+    training: bool,
+    indices: Sequence[int],
+    features: Any = None,
+    max_searches: int | None = None,
+    flips: Sequence[bool] | None = None,
+    demo: bool = False,
+) -> list[ZoomEnv]:
     """One :class:`ZoomEnv` per image of ``indices``, for ``config.class_object``. Training envs follow
     :func:`training_rules` (``demo``: those of the oracle's demonstrations); ``flips[k]`` flips the ``k``-th image
     left to right (its own feature-cache key)."""
@@ -69,11 +93,24 @@ def make_envs(images: Sequence[VocImage], store: ImageStore, config: Config, tra
         if flips is not None and flips[k]:
             pixels, boxes = flipped(pixels, boxes)
             key = f"{image.key}:flipped"
-        envs.append(ZoomEnv(pixels, boxes, difficult, features=features, image_key=key,
-                            scale=config.scale_subregion, max_steps=config.number_of_steps,
-                            history_length=config.history_length, trigger_iou=config.trigger_iou,
-                            training=training, max_searches=max_searches, descriptor_scale=config.descriptor_scale,
-                            index=i, **rules))
+        envs.append(
+            ZoomEnv(
+                pixels,
+                boxes,
+                difficult,
+                features=features,
+                image_key=key,
+                scale=config.scale_subregion,
+                max_steps=config.number_of_steps,
+                history_length=config.history_length,
+                trigger_iou=config.trigger_iou,
+                training=training,
+                max_searches=max_searches,
+                descriptor_scale=config.descriptor_scale,
+                index=i,
+                **rules,
+            )
+        )
     return envs
 
 
@@ -92,9 +129,16 @@ def agent_outputs(agent: Any) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def run_records(
-    images: Sequence[VocImage], store: ImageStore, config: Config, policy: Callable, batch: int,
-    features: FeatureModel | None = None, q_fn: Callable[[np.ndarray], np.ndarray] | None = None,
-    scale: float | None = None, progress: Callable[[int], None] | None = None, oracle: bool = False,
+    images: Sequence[VocImage],
+    store: ImageStore,
+    config: Config,
+    policy: Callable,
+    batch: int,
+    features: FeatureModel | None = None,
+    q_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+    scale: float | None = None,
+    progress: Callable[[int], None] | None = None,
+    oracle: bool = False,
 ) -> list[dict[str, Any]]:
     """Run ``policy`` on every image, ``batch`` images in lockstep; one record per image, in input order.
 
@@ -106,10 +150,20 @@ def run_records(
         envs = make_envs(images, store, cfg, False, idx, features)
         if oracle:
             max_searches = 1 if cfg.only_first_object else cfg.max_searches
-            envs = [make_envs(images, store, cfg, False, [i], features,
-                              oracle_searches(int((~class_objects(images[i], store.get(images[i]),
-                                                                  cfg.class_object)[1]).sum()), max_searches))[0]
-                    for i in idx]
+            envs = [
+                make_envs(
+                    images,
+                    store,
+                    cfg,
+                    False,
+                    [i],
+                    features,
+                    oracle_searches(
+                        int((~class_objects(images[i], store.get(images[i]), cfg.class_object)[1]).sum()), max_searches
+                    ),
+                )[0]
+                for i in idx
+            ]
         vec = ZoomVectorEnv(envs, features, cfg.descriptor_scale, final_observations=False)
         run_vector(vec, policy, q_fn)
         records.extend(env.record(images[i].image_id) for env, i in zip(envs, idx))

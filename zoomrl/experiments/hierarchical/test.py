@@ -49,16 +49,22 @@ def adopt_trained_config(config: Config, checkpoint: Path, log: Log) -> Config:
     if saved is None:
         return config
     if "scale_subregion" in saved and abs(float(saved["scale_subregion"]) - config.scale_subregion) > 1e-9:
-        raise CheckpointError(f"{checkpoint}: trained with --scale-subregion {saved['scale_subregion']:g}, this test "
-                              f"asks for {config.scale_subregion:g}; pass the training value")
+        raise CheckpointError(
+            f"{checkpoint}: trained with --scale-subregion {saved['scale_subregion']:g}, this test "
+            f"asks for {config.scale_subregion:g}; pass the training value"
+        )
     if saved.get("number_of_steps") not in (None, config.number_of_steps):
-        log(f"note: testing with {config.number_of_steps} steps per search; the network was trained with "
-            f"{saved['number_of_steps']}")
+        log(
+            f"note: testing with {config.number_of_steps} steps per search; the network was trained with "
+            f"{saved['number_of_steps']}"
+        )
     changes = {k: saved[k] for k in MODEL_FIELDS if k in saved and saved[k] != getattr(config, k)}
     if not changes:
         return config
-    log(f"testing with the trained network's {', '.join(f'{k}={v}' for k, v in changes.items())} "
-        f"(from {Path(checkpoint).parent / 'config.json'})")
+    log(
+        f"testing with the trained network's {', '.join(f'{k}={v}' for k, v in changes.items())} "
+        f"(from {Path(checkpoint).parent / 'config.json'})"
+    )
     return config.replace(**changes)
 
 
@@ -86,11 +92,12 @@ def validation_score(checkpoint: Path, available: Sequence[str], log: Log) -> st
         if name.startswith("best.") and record.get("best"):
             chosen = record["best"].get("score")
         elif m:
-            chosen = next((e.get("score") for e in record.get("epochs", []) if e.get("epoch") == int(m.group(1))),
-                          None)
+            chosen = next((e.get("score") for e in record.get("epochs", []) if e.get("epoch") == int(m.group(1))), None)
     if chosen is None or chosen not in available:
-        log(f"note: --score auto: no validation choice for {checkpoint} (train with --val-fraction); scoring by "
-            f"{fallback}")
+        log(
+            f"note: --score auto: no validation choice for {checkpoint} (train with --val-fraction); scoring by "
+            f"{fallback}"
+        )
         return fallback
     log(f"--score auto: {chosen}, chosen on the run's validation images ({path})")
     return chosen
@@ -143,8 +150,9 @@ def test(
 
     t0 = time.perf_counter()
     with tqdm(total=len(images), desc="test", unit="img", disable=not show_progress, leave=False) as bar:
-        records = run_records(images, store, config, greedy_policy, config.test_batch, features,
-                              agent_outputs(agent), progress=bar.update)
+        records = run_records(
+            images, store, config, greedy_policy, config.test_batch, features, agent_outputs(agent), progress=bar.update
+        )
     seconds = time.perf_counter() - t0
     features.close()
     from zoomrl.eval.detection import available_scores, rescored
@@ -153,9 +161,11 @@ def test(
     if config.score == "auto":
         config = config.replace(score=validation_score(checkpoint, list(by_score), log))
     if config.score not in by_score:
-        raise ValueError(f"detection score '{config.score}' is not available for {checkpoint} (its records can be "
-                         f"scored by {', '.join(by_score) or 'nothing'}); predicted_iou needs a network trained "
-                         f"with --iou-weight > 0")
+        raise ValueError(
+            f"detection score '{config.score}' is not available for {checkpoint} (its records can be "
+            f"scored by {', '.join(by_score) or 'nothing'}); predicted_iou needs a network trained "
+            f"with --iou-weight > 0"
+        )
     records = by_score[config.score]
     results: dict[str, Any] = {"agent": evaluate(records), "score": config.score}
     results["agent_by_score"] = {}
@@ -165,8 +175,7 @@ def test(
     # The whole image once per image: no run needed, so every test reports it (issue 17's "do nothing" bar).
     results["whole_image"] = evaluate(whole_image_records(records))
     if baselines:
-        rand = run_records(images, store, config,
-                           random_policy(config.seed, NUM_ACTIONS), config.test_batch)
+        rand = run_records(images, store, config, random_policy(config.seed, NUM_ACTIONS), config.test_batch)
         score_random(rand, config.seed)
         results["random"] = evaluate(rand)
         results["upper_bound"] = {}
@@ -200,9 +209,15 @@ def test(
     if bool_draw:
         draw_pictures(images, records, store, out, config.class_object, config.variant, show_progress)
     log(summary_table(named))
-    log("agent AP (area) by detection score: " + ", ".join(
-        f"{name} {v['ap_area']:.3f}" + (" (used)" if name == config.score else "")
-        for name, v in results["agent_by_score"].items()))
-    log(f"wrote {out / 'results.json'}, {out / 'detections.json'} and plots"
-        + (f", pictures in {out / 'pictures'}" if bool_draw else ""))
+    log(
+        "agent AP (area) by detection score: "
+        + ", ".join(
+            f"{name} {v['ap_area']:.3f}" + (" (used)" if name == config.score else "")
+            for name, v in results["agent_by_score"].items()
+        )
+    )
+    log(
+        f"wrote {out / 'results.json'}, {out / 'detections.json'} and plots"
+        + (f", pictures in {out / 'pictures'}" if bool_draw else "")
+    )
     return {**meta, **results}

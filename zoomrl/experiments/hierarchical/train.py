@@ -69,8 +69,11 @@ class EpochStats:
     """What the validation took (not in ``seconds``)."""
 
     def line(self, epochs: int) -> str:
-        val = ("" if self.val_ap is None else
-               f"  validation AP {self.val_ap:.3f} ({self.val_score}, {self.val_seconds or 0:.1f} s)")
+        val = (
+            ""
+            if self.val_ap is None
+            else f"  validation AP {self.val_ap:.3f} ({self.val_score}, {self.val_seconds or 0:.1f} s)"
+        )
         return (
             f"epoch {self.epoch}/{epochs}: reward {self.mean_reward:+.2f}  final IoU {self.mean_final_iou:.3f}  "
             f"trigger success {self.trigger_success:.2f}  epsilon {self.epsilon:.2f}  loss {self.loss:.4f}  "
@@ -106,8 +109,14 @@ def training_policy(config: Config, epsilon: float, seed: int, epoch: int) -> Ca
     return policy
 
 
-def collect_demonstrations(images: Sequence[VocImage], store: ImageStore, features: FeatureModel,
-                           agent: DQNAgent, config: Config, progress: Callable[[int], None] | None = None) -> int:
+def collect_demonstrations(
+    images: Sequence[VocImage],
+    store: ImageStore,
+    features: FeatureModel,
+    agent: DQNAgent,
+    config: Config,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Run the oracle once over the training images that hold the class (training behaviour; with
     ``flip_images`` over each image and its mirror) and store its transitions as demonstrations; returns how
     many steps it took."""
@@ -117,27 +126,40 @@ def collect_demonstrations(images: Sequence[VocImage], store: ImageStore, featur
 
     def envs_for(idx: Sequence[int]) -> list[ZoomEnv]:
         # Index k < n is image k, k >= n its mirror.
-        return [make_envs(positives, store, config, True, [k % n], features, flips=[k >= n], demo=True)[0]
-                for k in idx]
+        return [make_envs(positives, store, config, True, [k % n], features, flips=[k >= n], demo=True)[0] for k in idx]
 
     def tick(count: int) -> None:
         if progress is not None:
             progress(count / copies)
 
-    return dqn_loop.collect_demonstrations(copies * n, envs_for, features, agent, config.episode_batch,
-                                           config.descriptor_scale, tick)
+    return dqn_loop.collect_demonstrations(
+        copies * n, envs_for, features, agent, config.episode_batch, config.descriptor_scale, tick
+    )
 
 
-def train_epoch(epoch: int, images: Sequence[VocImage], store: ImageStore, features: FeatureModel, agent: DQNAgent,
-                config: Config, progress: Callable[[int], None] | None = None) -> EpochStats:
+def train_epoch(
+    epoch: int,
+    images: Sequence[VocImage],
+    store: ImageStore,
+    features: FeatureModel,
+    agent: DQNAgent,
+    config: Config,
+    progress: Callable[[int], None] | None = None,
+) -> EpochStats:
     """One pass over ``images`` in a shuffled order (0-based ``epoch``); returns its statistics."""
     t0 = time.perf_counter()
     epsilon = config.epsilon(epoch)
     updates_before = agent.updates
     steps, losses, envs = dqn_loop.epoch_pass(
-        epoch, len(images),
+        epoch,
+        len(images),
         lambda idx: make_envs(images, store, config, True, idx, features, flips=epoch_flips(config, epoch, idx)),
-        training_policy(config, epsilon, config.seed, epoch), features, agent, config, progress)
+        training_policy(config, epsilon, config.seed, epoch),
+        features,
+        agent,
+        config,
+        progress,
+    )
     searches = [s for env in envs for s in env.episode.searches if s.actions]
     rewards = [float(np.sum(s.rewards)) for s in searches]
     successes = sum(int(s.triggered and s.final_iou >= config.trigger_iou) for s in searches)
@@ -174,8 +196,9 @@ def split_validation(images: Sequence[VocImage], fraction: float, seed: int) -> 
     return [im for im in images if id(im) not in chosen], [im for im in images if id(im) in chosen]
 
 
-def training_split(data: Sequence[str | Path], image_set: str | None, config: Config, skip_bad: bool,
-                   max_images: int | None, log: Log) -> tuple[list[VocImage], list[VocImage]]:
+def training_split(
+    data: Sequence[str | Path], image_set: str | None, config: Config, skip_bad: bool, max_images: int | None, log: Log
+) -> tuple[list[VocImage], list[VocImage]]:
     """``(training images, validation images)``: the validation split (``val_fraction``, every image of it, as a
     test set) is held out first; training then keeps the images that hold the class (as in the paper: on the
     others every action is penalised and nothing can be found), or all of them with ``train_negatives``."""
@@ -185,13 +208,16 @@ def training_split(data: Sequence[str | Path], image_set: str | None, config: Co
     images, val = split_validation(images, config.val_fraction, config.seed)
     if val:
         n_val_objects = sum(len(im.boxes(config.class_object, include_difficult=False)) for im in val)
-        log(f"data: {len(val)} images ({n_val_objects} '{config.class_object}' objects) held out for validation "
-            f"(--val-fraction {config.val_fraction:g})")
+        log(
+            f"data: {len(val)} images ({n_val_objects} '{config.class_object}' objects) held out for validation "
+            f"(--val-fraction {config.val_fraction:g})"
+        )
     return _training_part(images, data, config, log), val
 
 
-def training_images(data: Sequence[str | Path], image_set: str | None, config: Config, skip_bad: bool,
-                    max_images: int | None, log: Log) -> list[VocImage]:
+def training_images(
+    data: Sequence[str | Path], image_set: str | None, config: Config, skip_bad: bool, max_images: int | None, log: Log
+) -> list[VocImage]:
     """The training part of :func:`training_split`."""
     return training_split(data, image_set, config, skip_bad, max_images, log)[0]
 
@@ -199,22 +225,26 @@ def training_images(data: Sequence[str | Path], image_set: str | None, config: C
 def _training_part(images: list[VocImage], data: Sequence[str | Path], config: Config, log: Log) -> list[VocImage]:
     positives = [im for im in images if len(im.boxes(config.class_object, include_difficult=False))]
     if not positives:
-        raise ValueError(f"no training image holds a non-difficult '{config.class_object}' in "
-                         f"{', '.join(map(str, data))}")
+        raise ValueError(
+            f"no training image holds a non-difficult '{config.class_object}' in {', '.join(map(str, data))}"
+        )
     chosen = images if config.train_negatives else positives
     if len(positives) < len(images):
-        log(f"data: training on all {len(images)} images, {len(images) - len(positives)} of them without a "
-            f"'{config.class_object}' (--train-negatives)" if config.train_negatives else
-            f"data: training on the {len(positives)} of {len(images)} images that hold a non-difficult "
-            f"'{config.class_object}'")
+        log(
+            f"data: training on all {len(images)} images, {len(images) - len(positives)} of them without a "
+            f"'{config.class_object}' (--train-negatives)"
+            if config.train_negatives
+            else f"data: training on the {len(positives)} of {len(images)} images that hold a non-difficult "
+            f"'{config.class_object}'"
+        )
     n_objects = sum(len(im.boxes(config.class_object, include_difficult=False)) for im in positives)
-    log(f"data: {len(chosen)} images, {n_objects} '{config.class_object}' objects from "
-        f"{', '.join(map(str, data))}")
+    log(f"data: {len(chosen)} images, {n_objects} '{config.class_object}' objects from {', '.join(map(str, data))}")
     return chosen
 
 
-def validate(images: Sequence[VocImage], store: ImageStore, features: FeatureModel, agent: DQNAgent,
-             config: Config) -> dict[str, float]:
+def validate(
+    images: Sequence[VocImage], store: ImageStore, features: FeatureModel, agent: DQNAgent, config: Config
+) -> dict[str, float]:
     """The agent's AP (area) on ``images`` with the test protocol (greedy, testing's searches and painting,
     ``test_batch`` images in lockstep), for every detection score it can give."""
     from zoomrl.eval.detection import available_scores, evaluate, rescored
@@ -238,22 +268,38 @@ VALIDATION_FILE = "validation.json"
 def validation_record(history: Sequence[dict[str, Any]], val_images: Sequence[VocImage]) -> dict[str, Any]:
     """What ``validation.json`` holds: every epoch's validation APs by score, and the best epoch (the first with
     the highest AP, as the checkpointer's ``best``) with its score."""
-    epochs = [{"epoch": h["epoch"], "ap_by_score": h["val_ap_by_score"], "score": h["val_score"], "ap": h["val_ap"]}
-              for h in history if h.get("val_ap") is not None]
+    epochs = [
+        {"epoch": h["epoch"], "ap_by_score": h["val_ap_by_score"], "score": h["val_score"], "ap": h["val_ap"]}
+        for h in history
+        if h.get("val_ap") is not None
+    ]
     best = None
     for e in epochs:
         if best is None or e["ap"] > best["ap"]:
             best = e
-    return {"metric": "ap_area", "images": [im.image_id for im in val_images], "epochs": epochs,
-            "best": None if best is None else {"epoch": best["epoch"], "score": best["score"], "ap": best["ap"]}}
+    return {
+        "metric": "ap_area",
+        "images": [im.image_id for im in val_images],
+        "epochs": epochs,
+        "best": None if best is None else {"epoch": best["epoch"], "score": best["score"], "ap": best["ap"]},
+    }
 
 
 class HierarchicalTrainee(DQNTrainee):
     """The run driver's view of a hierarchical run; with a validation split, every epoch ends with the test
     protocol on it, the best epoch is the best validation AP, and ``validation.json`` records them."""
 
-    def __init__(self, config: Config, images: Sequence[VocImage], val_images: Sequence[VocImage],
-                 features: FeatureModel, agent: DQNAgent, meta: dict[str, Any], run_dir: Path, log: Log) -> None:
+    def __init__(
+        self,
+        config: Config,
+        images: Sequence[VocImage],
+        val_images: Sequence[VocImage],
+        features: FeatureModel,
+        agent: DQNAgent,
+        meta: dict[str, Any],
+        run_dir: Path,
+        log: Log,
+    ) -> None:
         super().__init__(config, images, features, agent, meta, run_dir, log)
         self.val_images = val_images
         self.metric = "validation_ap" if val_images else "trigger_success"
@@ -268,8 +314,9 @@ class HierarchicalTrainee(DQNTrainee):
             stats.val_ap_by_score = validate(self.val_images, self.store, self.features, self.agent, self.config)
             stats.val_seconds = time.perf_counter() - t_val
             stats.val_score, stats.val_ap = best_of_scores(stats.val_ap_by_score)
-        return EpochResult(asdict(stats), stats.line(self.config.epochs),
-                           stats.val_ap if self.val_images else stats.trigger_success)
+        return EpochResult(
+            asdict(stats), stats.line(self.config.epochs), stats.val_ap if self.val_images else stats.trigger_success
+        )
 
     def before_save(self, history: Sequence[dict[str, Any]]) -> None:
         if self.val_images:
@@ -309,10 +356,22 @@ def train(
         model = pooled(features if features is not None else feature_model_for(config, log), config.descriptor_pool)
         state_size = model.descriptor_size + NUM_ACTIONS * config.history_length
         agent = DQNAgent(state_size, NUM_ACTIONS, config, seed=config.seed)
-        config.extra.update({"weights_used": getattr(model, "weights_name", config.weights),
-                             "data": [str(d) for d in data], "image_set": image_set})
-        return HierarchicalTrainee(config, images, val_images, model, agent, run_meta(config, state_size), run_dir,
-                                   log)
+        config.extra.update(
+            {
+                "weights_used": getattr(model, "weights_name", config.weights),
+                "data": [str(d) for d in data],
+                "image_set": image_set,
+            }
+        )
+        return HierarchicalTrainee(config, images, val_images, model, agent, run_meta(config, state_size), run_dir, log)
 
-    return train_dqn(config, run_dir, setup, RESULT_FIELDS, resume=resume, keep=keep_checkpoints, log=log,
-                     show_progress=show_progress)
+    return train_dqn(
+        config,
+        run_dir,
+        setup,
+        RESULT_FIELDS,
+        resume=resume,
+        keep=keep_checkpoints,
+        log=log,
+        show_progress=show_progress,
+    )

@@ -117,12 +117,35 @@ class PatchDropConfig(ConfigBase):
         require_choice("dataset", self.dataset, DATASETS)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ConfigError(f"seed must be an integer, received {self.seed!r}")
-        for name in ("canvas_size", "digit_size", "train_per_digit", "test_per_digit", "grid", "lr_size",
-                     "classifier_blocks", "policy_blocks", "width", "classifier_batch", "pretrain_batch",
-                     "finetune_batch", "two_stream_batch", "eval_batch", "random_draws"):
+        for name in (
+            "canvas_size",
+            "digit_size",
+            "train_per_digit",
+            "test_per_digit",
+            "grid",
+            "lr_size",
+            "classifier_blocks",
+            "policy_blocks",
+            "width",
+            "classifier_batch",
+            "pretrain_batch",
+            "finetune_batch",
+            "two_stream_batch",
+            "eval_batch",
+            "random_draws",
+        ):
             require_positive_int(name, getattr(self, name))
-        for name in ("clutter", "data_seed", "train_limit", "test_limit", "classifier_epochs", "pretrain_epochs",
-                     "finetune_epochs", "two_stream_epochs", "max_pictures"):
+        for name in (
+            "clutter",
+            "data_seed",
+            "train_limit",
+            "test_limit",
+            "classifier_epochs",
+            "pretrain_epochs",
+            "finetune_epochs",
+            "two_stream_epochs",
+            "max_pictures",
+        ):
             require_positive_int(name, getattr(self, name), allow_zero=True)
         require_choice("classifier_optimizer", self.classifier_optimizer, ("sgd", "adam"))
         require_choice("execution", self.execution, ("eager", "graph", "xla"))
@@ -144,11 +167,14 @@ class PatchDropConfig(ConfigBase):
             raise ConfigError(f"sigma_curve {self.sigma_curve} must include pretrain_sigma={self.pretrain_sigma}")
         if self.dataset == "digits":
             if self.canvas_size < self.digit_size or self.canvas_size % self.grid or self.canvas_size % self.lr_size:
-                raise ConfigError(f"canvas_size={self.canvas_size} must be at least digit_size={self.digit_size} "
-                                  f"and a multiple of grid={self.grid} and lr_size={self.lr_size}")
+                raise ConfigError(
+                    f"canvas_size={self.canvas_size} must be at least digit_size={self.digit_size} "
+                    f"and a multiple of grid={self.grid} and lr_size={self.lr_size}"
+                )
         elif 32 % self.grid or 32 % self.lr_size:
-            raise ConfigError(f"CIFAR's 32x32 images need grid and lr_size dividing 32, received {self.grid}, "
-                              f"{self.lr_size}")
+            raise ConfigError(
+                f"CIFAR's 32x32 images need grid and lr_size dividing 32, received {self.grid}, {self.lr_size}"
+            )
         return self
 
     def stage_epochs(self, stage: str) -> int:
@@ -159,8 +185,12 @@ class PatchDropConfig(ConfigBase):
         return sum(self.stage_epochs(s) for s in EPOCH_FIELDS)
 
 
-EPOCH_FIELDS = {"classifiers": "classifier_epochs", "pretrain": "pretrain_epochs", "finetune": "finetune_epochs",
-                "two_stream": "two_stream_epochs"}
+EPOCH_FIELDS = {
+    "classifiers": "classifier_epochs",
+    "pretrain": "pretrain_epochs",
+    "finetune": "finetune_epochs",
+    "two_stream": "two_stream_epochs",
+}
 """Each stage's epoch field, in stage order."""
 
 
@@ -186,8 +216,9 @@ def split_epochs(total: int, counts: list[int]) -> list[int]:
     return out
 
 
-def epoch_overrides(base: PatchDropConfig, epochs: int | None = None, stage_epochs: str | None = None,
-                    stage: str | None = None) -> dict[str, int]:
+def epoch_overrides(
+    base: PatchDropConfig, epochs: int | None = None, stage_epochs: str | None = None, stage: str | None = None
+) -> dict[str, int]:
     """The epoch fields of a run from the command line's ``--epochs`` (the whole run's epochs, shared among the
     stages in proportion to ``base``'s, :func:`split_epochs`; ``--stage`` only picks which stage runs) or
     ``--stage-epochs`` (one count: every stage's, or the ``--stage`` given's; or one count per stage, stage 1
@@ -202,8 +233,10 @@ def epoch_overrides(base: PatchDropConfig, epochs: int | None = None, stage_epoc
         try:
             split = split_epochs(epochs, counts)
         except ConfigError as exc:
-            raise ConfigError(f"--epochs {epochs}: {exc} (preset {base.preset}: {', '.join(map(str, counts))}); "
-                              f"use --stage-epochs for per-stage counts") from None
+            raise ConfigError(
+                f"--epochs {epochs}: {exc} (preset {base.preset}: {', '.join(map(str, counts))}); "
+                f"use --stage-epochs for per-stage counts"
+            ) from None
         return {EPOCH_FIELDS[s]: n for s, n in zip(stages, split)}
     if stage_epochs is None:
         return {}
@@ -212,8 +245,9 @@ def epoch_overrides(base: PatchDropConfig, epochs: int | None = None, stage_epoc
     except ValueError:
         values = []
     if not values or min(values) < 0 or len(values) not in (1, 3, 4):
-        raise ConfigError(f"--stage-epochs expects N or S1,S2,S3[,S4] (non-negative integers), received "
-                          f"{stage_epochs!r}")
+        raise ConfigError(
+            f"--stage-epochs expects N or S1,S2,S3[,S4] (non-negative integers), received {stage_epochs!r}"
+        )
     if len(values) == 1:
         return {EPOCH_FIELDS[s]: values[0] for s in ([stage] if stage else stages)}
     return {EPOCH_FIELDS[s]: n for s, n in zip(stages, values)}
@@ -222,11 +256,23 @@ def epoch_overrides(base: PatchDropConfig, epochs: int | None = None, stage_epoc
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
     "fast": {
-        "classifier_epochs": 8, "classifier_optimizer": "adam", "classifier_lr": 1e-3, "weight_decay": 0.0,
-        "pretrain_epochs": 3, "pretrain_batch": 64, "pretrain_lr": 1e-3, "pretrain_sigma": 0.5,
+        "classifier_epochs": 8,
+        "classifier_optimizer": "adam",
+        "classifier_lr": 1e-3,
+        "weight_decay": 0.0,
+        "pretrain_epochs": 3,
+        "pretrain_batch": 64,
+        "pretrain_lr": 1e-3,
+        "pretrain_sigma": 0.5,
         "sigma_curve": [0.5, 2.0],
-        "finetune_epochs": 3, "finetune_batch": 64, "finetune_lr": 3e-4, "finetune_classifier_lr": 3e-4,
-        "finetune_sigma": 1.0, "two_stream_epochs": 1, "two_stream_batch": 64, "two_stream_lr": 3e-4,
+        "finetune_epochs": 3,
+        "finetune_batch": 64,
+        "finetune_lr": 3e-4,
+        "finetune_classifier_lr": 3e-4,
+        "finetune_sigma": 1.0,
+        "two_stream_epochs": 1,
+        "two_stream_batch": 64,
+        "two_stream_lr": 3e-4,
         "two_stream_sigma": 1.0,
     },
     # Issue 20: the HR classifier trained with patches dropped (0 to 75 % per image), alpha annealed 0.8 -> 0.95,
@@ -236,22 +282,57 @@ PRESETS: dict[str, dict[str, Any]] = {
     # if it costs under 0.6 % of accuracy; fast's sigma 1 accepted 3 %), the HR classifier fine-tuned at 1e-4 (at
     # 3e-4 fast's lost 3.6 points on whole images), and about 4 times fast's policy updates.
     "fast2": {
-        "classifier_epochs": 10, "classifier_optimizer": "adam", "classifier_lr": 1e-3, "weight_decay": 0.0,
+        "classifier_epochs": 10,
+        "classifier_optimizer": "adam",
+        "classifier_lr": 1e-3,
+        "weight_decay": 0.0,
         "classifier_mask_max": 0.75,
-        "pretrain_epochs": 12, "pretrain_batch": 128, "pretrain_lr": 5e-4, "pretrain_sigma": 0.5,
-        "sigma_curve": [0.5, 2.0, 10.0], "alpha": 0.8, "alpha_final": 0.95,
-        "finetune_epochs": 10, "finetune_batch": 128, "finetune_lr": 3e-4, "finetune_classifier_lr": 1e-4,
-        "finetune_sigma": 10.0, "two_stream_epochs": 2, "two_stream_batch": 128, "two_stream_lr": 1e-4,
+        "pretrain_epochs": 12,
+        "pretrain_batch": 128,
+        "pretrain_lr": 5e-4,
+        "pretrain_sigma": 0.5,
+        "sigma_curve": [0.5, 2.0, 10.0],
+        "alpha": 0.8,
+        "alpha_final": 0.95,
+        "finetune_epochs": 10,
+        "finetune_batch": 128,
+        "finetune_lr": 3e-4,
+        "finetune_classifier_lr": 1e-4,
+        "finetune_sigma": 10.0,
+        "two_stream_epochs": 2,
+        "two_stream_batch": 128,
+        "two_stream_lr": 1e-4,
         "two_stream_sigma": 10.0,
     },
     "tiny": {
-        "train_per_digit": 1, "test_per_digit": 1, "train_limit": 32, "test_limit": 24, "classifier_blocks": 1,
-        "width": 4, "classifier_epochs": 1, "classifier_batch": 32, "classifier_optimizer": "adam",
-        "classifier_lr": 1e-3, "weight_decay": 0.0, "pretrain_epochs": 1, "pretrain_batch": 32,
-        "pretrain_lr": 1e-3, "sigma_curve": [0.5, 2.0], "finetune_epochs": 2, "finetune_batch": 32,
-        "finetune_lr": 1e-3, "finetune_classifier_lr": 1e-3, "finetune_sigma": 1.0, "two_stream_epochs": 1,
-        "two_stream_batch": 32, "two_stream_lr": 1e-3, "two_stream_sigma": 1.0, "eval_batch": 32,
-        "random_draws": 2, "max_pictures": 3, "run_eagerly": True,
+        "train_per_digit": 1,
+        "test_per_digit": 1,
+        "train_limit": 32,
+        "test_limit": 24,
+        "classifier_blocks": 1,
+        "width": 4,
+        "classifier_epochs": 1,
+        "classifier_batch": 32,
+        "classifier_optimizer": "adam",
+        "classifier_lr": 1e-3,
+        "weight_decay": 0.0,
+        "pretrain_epochs": 1,
+        "pretrain_batch": 32,
+        "pretrain_lr": 1e-3,
+        "sigma_curve": [0.5, 2.0],
+        "finetune_epochs": 2,
+        "finetune_batch": 32,
+        "finetune_lr": 1e-3,
+        "finetune_classifier_lr": 1e-3,
+        "finetune_sigma": 1.0,
+        "two_stream_epochs": 1,
+        "two_stream_batch": 32,
+        "two_stream_lr": 1e-3,
+        "two_stream_sigma": 1.0,
+        "eval_batch": 32,
+        "random_draws": 2,
+        "max_pictures": 3,
+        "run_eagerly": True,
     },
 }
 

@@ -44,8 +44,11 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     if not results:
         raise ValueError("no results to summarize")
     seeds = [r.get("seed") for r in results]
-    out: dict[str, Any] = {"seeds": seeds, "files": [r.get("_path") for r in results],
-                           "hr_accuracy": [r["hr_classifier"]["accuracy"] for r in results]}
+    out: dict[str, Any] = {
+        "seeds": seeds,
+        "files": [r.get("_path") for r in results],
+        "hr_accuracy": [r["hr_classifier"]["accuracy"] for r in results],
+    }
     out["hr_accuracy_mean"] = _mean(out["hr_accuracy"])
     for key in ROWS:
         rows = [r.get(key) for r in results]
@@ -61,36 +64,55 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     out["curve"] = []
     for s in sigmas:
         pts = [row for c in curves for row in c if row["sigma"] == s]
-        out["curve"].append({"sigma": s, "seeds": len(pts),
-                             "mean_patches": _mean([p["mean_patches"] for p in pts]),
-                             "accuracy": _mean([p["accuracy"] for p in pts]),
-                             "accuracy_std": round(float(np.std([p["accuracy"] for p in pts])), 2),
-                             "random_accuracy": _mean([p["random_accuracy"] for p in pts])})
+        out["curve"].append(
+            {
+                "sigma": s,
+                "seeds": len(pts),
+                "mean_patches": _mean([p["mean_patches"] for p in pts]),
+                "accuracy": _mean([p["accuracy"] for p in pts]),
+                "accuracy_std": round(float(np.std([p["accuracy"] for p in pts])), 2),
+                "random_accuracy": _mean([p["random_accuracy"] for p in pts]),
+            }
+        )
     return out
 
 
 def table(summary: dict[str, Any]) -> str:
     """A Markdown table: one line per seed and the mean, per row of :data:`ROWS`."""
-    lines = ["| model | seed | patches kept (of 16) | accuracy | random, same budget | gain over random | "
-             "gap to HR |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | seed | patches kept (of 16) | accuracy | random, same budget | gain over random | gap to HR |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for key in ROWS:
         if key not in summary:
             continue
         row = summary[key]
         for i, seed in enumerate(summary["seeds"]):
-            lines.append(f"| {key} | {seed} | {row['mean_patches'][i]:.2f} | {row['accuracy'][i]:.2f} | "
-                         f"{row['random_accuracy'][i]:.2f} | {row['gain_over_random'][i]:+.2f} | "
-                         f"{row['gap_to_hr'][i]:.2f} |")
-        lines.append(f"| **{key}** | **mean** | **{row['mean_patches_mean']:.2f}** | **{row['accuracy_mean']:.2f}** | "
-                     f"{row['random_accuracy_mean']:.2f} | {row['gain_over_random_mean']:+.2f} | "
-                     f"{row['gap_to_hr_mean']:.2f} |")
-    lines.append(f"| HR classifier, all patches | {', '.join(map(str, summary['seeds']))} | 16 | "
-                 f"{summary['hr_accuracy_mean']:.2f} ({', '.join(f'{v:.2f}' for v in summary['hr_accuracy'])}) | | | |")
+            lines.append(
+                f"| {key} | {seed} | {row['mean_patches'][i]:.2f} | {row['accuracy'][i]:.2f} | "
+                f"{row['random_accuracy'][i]:.2f} | {row['gain_over_random'][i]:+.2f} | "
+                f"{row['gap_to_hr'][i]:.2f} |"
+            )
+        lines.append(
+            f"| **{key}** | **mean** | **{row['mean_patches_mean']:.2f}** | **{row['accuracy_mean']:.2f}** | "
+            f"{row['random_accuracy_mean']:.2f} | {row['gain_over_random_mean']:+.2f} | "
+            f"{row['gap_to_hr_mean']:.2f} |"
+        )
+    lines.append(
+        f"| HR classifier, all patches | {', '.join(map(str, summary['seeds']))} | 16 | "
+        f"{summary['hr_accuracy_mean']:.2f} ({', '.join(f'{v:.2f}' for v in summary['hr_accuracy'])}) | | | |"
+    )
     if summary["curve"]:
-        lines += ["", "| sigma (stage 2) | seeds | patches kept | accuracy (std) | random, same budget |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {c['sigma']:g} | {c['seeds']} | {c['mean_patches']:.2f} | {c['accuracy']:.2f} "
-                  f"({c['accuracy_std']:.2f}) | {c['random_accuracy']:.2f} |" for c in summary["curve"]]
+        lines += [
+            "",
+            "| sigma (stage 2) | seeds | patches kept | accuracy (std) | random, same budget |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {c['sigma']:g} | {c['seeds']} | {c['mean_patches']:.2f} | {c['accuracy']:.2f} "
+            f"({c['accuracy_std']:.2f}) | {c['random_accuracy']:.2f} |"
+            for c in summary["curve"]
+        ]
     return "\n".join(lines)
 
 
@@ -110,19 +132,35 @@ def plot(summary: dict[str, Any], results: list[dict[str, Any]], path: Path) -> 
         ax.plot([p["mean_patches"] for p in c], [p["accuracy"] for p in c], "-", color="tab:blue", alpha=0.25)
     c = summary["curve"]
     if c:
-        ax.plot([p["mean_patches"] for p in c], [p["accuracy"] for p in c], "o-", color="tab:blue",
-                label=f"policy (stage 2), mean of {len(results)} seeds")
+        ax.plot(
+            [p["mean_patches"] for p in c],
+            [p["accuracy"] for p in c],
+            "o-",
+            color="tab:blue",
+            label=f"policy (stage 2), mean of {len(results)} seeds",
+        )
         for p in c:
-            ax.annotate(f"σ={p['sigma']:g}", (p["mean_patches"], p["accuracy"]), fontsize=7,
-                        textcoords="offset points", xytext=(3, -10))
-        ax.plot([p["mean_patches"] for p in c], [p["random_accuracy"] for p in c], "x:", color="grey",
-                label="random patches, same budget")
+            ax.annotate(
+                f"σ={p['sigma']:g}",
+                (p["mean_patches"], p["accuracy"]),
+                fontsize=7,
+                textcoords="offset points",
+                xytext=(3, -10),
+            )
+        ax.plot(
+            [p["mean_patches"] for p in c],
+            [p["random_accuracy"] for p in c],
+            "x:",
+            color="grey",
+            label="random patches, same budget",
+        )
     if "finetuned" in summary:
         f = summary["finetuned"]
         ax.plot(f["mean_patches"], f["accuracy"], "*", color="tab:red", markersize=10, label="PatchDrop (stage 3)")
         ax.plot(f["mean_patches"], f["random_accuracy"], "*", color="grey", markersize=7, alpha=0.6)
-    ax.axhline(summary["hr_accuracy_mean"], color="black", linewidth=0.8, linestyle="--",
-               label="HR classifier, all 16 patches")
+    ax.axhline(
+        summary["hr_accuracy_mean"], color="black", linewidth=0.8, linestyle="--", label="HR classifier, all 16 patches"
+    )
     ax.set_xlabel("mean patches sampled (of 16)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_xlim(-0.5, 16.5)

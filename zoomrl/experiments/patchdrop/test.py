@@ -34,8 +34,9 @@ def _chunks(n: int, size: int):
 
 
 def hr_scores(agent: Any, images: np.ndarray, actions: np.ndarray | None, batch: int) -> np.ndarray:
-    return np.concatenate([agent.hr_scores(images[s], None if actions is None else actions[s])
-                           for s in _chunks(len(images), batch)])
+    return np.concatenate(
+        [agent.hr_scores(images[s], None if actions is None else actions[s]) for s in _chunks(len(images), batch)]
+    )
 
 
 def lr_scores(agent: Any, images: np.ndarray, batch: int) -> np.ndarray:
@@ -50,8 +51,15 @@ def accuracy(pred: np.ndarray, labels: np.ndarray) -> float:
     return round(100.0 * float(np.mean(pred == labels)), 2)
 
 
-def evaluate_policy(agent: Any, images: np.ndarray, labels: np.ndarray, batch: int, draws: int,
-                    rng: np.random.Generator, two_stream: bool = False) -> tuple[dict[str, Any], np.ndarray]:
+def evaluate_policy(
+    agent: Any,
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch: int,
+    draws: int,
+    rng: np.random.Generator,
+    two_stream: bool = False,
+) -> tuple[dict[str, Any], np.ndarray]:
     """The greedy policy's accuracy and mean patches, and random sampling at the same per-image counts."""
     actions = greedy(agent, images, batch)
     lr = lr_scores(agent, images, batch) if two_stream else None
@@ -62,9 +70,13 @@ def evaluate_policy(agent: Any, images: np.ndarray, labels: np.ndarray, batch: i
 
     counts = actions.sum(axis=1).astype(np.int64)
     rand = [accuracy(predict(pt.random_actions(counts, agent.patches, rng)), labels) for _ in range(draws)]
-    row = {"sigma": agent.sigma, "accuracy": accuracy(predict(actions), labels),
-           "mean_patches": round(float(counts.mean()), 3), "random_accuracy": round(float(np.mean(rand)), 2),
-           "random_accuracy_draws": rand}
+    row = {
+        "sigma": agent.sigma,
+        "accuracy": accuracy(predict(actions), labels),
+        "mean_patches": round(float(counts.mean()), 3),
+        "random_accuracy": round(float(np.mean(rand)), 2),
+        "random_accuracy_draws": rand,
+    }
     return row, actions
 
 
@@ -81,10 +93,20 @@ def plot(results: dict[str, Any], path: Path) -> None:
     if curve:
         ax.plot([r["mean_patches"] for r in curve], [r["accuracy"] for r in curve], "o-", label="policy (stage 2)")
         for r in curve:
-            ax.annotate(f"σ={r['sigma']:g}", (r["mean_patches"], r["accuracy"]), fontsize=7,
-                        textcoords="offset points", xytext=(3, -10))
-        ax.plot([r["mean_patches"] for r in curve], [r["random_accuracy"] for r in curve], "x:", color="grey",
-                label="random, same budget")
+            ax.annotate(
+                f"σ={r['sigma']:g}",
+                (r["mean_patches"], r["accuracy"]),
+                fontsize=7,
+                textcoords="offset points",
+                xytext=(3, -10),
+            )
+        ax.plot(
+            [r["mean_patches"] for r in curve],
+            [r["random_accuracy"] for r in curve],
+            "x:",
+            color="grey",
+            label="random, same budget",
+        )
     for key, marker, text in (("finetuned", "*", "PatchDrop (stage 3)"), ("two_stream", "D", "two-stream (stage 4)")):
         if results.get(key):
             r = results[key]
@@ -104,8 +126,9 @@ def plot(results: dict[str, Any], path: Path) -> None:
         fig.savefig(tmp, format="png")
 
 
-def draw(images: np.ndarray, labels: np.ndarray, actions: np.ndarray, preds: np.ndarray, grid: int,
-         folder: Path) -> list[str]:
+def draw(
+    images: np.ndarray, labels: np.ndarray, actions: np.ndarray, preds: np.ndarray, grid: int, folder: Path
+) -> list[str]:
     """One PNG per image: the image, and what the HR classifier sees (dropped patches dimmed, kept ones framed)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -127,12 +150,26 @@ def draw(images: np.ndarray, labels: np.ndarray, actions: np.ndarray, preds: np.
             ax.imshow(show, cmap=cmap, vmin=0, vmax=1, alpha=1.0 if picture is not None else 0.25)
             if picture is None:
                 kept = pt.mask_patches(img[None], actions[i : i + 1], grid)[0]
-                ax.imshow(np.ma.masked_where(pt.patch_mask(actions[i : i + 1], h, w, grid)[0, ..., 0] == 0,
-                                             kept[..., 0] if img.shape[-1] == 1 else kept[..., 0]),
-                          cmap="gray", vmin=0, vmax=1) if img.shape[-1] == 1 else ax.imshow(kept)
+                ax.imshow(
+                    np.ma.masked_where(
+                        pt.patch_mask(actions[i : i + 1], h, w, grid)[0, ..., 0] == 0,
+                        kept[..., 0] if img.shape[-1] == 1 else kept[..., 0],
+                    ),
+                    cmap="gray",
+                    vmin=0,
+                    vmax=1,
+                ) if img.shape[-1] == 1 else ax.imshow(kept)
                 for k in np.flatnonzero(actions[i]):
-                    ax.add_patch(Rectangle(((k % grid) * pw - 0.5, (k // grid) * ph - 0.5), pw, ph, fill=False,
-                                           edgecolor="lime", linewidth=1.2))
+                    ax.add_patch(
+                        Rectangle(
+                            ((k % grid) * pw - 0.5, (k // grid) * ph - 0.5),
+                            pw,
+                            ph,
+                            fill=False,
+                            edgecolor="lime",
+                            linewidth=1.2,
+                        )
+                    )
                 title = f"{int(actions[i].sum())}/{grid * grid} kept, predicted {int(preds[i])}"
             else:
                 title = f"label {int(labels[i])}"
@@ -147,9 +184,17 @@ def draw(images: np.ndarray, labels: np.ndarray, actions: np.ndarray, preds: np.
     return written
 
 
-def run_test(model_dir: str | Path, output_dir: str | Path, preset: str = "fast", seed: int = 0,
-             dataset: str | None = None, bool_draw: bool = False, max_pictures: int | None = None,
-             quiet: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_test(
+    model_dir: str | Path,
+    output_dir: str | Path,
+    preset: str = "fast",
+    seed: int = 0,
+    dataset: str | None = None,
+    bool_draw: bool = False,
+    max_pictures: int | None = None,
+    quiet: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Evaluate every finished stage in ``model_dir``; writes and returns the results (see the module)."""
     from tqdm import tqdm
 
@@ -160,8 +205,9 @@ def run_test(model_dir: str | Path, output_dir: str | Path, preset: str = "fast"
 
     model_dir, output_dir = Path(model_dir), Path(output_dir)
     if not (model_dir / "config.json").is_file():
-        raise FileNotFoundError(f"{model_dir}: no config.json; train first (python -m zoomrl patchdrop train "
-                                f"--model-dir {model_dir})")
+        raise FileNotFoundError(
+            f"{model_dir}: no config.json; train first (python -m zoomrl patchdrop train --model-dir {model_dir})"
+        )
     cfg = PatchDropConfig.load(model_dir / "config.json")
     if dataset is not None and dataset != cfg.dataset:
         raise ValueError(f"--data {dataset}: the model in {model_dir} was trained on {cfg.dataset}")
@@ -178,28 +224,40 @@ def run_test(model_dir: str | Path, output_dir: str | Path, preset: str = "fast"
     if stage_finished(model_dir, "pretrain"):
         steps += [f"pretrain sigma {s:g}" for s in cfg.sigma_curve]
     steps += [s for s in ("finetune", "two_stream") if stage_finished(model_dir, s)]
-    results: dict[str, Any] = {"dataset": cfg.dataset, "test_images": int(len(images)), "patches": base.patches,
-                               "seed": seed, "units": "accuracy in percent of the test images",
-                               "model_dir": str(model_dir)}
+    results: dict[str, Any] = {
+        "dataset": cfg.dataset,
+        "test_images": int(len(images)),
+        "patches": base.patches,
+        "seed": seed,
+        "units": "accuracy in percent of the test images",
+        "model_dir": str(model_dir),
+    }
     final = None
     with tqdm(total=len(steps), desc="test", disable=quiet, unit="model") as bar:
-        results["hr_classifier"] = {"accuracy": accuracy(hr_scores(base, images, None, batch).argmax(1), labels),
-                                    "mean_patches": base.patches}
-        results["lr_classifier"] = {"accuracy": accuracy(lr_scores(base, images, batch).argmax(1), labels),
-                                    "mean_patches": 0}
+        results["hr_classifier"] = {
+            "accuracy": accuracy(hr_scores(base, images, None, batch).argmax(1), labels),
+            "mean_patches": base.patches,
+        }
+        results["lr_classifier"] = {
+            "accuracy": accuracy(lr_scores(base, images, batch).argmax(1), labels),
+            "mean_patches": 0,
+        }
         bar.update()
         if stage_finished(model_dir, "pretrain"):
             results["policy_curve"] = []
             for s in cfg.sigma_curve:
-                agent = PatchDropAgent(images.shape[1:], num_classes, cfg, seed=seed, classifiers=(base.hr, base.lr),
-                                       sigma=s)
+                agent = PatchDropAgent(
+                    images.shape[1:], num_classes, cfg, seed=seed, classifiers=(base.hr, base.lr), sigma=s
+                )
                 agent.load_weights(weights_file(model_dir, "pretrain", s), only=("policy",))
                 row, acts = evaluate_policy(agent, images, labels, batch, draws, rng)
                 results["policy_curve"].append(row)
                 final = (agent, acts, False)
                 bar.update()
-        for stage, key, sigma in (("finetune", "finetuned", cfg.finetune_sigma),
-                                  ("two_stream", "two_stream", cfg.two_stream_sigma)):
+        for stage, key, sigma in (
+            ("finetune", "finetuned", cfg.finetune_sigma),
+            ("two_stream", "two_stream", cfg.two_stream_sigma),
+        ):
             if not stage_finished(model_dir, stage):
                 continue
             agent = PatchDropAgent(images.shape[1:], num_classes, cfg, seed=seed, sigma=sigma)
@@ -229,12 +287,16 @@ def run_test(model_dir: str | Path, output_dir: str | Path, preset: str = "fast"
         results["pictures"] = draw(images[:n], labels[:n], acts[:n], preds, agent.grid, output_dir / "pictures")
     results["seconds"] = round(time.perf_counter() - t0, 1)
     write_json(output_dir / "results.json", results)
-    line = (f"test: {len(images)} images; HR {results['hr_classifier']['accuracy']}%, "
-            f"LR {results['lr_classifier']['accuracy']}%")
+    line = (
+        f"test: {len(images)} images; HR {results['hr_classifier']['accuracy']}%, "
+        f"LR {results['lr_classifier']['accuracy']}%"
+    )
     for key in ("finetuned", "two_stream"):
         if results.get(key):
             r = results[key]
-            line += (f"; {key} {r['accuracy']}% with {r['mean_patches']:.2f}/{base.patches} patches "
-                     f"(random {r['random_accuracy']}%)")
+            line += (
+                f"; {key} {r['accuracy']}% with {r['mean_patches']:.2f}/{base.patches} patches "
+                f"(random {r['random_accuracy']}%)"
+            )
     log(line + f"; results in {output_dir / 'results.json'}")
     return results

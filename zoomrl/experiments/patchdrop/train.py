@@ -21,12 +21,24 @@ from zoomrl.core.checkpoint import LATEST, Checkpointer, RunLock, read_latest, s
 from zoomrl.core.config import ConfigError
 
 STAGES = ("classifiers", "pretrain", "finetune", "two_stream")
-STAGE_DIRS = {"classifiers": "stage1_classifiers", "pretrain": "stage2_pretrain", "finetune": "stage3_finetune",
-              "two_stream": "stage4_two_stream"}
+STAGE_DIRS = {
+    "classifiers": "stage1_classifiers",
+    "pretrain": "stage2_pretrain",
+    "finetune": "stage3_finetune",
+    "two_stream": "stage4_two_stream",
+}
 STATE_FILE = "training_state.npz"
 # Fields that may change between a run and its --resume (epoch counts, test-time settings).
-RESUMABLE = {"preset", "classifier_epochs", "pretrain_epochs", "finetune_epochs", "two_stream_epochs", "eval_batch",
-             "random_draws", "max_pictures"}
+RESUMABLE = {
+    "preset",
+    "classifier_epochs",
+    "pretrain_epochs",
+    "finetune_epochs",
+    "two_stream_epochs",
+    "eval_batch",
+    "random_draws",
+    "max_pictures",
+}
 
 
 def stage_number(stage: str) -> int:
@@ -51,14 +63,18 @@ def weights_file(model_dir: str | Path, stage: str, sigma: float | None = None) 
     """The last epoch's weights of a finished ``stage`` (stage 2: of penalty ``sigma``); one-line error if none."""
     latest = stage_finished(model_dir, stage)
     if latest is None:
-        raise FileNotFoundError(f"{stage_dir(model_dir, stage)}: stage {stage_number(stage)} ({stage}) has not "
-                                f"finished; run `python -m zoomrl patchdrop train --stage {stage_number(stage)}` "
-                                f"with this --model-dir first")
+        raise FileNotFoundError(
+            f"{stage_dir(model_dir, stage)}: stage {stage_number(stage)} ({stage}) has not "
+            f"finished; run `python -m zoomrl patchdrop train --stage {stage_number(stage)}` "
+            f"with this --model-dir first"
+        )
     what = "weights.h5" if sigma is None else f"{sigma_tag(sigma)}.weights.h5"
     name = latest["files"].get(what)
     if name is None:
-        raise FileNotFoundError(f"{stage_dir(model_dir, stage)}: no weights for {what} (penalties trained: "
-                                f"{', '.join(latest.get('sigmas', [])) or 'none'})")
+        raise FileNotFoundError(
+            f"{stage_dir(model_dir, stage)}: no weights for {what} (penalties trained: "
+            f"{', '.join(latest.get('sigmas', [])) or 'none'})"
+        )
     return stage_dir(model_dir, stage) / name
 
 
@@ -68,8 +84,16 @@ def load_data(cfg: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
     limit = (cfg.train_limit if split == "train" else cfg.test_limit) or None
     if cfg.dataset == "digits":
         per = cfg.train_per_digit if split == "train" else cfg.test_per_digit
-        return load_split("digits", split, limit=limit, per_digit=per, canvas_size=cfg.canvas_size,
-                          digit_size=cfg.digit_size, clutter=cfg.clutter, seed=cfg.data_seed)
+        return load_split(
+            "digits",
+            split,
+            limit=limit,
+            per_digit=per,
+            canvas_size=cfg.canvas_size,
+            digit_size=cfg.digit_size,
+            clutter=cfg.clutter,
+            seed=cfg.data_seed,
+        )
     return load_split(cfg.dataset, split, limit=limit)
 
 
@@ -92,8 +116,10 @@ def _check_resumable(cfg: Any, run_dir: Path) -> None:
     now = cfg.to_dict()
     differ = sorted(k for k in now if k not in RESUMABLE and now[k] != saved.get(k))
     if differ:
-        raise ConfigError(f"{run_dir}: --resume with settings that differ from the saved run: "
-                          + ", ".join(f"{k} ({saved.get(k)!r} saved, {now[k]!r} now)" for k in differ))
+        raise ConfigError(
+            f"{run_dir}: --resume with settings that differ from the saved run: "
+            + ", ".join(f"{k} ({saved.get(k)!r} saved, {now[k]!r} now)" for k in differ)
+        )
 
 
 def _save_state(path: Path, agents: list) -> None:
@@ -114,7 +140,7 @@ def _load_state(path: Path, agents: list) -> None:
         raise FileDamagedError(f"{path}: holds {state.get('agents')} agents' states, this stage has {len(agents)}")
     for i, agent in enumerate(agents):
         prefix = f"a{i}/"
-        agent.set_state({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+        agent.set_state({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
 
 
 def _clear_run(run_dir: Path) -> None:
@@ -131,8 +157,14 @@ def build_agents(cfg: Any, stage: str, model_dir: Path, image_shape: tuple, num_
     k = stage_number(stage)
 
     def agent(sigma: float, j: int, classifiers=None) -> PatchDropAgent:
-        return PatchDropAgent(image_shape, num_classes, cfg, seed=np.random.SeedSequence([cfg.seed, k, j]),
-                              classifiers=classifiers, sigma=sigma)
+        return PatchDropAgent(
+            image_shape,
+            num_classes,
+            cfg,
+            seed=np.random.SeedSequence([cfg.seed, k, j]),
+            classifiers=classifiers,
+            sigma=sigma,
+        )
 
     if stage == "classifiers":
         agents = [agent(cfg.pretrain_sigma, 0)]
@@ -154,8 +186,9 @@ def build_agents(cfg: Any, stage: str, model_dir: Path, image_shape: tuple, num_
     return agents
 
 
-def _epoch(agent: Any, stage: str, images: np.ndarray, labels: np.ndarray, batch: int, flip: bool,
-           bar: Callable) -> dict[str, float]:
+def _epoch(
+    agent: Any, stage: str, images: np.ndarray, labels: np.ndarray, batch: int, flip: bool, bar: Callable
+) -> dict[str, float]:
     order = agent.rng.permutation(len(images))
     sums: dict[str, float] = {}
     steps = 0
@@ -176,8 +209,16 @@ def _epoch(agent: Any, stage: str, images: np.ndarray, labels: np.ndarray, batch
     return {key: v / max(steps, 1) for key, v in sums.items()}
 
 
-def train_stage(cfg: Any, stage: str, model_dir: str | Path, data: tuple[np.ndarray, np.ndarray], resume: bool,
-                keep: int | None, quiet: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+def train_stage(
+    cfg: Any,
+    stage: str,
+    model_dir: str | Path,
+    data: tuple[np.ndarray, np.ndarray],
+    resume: bool,
+    keep: int | None,
+    quiet: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Train one stage in its run folder (continuing after its last finished epoch when ``resume``); returns its
     sentinel."""
     from tqdm import tqdm
@@ -188,8 +229,12 @@ def train_stage(cfg: Any, stage: str, model_dir: str | Path, data: tuple[np.ndar
     images, labels = data
     num_classes = {"digits": 10, "cifar10": 10, "cifar100": 100}[cfg.dataset]
     flip = (cfg.dataset != "digits") if (cfg.augment and cfg.dataset != "digits") else None
-    batch = {"classifiers": cfg.classifier_batch, "pretrain": cfg.pretrain_batch, "finetune": cfg.finetune_batch,
-             "two_stream": cfg.two_stream_batch}[stage]
+    batch = {
+        "classifiers": cfg.classifier_batch,
+        "pretrain": cfg.pretrain_batch,
+        "finetune": cfg.finetune_batch,
+        "two_stream": cfg.two_stream_batch,
+    }[stage]
     k = stage_number(stage)
     with RunLock(run_dir):
         latest = read_latest(run_dir)
@@ -235,12 +280,21 @@ def train_stage(cfg: Any, stage: str, model_dir: str | Path, data: tuple[np.ndar
 
                 results.append(_epoch(a, stage, images, labels, batch, flip, bar))
             seconds += time.perf_counter() - t0
-            summary = {f"{key}" if len(agents) == 1 else f"{sigma_tag(a.sigma)}_{key}": round(v, 4)
-                       for a, r in zip(agents, results) for key, v in r.items()}
+            summary = {
+                f"{key}" if len(agents) == 1 else f"{sigma_tag(a.sigma)}_{key}": round(v, 4)
+                for a, r in zip(agents, results)
+                for key, v in r.items()
+            }
             writers = {what: (lambda p, a=a: a.save_weights(p)) for what, a in zip(_weight_names(cfg, stage), agents)}
-            info = {"stage": stage, "epochs": epochs, "finished": epoch >= epochs, "seconds": round(seconds, 1),
-                    "sigmas": [sigma_tag(a.sigma) for a in agents] if stage == "pretrain" else [],
-                    "train_images": int(len(images)), "last_epoch": summary}
+            info = {
+                "stage": stage,
+                "epochs": epochs,
+                "finished": epoch >= epochs,
+                "seconds": round(seconds, 1),
+                "sigmas": [sigma_tag(a.sigma) for a in agents] if stage == "pretrain" else [],
+                "train_images": int(len(images)),
+                "last_epoch": summary,
+            }
             ckpt.save(epoch, writers, {STATE_FILE: lambda p: _save_state(p, agents)}, info=info)
             log(f"stage {k} ({stage}) epoch {epoch}/{epochs}: " + ", ".join(f"{a} {b:g}" for a, b in summary.items()))
         log(f"stage {k} ({stage}) finished: {epochs} epochs on {len(images)} images in {seconds:.0f} s of training")
@@ -253,8 +307,15 @@ def _weight_names(cfg: Any, stage: str) -> list[str]:
     return ["weights.h5"]
 
 
-def run_train(cfg: Any, model_dir: str | Path, stage: str | None, resume: bool, keep: int | None,
-              quiet: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_train(
+    cfg: Any,
+    model_dir: str | Path,
+    stage: str | None,
+    resume: bool,
+    keep: int | None,
+    quiet: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Train ``stage`` (or every stage in order, skipping finished ones); returns ``{stage: sentinel}``."""
     from zoomrl.agents.patchdrop.agent import describe_execution
     from zoomrl.agents.seeding import seed_everything

@@ -27,8 +27,28 @@ from zoomrl.experiments.common import positive_int
 
 COMMANDS = ("sweep",)
 SWEEP_FAMILIES = ("hierarchical", "active")
-VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
-               "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
+VOC_CLASSES = (
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+)
 RESERVED = ("--class-object", "--image-set", "--model-dir", "--output-dir", "--resume")
 """Flags the sweep sets itself for each trial."""
 PATH_FLAGS = ("--data", "--feature-cache", "--checkpoint")
@@ -53,8 +73,13 @@ def _add_sweep_options(p: Any, display_only: bool = False) -> None:
     add("--num-cpus", type=positive_int, default=None, help="CPUs of the local Ray instance (default: all)")
     add("--cpus-per-trial", type=float, default=1.0, help="CPUs Ray reserves per trial (default: %(default)s)")
     add("--max-concurrent", type=positive_int, default=None, help="most trials at once (default: as CPUs allow)")
-    add("--grid", action="append", default=[], metavar="FLAG=V1,V2",
-        help="also sweep a train/test flag over values, e.g. --grid learning-rate=1e-4,1e-3 (repeatable)")
+    add(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="FLAG=V1,V2",
+        help="also sweep a train/test flag over values, e.g. --grid learning-rate=1e-4,1e-3 (repeatable)",
+    )
     add("--output-dir", default=None, help="outputs (default: results_sweep_<family>)")
     add("--quiet", action="store_true", help="no progress bar")
     add("--model-dir", default=None, help="checkpoints (default: models_sweep_<family>)")
@@ -64,7 +89,8 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
     p = argparse.ArgumentParser(
         description="Train and test one agent per class on Ray Tune; writes AP per class and the mean.",
         epilog="Any other flag goes to the family's train and test commands (each takes those it knows), e.g. "
-               "--preset tiny --data DIR --epochs 1 --weights none --max-images 4.")
+        "--preset tiny --data DIR --epochs 1 --weights none --max-images 4.",
+    )
     p.add_argument("family", choices=SWEEP_FAMILIES, help="the agent family")
     p.add_argument("flags", nargs=argparse.REMAINDER, help="sweep flags (below) and train/test flags")
     _add_sweep_options(p.add_argument_group("sweep flags"), display_only=True)
@@ -125,8 +151,10 @@ def check_family_flags(family: str, tokens: Sequence[str]) -> None:
     given = _flag_names(tokens)
     reserved = sorted(given & set(RESERVED))
     if reserved:
-        raise ValueError(f"sweep sets {', '.join(reserved)} itself; use --classes, --train-set, --test-set, "
-                         f"--model-dir and --output-dir")
+        raise ValueError(
+            f"sweep sets {', '.join(reserved)} itself; use --classes, --train-set, --test-set, "
+            f"--model-dir and --output-dir"
+        )
     module = family_module(family)
     unknown: set[str] | None = None
     for command in ("train", "test"):
@@ -134,8 +162,9 @@ def check_family_flags(family: str, tokens: Sequence[str]) -> None:
         try:
             _, rest = parser.parse_known_args(list(tokens))
         except SystemExit:
-            raise ValueError(f"sweep: bad value in the flags for '{family} {command}' "
-                             "(see the message above)") from None
+            raise ValueError(
+                f"sweep: bad value in the flags for '{family} {command}' (see the message above)"
+            ) from None
         names = _flag_names(rest)
         unknown = names if unknown is None else unknown & names
     if unknown:
@@ -170,8 +199,10 @@ def check_data(family: str, flags: Sequence[str], classes: Sequence[str], image_
                 images = load_dataset(roots, image_set, cls, skip_bad=True)
                 names = names_of[ids] = {o.name for im in images for o in im.objects}
             if not any(same_class(n, cls) for n in names):
-                raise DataError(f"sweep: class '{cls}' has no object in image set '{image_set}' of {where}; "
-                                f"classes present: {', '.join(sorted(names)) or 'none'}")
+                raise DataError(
+                    f"sweep: class '{cls}' has no object in image set '{image_set}' of {where}; "
+                    f"classes present: {', '.join(sorted(names)) or 'none'}"
+                )
 
 
 def run_trial(config: dict[str, Any]) -> dict[str, Any]:
@@ -190,12 +221,12 @@ def run_trial(config: dict[str, Any]) -> dict[str, Any]:
     model_dir, output_dir = config["model_dir"], config["output_dir"]
     common = list(config["flags"]) + ["--class-object", cls, "--model-dir", model_dir, "--quiet"]
     t0 = time.perf_counter()
-    train_args, _ = module.build_parser("train").parse_known_args(
-        common + ["--image-set", config["train_set"]])
+    train_args, _ = module.build_parser("train").parse_known_args(common + ["--image-set", config["train_set"]])
     module.run("train", train_args)
     t1 = time.perf_counter()
     test_args, _ = module.build_parser("test").parse_known_args(
-        common + ["--image-set", config["test_set"], "--output-dir", output_dir])
+        common + ["--image-set", config["test_set"], "--output-dir", output_dir]
+    )
     module.run("test", test_args)
     results = read_json(Path(output_dir) / cls / "results.json", what="test results")
     metrics = extract(family, results)
@@ -236,8 +267,12 @@ def run(command: str, args: argparse.Namespace) -> None:
     # Data, sets and classes too, before Ray is imported: a wrong one is one line, not a traceback per trial.
     data_grid = [(f, vals) for f, vals in grid if f == "--data"]
     for values in itertools.product(*[vals for _, vals in data_grid]) if data_grid else [()]:
-        check_data(family, rest + [tok for v in values for tok in ("--data", os.path.abspath(v))], classes,
-                   [opts.train_set, opts.test_set])
+        check_data(
+            family,
+            rest + [tok for v in values for tok in ("--data", os.path.abspath(v))],
+            classes,
+            [opts.train_set, opts.test_set],
+        )
     try:
         import ray
         from ray import tune
@@ -257,19 +292,40 @@ def run(command: str, args: argparse.Namespace) -> None:
             trial_flags = list(flags)
             if "--feature-cache" in _flag_names(flags):
                 # a feature cache file is one process's: give each trial its own folder
-                trial_flags = [f"{t}/{label}/{cls}" if i > 0 and flags[i - 1] == "--feature-cache"
-                               else f"{t}/{label}/{cls}" if t.startswith("--feature-cache=") else t
-                               for i, t in enumerate(flags)]
-            trials.append({"family": family, "class_object": cls, "setting": label, "flags": trial_flags,
-                           "train_set": opts.train_set, "test_set": opts.test_set,
-                           "model_dir": str(models / label), "output_dir": str(out / label)})
+                trial_flags = [
+                    f"{t}/{label}/{cls}"
+                    if i > 0 and flags[i - 1] == "--feature-cache"
+                    else f"{t}/{label}/{cls}"
+                    if t.startswith("--feature-cache=")
+                    else t
+                    for i, t in enumerate(flags)
+                ]
+            trials.append(
+                {
+                    "family": family,
+                    "class_object": cls,
+                    "setting": label,
+                    "flags": trial_flags,
+                    "train_set": opts.train_set,
+                    "test_set": opts.test_set,
+                    "model_dir": str(models / label),
+                    "output_dir": str(out / label),
+                }
+            )
 
     where = opts.address or f"a local Ray instance ({opts.num_cpus or os.cpu_count()} CPUs)"
-    print(f"sweep: {len(trials)} trials ({family}, {len(classes)} classes x {len(settings)} settings) on {where}; "
-          f"outputs in {out}")
+    print(
+        f"sweep: {len(trials)} trials ({family}, {len(classes)} classes x {len(settings)} settings) on {where}; "
+        f"outputs in {out}"
+    )
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    init = {"address": opts.address, "include_dashboard": False, "ignore_reinit_error": True,
-            "log_to_driver": False, "logging_level": "error"}
+    init = {
+        "address": opts.address,
+        "include_dashboard": False,
+        "ignore_reinit_error": True,
+        "log_to_driver": False,
+        "logging_level": "error",
+    }
     if opts.address is None:
         init.update(num_cpus=opts.num_cpus, object_store_memory=100 * 2**20)
     t0 = time.perf_counter()
@@ -283,10 +339,14 @@ def run(command: str, args: argparse.Namespace) -> None:
         tuner = tune.Tuner(
             tune.with_resources(trial_entry, {"cpu": opts.cpus_per_trial}),
             param_space={"trial": tune.grid_search(trials)},
-            tune_config=tune.TuneConfig(max_concurrent_trials=opts.max_concurrent, trial_name_creator=trial_name,
-                                        trial_dirname_creator=trial_name),
-            run_config=tune.RunConfig(name="sweep", storage_path=str(out / "ray"), verbose=0,
-                                      callbacks=[TrialProgress()]),
+            tune_config=tune.TuneConfig(
+                max_concurrent_trials=opts.max_concurrent,
+                trial_name_creator=trial_name,
+                trial_dirname_creator=trial_name,
+            ),
+            run_config=tune.RunConfig(
+                name="sweep", storage_path=str(out / "ray"), verbose=0, callbacks=[TrialProgress()]
+            ),
         )
         grid_results = tuner.fit()
         bar.close()
@@ -316,17 +376,31 @@ def run(command: str, args: argparse.Namespace) -> None:
     table = build_table(rows, metrics)
     columns = ["setting", "class", *metrics, "status", "train_seconds", "test_seconds"]
     write_csv(table, columns, out / "sweep.csv")
-    write_json(out / "sweep.json", {"family": family, "classes": classes, "train_set": opts.train_set,
-                                    "test_set": opts.test_set, "flags": rest, "grid": opts.grid,
-                                    "metric": "VOC2007 11-point AP", "rows": table,
-                                    "seconds": round(time.perf_counter() - t0, 1)})
+    write_json(
+        out / "sweep.json",
+        {
+            "family": family,
+            "classes": classes,
+            "train_set": opts.train_set,
+            "test_set": opts.test_set,
+            "flags": rest,
+            "grid": opts.grid,
+            "metric": "VOC2007 11-point AP",
+            "rows": table,
+            "seconds": round(time.perf_counter() - t0, 1),
+        },
+    )
     plot_table(table, metrics, out / "sweep_ap.png", title=f"{family}: AP per class")
     for row in table:
         if row["class"] == "mean":
-            print(f"sweep [{row['setting']}]: mean over {row['status']}: "
-                  + ", ".join(f"{m} {row[m]:.3f}" if row[m] is not None else f"{m} -" for m in metrics))
-    print(f"sweep: {len(trials) - len(failures)}/{len(trials)} trials finished in "
-          f"{time.perf_counter() - t0:.0f} s; wrote {out / 'sweep.csv'}, {out / 'sweep.json'}, {out / 'sweep_ap.png'}")
+            print(
+                f"sweep [{row['setting']}]: mean over {row['status']}: "
+                + ", ".join(f"{m} {row[m]:.3f}" if row[m] is not None else f"{m} -" for m in metrics)
+            )
+    print(
+        f"sweep: {len(trials) - len(failures)}/{len(trials)} trials finished in "
+        f"{time.perf_counter() - t0:.0f} s; wrote {out / 'sweep.csv'}, {out / 'sweep.json'}, {out / 'sweep_ap.png'}"
+    )
     if failures:
         raise ValueError(f"{len(failures)} trial(s) failed, first: {failures[0]}")
 

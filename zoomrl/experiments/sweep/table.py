@@ -15,8 +15,10 @@ from typing import Any
 
 METRICS: dict[str, dict[str, tuple[str, ...]]] = {
     "hierarchical": {"ap": ("agent", "ap_voc07")},
-    "active": {"ap_tr": ("agent", "terminal_regions", "ap_voc07"),
-               "ap_aar": ("agent", "all_attended_regions", "ap_voc07")},
+    "active": {
+        "ap_tr": ("agent", "terminal_regions", "ap_voc07"),
+        "ap_aar": ("agent", "all_attended_regions", "ap_voc07"),
+    },
 }
 
 
