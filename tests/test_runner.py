@@ -17,6 +17,8 @@ Mutations tried by hand in ``zoomrl/core/runner.py`` (one at a time; the tests n
 - no SIGTERM handler installed: ``test_sigterm_stops_the_run_and_keeps_the_last_epoch``;
 - no TensorBoard scalars: ``test_tensorboard_gets_every_number_but_the_epoch``;
 - the score not passed to the checkpointer: ``test_keep_n_and_best``, ``test_fresh_start_removes_...``.
+- ``history_in_sentinel`` ignored, or always on; an empty log line logged:
+  ``test_history_in_the_sentinel_and_silent_epochs``.
 """
 
 from __future__ import annotations
@@ -229,6 +231,24 @@ def test_non_finite_epoch_is_one_line_and_saves_nothing(tmp_path):
     with pytest.raises(ValueError, match=r"^epoch 2: non-finite toy loss; nothing of this epoch was saved"):
         _runner(tmp_path, cfg).train(lambda: trainee)
     assert read_latest(tmp_path)["epoch"] == 1 and trainee.closed
+
+
+class QuietToy(Toy):
+    """Logs only its last epoch's line (as glimpse under ``--quiet``)."""
+
+    def run_epoch(self, epoch: int, progress: Any) -> EpochResult:
+        result = super().run_epoch(epoch, progress)
+        return EpochResult(result.record, result.line if epoch + 1 == self.config.epochs else "", result.score)
+
+
+def test_history_in_the_sentinel_and_silent_epochs(tmp_path):
+    cfg = ToyConfig(epochs=2)
+    lines: list[str] = []
+    out = _runner(tmp_path / "a", cfg, log=lines.append, history_in_sentinel=True).train(lambda: QuietToy(cfg))
+    assert lines == ["epoch 2"]  # no empty line for the silent first epoch
+    assert read_latest(tmp_path / "a")["history"] == out.history and len(out.history) == 2
+    _runner(tmp_path / "b", cfg).train(lambda: Toy(cfg))
+    assert "history" not in read_latest(tmp_path / "b")  # off by default: the run state holds it
 
 
 def test_tensorboard_gets_every_number_but_the_epoch(tmp_path, monkeypatch):

@@ -73,7 +73,7 @@ class EpochResult:
     record: dict[str, Any]
     """The history entry (its numbers become TensorBoard scalars; ``epoch`` is the 1-based epoch)."""
     line: str
-    """The log line."""
+    """The log line ('' logs none: a family that is quiet about all but some epochs)."""
     score: float | None = None
     """The checkpointer's ``best`` score (higher is better); None never makes a best."""
 
@@ -184,7 +184,8 @@ class Runner:
     """Drives one trainee in one run folder (see the module docstring).
 
     ``fields``: the configuration fields a resumed run must keep; or None with ``changeable``, the allow-list of
-    fields it may change. ``meta_keys``: the meta keys compared on resume (None: all)."""
+    fields it may change. ``meta_keys``: the meta keys compared on resume (None: all). ``history_in_sentinel``:
+    ``latest.json`` holds the history too (glimpse's documented layout; the run state holds it either way)."""
 
     run_dir: Path
     config: ConfigBase
@@ -197,6 +198,7 @@ class Runner:
     show_progress: bool = True
     tensorboard: bool = True
     meta_keys: Sequence[str] | None = None
+    history_in_sentinel: bool = False
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
@@ -253,7 +255,8 @@ class Runner:
                             f"epoch {epoch + 1}: {exc}; nothing of this epoch was saved (lower --learning-rate?)"
                         ) from None
                 history.append(result.record)
-                self.log(result.line)
+                if result.line:
+                    self.log(result.line)
                 if tb is not None:
                     tb.scalars(epoch + 1, {k: v for k, v in result.record.items() if k != "epoch"})
                 trainee.before_save(history)
@@ -292,7 +295,10 @@ class Runner:
             epoch,
             {WEIGHTS: trainee.save_weights},
             {STATE_FILE: write_state, CONFIG_FILE: lambda p: p.write_text(json.dumps(config, indent=2))},
-            info={"weights": epoch_file(epoch, WEIGHTS)},
+            info={
+                "weights": epoch_file(epoch, WEIGHTS),
+                **({"history": list(history)} if self.history_in_sentinel else {}),
+            },
             score=score,
         )
         return checkpointer.run_dir / sentinel["files"][WEIGHTS]
