@@ -398,14 +398,14 @@ class _Agent:
 
 @pytest.mark.parametrize("how", DAMAGES)
 def test_glimpse_and_patchdrop_resume_with_a_damaged_state_is_one_line(tmp_path, how, capsys):
-    from zoomrl.experiments.glimpse.train import load_run
+    from zoomrl.experiments.glimpse.train import upgrade_old_state
     from zoomrl.experiments.patchdrop.train import _load_state
 
     run = tmp_path / "ram"
     Checkpointer(run).save(1, {"weights.h5": lambda p: p.write_text("w")})
     _damage(_state(run / "training_state.npz"), how)
     for family, call in (
-        ("glimpse", lambda: load_run(run, _Agent())),
+        ("glimpse", lambda: upgrade_old_state(run, {"model": "ram"})),  # the driver reads it next
         ("patchdrop", lambda: _load_state(run / "training_state.npz", [_Agent()])),
     ):
         assert run_guarded(call) == 2, family  # BadZipFile was a traceback

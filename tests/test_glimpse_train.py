@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -75,7 +76,20 @@ def weights(run_dir: Path, epoch: int) -> list[np.ndarray]:
     return out
 
 
+def _as_saved_before_the_run_driver(run_dir: Path) -> None:
+    """Rewrite a run folder as glimpse saved it before the run driver: the state holds the agent's arrays only
+    (no epoch, meta or history), the history is in latest.json alone."""
+    with np.load(run_dir / "training_state.npz") as s:
+        arrays = {k: s[k] for k in s.files if k not in ("epoch", "meta", "history")}
+    np.savez(run_dir / "training_state.npz", **arrays)
+    latest = json.loads((run_dir / "latest.json").read_text())
+    latest = {"model": "ram", "history": latest["history"], "epoch": latest["epoch"], "files": latest["files"]}
+    (run_dir / "latest.json").write_text(json.dumps(latest))
+
+
 def test_resume_is_exact_and_keep_checkpoints_is_honoured(tmp_path):
+    """Also the fallback read of a run saved before the run driver (``upgrade_old_state``): without it the driver
+    refuses the old state (no epoch or meta)."""
     from zoomrl.core.config import ConfigError
 
     common = [*EAGER, "--models", "ram", "--train-size", "32"]
@@ -83,9 +97,14 @@ def test_resume_is_exact_and_keep_checkpoints_is_honoured(tmp_path):
     assert [p.name for p in (tmp_path / "straight" / "ram").glob("epoch_*")] == ["epoch_3.weights.h5"]
     split = tmp_path / "split"
     cli("train", *common, "--model-dir", str(split), "--epochs", "2")
+    old = tmp_path / "old"  # the same run as saved before glimpse moved onto the core run driver
+    shutil.copytree(split, old)
+    _as_saved_before_the_run_driver(old / "ram")
     cli("train", *common, "--model-dir", str(split), "--epochs", "3", "--resume")
+    cli("train", *common, "--model-dir", str(old), "--epochs", "3", "--resume")
     a, b = weights(tmp_path / "straight" / "ram", 3), weights(split / "ram", 3)
     assert len(a) == len(b) > 0 and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert all(np.array_equal(x, y) for x, y in zip(a, weights(old / "ram", 3)))
     history = json.loads((split / "ram" / "latest.json").read_text())["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3]
     # The history too (every logged loss and reward, to the digit), all but each epoch's wall-clock seconds; and
@@ -99,6 +118,9 @@ def test_resume_is_exact_and_keep_checkpoints_is_honoured(tmp_path):
     ):
         assert sorted(sa.files) == sorted(sb.files) and "seed_state" in sa.files
         for k in sa.files:
+            if k == "history":  # the run driver keeps the history here too; its seconds are wall-clock
+                assert timeless(json.loads(str(sa[k]))) == timeless(json.loads(str(sb[k]))) == timeless(history)
+                continue
             np.testing.assert_array_equal(sa[k], sb[k], err_msg=k)
     # Epoch 3 moved the weights (the check is not vacuous).
     assert not all(np.array_equal(x, y) for x, y in zip(weights(split / "ram", 2), b))

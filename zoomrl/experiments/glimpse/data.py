@@ -89,13 +89,20 @@ class GlimpseData:
         lm = voc_landmarks(self.cfg.dataset, image_set, self.cfg.voc_class or None, self.cfg.image_size)
         return Split(lm.images, lm.targets(), lm.points, lm.norms, lm.boxes)
 
+    def _voc_trainval(self) -> Split:
+        if self._voc_train is None:
+            self._voc_train = self._voc("trainval")
+        return self._voc_train
+
+    def train_size(self) -> int:
+        """Images in every epoch's training split (``train_size`` digit canvases, or the VOC trainval images)."""
+        return len(self._voc_trainval()) if self.cfg.is_voc() else self.cfg.train_size
+
     def train_epoch(self, epoch: int) -> Split:
         """Epoch ``epoch``'s (0-based) training split, in the order to train on."""
         seed = epoch_seed(self.cfg.seed, epoch)
         if self.cfg.is_voc():
-            if self._voc_train is None:
-                self._voc_train = self._voc("trainval")
-            s = self._voc_train
+            s = self._voc_trainval()
         else:
             if self._train_digits is None:
                 self._train_digits = digit_images(self.cfg, "train")

@@ -27,11 +27,12 @@ from tqdm import tqdm
 from zoomrl.agents.seeding import seed_everything
 from zoomrl.core.checkpoint import read_latest
 from zoomrl.core.io import write_json
+from zoomrl.core.runner import WEIGHTS
 from zoomrl.data.landmarks import detection_rates, normalised_distances, to_pixels
 from zoomrl.eval import glimpse_plots
 from zoomrl.experiments.glimpse.config import GlimpseConfig
 from zoomrl.experiments.glimpse.data import GlimpseData, Split
-from zoomrl.experiments.glimpse.train import WEIGHTS, build_agent
+from zoomrl.experiments.glimpse.train import build_agent
 
 FIRST_LOCATION_SEED = 7
 MC_SEED = 11

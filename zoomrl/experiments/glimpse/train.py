@@ -1,33 +1,36 @@
 """``python -m zoomrl glimpse train``: train every model of ``config.models``, each in ``<model-dir>/<model>/``.
 
-A model's run folder holds ``config.json``, ``epoch_<k>.weights.h5`` (networks only), ``training_state.npz``
-(optimizer slots and the random generator's state), ``latest.json`` (the completion sentinel, with the per-epoch
-history) and ``training_curves.png``; a :class:`zoomrl.core.checkpoint.RunLock` is held while it trains.
+Each model is a :class:`GlimpseTrainee` driven by the core run driver (:class:`zoomrl.core.runner.Runner`), which
+owns the run folder: its lock, ``--resume`` against the allow-list :data:`RESUMABLE`, the stash of an earlier run,
+``config.json``, ``epoch_<k>.weights.h5`` (networks only), ``training_state.npz`` (optimizer slots, the random
+generator's state, the epoch and the history), ``latest.json`` (the completion sentinel, with the per-epoch
+history, as documented before the move), TensorBoard scalars in ``tensorboard/``; ``training_curves.png`` is this
+family's.
 Each epoch's data and the model's random generator are seeded from ``(seed, epoch)``, so ``--resume`` after
 ``N - 1`` epochs and one more epoch gives the same weights as ``N`` epochs straight.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
-from tqdm import tqdm
 
 from zoomrl.agents.ram.agent import RamAgent, WholeImageAgent
 from zoomrl.agents.seeding import seed_everything
-from zoomrl.core.checkpoint import Checkpointer, RunLock, read_latest, read_state, stash_previous_run
+from zoomrl.core.checkpoint import read_latest, read_state
 from zoomrl.core.config import ConfigError
+from zoomrl.core.io import atomic_path
+from zoomrl.core.runner import CONFIG_FILE, STATE_FILE, BarFactory, EpochResult, Progress, Runner
 from zoomrl.eval.glimpse_plots import plot_training_history
 from zoomrl.experiments.glimpse.config import GlimpseConfig
 from zoomrl.experiments.glimpse.data import GlimpseData, epoch_seed
 
-STATE_FILE = "training_state.npz"
-WEIGHTS = "weights.h5"
 # Settings that may change between a run and its resumption (they do not change what was trained so far).
 RESUMABLE = {"epochs", "baseline_epochs", "models", "mc_samples", "draw_max", "test_size", "preset"}
 
@@ -116,29 +119,99 @@ def check_resumable(saved: GlimpseConfig, cfg: GlimpseConfig, run_dir: Path) -> 
         )
 
 
-def load_run(run_dir: Path, agent: Any) -> tuple[int, list[dict[str, Any]]]:
-    """Restore the last finished epoch of ``run_dir`` into ``agent``; returns ``(epoch, history)``."""
+def upgrade_old_state(run_dir: Path, meta: Mapping[str, Any]) -> bool:
+    """Let the run driver resume a run saved before glimpse moved onto it: such a run kept its history in
+    ``latest.json`` only and its ``training_state.npz`` held the agent's arrays alone, which the driver refuses
+    (no ``epoch`` or ``meta``). Add the three entries the driver reads, from ``latest.json``, written to a
+    temporary name and renamed. Returns whether the state was upgraded; a damaged state is a one-line error."""
     latest = read_latest(run_dir)
-    if latest is None:
-        return 0, []
-    weights = run_dir / latest["files"][WEIGHTS]
-    agent.load_weights(weights)
-    # The core reader names the file for every kind of damage (a truncated zip raised BadZipFile here).
-    state = read_state(run_dir / STATE_FILE)
-    agent.set_state(state)
-    return int(latest["epoch"]), list(latest.get("history", []))
+    path = run_dir / STATE_FILE
+    if latest is None or not path.is_file():
+        return False  # nothing to resume, or the driver names the missing file
+    state = read_state(path)
+    if "meta" in state:
+        return False
+    state.update(
+        epoch=np.array(int(latest["epoch"])),
+        meta=np.array(json.dumps(dict(meta))),
+        history=np.array(json.dumps(list(latest.get("history", [])))),
+    )
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **state)
+    return True
 
 
-def fresh_start(run_dir: Path, log: Callable[[str], None] = print) -> None:
-    """A new run in ``run_dir``: an earlier finished run is moved into ``previous_run/``, deleted once this run's
-    first epoch is saved and moved back if it stops before (:func:`zoomrl.core.checkpoint.stash_previous_run`);
-    it used to be deleted at once, before anything new was trained."""
-    if stash_previous_run(run_dir, log) is None:
-        Checkpointer(run_dir).clear()  # epoch files without a sentinel: a first epoch cut short, never finished
+class GlimpseTrainee:
+    """One model of the family (``ram``, ``random``, ``cnn`` or ``mlp``) for the run driver: each epoch is one pass
+    of equal batches over that epoch's canvases. No score is given, so no ``best`` checkpoint, as before."""
 
+    metric = "train_score"
 
-def plot_history(history: list[dict[str, Any]], path: Path) -> None:
-    plot_training_history(history, path)
+    def __init__(
+        self, name: str, cfg: GlimpseConfig, data: GlimpseData, agent: Any, epochs: int, quiet: bool, run_dir: Path
+    ) -> None:
+        self.name, self.cfg, self.data, self.agent = name, cfg, data, agent
+        self.epochs, self.quiet, self.run_dir = epochs, quiet, run_dir
+        self.meta = {"model": name}
+
+    @property
+    def units(self) -> int:
+        """Canvases trained per epoch (the progress bar's total)."""
+        n = self.data.train_size()
+        bs = min(self.cfg.batch_size, n)
+        return n // bs * bs if bs else 0
+
+    def init_fresh(self, bar: BarFactory) -> None:
+        pass
+
+    def run_epoch(self, epoch: int, progress: Progress) -> EpochResult:
+        agent, cfg, name = self.agent, self.cfg, self.name
+        t0 = time.time()
+        split = self.data.train_epoch(epoch)
+        agent.reseed(epoch_seed(cfg.seed, epoch))
+        agent.reset_metrics()
+        bs = min(cfg.batch_size, len(split))
+        n_batches = len(split) // bs  # equal batches (XLA compiles one shape); the rest waits for next epoch
+        sums: dict[str, float] = {}
+        for b in range(n_batches):
+            logs = agent.learn(split.images[b * bs : (b + 1) * bs], split.targets[b * bs : (b + 1) * bs])
+            if not np.isfinite(logs.get("loss", 0.0)):
+                raise FloatingPointError(f"the loss of {name} is not finite")
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + v / n_batches
+            progress(bs)
+        stats = {
+            "epoch": epoch + 1,
+            "seconds": round(time.time() - t0, 2),
+            **{k: round(float(v), 5) for k, v in sums.items()},
+        }
+        line = ""  # --quiet: the last epoch's line only
+        if not self.quiet or epoch + 1 == self.epochs:
+            parts = " ".join(f"{k} {v:.4f}" for k, v in stats.items() if k not in ("epoch", "seconds"))
+            line = f"{name} epoch {epoch + 1}/{self.epochs}: {parts} ({stats['seconds']:.1f} s)"
+        return EpochResult(stats, line)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return self.agent.get_state()
+
+    def restore(self, state: Mapping[str, np.ndarray]) -> None:
+        self.agent.set_state(state)
+
+    def save_weights(self, path: Path) -> None:
+        self.agent.save_weights(path)
+
+    def load_weights(self, path: Path) -> None:
+        self.agent.load_weights(path)
+
+    def before_save(self, history: Sequence[Mapping[str, Any]]) -> None:
+        pass
+
+    def after_save(self, history: Sequence[Mapping[str, Any]]) -> None:
+        if history[-1]["epoch"] == self.epochs:  # the curves once, at the end (a plot costs about a second)
+            plot_training_history(history, self.run_dir / "training_curves.png")
+
+    def close(self) -> None:
+        pass
 
 
 def train_model(
@@ -151,69 +224,32 @@ def train_model(
     quiet: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train one model (``ram``, ``random``, ``cnn`` or ``mlp``) in ``run_dir``; returns its summary."""
-
+    """Train one model (``ram``, ``random``, ``cnn`` or ``mlp``) in ``run_dir`` through the run driver
+    (:mod:`zoomrl.core.runner`: lock, resume, stash, checkpoints); returns its summary."""
     seed_everything(cfg.seed)
     epochs = epochs_of(name, cfg)
-    with RunLock(run_dir):
-        resuming = resume and (run_dir / "config.json").is_file()
-        if resuming:
-            check_resumable(GlimpseConfig.load(run_dir / "config.json"), cfg, run_dir)
+
+    def setup() -> GlimpseTrainee:
+        if resume and (run_dir / CONFIG_FILE).is_file():
+            # Before the agent is built, with glimpse's own message; the driver checks the same allow-list again.
+            check_resumable(GlimpseConfig.load(run_dir / CONFIG_FILE), cfg, run_dir)
+            upgrade_old_state(run_dir, {"model": name})
         agent = build_agent(name, cfg, data.image_shape(), data.n_outputs)
-        start, history = 0, []
-        if resuming:
-            start, history = load_run(run_dir, agent)
-            log(f"{name}: resume after epoch {start}" if start else f"{name}: nothing to resume, starting afresh")
-        if start >= epochs:
-            log(f"{name}: {start} epochs already trained (asked for {epochs}); nothing to do")
-            return {"model": name, "run_dir": str(run_dir), "epochs": start, "history": history}
-        if not start:
-            fresh_start(run_dir, log)
-        cfg.save(run_dir / "config.json")
-        checkpointer = Checkpointer(run_dir, keep=keep, metric="train_score")
-        for epoch in range(start, epochs):
-            t0 = time.time()
-            split = data.train_epoch(epoch)
-            agent.reseed(epoch_seed(cfg.seed, epoch))
-            agent.reset_metrics()
-            bs = min(cfg.batch_size, len(split))
-            n_batches = len(split) // bs  # equal batches (XLA compiles one shape); the rest waits for next epoch
-            sums: dict[str, float] = {}
-            with tqdm(
-                total=n_batches, desc=f"{name} epoch {epoch + 1}/{epochs}", unit="batch", disable=quiet, leave=False
-            ) as bar:
-                for b in range(n_batches):
-                    logs = agent.learn(split.images[b * bs : (b + 1) * bs], split.targets[b * bs : (b + 1) * bs])
-                    if not np.isfinite(logs.get("loss", 0.0)):
-                        raise ValueError(
-                            f"{name} epoch {epoch + 1}: the loss is not finite; nothing of this epoch "
-                            f"was saved (lower --learning-rate?)"
-                        )
-                    for k, v in logs.items():
-                        sums[k] = sums.get(k, 0.0) + v / n_batches
-                    bar.update(1)
-            stats = {
-                "epoch": epoch + 1,
-                "seconds": round(time.time() - t0, 2),
-                **{k: round(float(v), 5) for k, v in sums.items()},
-            }
-            history.append(stats)
-            if not quiet or epoch + 1 == epochs:
-                parts = " ".join(f"{k} {v:.4f}" for k, v in stats.items() if k not in ("epoch", "seconds"))
-                log(f"{name} epoch {epoch + 1}/{epochs}: {parts} ({stats['seconds']:.1f} s)")
+        return GlimpseTrainee(name, cfg, data, agent, epochs, quiet, run_dir)
 
-            def write_state(path: Path) -> None:
-                with open(path, "wb") as fh:
-                    np.savez(fh, **agent.get_state())
-
-            checkpointer.save(
-                epoch + 1,
-                {WEIGHTS: agent.save_weights},
-                {STATE_FILE: write_state},
-                info={"model": name, "history": history},
-            )
-        plot_history(history, run_dir / "training_curves.png")
-    return {"model": name, "run_dir": str(run_dir), "epochs": epochs, "history": history}
+    runner = Runner(
+        run_dir,
+        cfg,
+        epochs,
+        changeable=RESUMABLE,
+        resume=resume,
+        keep=keep,
+        log=log,
+        show_progress=not quiet,
+        history_in_sentinel=True,
+    )
+    out = runner.train(setup)
+    return {"model": name, "run_dir": str(run_dir), "epochs": max(out.start_epoch, epochs), "history": out.history}
 
 
 def glimpse_size_warning(cfg: GlimpseConfig, canvas: int) -> str | None:
