@@ -173,3 +173,13 @@ def test_config_presets_and_errors(tmp_path):
             make_config("tiny", "classify", **overrides)
     with pytest.raises(ConfigError, match="unknown preset"):
         make_config("huge", "classify")
+
+
+def test_by_model_names_ram_twice_and_a_baseline_once():
+    from zoomrl.experiments.glimpse.test import by_model
+
+    models = {
+        "ram": {"mean_path": {"error": 0.25}, "monte_carlo": {"error": 0.125}},
+        "cnn": {"error": 0.5},
+    }
+    assert by_model(models, "error") == {"ram mean": 0.25, "ram MC": 0.125, "cnn": 0.5}

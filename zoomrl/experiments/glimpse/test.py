@@ -82,6 +82,19 @@ def evaluate(name: str, agent: Any, split: Split, cfg: GlimpseConfig) -> tuple[d
     return regression_scores(out, split, size), None
 
 
+def by_model(models: dict[str, dict[str, Any]], key: str) -> dict[str, Any]:
+    """Each model's ``key`` score for the plot and the summary line; a RAM model's twice, ``<name> mean`` (its mean
+    path) and ``<name> MC`` (Monte-Carlo)."""
+    out: dict[str, Any] = {}
+    for name, scores in models.items():
+        if "mean_path" in scores:
+            out[f"{name} mean"] = scores["mean_path"][key]
+            out[f"{name} MC"] = scores["monte_carlo"][key]
+        else:
+            out[name] = scores[key]
+    return out
+
+
 def test(
     cfg: GlimpseConfig,
     model_dir: str | Path,
@@ -134,24 +147,12 @@ def test(
     cfg.save(output_dir / "config.json")
     title = f"{cfg.task} {results['protocol'] or Path(cfg.dataset).name}, {len(split)} test images"
     if cfg.task == "classify":
-        errors = {}
-        for name, s in results["models"].items():
-            if "mean_path" in s:
-                errors[f"{name} mean"] = s["mean_path"]["error"]
-                errors[f"{name} MC"] = s["monte_carlo"]["error"]
-            else:
-                errors[name] = s["error"]
+        errors = by_model(results["models"], "error")
         glimpse_plots.plot_errors(errors, output_dir / "errors.png", title)
         summary = ", ".join(f"{k} {100 * v:.2f}%" for k, v in errors.items())
         log(f"test error on {len(split)} images: {summary}; results in {output_dir / 'results.json'}")
     else:
-        rates = {}
-        for name, s in results["models"].items():
-            if "mean_path" in s:
-                rates[f"{name} mean"] = s["mean_path"]["detection_rate"]
-                rates[f"{name} MC"] = s["monte_carlo"]["detection_rate"]
-            else:
-                rates[name] = s["detection_rate"]
+        rates = by_model(results["models"], "detection_rate")
         glimpse_plots.plot_detection_rates(rates, output_dir / "detection_rates.png", title)
         summary = ", ".join(f"{k} {100 * v['0.10']:.1f}%" for k, v in rates.items())
         log(f"detection rate at 0.10 on {len(split)} images: {summary}; results in {output_dir / 'results.json'}")
