@@ -11,6 +11,8 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 INTERRUPTED_TRAIN = "interrupted: the last finished epoch's checkpoint is intact (continue with --resume)"
@@ -88,6 +90,45 @@ def add_common_flags(
             action=argparse.BooleanOptionalAction,
             default=d.get("BOOL_DRAW", False),
             help="draw one picture per test image",
+        )
+
+
+def train_or_test(
+    command: str,
+    args: argparse.Namespace,
+    package: str,
+    config: Any,
+    model_dir: str,
+    output_dir: str,
+    data: Sequence[str],
+) -> None:
+    """``train`` or ``test`` of a value-based family (hierarchical, active), whose two commands take the same
+    flags: ``<package>.train.train`` or ``<package>.test.test``, imported only when called (the other one's
+    imports are not paid for)."""
+    run = getattr(import_module(f"{package}.{command}"), command)
+    common = {"max_images": args.max_images, "skip_bad": args.skip_bad, "show_progress": not args.quiet}
+    if command == "train":
+        result = run(
+            config,
+            data,
+            args.image_set,
+            model_dir,
+            resume=args.resume,
+            keep_checkpoints=args.keep_checkpoints,
+            **common,
+        )
+        print(f"done: {result['summary']}")
+    else:
+        run(
+            config,
+            data,
+            args.image_set,
+            args.checkpoint,
+            Path(output_dir) / config.class_object,
+            model_dir=model_dir,
+            bool_draw=args.bool_draw,
+            baselines=args.baselines,
+            **common,
         )
 
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
-from zoomrl.experiments.common import add_common_flags, non_negative_int, positive_int
+from zoomrl.experiments.common import add_common_flags, non_negative_int, positive_int, train_or_test
 from zoomrl.experiments.flags import DQN_TRAIN_FLAGS, add_config_flags
 
 COMMANDS = ("train", "test", "demo")
@@ -286,35 +285,5 @@ def run(command: str, args: argparse.Namespace) -> None:
         allow_large_images()
     config = make_run_config(args)
     model_dir = args.model_dir or f"models_{args.model}"
-    if command == "train":
-        from zoomrl.experiments.hierarchical.train import train
-
-        result = train(
-            config,
-            data_roots(args),
-            args.image_set,
-            model_dir,
-            max_images=args.max_images,
-            skip_bad=args.skip_bad,
-            resume=args.resume,
-            show_progress=not args.quiet,
-            keep_checkpoints=args.keep_checkpoints,
-        )
-        print(f"done: {result['summary']}")
-    else:
-        from zoomrl.experiments.hierarchical.test import test
-
-        output_dir = args.output_dir or f"results_{args.model}"
-        test(
-            config,
-            data_roots(args),
-            args.image_set,
-            args.checkpoint,
-            Path(output_dir) / config.class_object,
-            model_dir=model_dir,
-            max_images=args.max_images,
-            skip_bad=args.skip_bad,
-            bool_draw=args.bool_draw,
-            baselines=args.baselines,
-            show_progress=not args.quiet,
-        )
+    output_dir = getattr(args, "output_dir", None) or f"results_{args.model}"  # test only
+    train_or_test(command, args, "zoomrl.experiments.hierarchical", config, model_dir, output_dir, data_roots(args))
