@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from zoomrl.experiments.common import add_common_flags, positive_int, train_or_test
+from zoomrl.experiments.common import add_common_flags, add_search_flags, positive_int, train_or_test
 from zoomrl.experiments.flags import DQN_TRAIN_FLAGS, add_config_flags
 
 COMMANDS = ("train", "test")
@@ -101,31 +101,7 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
         default=None,
         help="a tenth action, a finer smaller (default: preset's, off)",
     )
-    add(
-        "--skip-bad",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="skip unreadable images and malformed XML, counting them (default: %(default)s)",
-    )
-    add(
-        "--feature-cache",
-        default=None,
-        metavar="DIR",
-        help="HDF5 feature cache reused across runs, one process at a time (default: memory only)",
-    )
-    add("--cache-mb", type=float, default=None, help="memory for cached features, MB (default: preset's)")
-    add(
-        "--episode-batch",
-        type=positive_int,
-        default=None,
-        help="images run in lockstep in training (default: preset's)",
-    )
-    add("--test-batch", type=positive_int, default=None, help="images run in lockstep in testing (default: preset's)")
-    add(
-        "--allow-large-images",
-        action="store_true",
-        help="decode images above Pillow's decompression-bomb limit (default: refuse them)",
-    )
+    add_search_flags(p)
     if command == "train":
         add_config_flags(p, Config, TRAIN_FLAGS, PRESETS, c["PRESET"], metavars={"roi_max_side": "PX"})
     else:

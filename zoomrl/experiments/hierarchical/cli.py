@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
-from zoomrl.experiments.common import add_common_flags, non_negative_int, positive_int, train_or_test
+from zoomrl.experiments.common import add_common_flags, add_search_flags, non_negative_int, positive_int, train_or_test
 from zoomrl.experiments.flags import DQN_TRAIN_FLAGS, add_config_flags
 
 COMMANDS = ("train", "test", "demo")
@@ -143,31 +143,7 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
         help="backbone weights: auto, imagenet, hed, none or PATH (default: %(default)s)",
     )
     add("--max-images", type=positive_int, default=c["MAX_IMAGES"], help="use only the first N images (default: all)")
-    add(
-        "--skip-bad",
-        action=argparse.BooleanOptionalAction,
-        default=c["SKIP_BAD"],
-        help="skip unreadable images and malformed XML, counting them (default: %(default)s)",
-    )
-    add(
-        "--feature-cache",
-        default=c["FEATURE_CACHE"],
-        metavar="DIR",
-        help="HDF5 feature cache reused across runs (default: memory only)",
-    )
-    add("--cache-mb", type=float, default=None, help="memory for cached features, MB (default: preset's)")
-    add(
-        "--episode-batch",
-        type=positive_int,
-        default=None,
-        help="images run in lockstep in training (default: preset's)",
-    )
-    add("--test-batch", type=positive_int, default=None, help="images run in lockstep in testing (default: preset's)")
-    add(
-        "--allow-large-images",
-        action="store_true",
-        help="decode images above Pillow's decompression-bomb limit (default: refuse them)",
-    )
+    add_search_flags(p, skip_bad=c["SKIP_BAD"], feature_cache=c["FEATURE_CACHE"])
     if command == "train":
         add_config_flags(p, Config, TRAIN_FLAGS, PRESETS, c["PRESET"])
         add(
