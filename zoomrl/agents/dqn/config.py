@@ -111,3 +111,31 @@ class DQNConfig(ConfigBase):
     def epsilon(self, epoch: int) -> float:
         """Exploration rate during 0-based ``epoch``: start, minus decay per finished epoch, floored."""
         return max(self.epsilon_min, self.epsilon_start - self.epsilon_decay * epoch)
+
+
+RESULT_FIELDS = (
+    "hidden_units",
+    "dropout",
+    "dueling",
+    "learning_rate",
+    "gamma",
+    "replay_size",
+    "minibatch",
+    "learning_starts",
+    "train_every",
+    "target_update_every",
+    "double_dqn",
+    "n_step",
+    "demo_ratio",
+    "demo_size",
+    "margin",
+    "margin_weight",
+    "bc_epochs",
+    "bc_updates_per_epoch",
+    "epsilon_start",
+    "epsilon_decay",
+    "epsilon_min",
+)
+"""The fields of :class:`DQNConfig` that every value-based family's resumed run keeps (they change what training
+computes); each family's ``RESULT_FIELDS`` adds its own (hierarchical also ``iou_weight``, ``bc_minibatch`` and
+``weight_decay``)."""

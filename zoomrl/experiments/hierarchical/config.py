@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from zoomrl.agents.dqn.config import RESULT_FIELDS as DQN_RESULT_FIELDS
 from zoomrl.agents.dqn.config import DQNConfig
 from zoomrl.core.config import ConfigError, require_choice, require_finite, require_positive_int
 
@@ -148,29 +149,9 @@ RESULT_FIELDS = (
     "trigger_iou",
     "force_trigger",
     "descriptor_scale",
-    "hidden_units",
-    "dropout",
-    "dueling",
-    "learning_rate",
-    "gamma",
-    "replay_size",
-    "minibatch",
-    "learning_starts",
-    "train_every",
-    "target_update_every",
-    "double_dqn",
-    "n_step",
-    "demo_ratio",
-    "demo_size",
-    "margin",
-    "margin_weight",
+    *DQN_RESULT_FIELDS,
     "iou_weight",
-    "bc_epochs",
     "bc_minibatch",
-    "bc_updates_per_epoch",
-    "epsilon_start",
-    "epsilon_decay",
-    "epsilon_min",
     "episode_batch",
     "seed",
     "weights",
