@@ -289,3 +289,14 @@ def test_demonstrations_are_the_oracles(data):
     actions, returns = memory.actions[: len(memory)], memory.returns[: len(memory)]
     assert set(returns[actions == TRIGGER]) == {3.0} and set(returns[actions != TRIGGER]) == {1.0}
     assert (actions == TRIGGER).sum() == sum(len(im.boxes("box", include_difficult=False)) for im in images)
+
+
+def test_active_resume_keeps_every_dqn_field_that_changes_training():
+    """A resumed active run must refuse a changed ``iou_weight``, ``bc_minibatch`` or ``weight_decay`` as the
+    hierarchical family does: both take the DQN fields from one list (``agents/dqn/config.RESULT_FIELDS``)."""
+    from zoomrl.experiments.active.config import RESULT_FIELDS as ACTIVE
+    from zoomrl.experiments.hierarchical.config import RESULT_FIELDS as HIERARCHICAL
+
+    for name in ("iou_weight", "bc_minibatch", "weight_decay", "n_step", "learning_rate"):
+        assert name in ACTIVE and name in HIERARCHICAL, name
+    assert len(set(HIERARCHICAL)) == len(HIERARCHICAL) and len(set(ACTIVE)) == len(ACTIVE)

@@ -135,7 +135,9 @@ RESULT_FIELDS = (
     "epsilon_start",
     "epsilon_decay",
     "epsilon_min",
+    "iou_weight",
+    "bc_minibatch",
+    "weight_decay",
 )
 """The fields of :class:`DQNConfig` that every value-based family's resumed run keeps (they change what training
-computes); each family's ``RESULT_FIELDS`` adds its own (hierarchical also ``iou_weight``, ``bc_minibatch`` and
-``weight_decay``)."""
+computes); each family's ``RESULT_FIELDS`` adds its own."""

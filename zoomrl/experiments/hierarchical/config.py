@@ -150,8 +150,6 @@ RESULT_FIELDS = (
     "force_trigger",
     "descriptor_scale",
     *DQN_RESULT_FIELDS,
-    "iou_weight",
-    "bc_minibatch",
     "episode_batch",
     "seed",
     "weights",
@@ -164,7 +162,6 @@ RESULT_FIELDS = (
     "flip_images",
     "descriptor_pool",
     "val_fraction",
-    "weight_decay",
     "max_searches",
 )
 """Fields that change what training computes: a resumed run must keep them (``epochs`` may grow)."""
