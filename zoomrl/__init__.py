@@ -1,8 +1,10 @@
 """zoomrl: reinforcement-learning agents that decide where to look in an image (Keras 3).
 
-First system: Bellver et al., "Hierarchical Object Detection with Deep Reinforcement Learning" (NIPS 2016 Deep RL
-workshop). See README.md for the layout: NumPy modules (boxes, voc, rewards, env, replay, evaluation, baselines)
-below Keras ones (backbone, features, qnetwork, agent), with runner, training and testing on top.
+Four families on one core: hierarchical (Bellver et al. 2016, the zoom DQN), active (Caicedo and Lazebnik 2015,
+the box-deforming DQN), glimpse (Mnih et al. 2014, the recurrent attention model) and patchdrop (Uzkent and
+Ermon 2020). Subpackages by concern, dependencies pointing one way (README "Code layout"): ``core``, ``data``,
+``envs`` and ``eval`` are NumPy; ``vision`` and ``agents`` hold the Keras networks; ``experiments`` holds the CLI
+(``python -m zoomrl FAMILY train|test``) and one package per family.
 """
 
 __version__ = "0.2.0"
