@@ -1,0 +1,69 @@
+"""What every family's benchmark measures the same way: rates, the matmul roofline, peak memory."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident memory so far (it never goes down: read after each family, it is the peak of
+    everything measured up to there)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS, KiB on Linux
+
+
+def traced_peak_mb(fn: Callable[[], Any]) -> float:
+    """Peak of the Python-level allocations (NumPy arrays included) while ``fn`` runs. Tensors the framework
+    allocates in C++ are not seen: that is what the RSS figure is for. Run apart from the timings (tracing
+    slows every allocation down)."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def rate(fn: Callable[[], int], repeats: int, warmup: int = 1) -> dict[str, float]:
+    """Call ``fn`` (it returns how many units it did) ``warmup`` times untimed, then ``repeats`` times timed.
+
+    Returns the units per second of the timed calls, the seconds of the first warm-up call (tracing and compiling
+    show there) and the units timed."""
+    first = 0.0
+    for i in range(warmup):
+        t0 = time.perf_counter()
+        fn()
+        if i == 0:
+            first = time.perf_counter() - t0
+    units = 0
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        units += int(fn())
+    seconds = time.perf_counter() - t0
+    return {"per_second": units / max(seconds, 1e-12), "first_call_seconds": first, "units": units, "seconds": seconds}
+
+
+def matmul_roofline(size: int, dtype: str, repeats: int) -> dict[str, Any]:
+    """FLOP/s of a ``size x size`` by ``size x size`` ``keras.ops.matmul`` at ``dtype``, the best of ``repeats``
+    (each result brought to the host, so that asynchronous backends have finished). What one dense kernel of
+    this backend reaches on this machine: the ceiling the networks' updates are compared with."""
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = keras.ops.convert_to_tensor(rng.standard_normal((size, size)).astype(dtype))
+    b = keras.ops.convert_to_tensor(rng.standard_normal((size, size)).astype(dtype))
+    keras.ops.convert_to_numpy(keras.ops.matmul(a, b))  # warm-up: kernels chosen, threads started
+    best = float("inf")
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        keras.ops.convert_to_numpy(keras.ops.matmul(a, b))
+        best = min(best, time.perf_counter() - t0)
+    flops = 2 * size**3
+    return {"size": size, "dtype": dtype, "flops_per_second": flops / best, "seconds": best}
