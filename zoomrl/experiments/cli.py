@@ -21,12 +21,14 @@ FAMILIES = {
     "glimpse": "zoomrl.experiments.glimpse",
     "patchdrop": "zoomrl.experiments.patchdrop",
     "sweep": "zoomrl.experiments.sweep",
+    "benchmark": "zoomrl.experiments.bench",
 }
 
 USAGE = (
     "usage: python -m zoomrl FAMILY COMMAND [flags]\n"
     "  FAMILY: hierarchical | active | glimpse | patchdrop   COMMAND: train | test (hierarchical: also demo)\n"
     "  python -m zoomrl sweep FAMILY --classes all|a,b [flags]\n"
+    "  python -m zoomrl benchmark FAMILY|all [--quick] [--backend tensorflow|jax|torch|all] [--output FILE]\n"
     "  python -m zoomrl FAMILY COMMAND --help   lists a command's flags"
 )
 
@@ -55,8 +57,8 @@ def main(argv: Sequence[str] | None = None, constants: dict[str, Any] | None = N
         return 2
     module = family_module(name)
     commands = tuple(module.COMMANDS)
-    if name == "sweep":
-        command, rest = "sweep", argv[1:]
+    if name in ("sweep", "benchmark"):  # tools over the families: no command word
+        command, rest = name, argv[1:]
     else:
         if len(argv) < 2 or argv[1] not in commands:
             got = argv[1] if len(argv) > 1 else "nothing"
@@ -64,7 +66,7 @@ def main(argv: Sequence[str] | None = None, constants: dict[str, Any] | None = N
             return 2
         command, rest = argv[1], argv[2:]
     parser = module.build_parser(command, constants)
-    parser.prog = f"python -m zoomrl {name}" + ("" if name == "sweep" else f" {command}")
+    parser.prog = f"python -m zoomrl {name}" + ("" if name in ("sweep", "benchmark") else f" {command}")
     args = parser.parse_args(rest)
     return run_guarded(lambda: module.run(command, args), command)
 
