@@ -41,8 +41,10 @@ class Sizes:
     env_steps: int = field(init=False)
     updates: int = field(init=False)
     images: int = field(init=False)
+    warmup: int = field(init=False)
 
     def __post_init__(self) -> None:
+        self.warmup = 1 if self.quick else 2
         self.env_steps = 8 if self.quick else 160
         self.updates = 2 if self.quick else 20
         self.images = 2 if self.quick else 16
@@ -57,6 +59,7 @@ def network_entry(
     params: int,
     repeats: int,
     note: str,
+    warmup: int = 2,
 ) -> dict[str, Any]:
     """Time ``update`` and count its FLOPs: ``forward_parts`` are ``(eager forward, factor)`` pairs whose sum of
     ``factor * forward FLOPs`` is the update's (``BACKWARD_FACTOR`` for a network trained, 1 for one only run)."""
@@ -71,7 +74,7 @@ def network_entry(
         update()
         return 1
 
-    r = rate(one, repeats, warmup=2)
+    r = rate(one, repeats, warmup=warmup)
     return {
         "label": label,
         "preset": preset,
@@ -184,6 +187,7 @@ def _dqn_network(family: str, preset: str, config: Any, state_size: int, num_act
         agent.network.count_params(),
         sizes.updates,
         note,
+        sizes.warmup,
     )
 
 
@@ -309,6 +313,8 @@ def probe_glimpse(sizes: Sizes, shared: dict[str, Any]) -> dict[str, Any]:
     env: dict[str, Any] = {}
     # fast2 classifies with fast's network; fast2 on photos (regress) has the conv glimpse network: measured too
     cases = [("fast", "classify", (60, 60, 1)), ("fast2", "regress", (128, 128, 3))]
+    if sizes.quick:  # the conv glimpse network on small photos: seconds
+        cases[1] = ("fast2", "regress", (32, 32, 3))
     for preset, task, shape in cases:
         cfg = cfg_mod.make_config("tiny" if sizes.quick else preset, task)
         if sizes.quick and task == "regress":
@@ -330,6 +336,7 @@ def probe_glimpse(sizes: Sizes, shared: dict[str, Any]) -> dict[str, Any]:
             agent.model.count_params(),
             sizes.updates,
             "3 x the rollout (every glimpse's networks); the glimpse sensor's crops not counted",
+            sizes.warmup,
         )
         net["epoch_updates"] = int(cfg.train_size) // b
         networks.append(net)
@@ -355,7 +362,7 @@ def probe_patchdrop(sizes: Sizes, shared: dict[str, Any]) -> dict[str, Any]:
     shape = (32, 32, 1)
     epoch_images = 64 if sizes.quick else PATCHDROP_TRAIN_IMAGES
     epoch: dict[str, Any] = {"basis": f"extrapolated: {epoch_images} training images per epoch at the measured rates"}
-    for preset in ("fast", "fast2"):
+    for preset in ("fast",) if sizes.quick else ("fast", "fast2"):  # quick: both would be the tiny network
         cfg = cfg_mod.make_config("tiny" if sizes.quick else preset)
         shape = (int(cfg.canvas_size), int(cfg.canvas_size), 1)
         if preset == "fast":  # stage 1: both classifiers; fast2's only differs in its masks, not its network
@@ -377,6 +384,7 @@ def probe_patchdrop(sizes: Sizes, shared: dict[str, Any]) -> dict[str, Any]:
                 agent.hr.count_params() + agent.lr.count_params(),
                 sizes.updates,
                 "3 x (HR forward + LR forward)",
+                sizes.warmup,
             )
             networks.append(net)
             epoch["classifiers_seconds"] = epoch_images / b / net["updates_per_second"]
@@ -399,6 +407,7 @@ def probe_patchdrop(sizes: Sizes, shared: dict[str, Any]) -> dict[str, Any]:
             agent.policy.count_params(),
             sizes.updates,
             "policy forward (sampling) + 3 x policy (train step) + HR forward on sampled and greedy masks (2B)",
+            sizes.warmup,
         )
         networks.append(net)
         epoch[f"policy_seconds_{preset}"] = epoch_images / b / net["updates_per_second"]

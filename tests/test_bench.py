@@ -1,0 +1,118 @@
+"""``python -m zoomrl benchmark``: the FLOP count against hand computations, a ``--quick`` run's JSON, the table of
+backend ratios, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from zoomrl.experiments.bench.cli import ratio_table
+from zoomrl.experiments.bench.flops import forward_flops
+from zoomrl.experiments.cli import main
+
+
+def test_dense_network_flops_equal_a_hand_count():
+    net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(2)])
+    flops, calls = forward_flops(lambda: net(np.zeros((5, 3), np.float32)))
+    # 5 rows: 3 -> 4 is 5 * 3 * 4 multiply-adds, 4 -> 2 is 5 * 4 * 2; two operations each
+    assert [c.flops for c in calls] == [2 * 5 * 3 * 4, 2 * 5 * 4 * 2]
+    assert flops == 200
+
+
+def test_conv_network_flops_equal_a_hand_count():
+    net = keras.Sequential(
+        [
+            keras.Input((8, 8, 2)),
+            keras.layers.Conv2D(3, 3, padding="valid"),  # 8x8 -> 6x6
+            keras.layers.Conv2D(4, 3, strides=2, padding="same"),  # 6x6 -> 3x3
+            keras.layers.Flatten(),
+            keras.layers.Dense(5),
+        ]
+    )
+    flops, calls = forward_flops(lambda: net(np.zeros((2, 8, 8, 2), np.float32)))
+    conv1 = 2 * 2 * (6 * 6 * 3) * (3 * 3 * 2)  # batch 2; an output value is a 3x3x2 dot product
+    conv2 = 2 * 2 * (3 * 3 * 4) * (3 * 3 * 3)
+    dense = 2 * 2 * 36 * 5
+    assert [c.kind for c in calls] == ["Conv2D", "Conv2D", "Dense"]
+    assert [c.flops for c in calls] == [conv1, conv2, dense] == [7776, 3888, 720]
+    assert flops == 12384
+
+
+def test_lstm_cell_flops_and_repeated_calls_are_each_counted():
+    classes = (keras.layers.Dense, keras.layers.Conv2D, keras.layers.LSTMCell, keras.layers.GRUCell)
+    before = [cls.__dict__.get("call") for cls in classes]
+    cell = keras.layers.LSTMCell(5)
+    x, h = np.zeros((2, 3), np.float32), np.zeros((2, 5), np.float32)
+    flops, calls = forward_flops(lambda: [cell(x, [h, h]) for _ in range(3)])
+    # four gates, each a (3 + 5) x 5 kernel over the input and the previous output; three steps
+    assert len(calls) == 3 and flops == 3 * 2 * 2 * (3 + 5) * 4 * 5
+    # the wrapped layer classes are restored: counting again does not count twice
+    again, _ = forward_flops(lambda: cell(x, [h, h]))
+    assert again == 640
+    assert [cls.__dict__.get("call") for cls in classes] == before
+
+
+@pytest.fixture(scope="module")
+def quick_result(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    assert main(["benchmark", "all", "--quick", "--output", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
+def test_quick_run_writes_the_documented_fields(quick_result, capsys):
+    r = quick_result
+    assert r["backend"] == keras.backend.backend() and r["quick"] is True
+    roof = r["roofline"]
+    assert roof["dtype"] == "float32" and roof["flops_per_second"] > 0
+    assert roof["flops_per_second"] == pytest.approx(2 * roof["size"] ** 3 / roof["seconds"])
+    assert set(r["families"]) == {"hierarchical", "active", "glimpse", "patchdrop"}
+    for name, fam in r["families"].items():
+        assert fam["env"]["unit"] and fam["memory"]["peak_rss_mb"] > 0 and fam["memory"]["tracemalloc_peak_mb"] > 0
+        assert "extrapolated" in fam["epoch"]["basis"]
+        for net in fam["networks"]:
+            assert net["updates_per_second"] > 0 and net["update_flops"] > 0, (name, net["label"])
+            achieved = net["update_flops"] * net["updates_per_second"]
+            assert net["fraction_of_roofline"] == pytest.approx(achieved / roof["flops_per_second"])
+    # the cache: the second, identical pass of the DQN envs computes no descriptor, so it is the faster
+    for name in ("hierarchical", "active"):
+        env = r["families"][name]["env"]
+        assert env["steps_per_second_warm"] > env["steps_per_second_cold"]
+        assert env["backbone_images_cold"] > 0
+    # fast2's hierarchical network: the 2x2x512 descriptor and the action history (4 x 6)
+    labels = [n["label"] for n in r["families"]["hierarchical"]["networks"]]
+    assert any("2072-" in label for label in labels) and any("25112-" in label for label in labels)
+
+
+def test_dqn_update_flops_follow_the_layer_shapes(quick_result):
+    net = quick_result["families"]["hierarchical"]["networks"][0]  # quick: 25112-32-32-6 with the IoU head, batch 8
+    b = net["batch"]
+    q_net = 2 * b * (25112 * 32 + 32 * 32 + 32 * 6)
+    with_iou = q_net + 2 * b * 32 * 1
+    # a train step of the whole network, and the TD targets' two forwards of the Q-values (Double DQN)
+    assert net["update_flops"] == 3 * with_iou + 2 * q_net
+
+
+def test_bad_family_and_backend_exit_2(tmp_path, capsys):
+    out = tmp_path / "x.json"
+    assert main(["benchmark", "hierarchcal", "--quick", "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: unknown family 'hierarchcal'; expected one of hierarchical, active, glimpse, patchdrop, all"]
+    assert main(["benchmark", "all", "--backend", "theano", "--output", str(out)]) == 2
+    assert "unknown backend 'theano'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def _fake(backend: str, env: float, ups: float) -> dict:
+    net = {"label": "net A", "updates_per_second": ups}
+    return {"backend": backend, "families": {"glimpse": {"env": {"steps_per_second": env}, "networks": [net]}}}
+
+
+def test_ratio_table_divides_by_tensorflow():
+    text = ratio_table({"tensorflow": _fake("tensorflow", 10.0, 4.0), "jax": _fake("jax", 5.0, 6.0)})
+    lines = text.splitlines()
+    assert lines[0].split()[-2:] == ["tensorflow", "jax"]
+    assert lines[1].split()[-2:] == ["1.00", "0.50"]  # env steps: 5 / 10
+    assert lines[2].split()[-2:] == ["1.00", "1.50"]  # updates: 6 / 4
