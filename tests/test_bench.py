@@ -80,7 +80,7 @@ def test_quick_run_writes_the_documented_fields(quick_result, capsys):
     for name in ("hierarchical", "active"):
         env = r["families"][name]["env"]
         assert env["steps_per_second_warm"] > env["steps_per_second_cold"]
-        assert env["backbone_images_cold"] > 0
+        assert env["backbone_images_cold"] > 0 and env["backbone_images_warm"] == 0
     # fast2's hierarchical network: the 2x2x512 descriptor and the action history (4 x 6)
     labels = [n["label"] for n in r["families"]["hierarchical"]["networks"]]
     assert any("2072-" in label for label in labels) and any("25112-" in label for label in labels)
