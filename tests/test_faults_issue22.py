@@ -388,25 +388,19 @@ def test_core_reader_names_every_kind_of_damage(tmp_path, how):
         read_state(tmp_path / "none.npz")
 
 
-class _Agent:
-    def load_weights(self, path):
-        pass
-
-    def set_state(self, state):
-        raise AssertionError("a damaged state must not reach the agent")
-
-
 @pytest.mark.parametrize("how", DAMAGES)
 def test_glimpse_and_patchdrop_resume_with_a_damaged_state_is_one_line(tmp_path, how, capsys):
     from zoomrl.experiments.glimpse.train import upgrade_old_state
-    from zoomrl.experiments.patchdrop.train import _load_state
+    from zoomrl.experiments.patchdrop.config import make_config
+    from zoomrl.experiments.patchdrop.train import train as patchdrop_train
 
     run = tmp_path / "ram"
     Checkpointer(run).save(1, {"weights.h5": lambda p: p.write_text("w")})
     _damage(_state(run / "training_state.npz"), how)
+    make_config("tiny").save(run / "config.json")  # patchdrop resumes through the run driver, which reads it first
     for family, call in (
         ("glimpse", lambda: upgrade_old_state(run, {"model": "ram"})),  # the driver reads it next
-        ("patchdrop", lambda: _load_state(run / "training_state.npz", [_Agent()])),
+        ("patchdrop", lambda: patchdrop_train(make_config("tiny"), run, resume=True, quiet=True, log=print)),
     ):
         assert run_guarded(call) == 2, family  # BadZipFile was a traceback
         err = capsys.readouterr().err

@@ -40,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from zoomrl.agents.base import LabelledBatch
 from zoomrl.agents.patchdrop import patches as pt
 
 SIDE, GRID = 16, 4
@@ -98,7 +99,7 @@ def train(seed: int = 0, classifier_updates: int = 60, policy_updates: int = 80,
     agent.configure("pretrain")
     for _ in range(policy_updates):
         x, y, _ = images(batch, rng)
-        agent.learn(x, y)
+        agent.learn(LabelledBatch(x, y))
     return agent
 
 

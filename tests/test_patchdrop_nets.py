@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
+from zoomrl.agents.base import LabelledBatch
 
 
 def _resnet_params(blocks, in_ch, outputs, widths=(16, 32, 64)):
@@ -114,7 +115,7 @@ def test_agent_feeds_the_self_critical_advantage():
     expected = r(pred_s == labels, sampled) - r(pred_g == labels, greedy)
     seen = {}
     agent.policy.train_on_batch = lambda x, y: seen.setdefault("y", y) is None or 0.0
-    out = agent.learn(images, labels)
+    out = agent.learn(LabelledBatch(images, labels))
     np.testing.assert_array_equal(seen["y"][:, :16], sampled)
     np.testing.assert_allclose(seen["y"][:, 16], expected, rtol=1e-6)
     assert out["patches"] == pytest.approx(sampled.sum(1).mean())
@@ -158,7 +159,7 @@ def test_learn_samples_from_the_probabilities_it_differentiates(monkeypatch):
     stem = agent.policy.net.get_layer("policy_net_stem_conv")
     batch_mean = np.asarray(keras.ops.convert_to_numpy(stem(low)), np.float64).mean(axis=(0, 1, 2))
     inference = forward(agent.policy, low)
-    agent.learn(images, labels)
+    agent.learn(LabelledBatch(images, labels))
     np.testing.assert_allclose(seen["sampled_from"], seen["differentiated"], atol=1e-5)
     assert np.abs(seen["sampled_from"] - inference).max() > 0.05  # the two modes differ here: not vacuous
     moving = np.asarray(keras.ops.convert_to_numpy(bn.moving_mean), np.float64)
@@ -183,7 +184,7 @@ def test_finetune_trains_the_classifier_at_finetune_classifier_lr():
     rng = np.random.default_rng(0)
     images, labels = rng.random((8, 16, 16, 1)).astype(np.float32), rng.integers(0, 10, 8)
     hr0, pol0 = _trainable(agent.hr), _trainable(agent.policy)
-    agent.learn(images, labels)
+    agent.learn(LabelledBatch(images, labels))
     step_hr = max(np.abs(a - b).max() for a, b in zip(_trainable(agent.hr), hr0))
     step_policy = max(np.abs(a - b).max() for a, b in zip(_trainable(agent.policy), pol0))
     assert step_hr == pytest.approx(2e-5, rel=0.02) and step_policy == pytest.approx(1e-3, rel=0.02)

@@ -3,7 +3,7 @@ alpha, ``--epochs`` (the whole run's) against ``--stage-epochs`` (each stage's),
 
 Mutations tried by hand, and the test that caught each:
 
-* masking off in ``learn_classifiers`` (the HR classifier given the whole images):
+* masking off in stage 1 of ``learn`` (the HR classifier given the whole images):
   ``test_stage_1_masks_the_hr_classifier_input_only``;
 * ``random_patch_masks`` dropping ``floor`` instead of ``round`` of ``rate * P``:
   ``test_random_patch_masks_drop_the_drawn_share``;
@@ -12,9 +12,9 @@ Mutations tried by hand, and the test that caught each:
 * the policy loss reading the network's fixed alpha, not the batch's column:
   ``test_agent_anneals_alpha_for_sampling_and_the_loss`` (the loss against NumPy with per-row alphas);
 * the update counter not restored by ``set_state``: ``test_patchdrop_train.py::
-  test_exact_resume_and_keep_checkpoints`` (it anneals alpha);
-* the schedule call removed from ``train_stage``: ``test_patchdrop_train.py::
-  test_stage_anneals_alpha_over_its_updates``;
+  test_exact_resume_inside_the_policy_curve_stage`` (it anneals alpha);
+* the schedule call removed from the trainee's ``start``: ``test_patchdrop_train.py::
+  test_exact_resume_inside_the_policy_curve_stage``;
 * the compiled forward closing over the weights' values at its first call:
   ``test_compiled_forwards_match_eager_ones_after_an_update``.
 """
@@ -22,6 +22,7 @@ Mutations tried by hand, and the test that caught each:
 import numpy as np
 import pytest
 
+from zoomrl.agents.base import LabelledBatch
 from zoomrl.agents.patchdrop import patches as pt
 from zoomrl.core.config import ConfigError
 from zoomrl.experiments.patchdrop.config import PRESETS, epoch_overrides, make_config, split_epochs
@@ -73,7 +74,7 @@ def test_stage_1_masks_the_hr_classifier_input_only():
         seen = {}
         agent.hr.train_on_batch = lambda x, y, seen=seen: seen.setdefault("hr", np.asarray(x)) is None or 0.0
         agent.lr.train_on_batch = lambda x, y, seen=seen: seen.setdefault("lr", np.asarray(x)) is None or 0.0
-        agent.learn_classifiers(images, labels)
+        agent.learn(LabelledBatch(images, labels))
         np.testing.assert_allclose(seen["lr"], pt.low_resolution(images, agent.lr_shape[0]))
         zero_share = (seen["hr"][..., 0] == 0).reshape(16, -1).mean(axis=1)
         if mask_max:
@@ -100,7 +101,7 @@ def test_masking_changes_what_stage_1_learns():
         keras.utils.set_random_seed(0)
         agent = PatchDropAgent((16, 16, 1), 10, make_config("tiny", classifier_mask_max=mask_max), seed=0)
         agent.configure("classifiers")
-        agent.learn_classifiers(images, labels)
+        agent.learn(LabelledBatch(images, labels))
         weights[mask_max] = (agent.hr.get_weights(), agent.lr.get_weights())
     assert any(not np.array_equal(a, b) for a, b in zip(weights[0.0][0], weights[0.75][0]))
     for a, b in zip(weights[0.0][1], weights[0.75][1]):
@@ -132,9 +133,9 @@ def test_agent_anneals_alpha_for_sampling_and_the_loss(monkeypatch):
     monkeypatch.setattr(pt, "mix_probabilities", lambda p, a: (used.append(a), mix(p, a))[1])
     train = agent.policy.train_on_batch
     monkeypatch.setattr(agent.policy, "train_on_batch", lambda x, y: (fed.append(y), train(x, y))[1])
-    outs = [agent.learn(images, labels) for _ in range(2)]
+    outs = [agent.learn(LabelledBatch(images, labels)) for _ in range(2)]
     state = agent.get_state()
-    outs.append(agent.learn(images, labels))
+    outs.append(agent.learn(LabelledBatch(images, labels)))
     assert used == pytest.approx([0.8, 0.875, 0.95]) and [o["alpha"] for o in outs] == pytest.approx(used)
     for y, a in zip(fed, used):
         assert y.shape == (6, 18)

@@ -1,182 +1,252 @@
-"""PatchDrop end to end on the tiny preset, in process: every stage, the test command's outputs, exact resume,
-"train with no --stage continues after the last finished stage", and one-line errors."""
+"""PatchDrop end to end on the tiny preset, in process, through the core run driver: the stages as one run,
+``--stage N`` (retraining from the end of stage N - 1), ``--resume`` after finished stages, exact resume after an
+interruption inside a stage, the test command's outputs and settings, and one-line errors.
+
+Mutations tried by hand, and the test that caught each:
+
+* the agents' states not restored on resume (``set_state`` skipped in ``PatchDropTrainee.restore``): both
+  ``test_exact_resume_inside_*``;
+* the update counter not restored by ``PatchDropAgent.set_state`` (alpha anneals):
+  ``test_exact_resume_inside_the_policy_curve_stage``;
+* the schedule call removed from ``PatchDropTrainee.start``: ``test_exact_resume_inside_the_policy_curve_stage``;
+* the fields ``--stage N`` may change taken from every stage: ``test_stage_n_retrains_from_...``;
+* the test-time ``--seed`` ignored (the saved one used): ``test_test_reads_the_saved_config_and_seeds_only_itself``.
+"""
 
 import json
 import shutil
 
-import h5py
 import numpy as np
 import pytest
 
+from zoomrl.agents.patchdrop.stages import read_groups
+from zoomrl.core.checkpoint import read_latest
+from zoomrl.core.config import ConfigError
 from zoomrl.experiments.patchdrop.config import make_config
-from zoomrl.experiments.patchdrop.train import STAGE_DIRS, load_data, run_train, stage_finished, train_stage
+from zoomrl.experiments.patchdrop.train import PatchDropTrainee, train
+
+QUIET = dict(quiet=True, log=lambda m: None)
 
 
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory):
-    """Stages 1 and 2 of the tiny preset, trained once for the module."""
+    """Stages 1 and 2 of the tiny preset (epochs 1 and 2 of the run), by ``--stage 1`` then ``--stage 2``."""
     root = tmp_path_factory.mktemp("pd") / "model"
-    cfg = make_config("tiny")
     for stage in ("classifiers", "pretrain"):
-        run_train(cfg, root, stage, resume=False, keep=3, quiet=True, log=lambda m: None)
+        train(make_config("tiny"), root, stage, **QUIET)
     return root
 
 
-def _weights(path):
-    with h5py.File(path, "r") as f:
-        return {f"{g}/{k}": np.asarray(f[g][k]) for g in f for k in f[g]}
+def _groups(run):
+    return read_groups(run / read_latest(run)["files"]["weights.h5"])
 
 
-def test_no_stage_continues_after_finished_stages_then_test(pretrained, tmp_path):
+def _same_groups(a, b, names=None):
+    ga, gb = a[0] if isinstance(a, tuple) else a, b[0] if isinstance(b, tuple) else b
+    names = sorted(ga) if names is None else names
+    assert names and set(names) <= set(ga) and set(names) <= set(gb)
+    for n in names:
+        assert len(ga[n]) == len(gb[n]) > 0
+        for x, y in zip(ga[n], gb[n]):
+            np.testing.assert_array_equal(x, y, err_msg=n)
+
+
+def _states_equal(a, b):
+    with np.load(a / "training_state.npz") as sa, np.load(b / "training_state.npz") as sb:
+        assert sorted(sa.files) == sorted(sb.files)
+        for k in sa.files:
+            np.testing.assert_array_equal(sa[k], sb[k], err_msg=k)
+
+
+def _interrupt_after(monkeypatch, epoch):
+    """Ctrl-C once the run's 1-based ``epoch`` is saved (the driver saves, then the next epoch is interrupted)."""
+    original = PatchDropTrainee.run_epoch
+
+    def run_epoch(self, e, progress):
+        if e == epoch:
+            raise KeyboardInterrupt
+        return original(self, e, progress)
+
+    monkeypatch.setattr(PatchDropTrainee, "run_epoch", run_epoch)
+
+
+def test_one_run_equals_stage_by_stage_runs(pretrained, tmp_path):
+    """Stages 1 and 2 in one run give the networks of `--stage 1` then `--stage 2` (the fixture): a stage's fresh
+    weights depend on (seed, stage) alone. The run folder is the driver's: one sentinel, one history."""
+    run = tmp_path / "m"
+    train(make_config("tiny", finetune_epochs=0, two_stream_epochs=0), run, **QUIET)
+    g, finished = _groups(run)
+    assert finished == ["classifiers", "pretrain"] == _groups(pretrained)[1]
+    assert sorted(g) == ["classifiers/hr", "classifiers/lr", "pretrain/sigma0.5/policy", "pretrain/sigma2/policy"]
+    _same_groups(g, _groups(pretrained))
+    latest = read_latest(run)
+    assert latest["epoch"] == 2 and latest["files"] == {"weights.h5": "epoch_2.weights.h5"}
+    history = json.loads(str(np.load(run / "training_state.npz")["history"]))
+    assert [(h["epoch"], h["stage"], h["stage_epoch"]) for h in history] == [(1, "classifiers", 1), (2, "pretrain", 1)]
+    assert (run / "tensorboard").is_dir() and (run / "config.json").is_file()
+
+
+def test_resume_continues_after_finished_stages_then_test(pretrained, tmp_path):
+    from zoomrl.agents.patchdrop.agent import PatchDropAgent, forward
+    from zoomrl.data.patch_digits import load_for
     from zoomrl.experiments.patchdrop.test import run_test
 
-    model = tmp_path / "model"
-    shutil.copytree(pretrained, model)
-    before = {s: (model / STAGE_DIRS[s] / "latest.json").read_bytes() for s in ("classifiers", "pretrain")}
+    run = tmp_path / "model"
+    shutil.copytree(pretrained, run)
     lines = []
-    done = run_train(make_config("tiny"), model, None, resume=False, keep=3, quiet=True, log=lines.append)
-    assert "stage 1 (classifiers): already finished, skipped" in lines
-    assert "stage 2 (pretrain): already finished, skipped" in lines
-    for s in ("classifiers", "pretrain"):  # untouched
-        assert (model / STAGE_DIRS[s] / "latest.json").read_bytes() == before[s]
-    assert stage_finished(model, "finetune")["epoch"] == 2 and stage_finished(model, "two_stream")["epoch"] == 1
-    assert set(done) == {"classifiers", "pretrain", "finetune", "two_stream"}
-    for d in STAGE_DIRS.values():
-        assert (model / d / "config.json").is_file() and (model / d / "training_state.npz").is_file()
+    train(make_config("tiny"), run, resume=True, quiet=True, log=lines.append)
+    assert f"resume: continuing {run} after epoch 2" in lines
+    g, finished = _groups(run)
+    assert finished == ["classifiers", "pretrain", "finetune", "two_stream"] and read_latest(run)["epoch"] == 5
+    _same_groups(g, _groups(pretrained), ["classifiers/hr", "classifiers/lr", "pretrain/sigma2/policy"])
 
     out = tmp_path / "results"
-    res = run_test(model, out, seed=0, bool_draw=True, quiet=True, log=lambda m: None)
-    saved = json.loads((out / "results.json").read_text())
-    assert saved["test_images"] == 24 == res["test_images"]
-    assert [r["sigma"] for r in saved["policy_curve"]] == [0.5, 2.0]
-    for key in ("finetuned", "two_stream"):
-        assert 0 <= saved[key]["mean_patches"] <= 16 and 0 <= saved[key]["accuracy"] <= 100
-        assert len(saved[key]["random_accuracy_draws"]) == 2
-    assert saved["lr_classifier"]["mean_patches"] == 0 and saved["hr_classifier"]["mean_patches"] == 16
-    # the fine-tuned row, recomputed independently: greedy patches of the stage-3 policy, HR on the masked images
-    from zoomrl.agents.patchdrop.agent import PatchDropAgent, forward
-
     cfg = make_config("tiny")
-    images, labels = load_data(cfg, "test")
+    saved = run_test(cfg, run, out, bool_draw=True, quiet=True, log=lambda m: None)
+    assert json.loads((out / "results.json").read_text())["finetuned"] == saved["finetuned"]
+    assert saved["test_images"] == 24 and [r["sigma"] for r in saved["policy_curve"]] == [0.5, 2.0]
+    for key in ("finetuned", "two_stream"):
+        assert len(saved[key]["random_accuracy_draws"]) == 2
+    # the fine-tuned row, recomputed independently: stage 3's policy (greedy) and HR classifier on masked images
+    images, labels = load_for(cfg, "test")
     agent = PatchDropAgent(images.shape[1:], 10, cfg)
-    agent.load_weights(model / STAGE_DIRS["finetune"] / stage_finished(model, "finetune")["files"]["weights.h5"])
+    agent.policy.set_weights(g["finetune/policy"])
+    agent.hr.set_weights(g["finetune/hr"])
     low = images.reshape(24, 8, 4, 8, 4, 1).mean(axis=(2, 4))
     keep = forward(agent.policy, low) >= 0.5
     mask = np.kron(keep.reshape(24, 4, 4), np.ones((8, 8)))[..., None]
     acc = 100 * np.mean(forward(agent.hr, images * mask).argmax(1) == labels)
     assert saved["finetuned"]["accuracy"] == pytest.approx(acc, abs=0.01)
     assert saved["finetuned"]["mean_patches"] == pytest.approx(keep.sum(1).mean(), abs=1e-3)
-    t = saved["targets"]
-    assert t["within_1_point_of_hr"] == (saved["hr_classifier"]["accuracy"] - saved["finetuned"]["accuracy"] <= 1)
+    # the HR classifier row reads stage 1's network, not the fine-tuned one
+    agent.hr.set_weights(g["classifiers/hr"])
+    hr = 100 * np.mean(forward(agent.hr, images).argmax(1) == labels)
+    assert saved["hr_classifier"]["accuracy"] == pytest.approx(hr, abs=0.01)
     gain = saved["finetuned"]["accuracy"] - saved["finetuned"]["random_accuracy"]
-    assert t["beats_random_by_20_points"] == (gain >= 20) and t["gain_over_random_points"] == pytest.approx(gain)
-    pics = sorted((out / "pictures").glob("*.png"))
-    assert len(pics) == 3  # capped by the preset's max_pictures
+    assert saved["targets"]["gain_over_random_points"] == pytest.approx(gain)
+    assert len(sorted((out / "pictures").glob("*.png"))) == 3  # capped by the preset's max_pictures
     assert (out / "accuracy_vs_patches.png").stat().st_size > 0 and (out / "config.json").is_file()
 
 
-def test_exact_resume_and_keep_checkpoints(pretrained, tmp_path):
-    cfg = make_config("tiny", alpha_final=0.95)  # the alpha schedule's clock must resume too
-    data = load_data(cfg, "train")
-    quiet = dict(quiet=True, log=lambda m: None)
-    a, b = tmp_path / "a", tmp_path / "b"
-    shutil.copytree(pretrained, a)
-    shutil.copytree(pretrained, b)
-    train_stage(cfg, "finetune", a, data, resume=False, keep=1, **quiet)  # 2 epochs straight
-    train_stage(cfg.replace(finetune_epochs=1), "finetune", b, data, resume=False, keep=3, **quiet)
-    assert not stage_finished(b, "finetune") or stage_finished(b, "finetune")["epoch"] == 1
-    train_stage(cfg, "finetune", b, data, resume=True, keep=3, **quiet)  # + 1 resumed
-    wa = _weights(a / STAGE_DIRS["finetune"] / "epoch_2.weights.h5")
-    wb = _weights(b / STAGE_DIRS["finetune"] / "epoch_2.weights.h5")
-    assert wa.keys() == wb.keys() and len(wa) > 20
-    for k in wa:
-        np.testing.assert_array_equal(wa[k], wb[k], err_msg=k)
-    sa = np.load(a / STAGE_DIRS["finetune"] / "training_state.npz")
-    sb = np.load(b / STAGE_DIRS["finetune"] / "training_state.npz")
-    for k in sa.files:
-        np.testing.assert_array_equal(sa[k], sb[k], err_msg=k)
-    # keep=1 left epoch 2 only; keep=3 both
-    assert sorted(p.name for p in (a / STAGE_DIRS["finetune"]).glob("epoch_*")) == ["epoch_2.weights.h5"]
-    assert len(list((b / STAGE_DIRS["finetune"]).glob("epoch_*"))) == 2
-    # a resume with another setting is refused, naming it
-    from zoomrl.core.config import ConfigError
-
-    with pytest.raises(ConfigError, match="finetune_lr"):
-        train_stage(cfg.replace(finetune_lr=0.5, finetune_epochs=3), "finetune", b, data, resume=True, keep=3, **quiet)
-
-
-def test_stage_anneals_alpha_over_its_updates(pretrained, tmp_path):
-    """Stage 3 of the tiny preset runs 2 epochs of 1 update (32 images, batch 32): alpha 0.8 then 0.95, as the
-    epoch lines report; the run starts by saying how the networks run."""
-    shutil.copytree(pretrained, tmp_path / "m")
+def test_exact_resume_inside_the_policy_curve_stage(tmp_path, monkeypatch):
+    """Stage 2 trains one policy per penalty, sharing the classifiers, alpha annealed 0.8 -> 0.95 over its two
+    updates: 3 epochs straight equal 2, Ctrl-C, then --resume (every network and the whole training state)."""
+    cfg = make_config("tiny", pretrain_epochs=2, finetune_epochs=0, two_stream_epochs=0, alpha_final=0.95)
     lines = []
-    run_train(
-        make_config("tiny", alpha_final=0.95),
-        tmp_path / "m",
-        "finetune",
-        resume=False,
-        keep=3,
-        quiet=True,
-        log=lines.append,
-    )
+    train(cfg, tmp_path / "a", quiet=True, log=lines.append)
     assert lines[0].startswith("networks: ") and "op by op" in lines[0]  # tiny: run_eagerly
-    epochs = [line for line in lines if line.startswith("stage 3 (finetune) epoch")]
-    assert len(epochs) == 2 and "alpha 0.8," in epochs[0] and "alpha 0.95," in epochs[1]
+    stage2 = [line for line in lines if line.startswith("stage 2 (pretrain) epoch")]
+    assert "sigma0.5_alpha 0.8," in stage2[0] and "sigma0.5_alpha 0.95," in stage2[1], stage2
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 2)
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, tmp_path / "b", **QUIET)
+    assert read_latest(tmp_path / "b")["epoch"] == 2 and _groups(tmp_path / "b")[1] == ["classifiers"]
+    train(cfg, tmp_path / "b", resume=True, **QUIET)
+    _same_groups(_groups(tmp_path / "a"), _groups(tmp_path / "b"))
+    _states_equal(tmp_path / "a", tmp_path / "b")
+    # the third epoch moved the policies (the check is not vacuous)
+    before = read_groups(tmp_path / "b" / "epoch_2.weights.h5")[0]["pretrain/sigma0.5/policy"]
+    after = _groups(tmp_path / "b")[0]["pretrain/sigma0.5/policy"]
+    assert any(not np.array_equal(x, y) for x, y in zip(before, after))
 
 
-def test_exact_resume_of_the_policy_curve_stage(pretrained, tmp_path):
-    """Stage 2 trains one policy per penalty, sharing the classifiers: 2 epochs straight equal 1 + 1 resumed, for
-    every policy's weights and the training state (optimizers, generators)."""
-    cfg = make_config("tiny", pretrain_epochs=2)
-    data = load_data(cfg, "train")
-    quiet = dict(quiet=True, log=lambda m: None)
+def test_exact_resume_inside_fine_tuning(pretrained, tmp_path, monkeypatch):
+    """Stage 3 (policy and HR classifier), cut after its first epoch and resumed, equals the straight run; keep=1
+    leaves one epoch file; a resume with another stage setting is refused, naming it."""
+    cfg = make_config("tiny", two_stream_epochs=0)
     a, b = tmp_path / "a", tmp_path / "b"
     shutil.copytree(pretrained, a)
     shutil.copytree(pretrained, b)
-    train_stage(cfg, "pretrain", a, data, resume=False, keep=3, **quiet)
-    train_stage(cfg.replace(pretrain_epochs=1), "pretrain", b, data, resume=False, keep=3, **quiet)
-    train_stage(cfg, "pretrain", b, data, resume=True, keep=3, **quiet)
-    names = ["epoch_2.sigma0.5.weights.h5", "epoch_2.sigma2.weights.h5"]
-    for name in names:
-        wa, wb = _weights(a / STAGE_DIRS["pretrain"] / name), _weights(b / STAGE_DIRS["pretrain"] / name)
-        assert wa.keys() == wb.keys() and len(wa) > 20
-        for k in wa:
-            np.testing.assert_array_equal(wa[k], wb[k], err_msg=f"{name} {k}")
-    with (
-        np.load(a / STAGE_DIRS["pretrain"] / "training_state.npz") as sa,
-        np.load(b / STAGE_DIRS["pretrain"] / "training_state.npz") as sb,
-    ):
-        assert sorted(sa.files) == sorted(sb.files) and int(sa["agents"]) == 2
-        for k in sa.files:
-            np.testing.assert_array_equal(sa[k], sb[k], err_msg=k)
-    # the second epoch moved the policies (the check is not vacuous)
-    first = _weights(b / STAGE_DIRS["pretrain"] / "epoch_1.sigma0.5.weights.h5")
-    assert any(not np.array_equal(first[k], v) for k, v in _weights(b / STAGE_DIRS["pretrain"] / names[0]).items())
+    train(cfg, a, resume=True, keep=1, **QUIET)
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 3)
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, b, resume=True, **QUIET)
+    train(cfg, b, resume=True, **QUIET)
+    _same_groups(_groups(a), _groups(b))
+    _states_equal(a, b)
+    assert sorted(p.name for p in a.glob("epoch_*")) == ["epoch_4.weights.h5"]
+    assert sorted(p.name for p in b.glob("epoch_*")) == [
+        "epoch_2.weights.h5",
+        "epoch_3.weights.h5",
+        "epoch_4.weights.h5",
+    ]
+    with pytest.raises(ConfigError, match="finetune_lr"):
+        train(cfg.replace(finetune_lr=0.5, two_stream_epochs=1), b, resume=True, **QUIET)
+    with pytest.raises(ConfigError, match=r"stage 3 \(finetune\) has 2 of its 2 epochs done, this run gives it 3"):
+        train(cfg.replace(finetune_epochs=3), b, resume=True, **QUIET)
 
 
-def test_one_run_of_every_stage_equals_stage_by_stage_runs(pretrained, tmp_path):
-    """Stages 1 and 2 in one call (no --stage) give the weights of `--stage 1` then `--stage 2` (the fixture):
-    a stage's fresh weights depend on (seed, stage) alone, so a run interrupted before a stage's first checkpoint
-    starts that stage again exactly as the straight run did."""
-    cfg = make_config("tiny", finetune_epochs=0, two_stream_epochs=0)
-    run_train(cfg, tmp_path / "m", None, resume=False, keep=3, quiet=True, log=lambda m: None)
-    for stage in ("classifiers", "pretrain"):
-        files = stage_finished(pretrained, stage)["files"]
-        assert files == stage_finished(tmp_path / "m", stage)["files"]
-        for name in files.values():
-            if name.endswith(".weights.h5"):
-                a = _weights(pretrained / STAGE_DIRS[stage] / name)
-                b = _weights(tmp_path / "m" / STAGE_DIRS[stage] / name)
-                assert a.keys() == b.keys() and len(a) > 10
-                for k in a:
-                    np.testing.assert_array_equal(a[k], b[k], err_msg=f"{stage} {name} {k}")
+def test_stage_n_retrains_from_the_end_of_stage_n_minus_1(pretrained, tmp_path):
+    """`--stage 2` on a run past stage 2 rewinds it to epoch 1: stage 1's networks kept bit for bit, stages 3 and 4
+    gone, later epoch files removed, the history cut; stage 2's own fields may change, stage 1's may not."""
+    run = tmp_path / "m"
+    shutil.copytree(pretrained, run)
+    train(make_config("tiny"), run, resume=True, **QUIET)  # the whole run: 5 epochs
+    train(make_config("tiny", pretrain_lr=0.05), run, "pretrain", **QUIET)
+    g, finished = _groups(run)
+    assert finished == ["classifiers", "pretrain"] and read_latest(run)["epoch"] == 2
+    assert sorted(g) == ["classifiers/hr", "classifiers/lr", "pretrain/sigma0.5/policy", "pretrain/sigma2/policy"]
+    _same_groups(g, _groups(pretrained), ["classifiers/hr", "classifiers/lr"])
+    old = _groups(pretrained)[0]["pretrain/sigma0.5/policy"]
+    assert any(not np.array_equal(x, y) for x, y in zip(old, g["pretrain/sigma0.5/policy"]))  # the new lr
+    assert sorted(p.name for p in run.glob("epoch_*")) == ["epoch_1.weights.h5", "epoch_2.weights.h5"]
+    history = json.loads(str(np.load(run / "training_state.npz")["history"]))
+    assert [h["stage"] for h in history] == ["classifiers", "pretrain"]
+    with pytest.raises(ConfigError, match="classifier_lr"):
+        train(make_config("tiny", classifier_lr=0.5), run, "pretrain", **QUIET)
+
+
+def test_test_reads_the_saved_config_and_seeds_only_itself(pretrained, tmp_path, capsys):
+    """The test command: the saved configuration (its seed by default), --seed for the random baselines only,
+    test-time fields changeable, another --preset a one-line error (exit code 2)."""
+    from zoomrl.experiments.cli import main
+
+    run = tmp_path / "m"
+    shutil.copytree(pretrained, run)
+    cfg = make_config("tiny").replace(seed=3)
+    cfg.save(run / "config.json")  # a run of seed 3
+    args = ["patchdrop", "test", "--model-dir", str(run), "--quiet"]
+    assert main([*args, "--output-dir", str(tmp_path / "r0"), "--random-draws", "3"]) == 0
+    assert main([*args, "--output-dir", str(tmp_path / "r1"), "--seed", "7", "--preset", "tiny"]) == 0
+    r0 = json.loads((tmp_path / "r0" / "results.json").read_text())
+    r1 = json.loads((tmp_path / "r1" / "results.json").read_text())
+    assert r0["seed"] == 3 and r1["seed"] == 7
+    assert (
+        len(r0["policy_curve"][0]["random_accuracy_draws"]) == 3
+        and len(r1["policy_curve"][0]["random_accuracy_draws"]) == 2
+    )
+    assert r0["hr_classifier"] == r1["hr_classifier"]  # the networks do not depend on the test's seed
+    for a, b in zip(r0["policy_curve"], r1["policy_curve"]):
+        assert (a["accuracy"], a["mean_patches"]) == (b["accuracy"], b["mean_patches"])
+    capsys.readouterr()
+    assert main([*args, "--output-dir", str(tmp_path / "r2"), "--preset", "fast"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --preset fast: the run in") and "--preset tiny" in err and err.count("\n") == 1
+    assert not (tmp_path / "r2").exists()
+    from zoomrl.experiments.patchdrop.cli import build_parser
+
+    assert "--alpha" not in build_parser("test").format_help()  # not a test-time field
+    assert "fast: 0.8" in " ".join(build_parser("train").format_help().split())  # --alpha's value in force
+
+
+def test_test_seed_moves_the_random_baseline(pretrained, tmp_path):
+    """The test's --seed reaches the random draws: over seeds, a random baseline's draws differ at least once."""
+    from zoomrl.experiments.patchdrop.test import run_test
+
+    draws = set()
+    for seed in range(4):
+        res = run_test(make_config("tiny", seed=seed, random_draws=3), pretrained, tmp_path / str(seed), **QUIET)
+        draws.add(tuple(res["policy_curve"][1]["random_accuracy_draws"]))
+    assert len(draws) > 1
 
 
 def test_command_line_errors(tmp_path, capsys):
     from zoomrl.experiments.cli import main
 
     assert main(["patchdrop", "test", "--model-dir", str(tmp_path / "none"), "--quiet"]) == 2
-    assert "error: " in capsys.readouterr().err and "no config.json" in capsys.readouterr().err + "no config.json"
+    assert "no config.json" in capsys.readouterr().err
     assert (
         main(["patchdrop", "train", "--preset", "tiny", "--stage", "3", "--model-dir", str(tmp_path / "m"), "--quiet"])
         == 2
@@ -190,3 +260,13 @@ def test_command_line_errors(tmp_path, capsys):
     assert "--sigma-curve expects numbers" in capsys.readouterr().err
     assert main(["patchdrop", "train", "--preset", "tiny", "--alpha", "0.3", "--model-dir", str(tmp_path / "m")]) == 2
     assert "alpha must lie in [0.5, 1]" in capsys.readouterr().err
+
+
+def test_old_flag_spellings_still_work(capsys):
+    from zoomrl.experiments.patchdrop.cli import build_parser, make_train_config
+
+    cfg = make_train_config(
+        build_parser("train").parse_args(["--preset", "tiny", "--sigma", "3", "--train-limit", "0"])
+    )
+    assert cfg.finetune_sigma == 3.0 and cfg.train_limit == 0
+    assert "--sigma is deprecated" in capsys.readouterr().err

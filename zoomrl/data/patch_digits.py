@@ -21,6 +21,7 @@ converted and checked by :func:`prepare_cifar`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -179,3 +180,24 @@ def load_split(
         return x, y
     x, y = load_cifar(dataset, split, loader=loader)
     return (x[:limit], y[:limit]) if limit else (x, y)
+
+
+def load_for(config: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """``split`` of the data a patchdrop configuration names (its dataset, limits and canvas settings)."""
+    limit = (config.train_limit if split == "train" else config.test_limit) or None
+    if config.dataset != "digits":
+        return load_split(config.dataset, split, limit=limit)
+    per = config.train_per_digit if split == "train" else config.test_per_digit
+    canvas = {"canvas_size": config.canvas_size, "digit_size": config.digit_size, "clutter": config.clutter}
+    return load_split("digits", split, limit=limit, per_digit=per, seed=config.data_seed, **canvas)
+
+
+def augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """CIFAR augmentation: a random shift of up to 4 pixels (zero padding) and a mirror half the time."""
+    n, h, w, _ = images.shape
+    padded = np.pad(images, ((0, 0), (4, 4), (4, 4), (0, 0)))
+    dy, dx = rng.integers(0, 9, size=(2, n))
+    out = np.stack([padded[i, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
+    mirror = rng.random(n) < 0.5
+    out[mirror] = out[mirror, :, ::-1]
+    return out

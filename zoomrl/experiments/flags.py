@@ -41,7 +41,10 @@ DQN_TRAIN_FLAGS = (
 )
 """The DQN flags every value-based family (hierarchical, active) takes in training."""
 
-NON_NEGATIVE = frozenset({"target_update_every", "bc_epochs", "bc_minibatch", "learning_starts", "epochs"})
+NON_NEGATIVE = frozenset(
+    {"target_update_every", "bc_epochs", "bc_minibatch", "learning_starts", "epochs"}
+    | {"clutter", "data_seed", "train_limit", "test_limit"}  # patchdrop's (0: none, or all images)
+)
 """Integer fields where 0 means "none" (the others must be positive), as the configs' ``validate`` checks."""
 
 

@@ -3,14 +3,16 @@
 Stages (paper section 3.4; ``stage`` names as in :data:`STAGES`):
 
 1. ``classifiers``: the HR classifier on full images, the LR classifier on the low-resolution ones
-   (cross-entropy, :meth:`PatchDropAgent.learn_classifiers`);
+   (cross-entropy);
 2. ``pretrain``: the policy by REINFORCE with the HR classifier fixed;
 3. ``finetune``: the policy (REINFORCE) and the HR classifier (cross-entropy on the sampled, masked images)
    together;
 4. ``two_stream``: the policy again, rewarded on the two-stream output ``(S/P) s_HR + (1 - S/P) s_LR``
    (both classifiers fixed).
 
-In stages 2-4, :meth:`PatchDropAgent.learn` draws the greedy actions (``p >= 0.5``) and sampled ones (Bernoulli of
+:meth:`PatchDropAgent.configure` selects the stage; :meth:`PatchDropAgent.learn` (a :class:`BatchAgent`'s, on a
+:class:`LabelledBatch` of images and labels) runs one update of what it trains. In stages 2-4 it draws the greedy
+actions (``p >= 0.5``) and sampled ones (Bernoulli of
 the mixed ``p'``), rewards both and takes the self-critical advantage ``r(sampled) - r(greedy)``. Every random
 draw comes from the agent's NumPy generator, saved by :meth:`get_state`, so a resumed run repeats the straight one.
 The networks are Functional/subclassed Keras models updated with ``train_on_batch`` only.
@@ -25,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from zoomrl.agents.base import Agent, optimizer_state, set_optimizer_state
+from zoomrl.agents.base import BatchAgent, LabelledBatch, optimizer_state, set_optimizer_state
 from zoomrl.agents.patchdrop import patches as pt
 
 STAGES = ("classifiers", "pretrain", "finetune", "two_stream")
@@ -166,7 +168,7 @@ def describe_execution(config: Any) -> str:
     return f"networks: {backend}, forwards and updates {how}"
 
 
-class PatchDropAgent(Agent):
+class PatchDropAgent(BatchAgent):
     """See the module docstring. ``config`` is a :class:`zoomrl.experiments.patchdrop.config.PatchDropConfig`
     (or anything with its fields); ``classifiers`` shares an existing ``(hr, lr)`` pair between agents."""
 
@@ -296,10 +298,18 @@ class PatchDropAgent(Agent):
         return scores.argmax(axis=1)
 
     # -- learning -----------------------------------------------------------------------------------------------
-    def learn_classifiers(self, images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    def learn(self, batch: LabelledBatch) -> dict[str, float]:
+        """One update of what :meth:`configure` selected on ``batch`` (images, labels); returns losses and, in the
+        policy stages, mean rewards and patches."""
+        if self.stage is None:
+            raise RuntimeError(f"configure(stage) first, one of {', '.join(STAGES)}")
+        images, labels = np.asarray(batch.inputs), np.asarray(batch.targets)
+        if self.stage == "classifiers":
+            return self._learn_classifiers(images, labels)
+        return self._learn_policy(images, labels)
+
+    def _learn_classifiers(self, images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         """Stage 1: one cross-entropy update of each classifier."""
-        if self.stage != "classifiers":
-            raise RuntimeError("configure('classifiers') first")
         x = images
         if self.mask_max > 0:  # patches dropped at a rate drawn per image (the LR classifier sees whole images)
             keep, _ = pt.random_patch_masks(len(images), self.patches, self.mask_max, self.rng)
@@ -308,12 +318,9 @@ class PatchDropAgent(Agent):
         lr = self.lr.train_on_batch(self.low_resolution(images), labels)
         return {"hr_loss": float(np.ravel(hr)[0]), "lr_loss": float(np.ravel(lr)[0])}
 
-    def learn(self, images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    def _learn_policy(self, images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         """Stages 2-4: one self-critical REINFORCE update of the policy (and, in ``finetune``, one cross-entropy
         update of the HR classifier on the sampled, masked images). Returns losses and mean rewards."""
-        if self.stage not in ("pretrain", "finetune", "two_stream"):
-            raise RuntimeError("configure('pretrain'|'finetune'|'two_stream') first")
-        labels = np.asarray(labels)
         n = len(labels)
         low = self.low_resolution(images)
         # On-policy: the actions are drawn from, and the greedy baseline read off, the very probabilities whose
@@ -359,6 +366,18 @@ class PatchDropAgent(Agent):
     def load_weights(self, path: str | Path, only: tuple[str, ...] | None = None) -> None:
         nets = self.networks()
         load_networks(path, {k: v for k, v in nets.items() if only is None or k in only})
+
+    def set_networks(self, arrays: Mapping[str, list[np.ndarray]]) -> None:
+        """Weights of the named networks (``policy``, ``hr``, ``lr``) from arrays (a run file's groups)."""
+        nets = self.networks()
+        for name, weights in arrays.items():
+            if [w.shape for w in weights] != [w.shape for w in nets[name].get_weights()]:
+                raise ValueError(f"the '{name}' network saved does not fit this configuration (shapes differ)")
+            nets[name].set_weights(weights)
+
+    def trained_arrays(self) -> dict[str, list[np.ndarray]]:
+        """The weights of the networks the configured stage trains."""
+        return {name: net.get_weights() for name, net in self.trained.items()}
 
     def get_state(self) -> dict[str, np.ndarray]:
         state: dict[str, np.ndarray] = {

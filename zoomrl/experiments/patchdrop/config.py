@@ -192,6 +192,31 @@ EPOCH_FIELDS = {
     "two_stream": "two_stream_epochs",
 }
 """Each stage's epoch field, in stage order."""
+STAGE_FIELDS = {
+    "classifiers": (
+        "classifier_epochs",
+        "classifier_batch",
+        "classifier_optimizer",
+        "classifier_lr",
+        "weight_decay",
+        "classifier_mask_max",
+        "augment",
+    ),
+    "pretrain": (
+        "pretrain_epochs",
+        "pretrain_batch",
+        "pretrain_lr",
+        "pretrain_sigma",
+        "sigma_curve",
+        "alpha",
+        "alpha_final",
+    ),
+    "finetune": ("finetune_epochs", "finetune_batch", "finetune_lr", "finetune_classifier_lr", "finetune_sigma"),
+    "two_stream": ("two_stream_epochs", "two_stream_batch", "two_stream_lr", "two_stream_sigma"),
+}
+"""The fields only a stage (and the stages after it) reads: ``--stage N`` may change those of N and later."""
+TEST_FIELDS = ("eval_batch", "random_draws", "max_pictures")
+"""What testing may set anew (the rest is the saved run's)."""
 
 
 def split_epochs(total: int, counts: list[int]) -> list[int]:

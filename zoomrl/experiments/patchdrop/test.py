@@ -185,45 +185,49 @@ def draw(
 
 
 def run_test(
+    cfg: Any,
     model_dir: str | Path,
     output_dir: str | Path,
-    preset: str = "fast",
-    seed: int = 0,
-    dataset: str | None = None,
     bool_draw: bool = False,
-    max_pictures: int | None = None,
     quiet: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Evaluate every finished stage in ``model_dir``; writes and returns the results (see the module)."""
+    """Evaluate every finished stage of the run in ``model_dir`` (``cfg``: its saved configuration, with the test
+    settings of the command line; ``cfg.seed`` seeds the random baselines); writes and returns the results."""
     from tqdm import tqdm
 
     from zoomrl.agents.patchdrop.agent import PatchDropAgent
+    from zoomrl.agents.patchdrop.stages import groups_after, read_groups
     from zoomrl.agents.seeding import seed_everything
-    from zoomrl.experiments.patchdrop.config import PatchDropConfig
-    from zoomrl.experiments.patchdrop.train import load_data, stage_finished, weights_file
+    from zoomrl.core.checkpoint import read_latest
+    from zoomrl.data.patch_digits import NUM_CLASSES, load_for
 
     model_dir, output_dir = Path(model_dir), Path(output_dir)
-    if not (model_dir / "config.json").is_file():
-        raise FileNotFoundError(
-            f"{model_dir}: no config.json; train first (python -m zoomrl patchdrop train --model-dir {model_dir})"
-        )
-    cfg = PatchDropConfig.load(model_dir / "config.json")
-    if dataset is not None and dataset != cfg.dataset:
-        raise ValueError(f"--data {dataset}: the model in {model_dir} was trained on {cfg.dataset}")
-    cfg = cfg.replace(seed=seed, **({"max_pictures": max_pictures} if max_pictures else {}))
+    latest = read_latest(model_dir)
+    if latest is None:
+        raise FileNotFoundError(f"{model_dir}: no finished epoch (latest.json); train first")
+    groups, finished = read_groups(model_dir / latest["files"]["weights.h5"])
+    if "classifiers" not in finished:
+        raise FileNotFoundError(f"{model_dir}: stage 1 (classifiers) has not finished; nothing to test")
+    seed = cfg.seed
     seed_everything(seed)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
-    images, labels = load_data(cfg, "test")
-    num_classes = 10 if cfg.dataset != "cifar100" else 100
+    images, labels = load_for(cfg, "test")
+    num_classes = NUM_CLASSES[cfg.dataset]
     batch, draws = cfg.eval_batch, cfg.random_draws
-    base = PatchDropAgent(images.shape[1:], num_classes, cfg, seed=seed)
-    base.load_weights(weights_file(model_dir, "classifiers"), only=("hr", "lr"))
+
+    def agent_after(stage: str, sigma: float, classifiers: tuple | None = None) -> PatchDropAgent:
+        agent = PatchDropAgent(images.shape[1:], num_classes, cfg, seed=seed, classifiers=classifiers, sigma=sigma)
+        nets = groups_after(stage, cfg.pretrain_sigma if stage != "pretrain" else sigma)
+        agent.set_networks({n: groups[g] for n, g in nets.items() if classifiers is None or n == "policy"})
+        return agent
+
+    base = agent_after("classifiers", cfg.pretrain_sigma)
     steps = ["classifiers"]
-    if stage_finished(model_dir, "pretrain"):
+    if "pretrain" in finished:
         steps += [f"pretrain sigma {s:g}" for s in cfg.sigma_curve]
-    steps += [s for s in ("finetune", "two_stream") if stage_finished(model_dir, s)]
+    steps += [s for s in ("finetune", "two_stream") if s in finished]
     results: dict[str, Any] = {
         "dataset": cfg.dataset,
         "test_images": int(len(images)),
@@ -243,13 +247,10 @@ def run_test(
             "mean_patches": 0,
         }
         bar.update()
-        if stage_finished(model_dir, "pretrain"):
+        if "pretrain" in finished:
             results["policy_curve"] = []
             for s in cfg.sigma_curve:
-                agent = PatchDropAgent(
-                    images.shape[1:], num_classes, cfg, seed=seed, classifiers=(base.hr, base.lr), sigma=s
-                )
-                agent.load_weights(weights_file(model_dir, "pretrain", s), only=("policy",))
+                agent = agent_after("pretrain", s, classifiers=(base.hr, base.lr))
                 row, acts = evaluate_policy(agent, images, labels, batch, draws, rng)
                 results["policy_curve"].append(row)
                 final = (agent, acts, False)
@@ -258,10 +259,9 @@ def run_test(
             ("finetune", "finetuned", cfg.finetune_sigma),
             ("two_stream", "two_stream", cfg.two_stream_sigma),
         ):
-            if not stage_finished(model_dir, stage):
+            if stage not in finished:
                 continue
-            agent = PatchDropAgent(images.shape[1:], num_classes, cfg, seed=seed, sigma=sigma)
-            agent.load_weights(weights_file(model_dir, stage))
+            agent = agent_after(stage, sigma)
             row, acts = evaluate_policy(agent, images, labels, batch, draws, rng, two_stream=stage == "two_stream")
             row["hr_all_patches_accuracy"] = accuracy(hr_scores(agent, images, None, batch).argmax(1), labels)
             results[key] = row

@@ -1,0 +1,113 @@
+"""PatchDrop's stages as networks: which networks each stage trains, where a model after a stage takes each network
+from, the agents a stage starts with, and the one weights file that holds every stage's networks.
+
+A run's weights file holds one HDF5 group per stage network (``classifiers/hr``, ``classifiers/lr``,
+``pretrain/sigma0.5/policy``, ``finetune/policy``, ``finetune/hr``, ``two_stream/policy``), each the network's
+weights as ``<group>/<index>``, and the attribute ``finished`` (the JSON list of the stages whose networks are final).
+A stage stores only the networks it trains: the others are those of the stage before, unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoomrl.agents.patchdrop.agent import STAGES, PatchDropAgent
+
+TRAINED = {
+    "classifiers": ("hr", "lr"),
+    "pretrain": ("policy",),
+    "finetune": ("policy", "hr"),
+    "two_stream": ("policy",),
+}
+"""The networks each stage trains (what :meth:`PatchDropAgent.configure` compiles)."""
+
+Arrays = dict[str, list[np.ndarray]]
+
+
+def sigma_tag(sigma: float) -> str:
+    return f"sigma{float(sigma):g}"
+
+
+def group(stage: str, net: str, sigma: float | None = None) -> str:
+    """The file group of ``net`` as ``stage`` leaves it (stage 2: the policy of penalty ``sigma``)."""
+    return f"{stage}/{sigma_tag(sigma)}/{net}" if stage == "pretrain" else f"{stage}/{net}"  # type: ignore[arg-type]
+
+
+def groups_after(stage: str, sigma: float) -> dict[str, str]:
+    """Each network of a model whose last trained stage is ``stage``: the group holding it (``sigma``: the stage-2
+    policy taken, the one fine-tuning starts from or the curve point shown)."""
+    out: dict[str, str] = {}
+    for s in STAGES[: STAGES.index(stage) + 1]:
+        out.update({net: group(s, net, sigma) for net in TRAINED[s]})
+    return out
+
+
+def stage_agents(
+    config: Any, stage: str, final: Mapping[str, list[np.ndarray]], image_shape: tuple, num_classes: int
+) -> list[PatchDropAgent]:
+    """The agents ``stage`` trains, configured, with their inputs from the finished stages' ``final`` arrays (stage 2:
+    one agent per penalty of ``sigma_curve``, sharing the classifiers). Seeds: ``(seed, stage, agent)``, so a stage
+    starts the same whether run alone, after the stages before it in one process, or again after an interruption."""
+    k = STAGES.index(stage) + 1
+    sigmas = {"classifiers": [config.pretrain_sigma], "pretrain": list(config.sigma_curve)}
+    sigmas.update(finetune=[config.finetune_sigma], two_stream=[config.two_stream_sigma])
+    agents: list[PatchDropAgent] = []
+    for j in range(len(sigmas[stage])):
+        shared = (agents[0].hr, agents[0].lr) if agents else None
+        agent = PatchDropAgent(
+            image_shape, num_classes, config, seed=np.random.SeedSequence([config.seed, k, j]), classifiers=shared
+        )
+        if k > 1 and not agents:
+            inputs = groups_after(STAGES[k - 2], config.pretrain_sigma)
+            missing = sorted(g for g in inputs.values() if g not in final)
+            if missing:
+                raise ValueError(
+                    f"stage {k} ({stage}) starts from stage {k - 1} ({STAGES[k - 2]}), which this run has not "
+                    f"finished (no {', '.join(missing)}); give stage {k - 1} epochs or train it first"
+                )
+            agent.set_networks({net: final[g] for net, g in inputs.items()})
+        agents.append(agent)
+    for agent, sigma in zip(agents, sigmas[stage]):  # compiled once all are built, as before the run driver
+        agent.configure(stage, sigma=sigma)
+    return agents
+
+
+def write_groups(path: str | Path, groups: Mapping[str, list[np.ndarray]], finished: list[str]) -> None:
+    """``groups`` (name -> a network's weights) and the ``finished`` stages into one HDF5 file."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f.attrs["finished"] = json.dumps(list(finished))
+        for name, arrays in groups.items():
+            g = f.create_group(name)
+            for i, w in enumerate(arrays):
+                g.create_dataset(str(i), data=w)
+
+
+def read_groups(path: str | Path) -> tuple[Arrays, list[str]]:
+    """What :func:`write_groups` wrote; a missing or foreign file is a one-line error naming it."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weights file")
+    try:
+        with h5py.File(path, "r") as f:
+            if "finished" not in f.attrs:
+                raise ValueError(f"{path}: not a patchdrop run's weights file (no 'finished' attribute)")
+            finished = json.loads(str(f.attrs["finished"]))
+            out: Arrays = {}
+
+            def visit(name: str, node: Any) -> None:
+                if isinstance(node, h5py.Group) and node and all(isinstance(v, h5py.Dataset) for v in node.values()):
+                    out[name] = [np.asarray(node[str(i)]) for i in range(len(node))]
+
+            f.visititems(visit)
+    except OSError as exc:
+        raise ValueError(f"{path}: damaged weights file ({exc})") from None
+    return out, finished
