@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("results", nargs="+", help="one results folder (or results.json) per seed")
     p.add_argument("--output", default="results_patchdrop_seeds", help="default: %(default)s")
     args = p.parse_args(argv)
-    from zoomrl.experiments.patchdrop.summary import run_summary, table
+    from zoomrl.eval.patchdrop import run_summary, table
 
     try:
         summary = run_summary(args.results, args.output)

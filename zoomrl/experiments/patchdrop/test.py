@@ -26,6 +26,7 @@ import numpy as np
 
 from zoomrl.agents.patchdrop import patches as pt
 from zoomrl.core.io import write_json
+from zoomrl.eval.patchdrop import plot_run
 
 
 def _chunks(n: int, size: int):
@@ -78,52 +79,6 @@ def evaluate_policy(
         "random_accuracy_draws": rand,
     }
     return row, actions
-
-
-def plot(results: dict[str, Any], path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from zoomrl.core.io import atomic_path
-
-    fig = Figure(figsize=(6.4, 4.6), dpi=120)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    curve = results.get("policy_curve") or []
-    if curve:
-        ax.plot([r["mean_patches"] for r in curve], [r["accuracy"] for r in curve], "o-", label="policy (stage 2)")
-        for r in curve:
-            ax.annotate(
-                f"σ={r['sigma']:g}",
-                (r["mean_patches"], r["accuracy"]),
-                fontsize=7,
-                textcoords="offset points",
-                xytext=(3, -10),
-            )
-        ax.plot(
-            [r["mean_patches"] for r in curve],
-            [r["random_accuracy"] for r in curve],
-            "x:",
-            color="grey",
-            label="random, same budget",
-        )
-    for key, marker, text in (("finetuned", "*", "PatchDrop (stage 3)"), ("two_stream", "D", "two-stream (stage 4)")):
-        if results.get(key):
-            r = results[key]
-            ax.plot([r["mean_patches"]], [r["accuracy"]], marker, markersize=11, label=text)
-            ax.plot([r["mean_patches"]], [r["random_accuracy"]], marker, markersize=7, color="grey", alpha=0.6)
-    hr, lr = results["hr_classifier"], results["lr_classifier"]
-    ax.plot([results["patches"]], [hr["accuracy"]], "s", color="black", label="HR classifier, all patches")
-    ax.plot([0], [lr["accuracy"]], "v", color="black", label="LR classifier")
-    ax.set_xlabel(f"mean patches sampled (of {results['patches']})")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_xlim(-0.5, results["patches"] + 0.5)
-    ax.set_title(f"{results['dataset']}: {results['test_images']} test images")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
 
 
 def draw(
@@ -279,7 +234,7 @@ def run_test(
         }
     output_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(output_dir / "config.json")
-    plot(results, output_dir / "accuracy_vs_patches.png")
+    plot_run(results, output_dir / "accuracy_vs_patches.png")
     if bool_draw and final is not None and cfg.max_pictures:
         agent, acts, two = final
         n = min(cfg.max_pictures, len(images))

@@ -1,0 +1,200 @@
+"""PatchDrop's results as pictures and tables: one test run's accuracy against patches kept (:func:`plot_run`),
+and several seeds' ``patchdrop test`` results side by side: each seed and their mean, and the accuracy-against-
+patches curve over sigma (stage 2's policies) with the random-sampling curve beside it.
+
+``python scripts/patchdrop_seeds.py RESULTS_DIR ... [--output DIR]`` (each ``RESULTS_DIR`` holds one seed's
+``results.json``) prints a Markdown table and writes ``seeds.json`` and ``accuracy_vs_patches_seeds.png``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoomrl.core.io import write_json
+
+ROWS = ("finetuned", "two_stream")
+
+
+def load_results(folder: str | Path) -> dict[str, Any]:
+    """One seed's ``results.json`` (a folder or the file); a missing or damaged file names itself."""
+    path = Path(folder)
+    path = path / "results.json" if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such results file (run `python -m zoomrl patchdrop test` first)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable results file ({exc})") from None
+    if not isinstance(data, dict) or "hr_classifier" not in data:
+        raise ValueError(f"{path}: holds no 'hr_classifier' row: not a patchdrop results file")
+    data["_path"] = str(path)
+    return data
+
+
+def _mean(values: list[float]) -> float:
+    return round(float(np.mean(values)), 2)
+
+
+def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per seed and mean over seeds: the HR classifier, the fine-tuned and two-stream policies (accuracy, patches,
+    random at the same budget, gain over random, gap to HR) and each penalty's point of the stage-2 curve."""
+    if not results:
+        raise ValueError("no results to summarize")
+    seeds = [r.get("seed") for r in results]
+    out: dict[str, Any] = {
+        "seeds": seeds,
+        "files": [r.get("_path") for r in results],
+        "hr_accuracy": [r["hr_classifier"]["accuracy"] for r in results],
+    }
+    out["hr_accuracy_mean"] = _mean(out["hr_accuracy"])
+    for key in ROWS:
+        rows = [r.get(key) for r in results]
+        if not all(rows):
+            continue
+        per = {f: [row[f] for row in rows] for f in ("accuracy", "mean_patches", "random_accuracy")}
+        per["gain_over_random"] = [a - b for a, b in zip(per["accuracy"], per["random_accuracy"])]
+        per["gap_to_hr"] = [h - a for h, a in zip(out["hr_accuracy"], per["accuracy"])]
+        out[key] = {f: [round(v, 3) for v in vs] for f, vs in per.items()}
+        out[key].update({f"{f}_mean": _mean(vs) for f, vs in per.items()})
+    curves = [r.get("policy_curve") or [] for r in results]
+    sigmas = sorted({row["sigma"] for c in curves for row in c})
+    out["curve"] = []
+    for s in sigmas:
+        pts = [row for c in curves for row in c if row["sigma"] == s]
+        out["curve"].append(
+            {
+                "sigma": s,
+                "seeds": len(pts),
+                "mean_patches": _mean([p["mean_patches"] for p in pts]),
+                "accuracy": _mean([p["accuracy"] for p in pts]),
+                "accuracy_std": round(float(np.std([p["accuracy"] for p in pts])), 2),
+                "random_accuracy": _mean([p["random_accuracy"] for p in pts]),
+            }
+        )
+    return out
+
+
+def table(summary: dict[str, Any]) -> str:
+    """A Markdown table: one line per seed and the mean, per row of :data:`ROWS`."""
+    lines = [
+        "| model | seed | patches kept (of 16) | accuracy | random, same budget | gain over random | gap to HR |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key in ROWS:
+        if key not in summary:
+            continue
+        row = summary[key]
+        for i, seed in enumerate(summary["seeds"]):
+            lines.append(
+                f"| {key} | {seed} | {row['mean_patches'][i]:.2f} | {row['accuracy'][i]:.2f} | "
+                f"{row['random_accuracy'][i]:.2f} | {row['gain_over_random'][i]:+.2f} | "
+                f"{row['gap_to_hr'][i]:.2f} |"
+            )
+        lines.append(
+            f"| **{key}** | **mean** | **{row['mean_patches_mean']:.2f}** | **{row['accuracy_mean']:.2f}** | "
+            f"{row['random_accuracy_mean']:.2f} | {row['gain_over_random_mean']:+.2f} | "
+            f"{row['gap_to_hr_mean']:.2f} |"
+        )
+    lines.append(
+        f"| HR classifier, all patches | {', '.join(map(str, summary['seeds']))} | 16 | "
+        f"{summary['hr_accuracy_mean']:.2f} ({', '.join(f'{v:.2f}' for v in summary['hr_accuracy'])}) | | | |"
+    )
+    if summary["curve"]:
+        lines += [
+            "",
+            "| sigma (stage 2) | seeds | patches kept | accuracy (std) | random, same budget |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {c['sigma']:g} | {c['seeds']} | {c['mean_patches']:.2f} | {c['accuracy']:.2f} "
+            f"({c['accuracy_std']:.2f}) | {c['random_accuracy']:.2f} |"
+            for c in summary["curve"]
+        ]
+    return "\n".join(lines)
+
+
+def curve(ax: Any, points: list[dict[str, Any]], label: str, **style: Any) -> None:
+    """A stage-2 curve (one point per penalty, annotated with it) and random sampling at the same budgets."""
+    ax.plot([p["mean_patches"] for p in points], [p["accuracy"] for p in points], "o-", label=label, **style)
+    for p in points:
+        ax.annotate(
+            f"σ={p['sigma']:g}",
+            (p["mean_patches"], p["accuracy"]),
+            fontsize=7,
+            textcoords="offset points",
+            xytext=(3, -10),
+        )
+    random = [p["random_accuracy"] for p in points]
+    ax.plot([p["mean_patches"] for p in points], random, "x:", color="grey", label="random patches, same budget")
+
+
+def figure() -> tuple[Any, Any]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.6), dpi=120)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot(1, 1, 1)
+
+
+def save(fig: Any, ax: Any, patches: int, path: Path) -> None:
+    """Axes labelled (accuracy against patches kept of ``patches``), legend, PNG written to a temporary name."""
+    from zoomrl.core.io import atomic_path
+
+    ax.set_xlabel(f"mean patches sampled (of {patches})")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_xlim(-0.5, patches + 0.5)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
+
+
+def plot_seeds(summary: dict[str, Any], results: list[dict[str, Any]], path: Path) -> None:
+    """Each seed's stage-2 curve (thin), their mean (thick) and the random-sampling curve beside it; the
+    fine-tuned policies as stars."""
+    fig, ax = figure()
+    for r in results:
+        c = r.get("policy_curve") or []
+        ax.plot([p["mean_patches"] for p in c], [p["accuracy"] for p in c], "-", color="tab:blue", alpha=0.25)
+    if summary["curve"]:
+        curve(ax, summary["curve"], f"policy (stage 2), mean of {len(results)} seeds", color="tab:blue")
+    if "finetuned" in summary:
+        f = summary["finetuned"]
+        ax.plot(f["mean_patches"], f["accuracy"], "*", color="tab:red", markersize=10, label="PatchDrop (stage 3)")
+        ax.plot(f["mean_patches"], f["random_accuracy"], "*", color="grey", markersize=7, alpha=0.6)
+    hr = summary["hr_accuracy_mean"]
+    ax.axhline(hr, color="black", linewidth=0.8, linestyle="--", label="HR classifier, all 16 patches")
+    save(fig, ax, 16, path)
+
+
+def plot_run(results: dict[str, Any], path: Path) -> None:
+    """One test run: the stage-2 curve, the fine-tuned and two-stream policies, both classifiers."""
+    fig, ax = figure()
+    if results.get("policy_curve"):
+        curve(ax, results["policy_curve"], "policy (stage 2)")
+    for key, marker, text in (("finetuned", "*", "PatchDrop (stage 3)"), ("two_stream", "D", "two-stream (stage 4)")):
+        if results.get(key):
+            r = results[key]
+            ax.plot([r["mean_patches"]], [r["accuracy"]], marker, markersize=11, label=text)
+            ax.plot([r["mean_patches"]], [r["random_accuracy"]], marker, markersize=7, color="grey", alpha=0.6)
+    hr, lr = results["hr_classifier"], results["lr_classifier"]
+    ax.plot([results["patches"]], [hr["accuracy"]], "s", color="black", label="HR classifier, all patches")
+    ax.plot([0], [lr["accuracy"]], "v", color="black", label="LR classifier")
+    ax.set_title(f"{results['dataset']}: {results['test_images']} test images")
+    save(fig, ax, results["patches"], path)
+
+
+def run_summary(folders: list[str], output_dir: str | Path) -> dict[str, Any]:
+    results = [load_results(f) for f in folders]
+    summary = summarize(results)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_json(output_dir / "seeds.json", summary)
+    plot_seeds(summary, results, output_dir / "accuracy_vs_patches_seeds.png")
+    return summary
