@@ -31,7 +31,7 @@ def main() -> int:
     p.add_argument("--keep", type=int, default=3)
     args = p.parse_args()
 
-    from zoomrl.agents.dqn.agent import DQNAgent
+    from zoomrl.agents.dqn.agent import DQNAgent, one_step
     from zoomrl.agents.dqn.checkpoint import save_epoch
     from zoomrl.core.checkpoint import Checkpointer
     from zoomrl.envs.zoom import NUM_ACTIONS
@@ -58,7 +58,7 @@ def main() -> int:
     rng = np.random.default_rng(1)
     for t in range(cfg.replay_size):  # searches of 5 steps: s' is the next state, the 5th ends with a trigger
         end = t % 5 == 4
-        agent.observe(t // 5, states[t], int(rng.integers(NUM_ACTIONS)), 1.0, states[t + 1], end, False)
+        agent.observe(one_step(t // 5, states[t], int(rng.integers(NUM_ACTIONS)), 1.0, states[t + 1], end, False))
     agent.update(agent.sample(cfg.minibatch))  # so the optimizer slots hold values
     print(f"preset {args.preset}: {len(agent.memory)} transitions in replay ({source})")
     with tempfile.TemporaryDirectory() as tmp:

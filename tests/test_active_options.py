@@ -77,9 +77,9 @@ def test_exploration_also_tries_wrong_triggers():
     # the configuration reaches the training policy
     policy = training_policy(make_config("tiny", explore_trigger=1.0), 1.0, 0, 0)
     infos = [{"image_index": i, "positive_actions": (UP,)} for i in range(3)]
-    assert list(policy(np.arange(3), np.zeros((3, 9)), infos)) == [TRIGGER] * 3
+    assert list(policy(np.zeros((3, 9)), infos)) == [TRIGGER] * 3
     policy = training_policy(make_config("tiny"), 1.0, 0, 0)
-    assert list(policy(np.arange(3), np.zeros((3, 9)), infos)) == [UP] * 3
+    assert list(policy(np.zeros((3, 9)), infos)) == [UP] * 3
 
 
 def test_revisit_actions_name_the_moves_back_to_a_visited_box():

@@ -22,7 +22,7 @@ from zoomrl.experiments.hierarchical.config import make_config
 from zoomrl.envs.zoom import ZoomEnv
 from zoomrl.envs.vector import ZoomVectorEnv, run_vector
 from zoomrl.vision.features import ImageZooms, Request
-from zoomrl.experiments.dqn_loop import store_transitions
+from zoomrl.experiments.dqn_loop import dqn_pass, store_transitions
 from zoomrl.experiments.hierarchical.train import training_policy
 
 keras.utils.set_random_seed(0)
@@ -45,13 +45,9 @@ run_vector(ZoomVectorEnv(envs, feats), lambda idx, q, infos: np.array([i["oracle
 losses = agent.pretrain(3)
 envs = [ZoomEnv(im, np.array([o[1] for o in ob], float), features=feats, scale=0.75, max_steps=4, index=i)
         for i, (_, im, ob) in enumerate(square_task(4, 1))]
-store = store_transitions(agent, False, 0)
-def on_step(*a):
-    store(*a)
-    out = agent.learn()
-    if out:
-        losses.append(out["loss"])
-run_vector(ZoomVectorEnv(envs, feats), training_policy(cfg, 1.0, 0, 0), agent.q_values, on_step)
+_, more, _ = dqn_pass(list(range(4)), lambda idx: [envs[i] for i in idx], training_policy(cfg, 1.0, 0, 0), feats,
+                     agent, 4, 1.0, 0)
+losses += more
 assert agent.transitions > 0 and len(losses) > 3 and all(np.isfinite(losses)), losses
 print("ok", keras.backend.backend(), agent.transitions, len(losses))
 """

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import TinyFeatures, square_task
-from zoomrl.agents.dqn.agent import DQNAgent
+from zoomrl.agents.dqn.agent import DQNAgent, one_step
 from zoomrl.agents.dqn.losses import dqn_loss, iou_loss
 from zoomrl.core.geometry import iou_matrix
 from zoomrl.envs.vector import ZoomVectorEnv, run_vector
@@ -65,7 +65,7 @@ def test_iou_head_learns_the_window_iou():
     states = rng.normal(size=(40, 10)).astype(np.float32)
     ious = np.where(states[:, 0] > 0, 0.8, 0.1).astype(np.float32)
     for s, iou in zip(states, ious):
-        agent.observe("k", s, 0, 0.0, None, True, False, iou=float(iou))
+        agent.observe(one_step("k", s, 0, 0.0, None, True, False, iou=float(iou)))
     assert np.allclose(np.sort(np.unique(agent.memory.ious[: len(agent.memory)])), [0.1, 0.8])
     before = np.abs(agent.predict_iou(states) - ious).mean()
     for _ in range(150):

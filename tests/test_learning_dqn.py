@@ -152,7 +152,7 @@ def test_run_loop_stores_n_step_transitions_by_hand():
     steps, losses, _ = dqn_pass(
         [0, 1],
         lambda idx: [envs[i] for i in idx],
-        lambda idx, q, infos: np.zeros(len(idx), np.int64),
+        lambda q, infos: np.zeros(len(q), np.int64),
         None,
         agent,
         2,

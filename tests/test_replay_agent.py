@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from zoomrl.agents.dqn.agent import DQNAgent, epsilon_greedy
+from zoomrl.agents.dqn.agent import DQNAgent, epsilon_greedy, one_step
 from zoomrl.agents.dqn.config import DQNConfig
 from zoomrl.agents.dqn.losses import dqn_loss, large_margin_loss, td_targets
 from zoomrl.agents.dqn.replay import Batch, NStepAccumulator, ReplayMemory, unique_rows
@@ -109,14 +109,16 @@ def _agent(seed=0, **kw):
 def _fill(agent, n, rng, demo=False):
     for k in range(n):
         agent.observe(
-            k % 3,
-            rng.normal(size=10),
-            int(rng.integers(6)),
-            float(rng.normal()),
-            rng.normal(size=10),
-            bool(rng.random() < 0.3),
-            False,
-            demo=demo,
+            one_step(
+                k % 3,
+                rng.normal(size=10),
+                int(rng.integers(6)),
+                float(rng.normal()),
+                rng.normal(size=10),
+                bool(rng.random() < 0.3),
+                False,
+                demo=demo,
+            )
         )
 
 
@@ -196,7 +198,7 @@ def test_behaviour_cloning_warm_up_teaches_the_demonstrated_action():
     states = rng.normal(size=(20, 10)).astype(np.float32)
     expert = (states[:, 0] > 0).astype(int) * 3  # action 3 when feature 0 is positive, else action 0
     for s, a in zip(states, expert):
-        agent.observe("d", s, int(a), 0.0, None, True, False, demo=True)
+        agent.observe(one_step("d", s, int(a), 0.0, None, True, False, demo=True))
     agent.pretrain(150)
     assert (agent.q_values(states).argmax(1) == expert).mean() >= 0.9
     assert agent.updates == 150 and agent.learn() == {}  # the warm-up is not owed again by learn()
@@ -252,10 +254,10 @@ def test_agent_state_round_trip_is_exact():
 def test_learn_respects_train_every_and_learning_starts():
     agent = _agent(train_every=4, learning_starts=8)
     for _ in range(7):
-        agent.observe(0, np.zeros(10), 0, 0.0, np.zeros(10), False, False)
+        agent.observe(one_step(0, np.zeros(10), 0, 0.0, np.zeros(10), False, False))
     assert agent.learn() == {}
     for _ in range(9):
-        agent.observe(0, np.zeros(10), 0, 0.0, np.zeros(10), False, False)
+        agent.observe(one_step(0, np.zeros(10), 0, 0.0, np.zeros(10), False, False))
     agent.learn()
     assert agent.updates == 16 // 4
 
@@ -270,6 +272,58 @@ def test_epsilon_greedy_greedy_and_random():
     q = np.array([0, 1, 5, 2, 0, 0.0])
     assert all(epsilon_greedy(q, 0.0, rng) == 2 for _ in range(10))
     assert {epsilon_greedy(q, 1.0, rng) for _ in range(200)} == set(range(6))
+
+
+def test_act_is_greedy_or_the_installed_explorer():
+    """``act`` (the agent contract): the argmax of the Q-values; with ``explore``, the explorer the run loop
+    installed, handed those Q-values and the rows' infos; without one, a one-line error."""
+    agent = _agent()
+    x = np.random.default_rng(4).normal(size=(5, 10)).astype(np.float32)
+    q = agent.q_values(x)
+    assert agent.act(x).tolist() == np.argmax(q, axis=1).tolist()
+    with pytest.raises(ValueError, match="explore=True needs an explorer"):
+        agent.act(x, explore=True)
+    seen = []
+    agent.explorer = lambda qs, infos: seen.append((qs, infos)) or np.array([info["k"] for info in infos])
+    infos = [{"k": k} for k in (3, 1, 4, 1, 5)]
+    assert agent.act(x, explore=True, infos=infos).tolist() == [3, 1, 4, 1, 5]
+    np.testing.assert_array_equal(seen[0][0], q)
+    assert seen[0][1] == infos
+
+
+def test_observe_takes_a_vector_step_row_by_row():
+    """One :class:`Transitions` of three rows stores what three single steps store (keys kept apart, the IoU
+    from ``extras``), and counts three of the agent's steps; a demonstration step counts none."""
+    from zoomrl.agents.base import Transitions
+
+    rng = np.random.default_rng(8)
+    s, s2 = rng.normal(size=(3, 10)), rng.normal(size=(3, 10))
+    batch = Transitions(
+        keys=["a", "b", "a"],
+        states=s,
+        actions=np.array([1, 2, 3]),
+        rewards=np.array([0.5, -1.0, 2.0], np.float32),
+        next_states=s2,
+        terminated=np.array([False, True, False]),
+        truncated=np.array([False, False, True]),
+        extras={"iou": np.array([0.1, 0.2, 0.3])},
+    )
+    vector, single = _agent(n_step=2, gamma=0.5), _agent(n_step=2, gamma=0.5)
+    vector.observe(batch)
+    for j, key in enumerate(batch.keys):
+        single.observe(
+            one_step(
+                key, s[j], j + 1, batch.rewards[j], s2[j], batch.terminated[j], batch.truncated[j], iou=0.1 * (j + 1)
+            )
+        )
+    assert vector.transitions == 3 and len(vector.memory) == 3
+    # "a": s0 then s2 (cut: both bootstrap from s2'), "b": s1 ends; hand values of the returns
+    assert sorted(vector.memory.returns[:3].tolist()) == sorted([0.5 + 0.5 * 2.0, 2.0, -1.0])
+    for name in ("states", "actions", "returns", "discounts", "next_states", "ious"):
+        np.testing.assert_allclose(getattr(vector.memory, name)[:3], getattr(single.memory, name)[:3], rtol=1e-6)
+    demo = _agent(demo_ratio=0.5)
+    demo.observe(batch._replace(demo=True))
+    assert demo.transitions == 0 and len(demo.demos) == 3 and len(demo.memory) == 0
 
 
 @pytest.mark.parametrize(
@@ -302,13 +356,13 @@ def test_agent_stores_n_step_returns_per_episode():
     agent = _agent(n_step=3, gamma=0.5)
     s = [np.full(10, k, np.float32) for k in range(5)]
     for k in range(3):  # episode "a": rewards 1, 2, 4; episode "b" interleaved with reward 100
-        agent.observe("a", s[k], k, float(2**k), s[k + 1], False, False)
-        agent.observe("b", s[k], 5, 100.0, s[k + 1], False, False)
+        agent.observe(one_step("a", s[k], k, float(2**k), s[k + 1], False, False))
+        agent.observe(one_step("b", s[k], 5, 100.0, s[k + 1], False, False))
     assert len(agent.memory) == 2  # one 3-step transition per episode so far
     assert agent.memory.returns[:2].tolist() == [1 + 0.5 * 2 + 0.25 * 4, 100 + 50 + 25]
     assert agent.memory.discounts[0] == pytest.approx(0.125) and agent.memory.next_states[0, 0] == 3
     one = _agent(n_step=1)
-    one.observe("a", s[0], 0, 1.0, s[1], False, False)
+    one.observe(one_step("a", s[0], 0, 1.0, s[1], False, False))
     assert len(one.memory) == 1 and one.memory.discounts[0] == pytest.approx(0.9)
 
 
@@ -318,9 +372,9 @@ def test_forced_trigger_in_the_training_policy():
 
     q = np.array([[9.0, 0, 0, 0, 0, 0], [9.0, 0, 0, 0, 0, 0]])
     infos = [{"image_index": 0, "iou": 0.55}, {"image_index": 1, "iou": 0.3}]
-    on = training_policy(make_config("tiny"), 0.0, 0, 0)(np.arange(2), q, infos)
+    on = training_policy(make_config("tiny"), 0.0, 0, 0)(q, infos)
     assert on.tolist() == [TRIGGER, 0]  # IoU >= 0.5: the trigger, whatever the Q-values say
-    off = training_policy(make_config("tiny", force_trigger=False), 0.0, 0, 0)(np.arange(2), q, infos)
+    off = training_policy(make_config("tiny", force_trigger=False), 0.0, 0, 0)(q, infos)
     assert off.tolist() == [0, 0]
 
 

@@ -170,8 +170,8 @@ def test_the_forced_trigger_follows_the_taught_rule():
     policy = training_policy(make_config("tiny"), epsilon=0.0, seed=0, epoch=0)
     q = np.array([[0, 0, 0, 0, 5.0, 0]])  # greedy: centre
     at_05 = {"image_index": 0, "iou": 0.6, "teach_trigger": False}
-    assert policy(np.array([0]), q, [at_05]).tolist() == [4]  # IoU 0.6 but not taught there: the agent decides
-    assert policy(np.array([0]), q, [dict(at_05, teach_trigger=True)]).tolist() == [TRIGGER]
+    assert policy(q, [at_05]).tolist() == [4]  # IoU 0.6 but not taught there: the agent decides
+    assert policy(q, [dict(at_05, teach_trigger=True)]).tolist() == [TRIGGER]
 
 
 def test_config_refuses_a_training_trigger_below_the_test():

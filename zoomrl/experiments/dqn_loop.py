@@ -2,26 +2,33 @@
 epsilon-greedy pass over the training images, ``batch`` images at a time in a
 :class:`~zoomrl.envs.vector.ZoomVectorEnv`. No logging, no saving: the families' ``train`` wrap it.
 
-A family passes ``envs_for(indices) -> [env, ...]`` (its environments for those images, training behaviour) and
-its policy ``(indices, q, infos) -> actions``.
+The loop speaks the agent contract (:class:`~zoomrl.agents.base.OnlineAgent`): ``act(observations,
+explore=True)``, ``observe(Transitions)``, ``learn()``. A family passes ``envs_for(indices) -> [env, ...]`` (its
+environments for those images, training behaviour) and its exploration, an
+:data:`~zoomrl.agents.dqn.agent.Explorer` ``(q, infos) -> actions`` that the loop installs as the agent's
+behaviour policy for the pass.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from zoomrl.agents.base import Transitions
 from zoomrl.envs.vector import VectorStep, ZoomVectorEnv, run_vector
+
+if TYPE_CHECKING:
+    from zoomrl.agents.dqn.agent import Explorer
 
 EnvsFor = Callable[[Sequence[int]], list]
 
 
 def store_transitions(agent: Any, demo: bool, tag: Any) -> Callable:
-    """``on_step`` callback that stores each transition of a vector step in the agent, keyed per image (so
-    n-step returns never mix images run side by side), with the IoU of each state's window (``info["iou"]``,
-    the IoU head's target)."""
+    """``on_step`` callback that hands each vector step to ``agent.observe`` as one :class:`Transitions`, keyed
+    per image (so n-step returns never mix images run side by side), with the IoU of each state's window
+    (``info["iou"]``, the IoU head's target) in ``extras``."""
 
     def on_step(
         indices: np.ndarray,
@@ -31,20 +38,32 @@ def store_transitions(agent: Any, demo: bool, tag: Any) -> Callable:
         next_obs: np.ndarray,
         infos: list[dict[str, Any]],
     ) -> None:
-        for j, i in enumerate(indices):
-            agent.observe(
-                (tag, int(i)),
-                obs[j],
-                int(actions[j]),
-                float(step.rewards[i]),
-                next_obs[j],
-                bool(step.terminated[i]),
-                bool(step.truncated[i]),
+        agent.observe(
+            Transitions(
+                keys=[(tag, int(i)) for i in indices],
+                states=obs,
+                actions=actions,
+                rewards=step.rewards[indices],
+                next_states=next_obs,
+                terminated=step.terminated[indices],
+                truncated=step.truncated[indices],
                 demo=demo,
-                iou=float(infos[j]["iou"]),
+                extras={"iou": np.array([float(info["iou"]) for info in infos])},
             )
+        )
 
     return on_step
+
+
+def behaviour(agent: Any) -> tuple[Callable, Callable]:
+    """``(q_fn, policy)`` for :func:`~zoomrl.envs.vector.run_vector` that act through ``agent.act(observations,
+    explore=True, infos=...)``: ``q_fn`` hands the policy the observations themselves (training records no
+    outputs)."""
+
+    def policy(indices: np.ndarray, obs: np.ndarray | None, infos: list[dict[str, Any]]) -> np.ndarray:
+        return agent.act(obs, explore=True, infos=infos)
+
+    return (lambda obs: obs), policy
 
 
 def collect_demonstrations(
@@ -76,7 +95,7 @@ def collect_demonstrations(
 def dqn_pass(
     order: Sequence[int],
     envs_for: EnvsFor,
-    policy: Callable,
+    explorer: Explorer,
     features: Any,
     agent: Any,
     batch: int,
@@ -84,12 +103,15 @@ def dqn_pass(
     tag: Any,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[int, list[float], list]:
-    """One pass over the images in ``order``: every step stores its transitions and runs the updates due.
+    """One pass over the images in ``order`` with ``explorer`` as the agent's behaviour policy: every step is
+    acted by ``agent.act(explore=True)``, handed to ``agent.observe`` and followed by ``agent.learn()``.
     Returns ``(steps, losses, envs)``; the envs hold every search for the family's statistics."""
     losses: list[float] = []
     steps = 0
     done: list = []
     store_step = store_transitions(agent, False, tag)
+    agent.explorer = explorer
+    q_fn, policy = behaviour(agent)
 
     def on_step(*args: Any) -> None:
         store_step(*args)
@@ -101,7 +123,7 @@ def dqn_pass(
         chunk = order[start : start + batch]
         envs = envs_for(chunk)
         vec = ZoomVectorEnv(envs, features, descriptor_scale, final_observations=True)
-        steps += run_vector(vec, policy, agent.q_values, on_step, record_outputs=False)  # no record is read
+        steps += run_vector(vec, policy, q_fn, on_step, record_outputs=False)  # no record is read
         done.extend(envs)
         if progress is not None:
             progress(len(chunk))
@@ -112,7 +134,7 @@ def epoch_pass(
     epoch: int,
     n_images: int,
     envs_for: EnvsFor,
-    policy: Callable,
+    explorer: Explorer,
     features: Any,
     agent: Any,
     config: Any,
@@ -122,5 +144,5 @@ def epoch_pass(
     epoch)`` so a resumed run repeats it."""
     order = np.random.default_rng([config.seed, epoch, 7]).permutation(n_images)
     return dqn_pass(
-        order, envs_for, policy, features, agent, config.episode_batch, config.descriptor_scale, epoch, progress
+        order, envs_for, explorer, features, agent, config.episode_batch, config.descriptor_scale, epoch, progress
     )

@@ -1,6 +1,12 @@
 """The DQN agent: acting, storing (n-step, demonstrations), learning (one compiled update), saving.
 
-It follows :class:`zoomrl.agents.base.Agent`. The update is a Keras ``train_on_batch`` of a small learner model
+It follows :class:`zoomrl.agents.base.OnlineAgent`: ``act``, ``observe(Transitions)``, ``learn()``. Beyond the
+protocol it offers what is not acting or learning (``q_values`` and ``q_values_and_iou``, which testing records
+for the detection scores and pictures) and the behaviour-cloning warm-up (:meth:`DQNAgent.pretrain`, called once
+by the shared DQN trainee before the first epoch: a fixed number of updates on demonstrations alone, which no
+other family has, so it stays a DQN call rather than a mode of ``learn``).
+
+The update is a Keras ``train_on_batch`` of a small learner model
 whose ``compute_loss`` calls :func:`zoomrl.agents.dqn.losses.dqn_loss`, so TensorFlow, JAX and PyTorch all
 differentiate it and the loss stays a plain function.
 """
@@ -8,18 +14,49 @@ differentiate it and the loss stays a plain function.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from zoomrl.agents.base import Agent, optimizer_state, set_optimizer_state
+from zoomrl.agents.base import OnlineAgent, Transitions, optimizer_state, set_optimizer_state
 from zoomrl.agents.dqn.config import DQNConfig
 from zoomrl.agents.dqn.losses import dqn_loss, iou_loss, td_targets
 from zoomrl.agents.dqn.network import build_qnetwork
 from zoomrl.agents.dqn.replay import Batch, NStepAccumulator, ReplayMemory, concat_batches
+
+Explorer = Callable[[np.ndarray, list[Mapping[str, Any]]], np.ndarray]
+"""``explorer(q_values (B, A), infos) -> actions (B,)``: a family's exploration (epsilon-greedy with per-image
+random streams, guided exploration, the forced trigger), which needs the environments' hints in ``infos``."""
+
+
+def one_step(
+    key: Hashable,
+    state: np.ndarray,
+    action: int,
+    reward: float,
+    next_state: np.ndarray | None,
+    terminated: bool,
+    truncated: bool,
+    demo: bool = False,
+    iou: float = 0.0,
+) -> Transitions:
+    """A :class:`Transitions` of one row (a single environment's step; ``next_state`` may be None when
+    ``terminated``)."""
+    return Transitions(
+        keys=[key],
+        states=np.asarray(state)[None],
+        actions=np.array([action]),
+        rewards=np.array([reward], dtype=np.float64),
+        # A terminal step's next state is never read (the memory stores zeros for it).
+        next_states=np.asarray(state if next_state is None else next_state)[None],
+        terminated=np.array([terminated]),
+        truncated=np.array([truncated]),
+        demo=demo,
+        extras={"iou": np.array([iou])},
+    )
 
 
 class _Learner(keras.Model):
@@ -50,7 +87,7 @@ class _Learner(keras.Model):
         return loss + keras.ops.sum(keras.ops.stack(penalties)) if penalties else loss
 
 
-class DQNAgent(Agent):
+class DQNAgent(OnlineAgent):
     """One agent with ``state_size`` inputs and ``num_actions`` outputs (see :class:`DQNConfig` for options)."""
 
     def __init__(
@@ -129,6 +166,9 @@ class DQNAgent(Agent):
         self.rng = np.random.default_rng([seed, 1])
         self.transitions = 0  # environment steps stored in total (the agent's own, not demonstrations)
         self.updates = 0  # updates done in total
+        self.explorer: Explorer | None = None
+        """The behaviour policy of ``act(explore=True)``, set by the run loop for each pass (its epsilon and
+        per-image random streams are the epoch's)."""
 
     # --- acting ---------------------------------------------------------------------------------------------
     def q_values(self, states: np.ndarray) -> np.ndarray:
@@ -159,34 +199,37 @@ class DQNAgent(Agent):
             axis=1,
         )
 
-    def act(self, observations: np.ndarray, explore: bool = False) -> np.ndarray:
-        """Greedy actions (ties to the lowest index); exploration is the run loop's policy, which needs per-image
-        random streams (see :func:`epsilon_greedy`)."""
-        return np.argmax(self.q_values(observations), axis=1)
+    def act(
+        self, observations: np.ndarray, explore: bool = False, infos: Sequence[Mapping[str, Any]] | None = None
+    ) -> np.ndarray:
+        """Greedy actions (ties to the lowest index); with ``explore``, the behaviour policy: :attr:`explorer`
+        applied to the Q-values and ``infos`` (the environments' hints for each row: which image it is, for
+        the per-image random streams, and the oracle's hints of guided exploration or the forced trigger)."""
+        q = self.q_values(observations)
+        if not explore:
+            return np.argmax(q, axis=1)
+        if self.explorer is None:
+            raise ValueError("acting with explore=True needs an explorer (set agent.explorer, see Explorer)")
+        return np.asarray(self.explorer(q, list(infos) if infos is not None else [{}] * len(q)), dtype=np.int64)
 
     # --- storing --------------------------------------------------------------------------------------------
-    def observe(
-        self,
-        key: Hashable,
-        state: np.ndarray,
-        action: int,
-        reward: float,
-        next_state: np.ndarray | None,
-        terminated: bool,
-        truncated: bool,
-        demo: bool = False,
-        iou: float = 0.0,
-    ) -> None:
-        """Store one step of episode ``key`` (n-step returns are completed per key); ``demo`` for oracle
-        demonstrations, which go to their own memory and do not count as the agent's steps. ``iou`` is the IoU
-        of ``state``'s window with its target (what the IoU head learns to predict)."""
-        acc, memory = (self._demo_nstep, self.demos) if demo else (self._nstep, self.memory)
+    def observe(self, transitions: Transitions) -> None:
+        """Store one vector step: row ``j`` is a step of episode ``transitions.keys[j]`` (n-step returns are
+        completed per key); ``demo`` steps (oracle demonstrations) go to their own memory and do not count as
+        the agent's steps. ``extras["iou"]`` is the IoU of each state's window with its target (what the IoU
+        head learns to predict; 0 when absent)."""
+        t = transitions
+        acc, memory = (self._demo_nstep, self.demos) if t.demo else (self._nstep, self.memory)
         if memory is None:
             raise ValueError("demonstrations need demo_ratio > 0")
-        for transition in acc.add(key, state, action, reward, next_state, terminated, truncated, iou):
-            memory.add(*transition)
-        if not demo:
-            self.transitions += 1
+        ious = (t.extras or {}).get("iou")
+        for j, key in enumerate(t.keys):
+            iou = 0.0 if ious is None else float(ious[j])
+            step = (t.states[j], int(t.actions[j]), float(t.rewards[j]), t.next_states[j])
+            for transition in acc.add(key, *step, bool(t.terminated[j]), bool(t.truncated[j]), iou):
+                memory.add(*transition)
+            if not t.demo:
+                self.transitions += 1
 
     # --- learning -------------------------------------------------------------------------------------------
     def sample(self, size: int, demo_only: bool = False) -> Batch:
@@ -308,4 +351,4 @@ def epsilon_greedy(q: np.ndarray, epsilon: float, rng: np.random.Generator) -> i
     return random_action if explore else int(np.argmax(q))
 
 
-__all__ = ["DQNAgent", "epsilon_greedy"]
+__all__ = ["DQNAgent", "Explorer", "epsilon_greedy", "one_step"]

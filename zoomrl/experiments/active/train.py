@@ -28,7 +28,7 @@ from zoomrl.experiments.dqn_loop import store_transitions  # noqa: F401 - re-exp
 from zoomrl.experiments.dqn_trainee import DQNTrainee, train_dqn
 
 if TYPE_CHECKING:
-    from zoomrl.agents.dqn.agent import DQNAgent
+    from zoomrl.agents.dqn.agent import DQNAgent, Explorer
 
 Log = Callable[[str], None]
 
@@ -186,19 +186,19 @@ def guided_choice(
     return int(choices[draw % len(choices)])
 
 
-def training_policy(config: Config, epsilon: float, seed: int, epoch: int) -> Callable:
-    """Guided epsilon-greedy; each image draws from its own generator, seeded by (seed, epoch, image index), so its
-    choices do not depend on which images run beside it."""
+def training_policy(config: Config, epsilon: float, seed: int, epoch: int) -> Explorer:
+    """The agent's behaviour policy (an :data:`~zoomrl.agents.dqn.agent.Explorer`): guided
+    epsilon-greedy; each image draws from its own generator, seeded by (seed, epoch, image index), so its choices do
+    not depend on which images run beside it."""
     rngs: dict[int, np.random.Generator] = {}
-    n = config.num_actions
 
-    def policy(indices: np.ndarray, q: np.ndarray | None, infos: list[dict[str, Any]]) -> np.ndarray:
-        out = np.empty(len(indices), dtype=np.int64)
+    def policy(q: np.ndarray, infos: list[dict[str, Any]]) -> np.ndarray:
+        out = np.empty(len(q), dtype=np.int64)
         for j, info in enumerate(infos):
             k = int(info["image_index"])
             rng = rngs.setdefault(k, np.random.default_rng([seed, epoch, k, 3]))
             out[j] = guided_choice(
-                q[j] if q is not None else np.zeros(n),
+                q[j],
                 epsilon,
                 info["positive_actions"],
                 rng,

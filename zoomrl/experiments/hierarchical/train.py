@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from zoomrl.agents.dqn.agent import DQNAgent, epsilon_greedy
+from zoomrl.agents.dqn.agent import DQNAgent, Explorer, epsilon_greedy
 from zoomrl.core.io import write_json
 from zoomrl.core.runner import EpochResult
 from zoomrl.data.images import ImageStore
@@ -89,17 +89,18 @@ def epoch_flips(config: Config, epoch: int, indices: Sequence[int]) -> list[bool
     return [bool(np.random.default_rng([config.seed, epoch, int(i), 5]).random() < 0.5) for i in indices]
 
 
-def training_policy(config: Config, epsilon: float, seed: int, epoch: int) -> Callable:
-    """Epsilon-greedy with the forced trigger of paper 3.4. Each image draws from its own generator, seeded by
+def training_policy(config: Config, epsilon: float, seed: int, epoch: int) -> Explorer:
+    """The agent's behaviour policy (an :data:`~zoomrl.agents.dqn.agent.Explorer`): epsilon-greedy
+    with the forced trigger of paper 3.4. Each image draws from its own generator, seeded by
     (seed, epoch, image index), so its choices do not depend on which images run beside it."""
     rngs: dict[int, np.random.Generator] = {}
 
-    def policy(indices: np.ndarray, q: np.ndarray | None, infos: list[dict[str, Any]]) -> np.ndarray:
-        out = np.empty(len(indices), dtype=np.int64)
+    def policy(q: np.ndarray, infos: list[dict[str, Any]]) -> np.ndarray:
+        out = np.empty(len(q), dtype=np.int64)
         for j, info in enumerate(infos):
             image_index = int(info["image_index"])
             rng = rngs.setdefault(image_index, np.random.default_rng([seed, epoch, image_index]))
-            action = epsilon_greedy(q[j] if q is not None else np.zeros(NUM_ACTIONS), epsilon, rng)
+            action = epsilon_greedy(q[j], epsilon, rng)
             # info["teach_trigger"]: IoU >= trigger_iou (the paper), or train_trigger_iou's rule when set; an info
             # without it (not a ZoomEnv's) falls back to the paper's rule.
             taught = info.get("teach_trigger", info["iou"] >= config.trigger_iou)
