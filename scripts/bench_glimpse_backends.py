@@ -28,6 +28,7 @@ def child(mode: str, preset: str, task: str, updates: int, warmup: int, image_si
     """One mode, in this process (the backend was set by the parent through KERAS_BACKEND)."""
     import numpy as np
 
+    from zoomrl.agents.base import LabelledBatch
     from zoomrl.agents.ram.agent import RamAgent
     from zoomrl.agents.seeding import seed_everything
     from zoomrl.data.digits import PROTOCOLS, cluttered_canvases, load_digit_images
@@ -74,13 +75,13 @@ def child(mode: str, preset: str, task: str, updates: int, warmup: int, image_si
     batches = [(x[i * bs : (i + 1) * bs], targets[i * bs : (i + 1) * bs]) for i in range(8)]
     t0 = time.perf_counter()
     for i in range(warmup):
-        agent.learn(*batches[i % 8])
+        agent.learn(LabelledBatch(*batches[i % 8]))
     warm = time.perf_counter() - t0
     times = []
     c0, t0 = os.times(), time.perf_counter()
     for i in range(updates):
         t = time.perf_counter()
-        agent.learn(*batches[i % 8])
+        agent.learn(LabelledBatch(*batches[i % 8]))
         times.append(time.perf_counter() - t)
     wall, c1 = time.perf_counter() - t0, os.times()
     cpu = (c1.user - c0.user) + (c1.system - c0.system)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from zoomrl.agents.base import LabelledBatch
 from zoomrl.agents.ram.agent import RamAgent
 
 TINY = dict(
@@ -53,7 +54,7 @@ def test_only_the_location_network_takes_the_reinforce_gradient(task, core):
     agent = tiny_agent(task, core=core, supervised_weight=0.0)
     m = agent.model
     sup0, loc0, base0 = snapshot(m.supervised_layers()), snapshot(m.location_layers()), snapshot([m.baseline])
-    agent.learn(x, y)
+    agent.learn(LabelledBatch(x, y))
     assert not moved(sup0, snapshot(m.supervised_layers()))
     assert moved(loc0, snapshot(m.location_layers()))
     assert moved(base0, snapshot([m.baseline]))  # the baseline learns from (R - b)^2 alone
@@ -61,7 +62,7 @@ def test_only_the_location_network_takes_the_reinforce_gradient(task, core):
     agent = tiny_agent(task, core=core, reinforce_weight=0.0)
     m = agent.model
     sup0, loc0 = snapshot(m.supervised_layers()), snapshot(m.location_layers())
-    agent.learn(x, y)
+    agent.learn(LabelledBatch(x, y))
     assert moved(sup0, snapshot(m.supervised_layers()))
     assert not moved(loc0, snapshot(m.location_layers()))
 
@@ -89,7 +90,7 @@ def test_random_glimpses_have_no_policy_and_the_mean_path_is_deterministic():
     x, y = data("classify")
     agent = tiny_agent("classify", random_locations=True)
     loc0 = snapshot(agent.model.location_layers())
-    agent.learn(x, y)
+    agent.learn(LabelledBatch(x, y))
     assert not moved(loc0, snapshot(agent.model.location_layers()))
     first = np.zeros((len(x), 2), np.float32)
     _, paths = agent.predict(x, "mean", first_locations=first)
@@ -134,7 +135,25 @@ def test_lstm_core_and_conv_glimpse_network_train():
         core_units=8,
         loc_hidden=4,
     )
-    logs = agent.learn(x, y)
+    logs = agent.learn(LabelledBatch(x, y))
     assert np.isfinite(logs["loss"]) and 0.0 <= logs["reward"] <= 1.0
     out, paths = agent.predict(x, "mean", first_locations=np.zeros((len(x), 2), np.float32))
     assert out.shape == (len(x), 2) and paths.shape == (len(x), 1, 2, 2)
+
+
+def test_begin_epoch_reseeds_the_draws_and_restarts_the_running_metrics():
+    """The loop's only per-epoch call (``BatchAgent.begin_epoch``): after it, an update depends on the weights,
+    the optimizer state and the seed alone, not on the draws made before it (RAM's sampled glimpses); and the logs
+    are the batch's own, not means that run on from the batch before. Mutation caught: ``reseed`` left out of
+    ``begin_epoch``."""
+    x, y = data("classify")
+    a, b = tiny_agent("classify"), tiny_agent("classify")
+    a.learn(LabelledBatch(x[:8], y[:8]))
+    b.model.set_weights(a.model.get_weights())
+    b.set_state(a.get_state())  # the optimizer's slots and the random generator's state
+    b.predict(x, "sample", samples=3)  # draws that advance b's generator alone
+    a.begin_epoch(5)
+    b.begin_epoch(5)
+    logs_a, logs_b = a.learn(LabelledBatch(x[8:], y[8:])), b.learn(LabelledBatch(x[8:], y[8:]))
+    assert logs_a == logs_b  # a's first batch is not in its logs, b's extra draws not in its glimpses
+    assert all(np.array_equal(u, v) for u, v in zip(a.model.get_weights(), b.model.get_weights()))

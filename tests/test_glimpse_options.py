@@ -32,6 +32,7 @@ import math
 import numpy as np
 import pytest
 
+from zoomrl.agents.base import LabelledBatch
 from zoomrl.agents.ram.agent import RamAgent
 from zoomrl.core.config import ConfigError
 from zoomrl.data.landmarks import augment_landmarks, flip_shift
@@ -129,7 +130,7 @@ def test_learned_first_location_moves_by_the_hand_computed_gradient():
     grad_b0 = -2.0 * np.mean(adv) / 3
     assert np.abs(grad_theta).min() > 1e-3 and abs(grad_b0) > 1e-3  # not vacuous (50 x the tolerance)
     agent.reseed(11)
-    agent.learn(x, y)
+    agent.learn(LabelledBatch(x, y))
     # atol: float32 sums of 32 terms of size ~3 that cancel to ~1e-2 (rtol alone fails where they nearly cancel)
     np.testing.assert_allclose(np_(m.first_theta) - theta0, -0.5 * grad_theta, rtol=1e-3, atol=2e-5)
     np.testing.assert_allclose(float(np_(m.first_baseline)), -0.5 * grad_b0, rtol=1e-3, atol=2e-5)
@@ -140,7 +141,7 @@ def test_random_glimpses_with_a_learned_start_begin_at_the_centre():
     x, y = images()
     agent = tiny_agent(first_location="learned", random_locations=True)
     assert not hasattr(agent.model, "first_theta")
-    agent.learn(x, y)  # no policy, nothing without a gradient
+    agent.learn(LabelledBatch(x, y))  # no policy, nothing without a gradient
     _, paths = agent.predict(x, "mean")
     assert np.all(paths[:, 0, 0] == 0.0)
 

@@ -155,6 +155,7 @@ def test_mnist_dataset_uses_the_loader(tmp_path, monkeypatch):
 def test_jax_backend_one_training_step():
     code = (
         "import numpy as np\n"
+        "from zoomrl.agents.base import LabelledBatch\n"
         "from zoomrl.agents.ram.agent import RamAgent\n"
         "import keras\n"
         "assert keras.backend.backend() == 'jax'\n"
@@ -162,7 +163,7 @@ def test_jax_backend_one_training_step():
         "             glimpse_hidden=8, loc_hidden=8, glimpse_units=8, core_units=8)\n"
         "x = np.random.default_rng(0).random((8, 16, 16), dtype=np.float32)\n"
         "before = [np.array(w) for w in a.weights()]\n"
-        "logs = a.learn(x, np.arange(8))\n"
+        "logs = a.learn(LabelledBatch(x, np.arange(8)))\n"
         "after = a.weights()\n"
         "assert np.isfinite(logs['loss']), logs\n"
         "assert any(not np.array_equal(b, c) for b, c in zip(before, after))\n"

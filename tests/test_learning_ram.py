@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from zoomrl.agents.base import LabelledBatch
 from zoomrl.agents.ram.agent import RamAgent
 
 SIDE, TEXTURE = 24, 6
@@ -87,7 +88,7 @@ def train_ram(seed: int = 0, updates: int = 500, batch: int = 32, **overrides) -
     )
     rng = np.random.default_rng(seed)
     for _ in range(updates):
-        agent.learn(*canvases(batch, rng))
+        agent.learn(LabelledBatch(*canvases(batch, rng)))
     return agent
 
 
@@ -188,6 +189,6 @@ def test_one_sgd_step_moves_the_location_and_baseline_biases_by_the_hand_compute
     assert np.abs(grad_loc).min() > 1e-3 and abs(grad_base) > 1e-3  # the check is not vacuous
     loc0, base0 = _bias(m.locator), _bias(m.baseline)
     agent.reseed(11)
-    agent.learn(images, labels)
+    agent.learn(LabelledBatch(images, labels))
     np.testing.assert_allclose(_bias(m.locator) - loc0, -0.5 * grad_loc, rtol=1e-3, atol=1e-6)
     np.testing.assert_allclose(_bias(m.baseline) - base0, [-0.5 * grad_base], rtol=1e-3, atol=1e-6)

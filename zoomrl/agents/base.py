@@ -94,6 +94,11 @@ class BatchAgent(Agent):
     def learn(self, batch: LabelledBatch) -> dict[str, float]:
         """One update on ``batch``; returns named losses and metrics."""
 
+    def begin_epoch(self, seed: int) -> None:
+        """Called by the loop before an epoch's first :meth:`learn`: the agent's own random draws restart from
+        ``seed``, so that an epoch depends only on the state at its start and ``seed`` (an exact resume). Nothing
+        by default."""
+
 
 def optimizer_state(optimizer: Any) -> dict[str, np.ndarray]:
     """A Keras optimizer's variables (iterations, slots) as NumPy arrays, for :meth:`Agent.get_state`."""

@@ -1,6 +1,8 @@
 """RAM and the whole-image baselines behind the :class:`zoomrl.agents.base.Agent` contract.
 
-``learn(images, targets)`` runs one ``train_on_batch`` (``run_eagerly``: no graph compilation, for tiny models);
+Both are :class:`~zoomrl.agents.base.BatchAgent` s: ``learn(LabelledBatch(images, targets))`` runs one
+``train_on_batch`` (``run_eagerly``: no graph compilation, for tiny models); ``begin_epoch(seed)`` reseeds RAM's
+sampled glimpses;
 ``predict`` gives outputs (class probabilities, or locations in [-1, 1] units); ``get_state`` / ``set_state`` carry
 the optimizer slots and the random-generator state (an exact resume), ``save_weights`` / ``load_weights`` the
 networks alone.
@@ -25,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from zoomrl.agents.base import Agent, optimizer_state, set_optimizer_state
+from zoomrl.agents.base import BatchAgent, LabelledBatch, optimizer_state, set_optimizer_state
 
 PREDICT_MODES = ("mean", "sample")
 
@@ -50,7 +52,7 @@ def _as_batch(images: np.ndarray) -> np.ndarray:
     return images[..., None] if images.ndim == 3 else images
 
 
-class _KerasAgent(Agent):
+class _KerasAgent(BatchAgent):
     model: Any
 
     def _compile(
@@ -68,12 +70,17 @@ class _KerasAgent(Agent):
         self.model(np.zeros((1, *image_shape), np.float32))  # build the weights
         self.model.optimizer.build(self.model.trainable_variables)
 
-    def learn(self, images: np.ndarray, targets: np.ndarray) -> dict[str, float]:
-        logs = self.model.train_on_batch(_as_batch(images), np.asarray(targets), return_dict=True)
+    def learn(self, batch: LabelledBatch) -> dict[str, float]:
+        """One ``train_on_batch``; its logs are this batch's alone (``train_on_batch`` resets the metrics first)."""
+        logs = self.model.train_on_batch(_as_batch(batch.inputs), np.asarray(batch.targets), return_dict=True)
         return {k: float(v) for k, v in logs.items()}
 
-    def reset_metrics(self) -> None:
-        self.model.reset_metrics()
+    def begin_epoch(self, seed: int) -> None:
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Set the random draws of the model's passes to a state that depends only on ``seed`` (none by default:
+        the whole-image networks draw nothing)."""
 
     def get_state(self) -> dict[str, np.ndarray]:
         return optimizer_state(self.model.optimizer)
@@ -218,9 +225,6 @@ class WholeImageAgent(_KerasAgent):
         self.image_shape = image_shape
         self.model = WholeImageNet(kind=kind, task=task, n_outputs=n_outputs, reg_loss=reg_loss, hidden=hidden)
         self._compile(optimizer, learning_rate, momentum, image_shape, jit_compile, run_eagerly)
-
-    def reseed(self, seed: int) -> None:
-        """Nothing random in these networks' passes."""
 
     def act(self, observations: np.ndarray, explore: bool = False) -> np.ndarray:
         return self.predict(observations)

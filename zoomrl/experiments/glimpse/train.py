@@ -21,6 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from zoomrl.agents.base import BatchAgent, LabelledBatch
 from zoomrl.agents.ram.agent import RamAgent, WholeImageAgent
 from zoomrl.agents.seeding import seed_everything
 from zoomrl.core.checkpoint import read_latest, read_state
@@ -56,7 +57,9 @@ def speed_line(cfg: GlimpseConfig) -> str:
     return f"speed: TensorFlow, RAM's {cfg.glimpse_net} glimpse network compiled as {kind} (the faster path measured)"
 
 
-def build_agent(name: str, cfg: GlimpseConfig, image_shape: tuple[int, ...], n_outputs: int):
+def build_agent(
+    name: str, cfg: GlimpseConfig, image_shape: tuple[int, ...], n_outputs: int
+) -> RamAgent | WholeImageAgent:
     if name in ("ram", "random"):
         return RamAgent(
             image_shape,
@@ -148,7 +151,14 @@ class GlimpseTrainee:
     metric = "train_score"
 
     def __init__(
-        self, name: str, cfg: GlimpseConfig, data: GlimpseData, agent: Any, epochs: int, quiet: bool, run_dir: Path
+        self,
+        name: str,
+        cfg: GlimpseConfig,
+        data: GlimpseData,
+        agent: BatchAgent,
+        epochs: int,
+        quiet: bool,
+        run_dir: Path,
     ) -> None:
         self.name, self.cfg, self.data, self.agent = name, cfg, data, agent
         self.epochs, self.quiet, self.run_dir = epochs, quiet, run_dir
@@ -168,13 +178,12 @@ class GlimpseTrainee:
         agent, cfg, name = self.agent, self.cfg, self.name
         t0 = time.time()
         split = self.data.train_epoch(epoch)
-        agent.reseed(epoch_seed(cfg.seed, epoch))
-        agent.reset_metrics()
+        agent.begin_epoch(epoch_seed(cfg.seed, epoch))
         bs = min(cfg.batch_size, len(split))
         n_batches = len(split) // bs  # equal batches (XLA compiles one shape); the rest waits for next epoch
         sums: dict[str, float] = {}
         for b in range(n_batches):
-            logs = agent.learn(split.images[b * bs : (b + 1) * bs], split.targets[b * bs : (b + 1) * bs])
+            logs = agent.learn(LabelledBatch(split.images[b * bs : (b + 1) * bs], split.targets[b * bs : (b + 1) * bs]))
             if not np.isfinite(logs.get("loss", 0.0)):
                 raise FloatingPointError(f"the loss of {name} is not finite")
             for k, v in logs.items():
