@@ -24,8 +24,9 @@ import pytest
 
 from zoomrl.agents.base import LabelledBatch
 from zoomrl.agents.patchdrop import patches as pt
+from zoomrl.agents.patchdrop.config import epoch_overrides, split_epochs
 from zoomrl.core.config import ConfigError
-from zoomrl.experiments.patchdrop.config import PRESETS, epoch_overrides, make_config, split_epochs
+from zoomrl.experiments.patchdrop.config import PRESETS, make_config
 
 
 def test_random_patch_masks_drop_the_drawn_share():

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from zoomrl.core.checkpoint import (
+    EPOCH_FILE,
     LATEST,
     Checkpointer,
     RunLock,
@@ -345,6 +346,29 @@ class Runner:
         return int(data["epoch"]), json.loads(str(data["history"]))
 
 
+def rewind_run(
+    run_dir: Path, epoch: int, write_weights: Callable[[Path], None], state: Mapping[str, np.ndarray] | None = None
+) -> None:
+    """Make the run in ``run_dir`` end at 1-based ``epoch``, so that a resumed run trains again from there (a
+    family that retrains a later part of its run, patchdrop's ``--stage N``): a checkpoint of ``epoch`` first
+    (``write_weights`` fills its weights file; the run state holds ``state``, the saved meta and the history up to
+    ``epoch``), so that an interruption leaves a whole run, then the files of the later epochs removed."""
+    saved = read_state(run_dir / STATE_FILE)
+    history = [h for h in json.loads(str(saved["history"])) if h["epoch"] <= epoch]
+    run = {**(state or {}), "epoch": np.array(epoch), "meta": saved["meta"], "history": np.array(json.dumps(history))}
+
+    def write_state(p: Path) -> None:
+        with open(p, "wb") as f:
+            np.savez(f, **run)
+
+    info = {"weights": epoch_file(epoch, WEIGHTS)}
+    Checkpointer(run_dir, keep=None).save(epoch, {WEIGHTS: write_weights}, {STATE_FILE: write_state}, info=info)
+    for p in run_dir.iterdir():
+        m = EPOCH_FILE.match(p.name)
+        if m and int(m.group(1)) > epoch:
+            p.unlink()
+
+
 __all__ = [
     "CONFIG_FILE",
     "STATE_FILE",
@@ -356,5 +380,6 @@ __all__ = [
     "Trainee",
     "check_meta",
     "check_resume_config",
+    "rewind_run",
     "sigterm_as_interrupt",
 ]

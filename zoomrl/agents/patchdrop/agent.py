@@ -29,8 +29,7 @@ import numpy as np
 
 from zoomrl.agents.base import BatchAgent, LabelledBatch, optimizer_state, set_optimizer_state
 from zoomrl.agents.patchdrop import patches as pt
-
-STAGES = ("classifiers", "pretrain", "finetune", "two_stream")
+from zoomrl.agents.patchdrop.config import STAGES
 
 
 def save_networks(path: str | Path, networks: Mapping[str, Any]) -> None:
@@ -169,7 +168,7 @@ def describe_execution(config: Any) -> str:
 
 
 class PatchDropAgent(BatchAgent):
-    """See the module docstring. ``config`` is a :class:`zoomrl.experiments.patchdrop.config.PatchDropConfig`
+    """See the module docstring. ``config`` is a :class:`zoomrl.agents.patchdrop.config.PatchDropAgentConfig`
     (or anything with its fields); ``classifiers`` shares an existing ``(hr, lr)`` pair between agents."""
 
     def __init__(

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from zoomrl.agents.patchdrop.agent import STAGES, PatchDropAgent
+from zoomrl.core.config import ConfigError
 
 TRAINED = {
     "classifiers": ("hr", "lr"),
@@ -54,10 +55,9 @@ def stage_agents(
     one agent per penalty of ``sigma_curve``, sharing the classifiers). Seeds: ``(seed, stage, agent)``, so a stage
     starts the same whether run alone, after the stages before it in one process, or again after an interruption."""
     k = STAGES.index(stage) + 1
-    sigmas = {"classifiers": [config.pretrain_sigma], "pretrain": list(config.sigma_curve)}
-    sigmas.update(finetune=[config.finetune_sigma], two_stream=[config.two_stream_sigma])
+    sigmas = config.stage_sigmas(stage)
     agents: list[PatchDropAgent] = []
-    for j in range(len(sigmas[stage])):
+    for j in range(len(sigmas)):
         shared = (agents[0].hr, agents[0].lr) if agents else None
         agent = PatchDropAgent(
             image_shape, num_classes, config, seed=np.random.SeedSequence([config.seed, k, j]), classifiers=shared
@@ -72,7 +72,7 @@ def stage_agents(
                 )
             agent.set_networks({net: final[g] for net, g in inputs.items()})
         agents.append(agent)
-    for agent, sigma in zip(agents, sigmas[stage]):  # compiled once all are built, as before the run driver
+    for agent, sigma in zip(agents, sigmas):  # compiled once all are built, as before the run driver
         agent.configure(stage, sigma=sigma)
     return agents
 
@@ -111,3 +111,40 @@ def read_groups(path: str | Path) -> tuple[Arrays, list[str]]:
     except OSError as exc:
         raise ValueError(f"{path}: damaged weights file ({exc})") from None
     return out, finished
+
+
+def check_stage_epochs(saved: Any, config: Any, done: int, retrain: int | None = None) -> None:
+    """A run continued from its ``done`` epochs keeps the epoch counts of the stages it has finished, and gives the
+    stage in progress at least its epochs done (the run's epochs map to stages through them); ``retrain``: the
+    0-based stage that ``--stage`` retrains, whose earlier stages keep their counts."""
+    for k, (s, end) in enumerate(zip(STAGES, saved.stage_ends())):
+        n, started = saved.stage_epochs(s), end - saved.stage_epochs(s)
+        if retrain is not None:
+            if k < retrain and n != config.stage_epochs(s):
+                raise ConfigError(
+                    f"--stage {retrain + 1}: stage {k + 1} ({s}) was trained with {n} epochs, "
+                    f"this run says {config.stage_epochs(s)}"
+                )
+            continue
+        finished_other = n and end <= done and n != config.stage_epochs(s)
+        if finished_other or started < done < end and config.stage_epochs(s) < done - started:
+            raise ConfigError(
+                f"--resume: stage {k + 1} ({s}) has {min(n, done - started)} of its {n} epochs done, "
+                f"this run gives it {config.stage_epochs(s)}; change only the epochs of stages not finished"
+            )
+
+
+def finished_before(run_dir: Path, weights: Path, saved: Any, stage: str) -> tuple[Arrays, list[str]]:
+    """The networks of the stages before ``stage`` in the run's last ``weights`` file, and those stages; one that
+    has epochs but has not finished is an error naming the command that trains it."""
+    k = STAGES.index(stage)
+    before = [s for s in STAGES[:k] if saved.stage_epochs(s) > 0]
+    groups, finished = read_groups(weights)
+    for s in before:
+        if s not in finished:
+            n = STAGES.index(s) + 1
+            raise FileNotFoundError(
+                f"{run_dir}: stage {n} ({s}) has not finished; run `python -m zoomrl patchdrop train --stage {n}` "
+                f"with this --model-dir first"
+            )
+    return {g: w for g, w in groups.items() if g.split("/")[0] in before}, before

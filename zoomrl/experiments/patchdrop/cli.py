@@ -32,7 +32,8 @@ the epoch fields come from ``--epochs`` and ``--stage-epochs``."""
 def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> argparse.ArgumentParser:
     import dataclasses
 
-    from zoomrl.experiments.patchdrop.config import DATASETS, EPOCH_FIELDS, PRESETS, TEST_FIELDS, PatchDropConfig
+    from zoomrl.agents.patchdrop.config import EPOCH_FIELDS
+    from zoomrl.experiments.patchdrop.config import DATASETS, PRESETS, TEST_FIELDS, PatchDropConfig
 
     c = {**DEFAULTS, **(constants or {})}
     what = "Train" if command == "train" else "Test"
@@ -108,7 +109,8 @@ def _sigma_list(text: str | None) -> list[float] | None:
 def make_train_config(args: argparse.Namespace):
     import dataclasses
 
-    from zoomrl.experiments.patchdrop.config import PatchDropConfig, epoch_overrides, make_config
+    from zoomrl.agents.patchdrop.config import epoch_overrides
+    from zoomrl.experiments.patchdrop.config import PatchDropConfig, make_config
 
     names = [f.name for f in dataclasses.fields(PatchDropConfig)]
     over: dict[str, Any] = {k: getattr(args, k) for k in names if k not in NOT_FLAGS and hasattr(args, k)}

@@ -24,119 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from zoomrl.agents.patchdrop import patches as pt
 from zoomrl.core.io import write_json
-from zoomrl.eval.patchdrop import plot_run
-
-
-def _chunks(n: int, size: int):
-    for start in range(0, n, size):
-        yield slice(start, min(start + size, n))
-
-
-def hr_scores(agent: Any, images: np.ndarray, actions: np.ndarray | None, batch: int) -> np.ndarray:
-    return np.concatenate(
-        [agent.hr_scores(images[s], None if actions is None else actions[s]) for s in _chunks(len(images), batch)]
-    )
-
-
-def lr_scores(agent: Any, images: np.ndarray, batch: int) -> np.ndarray:
-    return np.concatenate([agent.lr_scores(images[s]) for s in _chunks(len(images), batch)])
-
-
-def greedy(agent: Any, images: np.ndarray, batch: int) -> np.ndarray:
-    return np.concatenate([agent.act(images[s], explore=False) for s in _chunks(len(images), batch)])
-
-
-def accuracy(pred: np.ndarray, labels: np.ndarray) -> float:
-    return round(100.0 * float(np.mean(pred == labels)), 2)
-
-
-def evaluate_policy(
-    agent: Any,
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch: int,
-    draws: int,
-    rng: np.random.Generator,
-    two_stream: bool = False,
-) -> tuple[dict[str, Any], np.ndarray]:
-    """The greedy policy's accuracy and mean patches, and random sampling at the same per-image counts."""
-    actions = greedy(agent, images, batch)
-    lr = lr_scores(agent, images, batch) if two_stream else None
-
-    def predict(acts: np.ndarray) -> np.ndarray:
-        s = hr_scores(agent, images, acts, batch)
-        return (pt.two_stream(s, lr, acts) if two_stream else s).argmax(axis=1)
-
-    counts = actions.sum(axis=1).astype(np.int64)
-    rand = [accuracy(predict(pt.random_actions(counts, agent.patches, rng)), labels) for _ in range(draws)]
-    row = {
-        "sigma": agent.sigma,
-        "accuracy": accuracy(predict(actions), labels),
-        "mean_patches": round(float(counts.mean()), 3),
-        "random_accuracy": round(float(np.mean(rand)), 2),
-        "random_accuracy_draws": rand,
-    }
-    return row, actions
-
-
-def draw(
-    images: np.ndarray, labels: np.ndarray, actions: np.ndarray, preds: np.ndarray, grid: int, folder: Path
-) -> list[str]:
-    """One PNG per image: the image, and what the HR classifier sees (dropped patches dimmed, kept ones framed)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
-
-    from zoomrl.core.io import atomic_path
-
-    written = []
-    for i in range(len(images)):
-        img = images[i]
-        show = img[..., 0] if img.shape[-1] == 1 else img
-        cmap = "gray" if img.shape[-1] == 1 else None
-        fig = Figure(figsize=(5.0, 2.8), dpi=100)
-        FigureCanvasAgg(fig)
-        h, w = img.shape[:2]
-        ph, pw = h / grid, w / grid
-        for j, (title, picture) in enumerate((("image", show), ("kept patches", None))):
-            ax = fig.add_subplot(1, 2, j + 1)
-            ax.imshow(show, cmap=cmap, vmin=0, vmax=1, alpha=1.0 if picture is not None else 0.25)
-            if picture is None:
-                kept = pt.mask_patches(img[None], actions[i : i + 1], grid)[0]
-                ax.imshow(
-                    np.ma.masked_where(
-                        pt.patch_mask(actions[i : i + 1], h, w, grid)[0, ..., 0] == 0,
-                        kept[..., 0] if img.shape[-1] == 1 else kept[..., 0],
-                    ),
-                    cmap="gray",
-                    vmin=0,
-                    vmax=1,
-                ) if img.shape[-1] == 1 else ax.imshow(kept)
-                for k in np.flatnonzero(actions[i]):
-                    ax.add_patch(
-                        Rectangle(
-                            ((k % grid) * pw - 0.5, (k // grid) * ph - 0.5),
-                            pw,
-                            ph,
-                            fill=False,
-                            edgecolor="lime",
-                            linewidth=1.2,
-                        )
-                    )
-                title = f"{int(actions[i].sum())}/{grid * grid} kept, predicted {int(preds[i])}"
-            else:
-                title = f"label {int(labels[i])}"
-            ax.set_title(title, fontsize=8)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        fig.tight_layout()
-        path = folder / f"{i:03d}.png"
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png")
-        written.append(str(path))
-    return written
+from zoomrl.eval.patchdrop import accuracy, draw, evaluate_policy, hr_scores, lr_scores, plot_run, targets
 
 
 def run_test(
@@ -223,15 +112,7 @@ def run_test(
             final = (agent, acts, stage == "two_stream")
             bar.update()
     if results.get("finetuned"):
-        f, hr = results["finetuned"], results["hr_classifier"]["accuracy"]
-        results["targets"] = {
-            "accuracy_gap_to_hr_points": round(hr - f["accuracy"], 2),
-            "within_1_point_of_hr": bool(hr - f["accuracy"] <= 1.0),
-            "at_most_half_the_patches": bool(f["mean_patches"] <= base.patches / 2),
-            "gain_over_random_points": round(f["accuracy"] - f["random_accuracy"], 2),
-            "beats_random_by_10_points": bool(f["accuracy"] - f["random_accuracy"] >= 10.0),
-            "beats_random_by_20_points": bool(f["accuracy"] - f["random_accuracy"] >= 20.0),  # issue 20's margin
-        }
+        results["targets"] = targets(results["finetuned"], results["hr_classifier"]["accuracy"], base.patches)
     output_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(output_dir / "config.json")
     plot_run(results, output_dir / "accuracy_vs_patches.png")

@@ -6,36 +6,40 @@ stages in order, each stage's count from its epoch field (stage 2 trains one pol
 Every weights file holds the final networks of the finished stages and the current stage's
 (:mod:`zoomrl.agents.patchdrop.stages`), so the last one is all that testing reads.
 
-``--stage N`` retrains stage N alone: the run is rewound to the end of stage N - 1 (:func:`rewind`) and resumed
+``--stage N`` retrains stage N alone: the run is rewound to the end of stage N - 1
+(:func:`~zoomrl.core.runner.rewind_run`) and resumed
 up to the end of stage N; the fields of stage N and later may differ from the saved run's, the earlier ones not.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from zoomrl.agents.base import LabelledBatch
-from zoomrl.agents.patchdrop.stages import STAGES, group, read_groups, stage_agents, write_groups
-from zoomrl.core.checkpoint import EPOCH_FILE, Checkpointer, epoch_file, read_latest, read_state
+from zoomrl.agents.patchdrop import stages as st
+from zoomrl.agents.patchdrop.config import EPOCH_FIELDS, STAGE_FIELDS, STAGES
+from zoomrl.core.checkpoint import read_latest
 from zoomrl.core.config import ConfigError
-from zoomrl.core.runner import CONFIG_FILE, STATE_FILE, WEIGHTS, CheckpointError, EpochResult, Progress, Runner
+from zoomrl.core.runner import (
+    CONFIG_FILE,
+    WEIGHTS,
+    CheckpointError,
+    EpochResult,
+    Log,
+    Progress,
+    Runner,
+    Trainee,
+    rewind_run,
+)
 from zoomrl.data.patch_digits import NUM_CLASSES, augment, load_for
-from zoomrl.experiments.patchdrop.config import EPOCH_FIELDS, STAGE_FIELDS, TEST_FIELDS, PatchDropConfig
-
-Log = Callable[[str], None]
+from zoomrl.experiments.patchdrop.config import TEST_FIELDS, PatchDropConfig
 
 
-def stage_ends(cfg: PatchDropConfig) -> list[int]:
-    """The run's epoch at which each stage ends (cumulative epoch counts)."""
-    return list(np.cumsum([cfg.stage_epochs(s) for s in STAGES]).tolist())
-
-
-class PatchDropTrainee:
+class PatchDropTrainee(Trainee):
     """The run's networks for the driver: ``run_epoch`` finds the stage of the epoch, starts it (its agents, from
     the finished stages' networks, :func:`stage_agents`) at its first epoch, and trains each of its agents one
     pass of whole batches over the training images. No score, so no ``best`` checkpoint."""
@@ -44,7 +48,7 @@ class PatchDropTrainee:
 
     def __init__(self, cfg: PatchDropConfig, data: tuple[np.ndarray, np.ndarray]) -> None:
         self.cfg, (self.images, self.labels) = cfg, data
-        self.ends = stage_ends(cfg)
+        self.ends = cfg.stage_ends()
         self.meta = {"family": "patchdrop", "dataset": cfg.dataset}
         self.final: dict[str, list[np.ndarray]] = {}  # the finished stages' networks, by group
         self.finished: list[str] = []
@@ -58,12 +62,9 @@ class PatchDropTrainee:
         k = next(i for i, end in enumerate(self.ends) if epoch < end)
         return k, epoch - (self.ends[k - 1] if k else 0) + 1
 
-    def batch(self, stage: str) -> int:
-        return int(getattr(self.cfg, {"classifiers": "classifier_batch"}.get(stage, f"{stage}_batch")))
-
     def batches(self, stage: str) -> int:
         """Whole batches per epoch (a last, smaller one would trace the update a second time)."""
-        n, b = len(self.images), self.batch(stage)
+        n, b = len(self.images), self.cfg.stage_batch(stage)
         return n // b if n >= b else 1
 
     @property
@@ -71,16 +72,13 @@ class PatchDropTrainee:
         stage = STAGES[self.locate(self.next_epoch)[0]] if self.next_epoch < self.ends[-1] else STAGES[-1]
         return self.batches(stage) * (len(self.cfg.sigma_curve) if stage == "pretrain" else 1)
 
-    def init_fresh(self, bar: Any) -> None:
-        pass
-
     def start(self, stage: str) -> None:
         """Build ``stage``'s agents, seeded by ``(seed, stage)`` alone (see :func:`stage_agents`)."""
         from zoomrl.agents.seeding import seed_everything
 
         seed_everything(int(np.random.SeedSequence([self.cfg.seed, STAGES.index(stage) + 1]).generate_state(1)[0]))
         shape = self.images.shape[1:]
-        self.agents = stage_agents(self.cfg, stage, self.final, shape, NUM_CLASSES[self.cfg.dataset])
+        self.agents = st.stage_agents(self.cfg, stage, self.final, shape, NUM_CLASSES[self.cfg.dataset])
         if stage != "classifiers":  # the alpha schedule spans the stage's updates
             for a in self.agents:
                 a.schedule(self.cfg.stage_epochs(stage) * self.batches(stage))
@@ -100,7 +98,7 @@ class PatchDropTrainee:
         line = f"stage {k + 1} ({stage}) epoch {e}/{n}: " + ", ".join(f"{a} {b:g}" for a, b in summary.items())
         if e == n:  # the stage's networks are final: later stages start from them, testing reads them
             for a in self.agents:
-                self.final.update({group(stage, net, a.sigma): w for net, w in a.trained_arrays().items()})
+                self.final.update({st.group(stage, net, a.sigma): w for net, w in a.trained_arrays().items()})
             self.finished.append(stage)
             self.stage, self.agents = None, []
             line += f"; stage {k + 1} finished ({n} epochs on {len(self.images)} images)"
@@ -109,7 +107,7 @@ class PatchDropTrainee:
 
     def agent_epoch(self, agent: Any, stage: str, progress: Progress) -> dict[str, float]:
         order = agent.rng.permutation(len(self.images))  # a new order every epoch, from the agent's generator
-        size, sums = self.batch(stage), {}
+        size, sums = self.cfg.stage_batch(stage), {}
         flip = stage == "classifiers" and self.cfg.augment and self.cfg.dataset != "digits"
         for i in range(self.batches(stage)):
             idx = order[i * size : (i + 1) * size]
@@ -120,15 +118,15 @@ class PatchDropTrainee:
         return {key: v / self.batches(stage) for key, v in sums.items()}
 
     def groups(self) -> dict[str, list[np.ndarray]]:
-        current = {group(self.stage, n, a.sigma): w for a in self.agents for n, w in a.trained_arrays().items()}
+        current = {st.group(self.stage, n, a.sigma): w for a in self.agents for n, w in a.trained_arrays().items()}
         return {**self.final, **current}
 
     def save_weights(self, path: Path) -> None:
-        write_groups(path, self.groups(), self.finished)
+        st.write_groups(path, self.groups(), self.finished)
 
     def load_weights(self, path: Path) -> None:
         try:
-            self.loaded, self.finished = read_groups(path)
+            self.loaded, self.finished = st.read_groups(path)
         except (OSError, ValueError) as exc:
             raise CheckpointError(str(exc)) from None
 
@@ -150,73 +148,8 @@ class PatchDropTrainee:
         if int(state.get("agents", -1)) != len(self.agents):
             raise ValueError(f"it holds {state.get('agents')} agents' states, stage {k + 1} has {len(self.agents)}")
         for i, agent in enumerate(self.agents):
-            agent.set_networks({n: self.loaded[group(STAGES[k], n, agent.sigma)] for n in agent.trained})
+            agent.set_networks({n: self.loaded[st.group(STAGES[k], n, agent.sigma)] for n in agent.trained})
             agent.set_state({key[len(f"a{i}/") :]: v for key, v in state.items() if key.startswith(f"a{i}/")})
-
-    def before_save(self, history: Sequence[Mapping[str, Any]]) -> None:
-        pass
-
-    def after_save(self, history: Sequence[Mapping[str, Any]]) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def check_resume_epochs(saved: PatchDropConfig, cfg: PatchDropConfig, done: int) -> None:
-    """A resumed run keeps the epoch counts of the stages its ``done`` epochs have finished, and gives the stage
-    in progress at least its epochs done: the run's epochs map to stages through them."""
-    for s, end, n in zip(STAGES, stage_ends(saved), (saved.stage_epochs(s) for s in STAGES)):
-        started = end - n
-        finished_other = n and end <= done and n != cfg.stage_epochs(s)
-        if finished_other or started < done < end and cfg.stage_epochs(s) < done - started:
-            raise ConfigError(
-                f"--resume: stage {STAGES.index(s) + 1} ({s}) has {min(n, done - started)} of its {n} epochs done, "
-                f"this run gives it {cfg.stage_epochs(s)}; change only the epochs of stages not finished"
-            )
-
-
-def rewind(run_dir: Path, saved: PatchDropConfig, stage: str) -> None:
-    """Make the run end where ``stage`` starts: a checkpoint of that epoch holding the stages before it only
-    (written first, so that an interruption leaves a whole run), then the later epoch files removed."""
-    k = STAGES.index(stage)
-    latest = read_latest(run_dir)
-    before = [s for s in STAGES[:k] if saved.stage_epochs(s) > 0]
-    groups, finished = read_groups(run_dir / latest["files"][WEIGHTS]) if latest else ({}, [])
-    for s in before:
-        if s not in finished:
-            n = STAGES.index(s) + 1
-            raise FileNotFoundError(
-                f"{run_dir}: stage {n} ({s}) has not finished; run `python -m zoomrl patchdrop train --stage {n}` "
-                f"with this --model-dir first"
-            )
-    at = stage_ends(saved)[k - 1] if k else 0
-    if not at:
-        return
-    state = read_state(run_dir / STATE_FILE)
-    history = [h for h in json.loads(str(state["history"])) if h["epoch"] <= at]
-    keep = {g: w for g, w in groups.items() if g.split("/")[0] in before}
-    run = {
-        "agents": np.array(0),
-        "epoch": np.array(at),
-        "meta": state["meta"],
-        "history": np.array(json.dumps(history)),
-    }
-
-    def write_state(p: Path) -> None:
-        with open(p, "wb") as f:
-            np.savez(f, **run)
-
-    Checkpointer(run_dir, keep=None).save(
-        at,
-        {WEIGHTS: lambda p: write_groups(p, keep, before)},
-        {STATE_FILE: write_state},
-        info={"weights": epoch_file(at, WEIGHTS)},
-    )
-    for p in run_dir.iterdir():
-        m = EPOCH_FILE.match(p.name)
-        if m and int(m.group(1)) > at:
-            p.unlink()
 
 
 def train(
@@ -236,7 +169,7 @@ def train(
     seed_everything(cfg.seed)
     log(describe_execution(cfg))
     k = STAGES.index(stage) if stage else None
-    epochs = stage_ends(cfg)[k] if k is not None else cfg.run_epochs()
+    epochs = cfg.stage_ends()[k] if k is not None else cfg.run_epochs()
     if k is not None and not cfg.stage_epochs(stage):
         raise ConfigError(f"stage {k + 1} ({stage}) has 0 epochs in this configuration")
     # --stage N (not its first) continues a run rewound to N's start: fields of N and later may change.
@@ -249,21 +182,18 @@ def train(
         saved_path = model_dir / CONFIG_FILE
         latest = read_latest(model_dir) if (resume or retrain) else None
         saved = PatchDropConfig.load(saved_path) if latest and saved_path.is_file() else None
-        if retrain:
-            if saved is None:
-                raise FileNotFoundError(
-                    f"{model_dir}: stage {k} ({STAGES[k - 1]}) has not finished; run `python -m zoomrl patchdrop "
-                    f"train --stage {k}` with this --model-dir first"
-                )
-            for s in STAGES[:k]:
-                if saved.stage_epochs(s) != cfg.stage_epochs(s):
-                    raise ConfigError(
-                        f"--stage {k + 1}: stage {STAGES.index(s) + 1} ({s}) was trained with "
-                        f"{saved.stage_epochs(s)} epochs, this run says {cfg.stage_epochs(s)}"
-                    )
-            rewind(model_dir, saved, stage)
-        elif saved is not None:
-            check_resume_epochs(saved, cfg, int(latest["epoch"]))
+        if retrain and saved is None:
+            raise FileNotFoundError(
+                f"{model_dir}: stage {k} ({STAGES[k - 1]}) has not finished; run `python -m zoomrl patchdrop "
+                f"train --stage {k}` with this --model-dir first"
+            )
+        if saved is not None:
+            st.check_stage_epochs(saved, cfg, int(latest["epoch"]), k if retrain else None)
+        if retrain:  # the run ends where stage k starts: its checkpoint holds the stages before k only
+            keep, before = st.finished_before(model_dir, model_dir / latest["files"][WEIGHTS], saved, stage)
+            if saved.stage_ends()[k - 1]:
+                at = saved.stage_ends()[k - 1]
+                rewind_run(model_dir, at, lambda p: st.write_groups(p, keep, before), {"agents": np.array(0)})
         data = load_for(cfg, "train")
         log(f"data: {cfg.dataset}, {len(data[0])} training images of {data[0].shape[1:]}")
         return PatchDropTrainee(cfg, data)
@@ -281,4 +211,4 @@ def train(
     return runner.train(setup)
 
 
-__all__ = ["PatchDropTrainee", "rewind", "stage_ends", "train"]
+__all__ = ["PatchDropTrainee", "train"]
