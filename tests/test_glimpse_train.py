@@ -173,3 +173,95 @@ def test_jax_backend_one_training_step():
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.startswith("ok")
+
+
+def test_help_shows_the_values_in_force_for_the_preset_and_task_given(capsys):
+    """``--help`` is made for the ``--preset`` and ``--task`` on the command line: fast2's regression values (the
+    conv glimpse network, 8 glimpses, flips; taken from ``TASK_PRESETS``), not the default fast/classify ones.
+    Mutation caught: ``GlimpseParser`` parsing with the parser made for the defaults."""
+    for argv, shown in (
+        ([], ("fast: 'fc'", "fast: 6", "fast: False")),
+        (["--preset", "fast2", "--task", "regress"], ("fast2: 'conv'", "fast2: 8", "fast2: True")),
+    ):
+        with pytest.raises(SystemExit):
+            build_parser("train").parse_args([*argv, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        for flag, value in zip(("--glimpse-net GLIMPSE_NET", "--glimpses GLIMPSES", "--no-augment-flip"), shown):
+            assert text.split(f" {flag} ")[1].split(" --")[0].endswith(f"(default: the preset's; {value})")
+
+
+def test_old_boolean_spelling_still_reads_with_one_line(capsys):
+    from zoomrl.experiments.glimpse.cli import train_config
+
+    args = build_parser("train").parse_args(["--preset", "fast2", "--logp-unclipped", "false", "--augment-flip=no"])
+    assert (args.logp_unclipped, args.augment_flip) == (False, False)
+    assert capsys.readouterr().err.splitlines() == [
+        "note: --logp-unclipped false is deprecated, use --no-logp-unclipped",
+        "note: --augment-flip no is deprecated, use --no-augment-flip",
+    ]
+    cfg = train_config(build_parser("train").parse_args(["--task", "regress", "--augment-flip", "--xla", "0"]))
+    assert (cfg.augment_flip, cfg.xla, cfg.logp_unclipped) == (True, False, False)  # fast's logp_unclipped
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A tiny RAM and CNN, trained once with seed 4 (a uniform first glimpse: the mean path draws too)."""
+    models = tmp_path_factory.mktemp("glimpse") / "m"
+    cli("train", *EAGER, "--models", "ram,cnn", "--model-dir", str(models), "--seed", "4")
+    return models
+
+
+def test_test_time_seed_seeds_the_test_draws_alone(tiny_run, tmp_path):
+    """``--seed`` at test time defaults to the run's (4), which draws with the seeds every earlier test used (7 for
+    the first glimpses and the mean path, 11 for the Monte-Carlo paths); seed 6 with 207 and 211, computed here by
+    hand through ``evaluate``. The CNN draws nothing: its scores never move. Mutations caught: the test seed
+    ignored (the seeds fixed at 7 and 11), its default not the run's (0)."""
+    from zoomrl.core.runner import WEIGHTS
+    from zoomrl.experiments.glimpse.config import GlimpseConfig
+    from zoomrl.experiments.glimpse.data import GlimpseData
+    from zoomrl.experiments.glimpse.test import evaluate
+    from zoomrl.experiments.glimpse.train import build_agent
+
+    results = {}
+    for name, argv in (("default", []), ("4", ["--seed", "4"]), ("6", ["--seed", "6"])):
+        cli("test", "--quiet", "--model-dir", str(tiny_run), "--output-dir", str(tmp_path / name), *argv)
+        results[name] = json.loads((tmp_path / name / "results.json").read_text())["models"]
+    assert results["default"] == results["4"]
+    assert results["6"]["cnn"] == results["4"]["cnn"]
+    cfg = GlimpseConfig.load(tiny_run / "ram" / "config.json")
+    data = GlimpseData(cfg)
+    agent = build_agent("ram", cfg, data.image_shape(), data.n_outputs)
+    latest = json.loads((tiny_run / "ram" / "latest.json").read_text())
+    agent.load_weights(tiny_run / "ram" / latest["files"][WEIGHTS])
+    for name, seeds in (("4", (7, 11)), ("6", (207, 211))):
+        scores, _ = evaluate("ram", agent, data.test(), cfg, seeds)
+        assert {k: results[name]["ram"][k] for k in scores} == scores, name
+    # not vacuous: the two seeds' draws differ (mean path from other first glimpses, other Monte-Carlo paths)
+    probs = [evaluate("ram", agent, data.test(), cfg, s)[1][0] for s in ((7, 11), (207, 211))]
+    assert not np.array_equal(probs[0], probs[1])
+
+
+def test_test_reads_the_saved_configuration(tiny_run, tmp_path, capsys):
+    """Only the test settings change at test time: another ``--preset`` or ``--task`` is a one-line error (exit 2),
+    the run's own is accepted, a training flag is refused by the parser."""
+    out = ["--model-dir", str(tiny_run), "--output-dir", str(tmp_path / "r"), "--quiet"]
+    assert main(["glimpse", "test", *out, "--preset", "fast"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: --preset fast: the models in {tiny_run} were trained with --preset tiny (a test reads "
+        "their saved configuration; drop --preset)"
+    ]
+    assert main(["glimpse", "test", *out, "--task", "regress"]) == 2
+    assert "were trained with --task classify" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        build_parser("test").parse_args([*out, "--glimpses", "2"])
+    assert exc.value.code == 2
+    capsys.readouterr()
+    text = " ".join(build_parser("test").format_help().split())
+    assert (
+        "--mc-samples MC_SAMPLES Paths sampled per test image for the Monte-Carlo evaluation (default: the run's)"
+        in text
+    )
+    assert main(["glimpse", "test", *out, "--preset", "tiny", "--models", "cnn", "--test-size", "8"]) == 0
+    res = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert set(res["models"]) == {"cnn"} and res["test_size"] == 8

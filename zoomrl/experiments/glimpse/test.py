@@ -38,6 +38,15 @@ FIRST_LOCATION_SEED = 7
 MC_SEED = 11
 
 
+def draw_seeds(seed: int, run_seed: int) -> tuple[int, int]:
+    """Seeds of the test's own draws (the uniform first glimpses and the mean path, the Monte-Carlo paths) under
+    ``--seed seed`` for a run trained with ``run_seed``. The run's own seed, the default, gives
+    :data:`FIRST_LOCATION_SEED` and :data:`MC_SEED`, the streams of every test before ``--seed`` counted at test
+    time, so their results stand; another seed moves both by 100 per unit (the two streams never meet)."""
+    shift = 100 * (seed - run_seed)
+    return (FIRST_LOCATION_SEED + shift) % 2**31, (MC_SEED + shift) % 2**31
+
+
 def find_runs(model_dir: Path, models: list[str]) -> dict[str, tuple[Path, dict[str, Any]]]:
     found = {}
     for name in models:
@@ -56,17 +65,20 @@ def regression_scores(pred_units: np.ndarray, split: Split, size: int) -> dict[s
     }
 
 
-def evaluate(name: str, agent: Any, split: Split, cfg: GlimpseConfig) -> tuple[dict[str, Any], Any]:
-    """Scores of one model on ``split``; also what pictures need (mean paths and outputs), or None."""
+def evaluate(
+    name: str, agent: Any, split: Split, cfg: GlimpseConfig, seeds: tuple[int, int] = (FIRST_LOCATION_SEED, MC_SEED)
+) -> tuple[dict[str, Any], Any]:
+    """Scores of one model on ``split``; also what pictures need (mean paths and outputs), or None. ``seeds``: of
+    the mean path (and its uniform first glimpses) and of the Monte-Carlo paths (:func:`draw_seeds`)."""
     size = split.images.shape[1]
     if name in ("ram", "random"):
         first = None  # a fixed start (centre, learned mean): the model's own, so the path is deterministic
         if not agent.model.has_fixed_start():
-            first = np.random.default_rng(FIRST_LOCATION_SEED).uniform(-1, 1, size=(len(split), 2))
+            first = np.random.default_rng(seeds[0]).uniform(-1, 1, size=(len(split), 2))
             first = first.astype(np.float32)
-        agent.reseed(FIRST_LOCATION_SEED)
+        agent.reseed(seeds[0])
         mean_out, mean_paths = agent.predict(split.images, "mean", first_locations=first)
-        agent.reseed(MC_SEED)
+        agent.reseed(seeds[1])
         mc_out, _ = agent.predict(split.images, "sample", samples=cfg.mc_samples)
         res = {}
         for key, out in (("mean_path", mean_out), ("monte_carlo", mc_out)):
@@ -102,8 +114,10 @@ def test(
     draw: bool = False,
     quiet: bool = False,
     log: Callable[[str], None] = print,
+    seed: int | None = None,
 ) -> dict[str, Any]:
-    """Evaluate the models of ``cfg.models`` found in ``model_dir``; write ``results.json`` and pictures."""
+    """Evaluate the models of ``cfg.models`` found in ``model_dir``; write ``results.json`` and pictures.
+    ``seed``: of the test's own draws (:func:`draw_seeds`; None: the run's, ``cfg.seed``)."""
 
     model_dir, output_dir = Path(model_dir), Path(output_dir)
     runs = find_runs(model_dir, cfg.model_list())
@@ -112,7 +126,10 @@ def test(
             f"{model_dir}: no trained model ({', '.join(cfg.model_list())}) with a finished "
             f"epoch; run 'python -m zoomrl glimpse train' first"
         )
-    seed_everything(cfg.seed)
+    seed = cfg.seed if seed is None else seed
+    seed_everything(seed)
+    seeds = draw_seeds(seed, cfg.seed)
+    log(f"test seed {seed} (the run's: {cfg.seed}): first glimpses and mean paths {seeds[0]}, Monte-Carlo {seeds[1]}")
     t0 = time.time()
     data = GlimpseData(cfg)
     split = data.test()
@@ -133,7 +150,7 @@ def test(
         run_cfg = GlimpseConfig.load(run_dir / "config.json")
         agent = build_agent(name, run_cfg, data.image_shape(), data.n_outputs)
         agent.load_weights(run_dir / latest["files"][WEIGHTS])
-        scores, extra = evaluate(name, agent, split, cfg)
+        scores, extra = evaluate(name, agent, split, cfg, seeds)
         scores["epochs"] = int(latest["epoch"])
         results["models"][name] = scores
         if name == "ram" and extra is not None:
