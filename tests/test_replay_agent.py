@@ -319,6 +319,7 @@ def test_observe_takes_a_vector_step_row_by_row():
     assert vector.transitions == 3 and len(vector.memory) == 3
     # "a": s0 then s2 (cut: both bootstrap from s2'), "b": s1 ends; hand values of the returns
     assert sorted(vector.memory.returns[:3].tolist()) == sorted([0.5 + 0.5 * 2.0, 2.0, -1.0])
+    np.testing.assert_allclose(sorted(vector.memory.ious[:3].tolist()), [0.1, 0.2, 0.3], rtol=1e-6)
     for name in ("states", "actions", "returns", "discounts", "next_states", "ious"):
         np.testing.assert_allclose(getattr(vector.memory, name)[:3], getattr(single.memory, name)[:3], rtol=1e-6)
     demo = _agent(demo_ratio=0.5)

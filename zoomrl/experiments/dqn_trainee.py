@@ -1,17 +1,28 @@
 """What the value-based families (hierarchical, active) share on top of the run driver
 (:class:`zoomrl.core.runner.Runner`): a DQN agent, its feature model and training images as a
 :class:`~zoomrl.core.runner.Trainee` (oracle demonstrations and the behaviour-cloning warm-up on a fresh start,
-checked weights files, the training curves), and :func:`train_dqn`, the whole ``train`` around it.
+checked weights files, the training curves), one epoch (:func:`dqn_epoch`, its :class:`EpochStats`), the training
+split (:func:`training_split`), and :func:`train_family`, the whole ``train`` of a family.
 
-A family subclasses :class:`DQNTrainee` with its epoch (:meth:`DQNTrainee.run_epoch`) and its demonstrations
-(:meth:`DQNTrainee.collect_demonstrations`), and passes :func:`train_dqn` a ``setup`` that builds it.
+A family subclasses :class:`DQNTrainee` with what is its own: its feature model and agent
+(:meth:`DQNTrainee.build`), its environments (:meth:`DQNTrainee.envs_for`,
+:meth:`DQNTrainee.collect_demonstrations`), its exploration (:meth:`DQNTrainee.explorer`) and what it adds to
+an epoch (:meth:`DQNTrainee.finish_epoch`).
+
+The agent contract (:class:`~zoomrl.agents.base.OnlineAgent`) covers acting and learning; the
+behaviour-cloning warm-up stays a DQN call (``agent.pretrain``, in :meth:`DQNTrainee.init_fresh`): a fixed number
+of updates on demonstrations alone, once, before the first epoch, which no other family has and which the
+protocol's ``learn()`` (the updates due from the steps observed) does not describe.
 """
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -19,8 +30,135 @@ from zoomrl.agents.dqn.checkpoint import META_KEYS, load_weights_checked, write_
 from zoomrl.core.config import ConfigBase
 from zoomrl.core.runner import BarFactory, EpochResult, Progress, Runner
 from zoomrl.data.images import ImageStore
+from zoomrl.data.voc import VocImage
+from zoomrl.experiments import dqn_loop
 
 Log = Callable[[str], None]
+
+
+@dataclass
+class EpochStats:
+    """One line of the training log (and one point of each training curve)."""
+
+    epoch: int
+    mean_reward: float
+    """Mean total reward of a search."""
+    mean_final_iou: float
+    """Mean IoU, with the best remaining object, of the window each search ended on."""
+    trigger_success: float
+    """Share of searches that ended with a trigger at IoU >= trigger_iou."""
+    epsilon: float
+    loss: float
+    seconds: float
+    searches: int
+    steps: int
+    updates: int
+    images_per_second: float
+    extra: dict[str, Any] = field(default_factory=dict)
+    """The family's own statistics (flattened into :meth:`record`)."""
+
+    def record(self) -> dict[str, Any]:
+        """The history entry: the fields, then the family's own."""
+        out = asdict(self)
+        return {**{k: v for k, v in out.items() if k != "extra"}, **self.extra}
+
+    def line(self, epochs: int, middle: str = "", suffix: str = "") -> str:
+        """The log line; ``middle`` goes before epsilon, ``suffix`` at the end (the family's own numbers)."""
+        return (
+            f"epoch {self.epoch}/{epochs}: reward {self.mean_reward:+.2f}  final IoU {self.mean_final_iou:.3f}  "
+            f"trigger success {self.trigger_success:.2f}  {middle}epsilon {self.epsilon:.2f}  loss {self.loss:.4f}  "
+            f"{self.steps} steps, {self.updates} updates, {self.seconds:.1f} s{suffix}"
+        )
+
+
+def dqn_epoch(
+    epoch: int,
+    n_images: int,
+    envs_for: dqn_loop.EnvsFor,
+    explorer: Any,
+    features: Any,
+    agent: Any,
+    config: Any,
+    progress: Progress | None = None,
+) -> tuple[EpochStats, list]:
+    """One pass over the images in 0-based ``epoch``'s shuffled order (:func:`dqn_loop.epoch_pass`) and its
+    statistics over every search that took an action; returns them and the envs (which hold the searches)."""
+    t0 = time.perf_counter()
+    updates_before = agent.updates
+    steps, losses, envs = dqn_loop.epoch_pass(epoch, n_images, envs_for, explorer, features, agent, config, progress)
+    searches = [s for env in envs for s in env.episode.searches if s.actions]
+    rewards = [float(np.sum(s.rewards)) for s in searches]
+    successes = sum(int(s.triggered and s.final_iou >= config.trigger_iou) for s in searches)
+    seconds = time.perf_counter() - t0
+    stats = EpochStats(
+        epoch=epoch + 1,
+        mean_reward=float(np.mean(rewards)) if rewards else 0.0,
+        mean_final_iou=float(np.mean([s.final_iou for s in searches])) if searches else 0.0,
+        trigger_success=successes / max(len(searches), 1),
+        epsilon=config.epsilon(epoch),
+        loss=float(np.mean(losses)) if losses else float("nan"),
+        seconds=seconds,
+        searches=len(searches),
+        steps=steps,
+        updates=agent.updates - updates_before,
+        images_per_second=n_images / max(seconds, 1e-9),
+    )
+    return stats, envs
+
+
+def split_validation(images: Sequence[VocImage], fraction: float, seed: int) -> tuple[list[VocImage], list[VocImage]]:
+    """``(training, validation)``: ``round(fraction * n)`` images (at least 1, at most n - 1, none for 0) go to
+    validation, those whose hash of ``(seed, image id)`` ranks lowest. The choice depends on the seed and the
+    image ids alone, not on their order; both lists keep the input order."""
+    if fraction <= 0 or len(images) < 2:
+        return list(images), []
+    n_val = min(max(int(round(fraction * len(images))), 1), len(images) - 1)
+
+    def rank(im: VocImage) -> tuple[str, str]:
+        return hashlib.sha256(f"{seed}:{im.image_id}".encode()).hexdigest(), im.key
+
+    chosen = {id(im) for im in sorted(images, key=rank)[:n_val]}
+    return [im for im in images if id(im) not in chosen], [im for im in images if id(im) in chosen]
+
+
+def training_split(
+    data: Sequence[str | Path],
+    image_set: str | None,
+    config: Any,
+    skip_bad: bool,
+    max_images: int | None,
+    log: Log,
+    val_fraction: float = 0.0,
+    negatives: bool = False,
+) -> tuple[list[VocImage], list[VocImage]]:
+    """``(training images, validation images)``: a validation split (``val_fraction``, every image of it, as a
+    test set) is held out first; training then keeps the images that hold the class (as in the papers: on the
+    others every action is penalised and nothing can be found), or all of them with ``negatives``."""
+    from zoomrl.data.images import load_images
+
+    cls = config.class_object
+    images = load_images(data, image_set, cls, skip_bad, max_images, log)
+    images, val = split_validation(images, val_fraction, config.seed)
+    if val:
+        n_val_objects = sum(len(im.boxes(cls, include_difficult=False)) for im in val)
+        log(
+            f"data: {len(val)} images ({n_val_objects} '{cls}' objects) held out for validation "
+            f"(--val-fraction {val_fraction:g})"
+        )
+    positives = [im for im in images if len(im.boxes(cls, include_difficult=False))]
+    if not positives:
+        raise ValueError(f"no training image holds a non-difficult '{cls}' in {', '.join(map(str, data))}")
+    chosen = images if negatives else positives
+    if len(positives) < len(images):
+        log(
+            f"data: training on all {len(images)} images, {len(images) - len(positives)} of them without a "
+            f"'{cls}' (--train-negatives)"
+            if negatives
+            else f"data: training on the {len(positives)} of {len(images)} images that hold a non-difficult '{cls}'"
+        )
+    n_objects = sum(len(im.boxes(cls, include_difficult=False)) for im in positives)
+    log(f"data: {len(chosen)} images, {n_objects} '{cls}' objects from {', '.join(map(str, data))}")
+    return chosen, val
 
 
 class DQNTrainee:
@@ -29,6 +167,10 @@ class DQNTrainee:
     metric = "trigger_success"
     plot_title: str | None = None
     """The training curves' title (None: the plot's own)."""
+    result_fields: ClassVar[Sequence[str]] = ()
+    """The configuration fields a resumed run keeps (the family's ``RESULT_FIELDS``)."""
+    recorded: ClassVar[Sequence[str]] = ()
+    """Arguments of ``train`` that ``config.extra`` records besides the data (``max_images``)."""
 
     def __init__(
         self,
@@ -39,21 +181,63 @@ class DQNTrainee:
         meta: Mapping[str, Any],
         run_dir: Path,
         log: Log,
+        val_images: Sequence[Any] = (),
     ) -> None:
         self.config, self.images, self.features, self.agent = config, images, features, agent
         self.meta, self.run_dir, self.log = meta, Path(run_dir), log
+        self.val_images = list(val_images)
         self.store = ImageStore()
 
     @property
     def units(self) -> int:
         return len(self.images)
 
+    @classmethod
+    def build(cls, config: Any, features: Any, log: Log) -> tuple[Any, Any, int]:
+        """``(feature model, agent, state size)`` of a run (``features``: a given feature model, else None)."""
+        raise NotImplementedError
+
+    @classmethod
+    def run_meta(cls, config: Any, state_size: int) -> dict[str, Any]:
+        """What a checkpoint of this run is for (stored in its files, checked when loaded)."""
+        raise NotImplementedError
+
+    @classmethod
+    def load(
+        cls,
+        data: Sequence[str | Path],
+        image_set: str | None,
+        config: Any,
+        skip_bad: bool,
+        max_images: int | None,
+        log: Log,
+    ) -> tuple[list[VocImage], list[VocImage]]:
+        """``(training images, validation images)``."""
+        return training_split(data, image_set, config, skip_bad, max_images, log)
+
+    def envs_for(self, epoch: int, indices: Sequence[int]) -> list:
+        """The training envs of ``indices`` in 0-based ``epoch``."""
+        raise NotImplementedError
+
+    def explorer(self, epoch: int, epsilon: float) -> Any:
+        """The agent's behaviour policy in 0-based ``epoch`` (an :data:`~zoomrl.agents.dqn.agent.Explorer`)."""
+        raise NotImplementedError
+
+    def finish_epoch(self, stats: EpochStats, envs: list) -> EpochResult:
+        """The family's statistics on top of ``stats``, and the epoch's score."""
+        return EpochResult(stats.record(), stats.line(self.config.epochs), stats.trigger_success)
+
     def collect_demonstrations(self, progress: Progress) -> int:
         """Store the oracle's transitions over the training images as demonstrations; returns its steps."""
         raise NotImplementedError
 
     def run_epoch(self, epoch: int, progress: Progress) -> EpochResult:
-        raise NotImplementedError
+        explorer = self.explorer(epoch, self.config.epsilon(epoch))
+        envs_for = lambda idx: self.envs_for(epoch, idx)  # noqa: E731
+        stats, envs = dqn_epoch(
+            epoch, len(self.images), envs_for, explorer, self.features, self.agent, self.config, progress
+        )
+        return self.finish_epoch(stats, envs)
 
     def init_fresh(self, bar: BarFactory) -> None:
         """Oracle demonstrations, then the behaviour-cloning warm-up (when the configuration asks for them)."""
@@ -141,3 +325,49 @@ def train_dqn(
         f"and training_curves.png in {run_dir}",
         "feature_stats": stats,
     }
+
+
+def train_family(
+    trainee: type[DQNTrainee],
+    config: Any,
+    data: Sequence[str | Path],
+    image_set: str | None,
+    model_dir: str | Path,
+    *,
+    max_images: int | None = None,
+    skip_bad: bool = False,
+    resume: bool = False,
+    log: Log = print,
+    show_progress: bool = True,
+    features: Any = None,
+    keep_checkpoints: int | None = 3,
+) -> dict[str, Any]:
+    """Train one agent of the family ``trainee`` for ``config.class_object`` into ``model_dir/<class>``; returns a
+    summary (run folder, history, final weights). The run driver (:mod:`zoomrl.core.runner`) owns the folder,
+    resume and checkpoints. ``features`` replaces the configured feature model (tests use a cheap one)."""
+    run_dir = Path(model_dir) / config.class_object
+
+    def setup() -> DQNTrainee:
+        images, val_images = trainee.load(data, image_set, config, skip_bad, max_images, log)
+        model, agent, state_size = trainee.build(config, features, log)
+        config.extra.update(
+            {
+                "weights_used": getattr(model, "weights_name", config.weights),
+                "data": [str(d) for d in data],
+                "image_set": image_set,
+                **({"max_images": max_images} if "max_images" in trainee.recorded else {}),
+            }
+        )
+        meta = trainee.run_meta(config, state_size)
+        return trainee(config, images, model, agent, meta, run_dir, log, val_images)
+
+    return train_dqn(
+        config,
+        run_dir,
+        setup,
+        trainee.result_fields,
+        resume=resume,
+        keep=keep_checkpoints,
+        log=log,
+        show_progress=show_progress,
+    )

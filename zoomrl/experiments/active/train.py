@@ -1,18 +1,11 @@
-"""Training the active agent: epochs of guided epsilon-greedy searches over the training images.
-
-:func:`train` loads data, features and agent, optionally collects oracle demonstrations and runs the
-behaviour-cloning warm-up, then runs :func:`train_epoch` per epoch and saves a checkpoint after each
-(``epoch_<k>.weights.h5``, ``training_state.npz``, ``config.json``, ``latest.json``; ``--resume`` continues exactly).
-:func:`train_epoch` is the run loop: images run ``episode_batch`` at a time in a
-:class:`~zoomrl.envs.vector.ZoomVectorEnv` of :class:`~zoomrl.envs.active.ActiveEnv`, every step stores its
-transitions and runs the DQN updates due.
+"""Training the active agent: what the family adds to the shared DQN run (:mod:`zoomrl.experiments.dqn_trainee`):
+its feature models (VGG-16 of the box with context, pixels for a CNN trained end to end, RoIAlign, CLIP), the
+options' state size, guided exploration, and the steps per search in each epoch's statistics.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,40 +17,12 @@ from zoomrl.data.voc import VocImage
 from zoomrl.envs.active import TRIGGER, ActiveEnv, extra_state_size
 from zoomrl.experiments import dqn_loop
 from zoomrl.experiments.active.config import RESULT_FIELDS, Config
-from zoomrl.experiments.dqn_loop import store_transitions  # noqa: F401 - re-exported
-from zoomrl.experiments.dqn_trainee import DQNTrainee, train_dqn
+from zoomrl.experiments.dqn_trainee import DQNTrainee, EpochStats, train_family
 
 if TYPE_CHECKING:
     from zoomrl.agents.dqn.agent import DQNAgent, Explorer
 
 Log = Callable[[str], None]
-
-
-@dataclass
-class EpochStats:
-    """One line of the training log."""
-
-    epoch: int
-    mean_reward: float
-    mean_final_iou: float
-    trigger_success: float
-    """Share of searches that ended with a trigger at IoU >= trigger_iou."""
-    mean_steps: float
-    """Mean actions per search."""
-    epsilon: float
-    loss: float
-    seconds: float
-    searches: int
-    steps: int
-    updates: int
-
-    def line(self, epochs: int) -> str:
-        return (
-            f"epoch {self.epoch}/{epochs}: reward {self.mean_reward:+.2f}  final IoU {self.mean_final_iou:.3f}  "
-            f"trigger success {self.trigger_success:.2f}  steps/search {self.mean_steps:.1f}  "
-            f"epsilon {self.epsilon:.2f}  loss {self.loss:.4f}  {self.steps} steps, {self.updates} updates, "
-            f"{self.seconds:.1f} s"
-        )
 
 
 def feature_model_for(config: Config, log: Log) -> Any:
@@ -231,135 +196,48 @@ def collect_demonstrations(
     )
 
 
-def train_epoch(
-    epoch: int,
-    images: Sequence[VocImage],
-    store: ImageStore,
-    features: Any,
-    agent: DQNAgent,
-    config: Config,
-    progress: Callable[[int], None] | None = None,
-) -> EpochStats:
-    """One pass over ``images`` in a shuffled order (0-based ``epoch``)."""
-    t0 = time.perf_counter()
-    epsilon = config.epsilon(epoch)
-    updates_before = agent.updates
-    steps, losses, envs = dqn_loop.epoch_pass(
-        epoch,
-        len(images),
-        lambda idx: make_envs(images, store, config, True, idx, features),
-        training_policy(config, epsilon, config.seed, epoch),
-        features,
-        agent,
-        config,
-        progress,
-    )
-    done = [s for env in envs for s in env.episode.searches if s.actions]
-    rewards = [float(np.sum(s.rewards)) for s in done]
-    final_ious = [s.final_iou for s in done]
-    lengths = [len(s.actions) for s in done]
-    successes = sum(int(s.triggered and s.final_iou >= config.trigger_iou) for s in done)
-    searches = len(rewards)
-    return EpochStats(
-        epoch=epoch + 1,
-        mean_reward=float(np.mean(rewards)) if rewards else 0.0,
-        mean_final_iou=float(np.mean(final_ious)) if final_ious else 0.0,
-        trigger_success=successes / max(searches, 1),
-        mean_steps=float(np.mean(lengths)) if lengths else 0.0,
-        epsilon=epsilon,
-        loss=float(np.mean(losses)) if losses else float("nan"),
-        seconds=time.perf_counter() - t0,
-        searches=searches,
-        steps=steps,
-        updates=agent.updates - updates_before,
-    )
-
-
-def training_images(
-    data: Sequence[str | Path], image_set: str | None, config: Config, skip_bad: bool, max_images: int | None, log: Log
-) -> list[VocImage]:
-    """The images that hold a non-difficult object of the class."""
-    from zoomrl.data.images import load_images
-
-    images = load_images(data, image_set, config.class_object, skip_bad, max_images, log)
-    positives = [im for im in images if len(im.boxes(config.class_object, include_difficult=False))]
-    if not positives:
-        raise ValueError(
-            f"no training image holds a non-difficult '{config.class_object}' in {', '.join(map(str, data))}"
-        )
-    n_objects = sum(len(im.boxes(config.class_object, include_difficult=False)) for im in positives)
-    log(
-        f"data: training on {len(positives)} of {len(images)} images ({n_objects} '{config.class_object}' objects) "
-        f"from {', '.join(map(str, data))}"
-    )
-    return positives
-
-
 class ActiveTrainee(DQNTrainee):
     """The run driver's view of an active run."""
+
+    result_fields = RESULT_FIELDS
+    recorded = ("max_images",)
 
     @property
     def plot_title(self) -> str:  # type: ignore[override]
         return f"active ({self.config.features}), class {self.config.class_object}"
 
+    @classmethod
+    def build(cls, config: Config, features: Any, log: Log) -> tuple[Any, DQNAgent, int]:
+        model = features if features is not None else feature_model_for(config, log)
+        state_size = state_size_of(config, model)
+        return model, build_agent(config, state_size), state_size
+
+    run_meta = staticmethod(run_meta)  # type: ignore[assignment]
+
+    def envs_for(self, epoch: int, indices: Sequence[int]) -> list[ActiveEnv]:
+        return make_envs(self.images, self.store, self.config, True, indices, self.features)
+
+    def explorer(self, epoch: int, epsilon: float) -> Explorer:
+        return training_policy(self.config, epsilon, self.config.seed, epoch)
+
     def collect_demonstrations(self, progress: Callable[[int], None]) -> int:
         return collect_demonstrations(self.images, self.store, self.features, self.agent, self.config, progress)
 
-    def run_epoch(self, epoch: int, progress: Callable[[int], None]) -> EpochResult:
-        stats = train_epoch(epoch, self.images, self.store, self.features, self.agent, self.config, progress)
-        return EpochResult(asdict(stats), stats.line(self.config.epochs), stats.trigger_success)
+    def finish_epoch(self, stats: EpochStats, envs: list) -> EpochResult:
+        lengths = [len(s.actions) for env in envs for s in env.episode.searches if s.actions]
+        stats.extra["mean_steps"] = float(np.mean(lengths)) if lengths else 0.0
+        line = stats.line(self.config.epochs, middle=f"steps/search {stats.extra['mean_steps']:.1f}  ")
+        return EpochResult(stats.record(), line, stats.trigger_success)
 
 
-def train(
-    config: Config,
-    data: Sequence[str | Path],
-    image_set: str | None,
-    model_dir: str | Path,
-    *,
-    max_images: int | None = None,
-    skip_bad: bool = False,
-    resume: bool = False,
-    log: Log = print,
-    show_progress: bool = True,
-    features: Any = None,
-    keep_checkpoints: int | None = 3,
-) -> dict[str, Any]:
-    """Train one agent for ``config.class_object`` into ``model_dir/<class>``; returns a summary. The run driver
-    (:mod:`zoomrl.core.runner`) owns the folder, resume and checkpoints.
-
-    ``features`` replaces the configured feature model (tests use a cheap one)."""
-    run_dir = Path(model_dir) / config.class_object
-
-    def setup() -> ActiveTrainee:
-        images = training_images(data, image_set, config, skip_bad, max_images, log)
-        model = features if features is not None else feature_model_for(config, log)
-        state_size = state_size_of(config, model)
-        agent = build_agent(config, state_size)
-        config.extra.update(
-            {
-                "weights_used": getattr(model, "weights_name", config.weights),
-                "data": [str(d) for d in data],
-                "image_set": image_set,
-                "max_images": max_images,
-            }
-        )
-        return ActiveTrainee(config, images, model, agent, run_meta(config, state_size), run_dir, log)
-
-    return train_dqn(
-        config,
-        run_dir,
-        setup,
-        RESULT_FIELDS,
-        resume=resume,
-        keep=keep_checkpoints,
-        log=log,
-        show_progress=show_progress,
-    )
+def train(config: Config, data: Sequence[str | Path], image_set: str | None, model_dir: str | Path, **kw: Any) -> dict:
+    """:func:`~zoomrl.experiments.dqn_trainee.train_family` of the active family (``features`` replaces the
+    configured feature model: tests use a cheap one)."""
+    return train_family(ActiveTrainee, config, data, image_set, model_dir, **kw)
 
 
 __all__ = [
     "train",
-    "train_epoch",
     "guided_choice",
     "training_policy",
     "make_envs",

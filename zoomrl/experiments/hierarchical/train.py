@@ -1,16 +1,12 @@
-"""Training the hierarchical agent: epochs of epsilon-greedy searches over the training images.
-
-Read top to bottom: :func:`train` loads data, features and agent, optionally collects oracle demonstrations and
-runs the behaviour-cloning warm-up, then calls :func:`train_epoch` per epoch and saves a checkpoint after each.
-:func:`train_epoch` is the run loop (no logging, no saving): images run ``episode_batch`` at a time in a
-:class:`~zoomrl.envs.vector.ZoomVectorEnv`, every step stores its transitions and runs the updates due.
+"""Training the hierarchical agent: what the family adds to the shared DQN run (:mod:`zoomrl.experiments.dqn_trainee`):
+its feature model (VGG-16, pooled to ``descriptor_pool``), flipped images, the forced trigger, demonstrations on
+both orientations, and a validation split tested after every epoch that picks the best checkpoint.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +19,7 @@ from zoomrl.data.images import ImageStore
 from zoomrl.data.voc import VocImage
 from zoomrl.envs.zoom import NUM_ACTIONS, TRIGGER, ZoomEnv
 from zoomrl.experiments import dqn_loop
-from zoomrl.experiments.dqn_loop import store_transitions  # noqa: F401 - re-exported
-from zoomrl.experiments.dqn_trainee import DQNTrainee, train_dqn
+from zoomrl.experiments.dqn_trainee import DQNTrainee, EpochStats, dqn_epoch, split_validation, train_family
 from zoomrl.experiments.hierarchical.config import RESULT_FIELDS, Config
 from zoomrl.experiments.hierarchical.search import (  # noqa: F401 - make_envs, run_meta, ... re-exported
     Log,
@@ -40,45 +35,7 @@ from zoomrl.experiments.hierarchical.search import (  # noqa: F401 - make_envs, 
 from zoomrl.vision.features import FeatureModel
 from zoomrl.vision.pooling import pooled
 
-
-@dataclass
-class EpochStats:
-    """One line of the training log (and one point of each TensorBoard scalar)."""
-
-    epoch: int
-    mean_reward: float
-    """Mean total reward of a search."""
-    mean_final_iou: float
-    """Mean IoU, with the best remaining object, of the window each search ended on."""
-    trigger_success: float
-    """Share of searches that ended with a trigger at IoU >= trigger_iou."""
-    epsilon: float
-    loss: float
-    seconds: float
-    searches: int
-    steps: int
-    updates: int
-    images_per_second: float
-    val_ap: float | None = None
-    """With a validation split: the best AP (area) on it over the detection scores, after this epoch."""
-    val_score: str | None = None
-    """The detection score that gave ``val_ap``."""
-    val_ap_by_score: dict[str, float] | None = None
-    """Validation AP (area) of every detection score."""
-    val_seconds: float | None = None
-    """What the validation took (not in ``seconds``)."""
-
-    def line(self, epochs: int) -> str:
-        val = (
-            ""
-            if self.val_ap is None
-            else f"  validation AP {self.val_ap:.3f} ({self.val_score}, {self.val_seconds or 0:.1f} s)"
-        )
-        return (
-            f"epoch {self.epoch}/{epochs}: reward {self.mean_reward:+.2f}  final IoU {self.mean_final_iou:.3f}  "
-            f"trigger success {self.trigger_success:.2f}  epsilon {self.epsilon:.2f}  loss {self.loss:.4f}  "
-            f"{self.steps} steps, {self.updates} updates, {self.seconds:.1f} s{val}"
-        )
+__all__ = ["split_validation", "train", "train_epoch", "training_policy"]
 
 
 def epoch_flips(config: Config, epoch: int, indices: Sequence[int]) -> list[bool] | None:
@@ -147,100 +104,23 @@ def train_epoch(
     config: Config,
     progress: Callable[[int], None] | None = None,
 ) -> EpochStats:
-    """One pass over ``images`` in a shuffled order (0-based ``epoch``); returns its statistics."""
-    t0 = time.perf_counter()
-    epsilon = config.epsilon(epoch)
-    updates_before = agent.updates
-    steps, losses, envs = dqn_loop.epoch_pass(
-        epoch,
-        len(images),
-        lambda idx: make_envs(images, store, config, True, idx, features, flips=epoch_flips(config, epoch, idx)),
-        training_policy(config, epsilon, config.seed, epoch),
-        features,
-        agent,
-        config,
-        progress,
-    )
-    searches = [s for env in envs for s in env.episode.searches if s.actions]
-    rewards = [float(np.sum(s.rewards)) for s in searches]
-    successes = sum(int(s.triggered and s.final_iou >= config.trigger_iou) for s in searches)
-    seconds = time.perf_counter() - t0
-    return EpochStats(
-        epoch=epoch + 1,
-        mean_reward=float(np.mean(rewards)) if rewards else 0.0,
-        mean_final_iou=float(np.mean([s.final_iou for s in searches])) if searches else 0.0,
-        trigger_success=successes / max(len(searches), 1),
-        epsilon=epsilon,
-        loss=float(np.mean(losses)) if losses else float("nan"),
-        seconds=seconds,
-        searches=len(searches),
-        steps=steps,
-        updates=agent.updates - updates_before,
-        images_per_second=len(images) / max(seconds, 1e-9),
-    )
+    """One pass over ``images`` in a shuffled order (0-based ``epoch``), flipped per ``flip_images``."""
 
+    def envs_for(idx: Sequence[int]) -> list[ZoomEnv]:
+        return make_envs(images, store, config, True, idx, features, flips=epoch_flips(config, epoch, idx))
 
-def split_validation(images: Sequence[VocImage], fraction: float, seed: int) -> tuple[list[VocImage], list[VocImage]]:
-    """``(training, validation)``: ``round(fraction * n)`` images (at least 1, at most n - 1, none for 0) go to
-    validation, those whose hash of ``(seed, image id)`` ranks lowest. The choice depends on the seed and the
-    image ids alone, not on their order; both lists keep the input order."""
-    import hashlib
-
-    if fraction <= 0 or len(images) < 2:
-        return list(images), []
-    n_val = min(max(int(round(fraction * len(images))), 1), len(images) - 1)
-
-    def rank(im: VocImage) -> tuple[str, str]:
-        return hashlib.sha256(f"{seed}:{im.image_id}".encode()).hexdigest(), im.key
-
-    chosen = {id(im) for im in sorted(images, key=rank)[:n_val]}
-    return [im for im in images if id(im) not in chosen], [im for im in images if id(im) in chosen]
+    explorer = training_policy(config, config.epsilon(epoch), config.seed, epoch)
+    return dqn_epoch(epoch, len(images), envs_for, explorer, features, agent, config, progress)[0]
 
 
 def training_split(
     data: Sequence[str | Path], image_set: str | None, config: Config, skip_bad: bool, max_images: int | None, log: Log
 ) -> tuple[list[VocImage], list[VocImage]]:
-    """``(training images, validation images)``: the validation split (``val_fraction``, every image of it, as a
-    test set) is held out first; training then keeps the images that hold the class (as in the paper: on the
-    others every action is penalised and nothing can be found), or all of them with ``train_negatives``."""
-    from zoomrl.data.images import load_images
+    """``(training images, validation images)`` (:func:`~zoomrl.experiments.dqn_trainee.training_split` with the
+    run's ``val_fraction`` and ``train_negatives``)."""
+    from zoomrl.experiments.dqn_trainee import training_split as split
 
-    images = load_images(data, image_set, config.class_object, skip_bad, max_images, log)
-    images, val = split_validation(images, config.val_fraction, config.seed)
-    if val:
-        n_val_objects = sum(len(im.boxes(config.class_object, include_difficult=False)) for im in val)
-        log(
-            f"data: {len(val)} images ({n_val_objects} '{config.class_object}' objects) held out for validation "
-            f"(--val-fraction {config.val_fraction:g})"
-        )
-    return _training_part(images, data, config, log), val
-
-
-def training_images(
-    data: Sequence[str | Path], image_set: str | None, config: Config, skip_bad: bool, max_images: int | None, log: Log
-) -> list[VocImage]:
-    """The training part of :func:`training_split`."""
-    return training_split(data, image_set, config, skip_bad, max_images, log)[0]
-
-
-def _training_part(images: list[VocImage], data: Sequence[str | Path], config: Config, log: Log) -> list[VocImage]:
-    positives = [im for im in images if len(im.boxes(config.class_object, include_difficult=False))]
-    if not positives:
-        raise ValueError(
-            f"no training image holds a non-difficult '{config.class_object}' in {', '.join(map(str, data))}"
-        )
-    chosen = images if config.train_negatives else positives
-    if len(positives) < len(images):
-        log(
-            f"data: training on all {len(images)} images, {len(images) - len(positives)} of them without a "
-            f"'{config.class_object}' (--train-negatives)"
-            if config.train_negatives
-            else f"data: training on the {len(positives)} of {len(images)} images that hold a non-difficult "
-            f"'{config.class_object}'"
-        )
-    n_objects = sum(len(im.boxes(config.class_object, include_difficult=False)) for im in positives)
-    log(f"data: {len(chosen)} images, {n_objects} '{config.class_object}' objects from {', '.join(map(str, data))}")
-    return chosen
+    return split(data, image_set, config, skip_bad, max_images, log, config.val_fraction, config.train_negatives)
 
 
 def validate(
@@ -290,34 +170,50 @@ class HierarchicalTrainee(DQNTrainee):
     """The run driver's view of a hierarchical run; with a validation split, every epoch ends with the test
     protocol on it, the best epoch is the best validation AP, and ``validation.json`` records them."""
 
-    def __init__(
-        self,
-        config: Config,
-        images: Sequence[VocImage],
-        val_images: Sequence[VocImage],
-        features: FeatureModel,
-        agent: DQNAgent,
-        meta: dict[str, Any],
-        run_dir: Path,
-        log: Log,
-    ) -> None:
-        super().__init__(config, images, features, agent, meta, run_dir, log)
-        self.val_images = val_images
-        self.metric = "validation_ap" if val_images else "trigger_success"
+    result_fields = RESULT_FIELDS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.metric = "validation_ap" if self.val_images else "trigger_success"
+
+    @classmethod
+    def load(cls, *args: Any) -> tuple[list[VocImage], list[VocImage]]:
+        return training_split(*args)
+
+    @classmethod
+    def build(cls, config: Config, features: Any, log: Log) -> tuple[Any, DQNAgent, int]:
+        # The compact descriptor (descriptor_pool) wraps whatever feature model the run uses.
+        model = pooled(features if features is not None else feature_model_for(config, log), config.descriptor_pool)
+        state_size = model.descriptor_size + NUM_ACTIONS * config.history_length
+        return model, DQNAgent(state_size, NUM_ACTIONS, config, seed=config.seed), state_size
+
+    run_meta = staticmethod(run_meta)  # type: ignore[assignment]
+
+    def envs_for(self, epoch: int, indices: Sequence[int]) -> list[ZoomEnv]:
+        flips = epoch_flips(self.config, epoch, indices)
+        return make_envs(self.images, self.store, self.config, True, indices, self.features, flips=flips)
+
+    def explorer(self, epoch: int, epsilon: float) -> Explorer:
+        return training_policy(self.config, epsilon, self.config.seed, epoch)
 
     def collect_demonstrations(self, progress: Callable[[int], None]) -> int:
         return collect_demonstrations(self.images, self.store, self.features, self.agent, self.config, progress)
 
-    def run_epoch(self, epoch: int, progress: Callable[[int], None]) -> EpochResult:
-        stats = train_epoch(epoch, self.images, self.store, self.features, self.agent, self.config, progress)
+    def finish_epoch(self, stats: EpochStats, envs: list) -> EpochResult:
+        val: dict[str, Any] = {"val_ap": None, "val_score": None, "val_ap_by_score": None, "val_seconds": None}
         if self.val_images:
             t_val = time.perf_counter()
-            stats.val_ap_by_score = validate(self.val_images, self.store, self.features, self.agent, self.config)
-            stats.val_seconds = time.perf_counter() - t_val
-            stats.val_score, stats.val_ap = best_of_scores(stats.val_ap_by_score)
-        return EpochResult(
-            asdict(stats), stats.line(self.config.epochs), stats.val_ap if self.val_images else stats.trigger_success
+            val["val_ap_by_score"] = validate(self.val_images, self.store, self.features, self.agent, self.config)
+            val["val_seconds"] = time.perf_counter() - t_val
+            val["val_score"], val["val_ap"] = best_of_scores(val["val_ap_by_score"])
+        stats.extra.update(val)
+        suffix = (
+            ""
+            if val["val_ap"] is None
+            else f"  validation AP {val['val_ap']:.3f} ({val['val_score']}, {val['val_seconds'] or 0:.1f} s)"
         )
+        score = val["val_ap"] if self.val_images else stats.trigger_success
+        return EpochResult(stats.record(), stats.line(self.config.epochs, suffix=suffix), score)
 
     def before_save(self, history: Sequence[dict[str, Any]]) -> None:
         if self.val_images:
@@ -331,48 +227,7 @@ class HierarchicalTrainee(DQNTrainee):
         super().after_save(history)
 
 
-def train(
-    config: Config,
-    data: Sequence[str | Path],
-    image_set: str | None,
-    model_dir: str | Path,
-    *,
-    max_images: int | None = None,
-    skip_bad: bool = False,
-    resume: bool = False,
-    log: Log = print,
-    show_progress: bool = True,
-    features: FeatureModel | None = None,
-    keep_checkpoints: int | None = 3,
-) -> dict[str, Any]:
-    """Train one agent for ``config.class_object`` into ``model_dir/<class>``; returns a summary (run folder,
-    history, final weights). The run driver (:mod:`zoomrl.core.runner`) owns the folder, resume and checkpoints.
-
-    ``features`` replaces the VGG-16 feature model of ``config.variant`` (tests use a cheap one)."""
-    run_dir = Path(model_dir) / config.class_object
-
-    def setup() -> HierarchicalTrainee:
-        images, val_images = training_split(data, image_set, config, skip_bad, max_images, log)
-        # The compact descriptor (descriptor_pool) wraps whatever feature model the run uses.
-        model = pooled(features if features is not None else feature_model_for(config, log), config.descriptor_pool)
-        state_size = model.descriptor_size + NUM_ACTIONS * config.history_length
-        agent = DQNAgent(state_size, NUM_ACTIONS, config, seed=config.seed)
-        config.extra.update(
-            {
-                "weights_used": getattr(model, "weights_name", config.weights),
-                "data": [str(d) for d in data],
-                "image_set": image_set,
-            }
-        )
-        return HierarchicalTrainee(config, images, val_images, model, agent, run_meta(config, state_size), run_dir, log)
-
-    return train_dqn(
-        config,
-        run_dir,
-        setup,
-        RESULT_FIELDS,
-        resume=resume,
-        keep=keep_checkpoints,
-        log=log,
-        show_progress=show_progress,
-    )
+def train(config: Config, data: Sequence[str | Path], image_set: str | None, model_dir: str | Path, **kw: Any) -> dict:
+    """:func:`~zoomrl.experiments.dqn_trainee.train_family` of the hierarchical family (``features`` replaces the
+    VGG-16 feature model of ``config.variant``: tests use a cheap one)."""
+    return train_family(HierarchicalTrainee, config, data, image_set, model_dir, **kw)
