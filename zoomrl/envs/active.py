@@ -226,17 +226,7 @@ class ActiveEpisode(SearchEpisode):
         state_steps: bool = False,
         index: int = 0,
     ) -> None:
-        self._setup(
-            image_key,
-            image,
-            gt_boxes,
-            difficult,
-            training=training,
-            max_steps=max_steps,
-            history_length=history_length,
-            trigger_iou=trigger_iou,
-            index=index,
-        )
+        self._setup(image_key, image, gt_boxes, difficult, training, max_steps, history_length, trigger_iou, index)
         self.max_total_steps = int(max_total_steps)
         self.num_actions = num_actions(fine_smaller)
         self.continuous_trigger = continuous_trigger

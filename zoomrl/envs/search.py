@@ -142,13 +142,13 @@ class SearchEpisode:
         image: np.ndarray,
         gt_boxes: np.ndarray,
         difficult: np.ndarray,
-        *,
         training: bool,
         max_steps: int,
         history_length: int,
         trigger_iou: float,
         index: int,
     ) -> None:
+        """Positional, so that each family's constructor passes its arguments on in one line."""
         self.image_key = image_key
         self.image = image.copy()  # painted in place after searches
         self.height, self.width = image.shape[:2]

@@ -126,17 +126,7 @@ class ImageEpisode(SearchEpisode):
         nothing_left_reward: float = -1.0,
         teach_iou: float | None = None,
     ) -> None:
-        self._setup(
-            image_key,
-            image,
-            gt_boxes,
-            difficult,
-            training=training,
-            max_steps=max_steps,
-            history_length=history_length,
-            trigger_iou=trigger_iou,
-            index=index,
-        )
+        self._setup(image_key, image, gt_boxes, difficult, training, max_steps, history_length, trigger_iou, index)
         self.scale = float(scale)
         self.paint_window = (not training) if paint_window is None else bool(paint_window)
         self.search_until_miss = (not training) if search_until_miss is None else bool(search_until_miss)

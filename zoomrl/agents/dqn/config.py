@@ -7,6 +7,7 @@ returns, oracle demonstrations with DQfD's large-margin loss, and a behaviour-cl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from zoomrl.core.config import ConfigBase, ConfigError, require_finite, require_positive_int
 
@@ -141,3 +142,26 @@ RESULT_FIELDS = (
 )
 """The fields of :class:`DQNConfig` that every value-based family's resumed run keeps (they change what training
 computes); each family's ``RESULT_FIELDS`` adds its own."""
+
+CPU_RECIPE: dict[str, Any] = {
+    "learning_rate": 1e-4,
+    "minibatch": 32,
+    "learning_starts": 64,
+    "train_every": 4,
+    "target_update_every": 50,
+    "double_dqn": True,
+}
+"""The DQN of both value-based families' 2-core CPU presets (hierarchical ``baseline``/``fast``, active ``fast``):
+Adam 1e-4, Double DQN with a target network, minibatch 32 every 4 steps."""
+
+SMOKE_TEST: dict[str, Any] = {
+    "learning_rate": 1e-4,
+    "epochs": 2,
+    "epsilon_decay": 0.5,
+    "minibatch": 16,
+    "learning_starts": 16,
+    "train_every": 4,
+    "replay_size": 200,
+    "hidden_units": 64,
+}
+"""The DQN of both families' ``tiny`` presets (seconds: for smoke tests)."""

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from zoomrl.agents.dqn.config import CPU_RECIPE, SMOKE_TEST, DQNConfig
 from zoomrl.agents.dqn.config import RESULT_FIELDS as DQN_RESULT_FIELDS
-from zoomrl.agents.dqn.config import DQNConfig
 from zoomrl.core.config import ConfigError, require_choice, require_finite, require_positive_int
 
 FEATURES = ("vgg", "scratch", "roi", "clip")
@@ -198,30 +198,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 0.28, then 0.1); the DQN defaults (replay 1000, minibatch 100, gamma 0.9, 1024-1024 MLP, dropout 0.2).
     "paper": {"epochs": 15, "epsilon_decay": 0.18},
     # A 2-core CPU: Adam 1e-4, Double DQN with a target network, minibatch 32 every 4 steps, 16 images in lockstep.
-    "fast": {
-        "epochs": 15,
-        "epsilon_decay": 0.18,
-        "learning_rate": 1e-4,
-        "minibatch": 32,
-        "learning_starts": 64,
-        "train_every": 4,
-        "target_update_every": 50,
-        "double_dqn": True,
-        "episode_batch": 16,
-    },
+    "fast": {**CPU_RECIPE, "epochs": 15, "epsilon_decay": 0.18, "episode_batch": 16},
     # Issue 18: the fast preset on RoIAlign features (one VGG-16 pass per image and per trigger), with the box's
     # geometry and the step count in the state, descriptors scaled to about unit spread, exploration that also
     # tries wrong triggers, oracle demonstrations with DQfD's large-margin loss and a behaviour-cloning warm-up, and
     # a test policy that never revisits a box within a search.
     "fast_roi": {
+        **CPU_RECIPE,
         "epochs": 15,
         "epsilon_decay": 0.18,
-        "learning_rate": 1e-4,
-        "minibatch": 32,
-        "learning_starts": 64,
-        "train_every": 4,
-        "target_update_every": 50,
-        "double_dqn": True,
         "episode_batch": 16,
         "features": "roi",
         "descriptor_scale": ROI_DESCRIPTOR_SCALE,
@@ -233,20 +218,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "avoid_revisits": True,
     },
     # Seconds: for smoke tests.
-    "tiny": {
-        "epochs": 2,
-        "epsilon_decay": 0.5,
-        "learning_rate": 1e-4,
-        "minibatch": 16,
-        "learning_starts": 16,
-        "train_every": 4,
-        "replay_size": 200,
-        "hidden_units": 64,
-        "episode_batch": 8,
-        "test_batch": 8,
-        "number_of_steps": 4,
-        "test_steps": 10,
-    },
+    "tiny": {**SMOKE_TEST, "episode_batch": 8, "test_batch": 8, "number_of_steps": 4, "test_steps": 10},
 }
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from zoomrl.agents.dqn.config import CPU_RECIPE, SMOKE_TEST, DQNConfig
 from zoomrl.agents.dqn.config import RESULT_FIELDS as DQN_RESULT_FIELDS
-from zoomrl.agents.dqn.config import DQNConfig
 from zoomrl.core.config import ConfigError, require_choice, require_finite, require_positive_int
 
 VARIANTS = ("image_zooms", "pool45_crops")
@@ -178,17 +178,7 @@ MODEL_FIELDS = (
 """What a trained Q-network fixes: testing takes these from the run's config.json."""
 
 
-_BASELINE: dict[str, Any] = {
-    "learning_rate": 1e-4,
-    "epochs": 12,
-    "minibatch": 32,
-    "learning_starts": 64,
-    "train_every": 4,
-    "target_update_every": 50,
-    "double_dqn": True,
-    "epsilon_decay": 0.1,
-    "episode_batch": 16,
-}
+_BASELINE: dict[str, Any] = {**CPU_RECIPE, "epochs": 12, "epsilon_decay": 0.1, "episode_batch": 16}
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Paper values (section 4): Adam 1e-6, gamma 0.9, replay 1000, minibatch 100, 50 epochs, epsilon 1 -> 0.1.
@@ -265,18 +255,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "score": "trigger_advantage",
     },
     # Seconds: for smoke tests.
-    "tiny": {
-        "learning_rate": 1e-4,
-        "epochs": 2,
-        "minibatch": 16,
-        "learning_starts": 16,
-        "train_every": 4,
-        "replay_size": 200,
-        "hidden_units": 64,
-        "episode_batch": 8,
-        "number_of_steps": 4,
-        "epsilon_decay": 0.5,
-    },
+    "tiny": {**SMOKE_TEST, "episode_batch": 8, "number_of_steps": 4},
 }
 
 
