@@ -13,7 +13,7 @@ Rows (the fast preset's networks on 32 x 32 digit canvases: ResNet-32 classifier
 * ``jax``: ``KERAS_BACKEND=jax``, forwards and updates through ``jax.jit``.
 
 A policy update is :meth:`PatchDropAgent.learn` in stage 2 (the policy in training mode, the HR classifier on the
-sampled and the greedy images, one REINFORCE step); a classifier update is :meth:`learn_classifiers` (one step of
+sampled and the greedy images, one REINFORCE step); a classifier update is the same in stage 1 (one step of
 the HR and of the LR classifier). The first ``--warmup`` calls (tracing, compiling) are timed apart. Prints a table
 and writes ``--output`` (JSON).
 """
@@ -37,6 +37,7 @@ def measure(mode: str, repeats: int, warmup: int, policy_batch: int, classifier_
     """Times of ``mode`` in this process (its backend must be the one Keras runs)."""
     import numpy as np
 
+    from zoomrl.agents.base import LabelledBatch
     from zoomrl.agents.patchdrop.agent import PatchDropAgent
     from zoomrl.agents.seeding import seed_everything
     from zoomrl.experiments.patchdrop.config import make_config
@@ -61,12 +62,11 @@ def measure(mode: str, repeats: int, warmup: int, policy_batch: int, classifier_
         agent = PatchDropAgent((32, 32, 1), 10, cfg, seed=0)
         if mode == "tf eager forwards":
             agent.execution = "eager"  # the forwards only; the updates stay traced
-        agent.configure(stage)
-        learn = agent.learn if stage == "pretrain" else agent.learn_classifiers
+        agent.configure(stage)  # learn() runs this stage's update
         x, y = images[:batch], labels[:batch]
 
-        def step(learn=learn, x=x, y=y) -> None:
-            learn(x, y)
+        def step(agent=agent, x=x, y=y) -> None:
+            agent.learn(LabelledBatch(x, y))
 
         t0 = time.perf_counter()
         for _ in range(warmup):

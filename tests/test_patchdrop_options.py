@@ -307,3 +307,77 @@ def test_seed_summary_hand_values(tmp_path):
     )
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "no such results file" in proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+NETWORK_FIELDS = {"grid", "lr_size", "classifier_blocks", "policy_blocks", "width", "run_eagerly", "execution"}
+RUN_FIELDS = {"preset", "dataset", "seed", "canvas_size", "digit_size", "clutter", "train_per_digit"}
+RUN_FIELDS |= {"test_per_digit", "data_seed", "train_limit", "test_limit", "eval_batch", "random_draws", "max_pictures"}
+
+
+def test_agent_config_holds_the_agents_fields_with_the_papers_defaults():
+    """The agent's hyperparameters live in PatchDropAgentConfig (defaults: the paper's README values, by hand);
+    the run's config adds only run and data fields and redefines none of the agent's (one source of defaults)."""
+    import dataclasses
+    import inspect
+
+    from zoomrl.agents.patchdrop.config import PatchDropAgentConfig
+    from zoomrl.experiments.patchdrop.config import PatchDropConfig
+
+    agent_fields = {f.name for f in dataclasses.fields(PatchDropAgentConfig)}
+    run_defaults = {f.name: f for f in dataclasses.fields(PatchDropConfig)}
+    assert set(run_defaults) - agent_fields == RUN_FIELDS and not agent_fields & RUN_FIELDS
+    assert set(inspect.get_annotations(PatchDropConfig)) == RUN_FIELDS  # no agent field declared again
+    paper = PatchDropAgentConfig()
+    hand = dict(classifier_lr=0.1, classifier_batch=128, classifier_optimizer="sgd", weight_decay=5e-4)
+    hand.update(pretrain_lr=1e-4, pretrain_batch=1024, pretrain_sigma=0.5, finetune_lr=1e-4, finetune_batch=128)
+    hand.update(finetune_sigma=10.0, alpha=0.8, lr_size=8, grid=4, classifier_blocks=5, policy_blocks=1)
+    assert {k: getattr(paper, k) for k in hand} == hand
+    assert make_config("paper").to_dict() == {**paper.to_dict(), **PatchDropConfig().to_dict()}
+
+
+def test_stage_fields_cover_every_trained_field_once():
+    """Every agent field but the networks' belongs to exactly one stage (``--stage N`` may change those of N and
+    later); the networks' and the run's fields to none."""
+    import dataclasses
+
+    from zoomrl.agents.patchdrop.config import STAGE_FIELDS, STAGES, PatchDropAgentConfig
+
+    assert list(STAGE_FIELDS) == list(STAGES)
+    listed = [f for fields in STAGE_FIELDS.values() for f in fields]
+    assert len(listed) == len(set(listed))
+    assert set(listed) == {f.name for f in dataclasses.fields(PatchDropAgentConfig)} - NETWORK_FIELDS
+
+
+def test_agent_config_stage_helpers_and_checks_hand_values():
+    from zoomrl.agents.patchdrop.config import PatchDropAgentConfig
+
+    fast, tiny = make_config("fast"), make_config("tiny")
+    assert fast.stage_ends() == [8, 11, 14, 15] and tiny.stage_ends() == [1, 2, 4, 5]
+    assert fast.run_epochs() == 15 and tiny.run_epochs() == 5
+    assert [fast.stage_batch(s) for s in ("classifiers", "pretrain", "finetune", "two_stream")] == [128, 64, 64, 64]
+    assert fast.stage_sigmas("pretrain") == [0.5, 2.0] and fast.stage_sigmas("finetune") == [1.0]
+    assert fast.stage_sigmas("classifiers") == [0.5] and fast.stage_sigmas("two_stream") == [1.0]
+    for bad, match in (
+        ({"pretrain_batch": 0}, "pretrain_batch must be a positive integer"),
+        ({"two_stream_epochs": -1}, "two_stream_epochs must be a non-negative integer"),
+        ({"classifier_batch": 2.5}, "classifier_batch must be a positive integer"),
+        ({"sigma_curve": [2.0]}, "must include pretrain_sigma"),
+        ({"execution": "fast"}, "execution must be one of"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            PatchDropAgentConfig(**bad).validate()
+    assert PatchDropAgentConfig(classifier_epochs=0, sigma_curve=[2, 0.5]).validate().sigma_curve == [0.5, 2.0]
+    with pytest.raises(ConfigError, match="canvas_size=30"):
+        make_config("tiny", canvas_size=30)
+
+
+def test_agent_builds_and_learns_from_the_agent_config_alone():
+    """No run fields needed: the agent reads PatchDropAgentConfig (tiny networks, stage 3 compiled)."""
+    from zoomrl.agents.patchdrop.agent import PatchDropAgent
+    from zoomrl.agents.patchdrop.config import PatchDropAgentConfig
+
+    cfg = PatchDropAgentConfig(classifier_blocks=1, width=4, run_eagerly=True, sigma_curve=[0.5, 3.0])
+    agent = PatchDropAgent((32, 32, 1), 10, cfg.validate(), seed=0)
+    assert (agent.patches, agent.lr_shape, agent.sigma, agent.alpha) == (16, (8, 8, 1), 0.5, 0.8)
+    agent.configure("finetune", sigma=3.0)
+    assert agent.sigma == 3.0 and sorted(agent.trained) == ["hr", "policy"]

@@ -270,3 +270,27 @@ def test_old_flag_spellings_still_work(capsys):
     )
     assert cfg.finetune_sigma == 3.0 and cfg.train_limit == 0
     assert "--sigma is deprecated" in capsys.readouterr().err
+
+
+def test_rewind_run_ends_the_run_at_the_epoch_given(tmp_path):
+    """core.runner.rewind_run on a three-epoch run folder written by the Checkpointer: epoch 1's checkpoint written
+    anew (the given weights, the history cut, the meta kept, the extra state), the later epochs' files gone."""
+    from zoomrl.core.checkpoint import Checkpointer
+    from zoomrl.core.runner import rewind_run
+
+    history = [{"epoch": e, "loss": 1.0 / e} for e in (1, 2, 3)]
+    for e in (1, 2, 3):
+
+        def write_state(p, e=e):
+            meta, hist = np.array('{"family": "x"}'), np.array(json.dumps(history[:e]))
+            np.savez(p, epoch=np.array(e), meta=meta, history=hist, agents=np.array(2))
+
+        weights = {"weights.h5": lambda p, e=e: p.write_text(f"epoch {e}")}
+        Checkpointer(tmp_path, keep=None).save(e, weights, {"training_state.npz": write_state})
+    rewind_run(tmp_path, 1, lambda p: p.write_text("rewound"), {"agents": np.array(0)})
+    assert read_latest(tmp_path)["epoch"] == 1
+    assert sorted(p.name for p in tmp_path.glob("epoch_*")) == ["epoch_1.weights.h5"]
+    assert (tmp_path / "epoch_1.weights.h5").read_text() == "rewound"
+    with np.load(tmp_path / "training_state.npz") as s:
+        assert int(s["epoch"]) == 1 and int(s["agents"]) == 0 and str(s["meta"]) == '{"family": "x"}'
+        assert json.loads(str(s["history"])) == history[:1]

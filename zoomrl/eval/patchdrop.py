@@ -133,6 +133,33 @@ def draw(
     return written
 
 
+def classifier_rows(agent: Any, images: np.ndarray, labels: np.ndarray, batch: int) -> dict[str, Any]:
+    """The rows of stage 1's classifiers: the HR one on all patches, the LR one on the low-resolution images."""
+    return {
+        "hr_classifier": {
+            "accuracy": accuracy(hr_scores(agent, images, None, batch).argmax(1), labels),
+            "mean_patches": agent.patches,
+        },
+        "lr_classifier": {"accuracy": accuracy(lr_scores(agent, images, batch).argmax(1), labels), "mean_patches": 0},
+    }
+
+
+def summary_line(results: dict[str, Any]) -> str:
+    """The test's one line: the classifiers' accuracies and the fine-tuned and two-stream rows."""
+    line = (
+        f"test: {results['test_images']} images; HR {results['hr_classifier']['accuracy']}%, "
+        f"LR {results['lr_classifier']['accuracy']}%"
+    )
+    for key in ROWS:
+        if results.get(key):
+            r = results[key]
+            line += (
+                f"; {key} {r['accuracy']}% with {r['mean_patches']:.2f}/{results['patches']} patches "
+                f"(random {r['random_accuracy']}%)"
+            )
+    return line
+
+
 def targets(finetuned: dict[str, Any], hr_accuracy: float, patches: int) -> dict[str, Any]:
     """The fine-tuned policy's row against the issues' targets: within 1 point of the HR classifier on all
     ``patches``, at most half of them, at least 10 (issue 20: 20) points above random sampling at the same budget."""

@@ -48,6 +48,25 @@ def groups_after(stage: str, sigma: float) -> dict[str, str]:
     return out
 
 
+def model_after(
+    config: Any,
+    groups: Mapping[str, list[np.ndarray]],
+    stage: str,
+    sigma: float,
+    image_shape: tuple,
+    num_classes: int,
+    seed: int,
+    classifiers: tuple[Any, Any] | None = None,
+) -> PatchDropAgent:
+    """The model a run's ``groups`` hold after ``stage``, penalising with ``sigma`` (stage 2: the policy of that
+    penalty; the later stages start from ``pretrain_sigma``'s). ``classifiers``: an ``(hr, lr)`` pair to share,
+    left as it is (only the policy is read)."""
+    agent = PatchDropAgent(image_shape, num_classes, config, seed=seed, classifiers=classifiers, sigma=sigma)
+    nets = groups_after(stage, config.pretrain_sigma if stage != "pretrain" else sigma)
+    agent.set_networks({n: groups[g] for n, g in nets.items() if classifiers is None or n == "policy"})
+    return agent
+
+
 def stage_agents(
     config: Any, stage: str, final: Mapping[str, list[np.ndarray]], image_shape: tuple, num_classes: int
 ) -> list[PatchDropAgent]:

@@ -25,7 +25,16 @@ from typing import Any
 import numpy as np
 
 from zoomrl.core.io import write_json
-from zoomrl.eval.patchdrop import accuracy, draw, evaluate_policy, hr_scores, lr_scores, plot_run, targets
+from zoomrl.eval.patchdrop import (
+    accuracy,
+    classifier_rows,
+    draw,
+    evaluate_policy,
+    hr_scores,
+    plot_run,
+    summary_line,
+    targets,
+)
 
 
 def run_test(
@@ -40,8 +49,7 @@ def run_test(
     settings of the command line; ``cfg.seed`` seeds the random baselines); writes and returns the results."""
     from tqdm import tqdm
 
-    from zoomrl.agents.patchdrop.agent import PatchDropAgent
-    from zoomrl.agents.patchdrop.stages import groups_after, read_groups
+    from zoomrl.agents.patchdrop.stages import model_after, read_groups
     from zoomrl.agents.seeding import seed_everything
     from zoomrl.core.checkpoint import read_latest
     from zoomrl.data.patch_digits import NUM_CLASSES, load_for
@@ -58,14 +66,10 @@ def run_test(
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     images, labels = load_for(cfg, "test")
-    num_classes = NUM_CLASSES[cfg.dataset]
     batch, draws = cfg.eval_batch, cfg.random_draws
 
-    def agent_after(stage: str, sigma: float, classifiers: tuple | None = None) -> PatchDropAgent:
-        agent = PatchDropAgent(images.shape[1:], num_classes, cfg, seed=seed, classifiers=classifiers, sigma=sigma)
-        nets = groups_after(stage, cfg.pretrain_sigma if stage != "pretrain" else sigma)
-        agent.set_networks({n: groups[g] for n, g in nets.items() if classifiers is None or n == "policy"})
-        return agent
+    def agent_after(stage: str, sigma: float, classifiers: tuple | None = None) -> Any:
+        return model_after(cfg, groups, stage, sigma, images.shape[1:], NUM_CLASSES[cfg.dataset], seed, classifiers)
 
     base = agent_after("classifiers", cfg.pretrain_sigma)
     steps = ["classifiers"]
@@ -82,14 +86,7 @@ def run_test(
     }
     final = None
     with tqdm(total=len(steps), desc="test", disable=quiet, unit="model") as bar:
-        results["hr_classifier"] = {
-            "accuracy": accuracy(hr_scores(base, images, None, batch).argmax(1), labels),
-            "mean_patches": base.patches,
-        }
-        results["lr_classifier"] = {
-            "accuracy": accuracy(lr_scores(base, images, batch).argmax(1), labels),
-            "mean_patches": 0,
-        }
+        results.update(classifier_rows(base, images, labels, batch))
         bar.update()
         if "pretrain" in finished:
             results["policy_curve"] = []
@@ -123,16 +120,5 @@ def run_test(
         results["pictures"] = draw(images[:n], labels[:n], acts[:n], preds, agent.grid, output_dir / "pictures")
     results["seconds"] = round(time.perf_counter() - t0, 1)
     write_json(output_dir / "results.json", results)
-    line = (
-        f"test: {len(images)} images; HR {results['hr_classifier']['accuracy']}%, "
-        f"LR {results['lr_classifier']['accuracy']}%"
-    )
-    for key in ("finetuned", "two_stream"):
-        if results.get(key):
-            r = results[key]
-            line += (
-                f"; {key} {r['accuracy']}% with {r['mean_patches']:.2f}/{base.patches} patches "
-                f"(random {r['random_accuracy']}%)"
-            )
-    log(line + f"; results in {output_dir / 'results.json'}")
+    log(summary_line(results) + f"; results in {output_dir / 'results.json'}")
     return results
