@@ -93,10 +93,9 @@ def add_common_flags(
         )
 
 
-def add_search_flags(parser: argparse.ArgumentParser, skip_bad: bool = False, feature_cache: str | None = None) -> None:
-    """The data and batching flags of the value-based families (hierarchical, active), in both commands:
-    ``--skip-bad``, ``--feature-cache``, ``--cache-mb``, ``--episode-batch``, ``--test-batch``,
-    ``--allow-large-images``; ``skip_bad`` and ``feature_cache`` are the defaults (a top-level script's constants)."""
+def add_search_flags(parser: argparse.ArgumentParser, skip_bad: bool = False) -> None:
+    """The data flags of the value-based families (hierarchical, active) that are not configuration fields, in both
+    commands: ``--skip-bad`` (``skip_bad``: its default, a top-level script's constant), ``--allow-large-images``."""
     add = parser.add_argument
     add(
         "--skip-bad",
@@ -104,20 +103,6 @@ def add_search_flags(parser: argparse.ArgumentParser, skip_bad: bool = False, fe
         default=skip_bad,
         help="skip unreadable images and malformed XML, counting them (default: %(default)s)",
     )
-    add(
-        "--feature-cache",
-        default=feature_cache,
-        metavar="DIR",
-        help="HDF5 feature cache reused across runs, one process at a time (default: memory only)",
-    )
-    add("--cache-mb", type=float, default=None, help="memory for cached features, MB (default: preset's)")
-    add(
-        "--episode-batch",
-        type=positive_int,
-        default=None,
-        help="images run in lockstep in training (default: preset's)",
-    )
-    add("--test-batch", type=positive_int, default=None, help="images run in lockstep in testing (default: preset's)")
     add(
         "--allow-large-images",
         action="store_true",

@@ -100,11 +100,15 @@ def add_config_flags(
     preset: str,
     metavars: Mapping[str, str] | None = None,
     default_text: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[str, ...]:
     """Add ``--name`` for each configuration field of ``names``; returns the names (the overrides to read back).
 
     ``preset`` is the default preset: its value of each field is the one ``--help`` shows; ``default_text`` the
-    help's default instead (at test time: the run's saved value)."""
+    help's default instead (at test time: the run's saved value). ``defaults``: fields whose parsed default is
+    given (a top-level script's edited constant), shown as such. ``options``: a field's argparse keywords that its
+    annotation does not give (``type``, ``choices``)."""
     annotations = {f.name: f.type for f in dataclasses.fields(config_cls)}
     in_force = config_cls.from_preset(presets, preset)
     docs = field_docs(config_cls)
@@ -112,17 +116,17 @@ def add_config_flags(
     for name in names:
         if name not in annotations:
             raise ValueError(f"{config_cls.__name__} has no field {name!r} to make a flag of")
-        text = _first_sentence(docs.get(name, name.replace("_", " "))).replace("%", "%%")
+        text = _first_sentence(docs.get(name, name.replace("_", " ")))
+        value = (defaults or {}).get(name)
         default = default_text or f"the preset's; {preset}: {getattr(in_force, name)!r}"
-        help_text = f"{text} (default: {default})"
+        help_text = f"{text} (default: {default if value is None else repr(value)})".replace("%", "%%")
         kind = _flag_type(name, annotations[name])
         flag = "--" + name.replace("_", "-")
         if kind is None:
-            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=value, help=help_text)
         else:
-            parser.add_argument(
-                flag, dest=name, type=kind, default=None, help=help_text, metavar=(metavars or {}).get(name)
-            )
+            more = {"type": kind, "metavar": (metavars or {}).get(name), **(options or {}).get(name, {})}
+            parser.add_argument(flag, dest=name, default=value, help=help_text, **more)
         added.append(name)
     return tuple(added)
 

@@ -31,8 +31,9 @@ class Config(DQNConfig):
     ``scratch``: the box's pixels at 84x84 through a CNN trained end to end (zoomrl/agents/dqn/scratch.py);
     ``roi``: VGG-16 once per (masked) image to ``block5_conv3``, each box by RoIAlign to 7x7x512
     (zoomrl/vision/roi.py); ``clip``: a CLIP image encoder's embedding of the box (zoomrl/vision/clip.py)."""
-    class_object: str = "aeroplane"
-    """The class this agent searches for (one agent per class, as in the paper)."""
+    class_object: str = "seven"
+    """The class this agent searches for (one agent per class, as in the paper): the embedded demo set's
+    (``aeroplane`` in the paper's Pascal VOC experiments)."""
     alpha: float = 0.2
     """Moves shift by alpha times the box's side; scalings multiply sides by 1 +- alpha."""
     history_length: int = 10

@@ -16,6 +16,10 @@ from zoomrl.agents.dqn.config import RESULT_FIELDS as DQN_RESULT_FIELDS
 from zoomrl.core.config import ConfigError, require_choice, require_finite, require_positive_int
 
 VARIANTS = ("image_zooms", "pool45_crops")
+SCORES = ("trigger_q", "trigger_advantage", "trigger_probability", "predicted_iou", "auto")
+"""The detection scores ``score`` may name (``auto``: the one validation chose)."""
+TRAIN_SEARCHES = ("objects", "test")
+TRAIN_PAINTS = ("truth", "window")
 
 
 @dataclass
@@ -23,8 +27,9 @@ class Config(DQNConfig):
     # --- the task -----------------------------------------------------------------------------------------
     variant: str = "image_zooms"
     """Feature model: ``image_zooms`` (VGG-16 on every region) or ``pool45_crops`` (VGG-16 once per image)."""
-    class_object: str = "aeroplane"
-    """The class this agent searches for (one agent per class, as in the paper)."""
+    class_object: str = "seven"
+    """The class this agent searches for (one agent per class, as in the paper): the embedded demo set's
+    (``aeroplane`` in the paper's Pascal VOC experiments)."""
     scale_subregion: float = 3 / 4
     """Child size relative to its parent: 3/4 overlapping hierarchy (paper default), 1/2 non-overlapping."""
     number_of_steps: int = 10
@@ -123,11 +128,9 @@ class Config(DQNConfig):
         require_finite("trigger_iou", self.trigger_iou, low=0.0, high=1.0, low_open=True)
         require_finite("descriptor_scale", self.descriptor_scale, low=0.0, low_open=True)
         require_finite("cache_mb", self.cache_mb, low=0.0)
-        require_choice(
-            "score", self.score, ("trigger_q", "trigger_advantage", "trigger_probability", "predicted_iou", "auto")
-        )
-        require_choice("train_searches", self.train_searches, ("objects", "test"))
-        require_choice("train_paint", self.train_paint, ("truth", "window"))
+        require_choice("score", self.score, SCORES)
+        require_choice("train_searches", self.train_searches, TRAIN_SEARCHES)
+        require_choice("train_paint", self.train_paint, TRAIN_PAINTS)
         require_finite("nothing_left_reward", self.nothing_left_reward)
         if self.train_trigger_iou is not None:
             # Below the test's threshold the oracle would demonstrate wrong triggers (-3).
