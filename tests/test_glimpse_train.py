@@ -49,8 +49,8 @@ def test_classify_train_and_test_write_results_and_pictures(tmp_path):
 
 
 def test_regress_test_scores_the_centre_baseline_by_hand(tmp_path):
+    from zoomrl.data.splits import TaskData
     from zoomrl.experiments.glimpse.config import GlimpseConfig
-    from zoomrl.experiments.glimpse.data import GlimpseData
 
     models, out = tmp_path / "m", tmp_path / "r"
     cli("train", *EAGER, "--task", "regress", "--model-dir", str(models), "--reward", "binary", "--models", "ram")
@@ -59,7 +59,7 @@ def test_regress_test_scores_the_centre_baseline_by_hand(tmp_path):
     assert set(res["models"]) == {"ram", "centre"} and res["protocol"] == "translated60"
     cfg = GlimpseConfig.load(models / "ram" / "config.json")
     assert cfg.reward == "binary"
-    split = GlimpseData(cfg).test()
+    split = TaskData(cfg).test()
     d = np.hypot(split.points[:, 0] - 30.0, split.points[:, 1] - 30.0) / 28.0  # the centre of a 60x60 canvas
     assert np.isclose(res["models"]["centre"]["mean_distance"], d.mean(), rtol=1e-6)
     assert res["models"]["centre"]["detection_rate"]["0.10"] == np.mean(d <= 0.10)
@@ -124,7 +124,7 @@ def test_resume_is_exact_and_keep_checkpoints_is_honoured(tmp_path):
             np.testing.assert_array_equal(sa[k], sb[k], err_msg=k)
     # Epoch 3 moved the weights (the check is not vacuous).
     assert not all(np.array_equal(x, y) for x, y in zip(weights(split / "ram", 2), b))
-    with pytest.raises(ConfigError, match="cannot resume with a different glimpses"):
+    with pytest.raises(ConfigError, match=r"--resume: glimpses=2 \(run has 3\) differ"):
         cli("train", *common, "--model-dir", str(split), "--epochs", "4", "--resume", "--glimpses", "2")
 
 
@@ -137,7 +137,7 @@ def test_command_line_errors_are_one_line(tmp_path, capsys):
 
 
 def test_mnist_dataset_uses_the_loader(tmp_path, monkeypatch):
-    from zoomrl.experiments.glimpse import data
+    from zoomrl.data import splits as data
     from zoomrl.experiments.glimpse.config import make_config
 
     rng = np.random.default_rng(0)
@@ -146,7 +146,7 @@ def test_mnist_dataset_uses_the_loader(tmp_path, monkeypatch):
         (rng.integers(0, 256, (7, 28, 28), dtype=np.uint8), np.arange(7)),
     )
     monkeypatch.setattr(data, "MNIST_LOADER", lambda: arrays)
-    gd = data.GlimpseData(make_config("tiny", "classify", dataset="mnist", test_size=0, train_size=10))
+    gd = data.TaskData(make_config("tiny", "classify", dataset="mnist", test_size=0, train_size=10))
     test = gd.test()
     assert test.images.shape == (7, 60, 60, 1) and np.array_equal(test.targets, np.arange(7))
     assert len(gd.train_epoch(0)) == 10
@@ -217,8 +217,8 @@ def test_test_time_seed_seeds_the_test_draws_alone(tiny_run, tmp_path):
     hand through ``evaluate``. The CNN draws nothing: its scores never move. Mutations caught: the test seed
     ignored (the seeds fixed at 7 and 11), its default not the run's (0)."""
     from zoomrl.core.runner import WEIGHTS
+    from zoomrl.data.splits import TaskData
     from zoomrl.experiments.glimpse.config import GlimpseConfig
-    from zoomrl.experiments.glimpse.data import GlimpseData
     from zoomrl.experiments.glimpse.test import evaluate
     from zoomrl.experiments.glimpse.train import build_agent
 
@@ -229,7 +229,7 @@ def test_test_time_seed_seeds_the_test_draws_alone(tiny_run, tmp_path):
     assert results["default"] == results["4"]
     assert results["6"]["cnn"] == results["4"]["cnn"]
     cfg = GlimpseConfig.load(tiny_run / "ram" / "config.json")
-    data = GlimpseData(cfg)
+    data = TaskData(cfg)
     agent = build_agent("ram", cfg, data.image_shape(), data.n_outputs)
     latest = json.loads((tiny_run / "ram" / "latest.json").read_text())
     agent.load_weights(tiny_run / "ram" / latest["files"][WEIGHTS])

@@ -176,7 +176,7 @@ def test_config_presets_and_errors(tmp_path):
 
 
 def test_by_model_names_ram_twice_and_a_baseline_once():
-    from zoomrl.experiments.glimpse.test import by_model
+    from zoomrl.eval.glimpse_plots import by_model
 
     models = {
         "ram": {"mean_path": {"error": 0.25}, "monte_carlo": {"error": 0.125}},

@@ -25,6 +25,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -85,6 +86,17 @@ def detection_rates(distances: np.ndarray, thresholds: Sequence[float] = THRESHO
     if d.size == 0:
         raise ValueError("detection_rates needs at least one distance")
     return {f"{t:.2f}": float(np.mean(d <= t)) for t in thresholds}
+
+
+def landmark_scores(pred_units: np.ndarray, points: np.ndarray, norms: np.ndarray, size: int) -> dict[str, Any]:
+    """Detection rates and the mean and median normalised distance of landmarks predicted in [-1, 1] units on
+    ``size``-wide squares, against pixel ``points`` normalised by ``norms``."""
+    d = normalised_distances(to_pixels(pred_units, size), points, norms)
+    return {
+        "detection_rate": detection_rates(d),
+        "mean_distance": float(d.mean()),
+        "median_distance": float(np.median(d)),
+    }
 
 
 def digit_centroids(

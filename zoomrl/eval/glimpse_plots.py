@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from zoomrl.core.io import atomic_path
+from zoomrl.data.landmarks import to_pixels
 
 
 def _plt():
@@ -112,3 +113,51 @@ def plot_detection_rates(rates: Mapping[str, Mapping[str, float]], out: str | Pa
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=9)
     _save(fig, out)
+
+
+def by_model(models: Mapping[str, Mapping[str, Any]], key: str) -> dict[str, Any]:
+    """Each model's ``key`` score for the plot and the summary line; a RAM model's twice, ``<name> mean`` (its mean
+    path) and ``<name> MC`` (Monte-Carlo)."""
+    out: dict[str, Any] = {}
+    for name, scores in models.items():
+        if "mean_path" in scores:
+            out[f"{name} mean"] = scores["mean_path"][key]
+            out[f"{name} MC"] = scores["monte_carlo"][key]
+        else:
+            out[name] = scores[key]
+    return out
+
+
+def plot_summary(task: str, models: Mapping[str, Mapping[str, Any]], output_dir: Path, title: str) -> str:
+    """``errors.png`` (classify) or ``detection_rates.png`` (regress) of a test's per-model scores; returns the
+    summary line's per-model scores."""
+    if task == "classify":
+        errors = by_model(models, "error")
+        plot_errors(errors, output_dir / "errors.png", title)
+        return ", ".join(f"{k} {100 * v:.2f}%" for k, v in errors.items())
+    rates = by_model(models, "detection_rate")
+    plot_detection_rates(rates, output_dir / "detection_rates.png", title)
+    return ", ".join(f"{k} {100 * v['0.10']:.1f}%" for k, v in rates.items())
+
+
+def draw_paths(
+    split: Any,
+    outputs: np.ndarray,
+    paths: np.ndarray,
+    glimpse_size: int,
+    scales: int,
+    n: int,
+    out_dir: Path,
+    task: str,
+    progress: Any = iter,
+) -> None:
+    """``out_dir/NNN.png``: the mean glimpse path on each of the first ``n`` images of ``split`` (images, targets,
+    and for regress points and norms), titled with the prediction; ``progress`` wraps the range (a bar)."""
+    for i in progress(range(n)):
+        if task == "classify":
+            kw = {"title": f"#{i}: predicted {int(outputs[i].argmax())}, truth {int(split.targets[i])}"}
+        else:
+            pred = to_pixels(outputs[i], split.images.shape[1])
+            d = float(np.linalg.norm(pred - split.points[i]) / split.norms[i])
+            kw = {"title": f"#{i}: normalised distance {d:.3f}", "truth": split.points[i], "prediction": pred}
+        draw_glimpse_path(split.images[i], paths[i], glimpse_size, scales, out_dir / f"{i:03d}.png", **kw)

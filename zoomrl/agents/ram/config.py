@@ -1,0 +1,85 @@
+"""RAM's hyperparameters and those of its whole-image baselines: one documented dataclass that the ``glimpse``
+family's configuration extends (as :class:`zoomrl.agents.dqn.config.DQNConfig` for the value-based families).
+
+:func:`build_agent` makes the agent of one model (``ram``, ``random``, ``cnn`` or ``mlp``) from it, and
+:func:`speed_line` says which compiled path it runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zoomrl.core.config import ConfigBase, ConfigError, require_choice, require_finite, require_positive_int
+
+FIRST_LOCATIONS = ("uniform", "centre", "learned")
+
+
+@dataclass
+class RamConfig(ConfigBase):
+    glimpses: int = 6
+    glimpse_size: int = 12
+    """g: each patch is resized to g x g."""
+    scales: int = 3
+    """k: patches per glimpse, each twice as wide as the one before."""
+    glimpse_net: str = "fc"
+    """``fc`` (the paper: h_g, h_l of glimpse_hidden/loc_hidden, g of glimpse_units) or ``conv`` (the variant:
+    3 conv 5x5/2 with 32, 64, 128 channels, global average pooling)."""
+    core: str = "relu"
+    """Core RNN: ``relu`` (the paper), ``lstm`` or ``gru``."""
+    glimpse_hidden: int = 128
+    loc_hidden: int = 128
+    glimpse_units: int = 256
+    core_units: int = 256
+    loc_std: float = 0.15
+    """Standard deviation of the Gaussian location policy, in [-1, 1] units."""
+    first_location: str = "uniform"
+    """``uniform`` (a random first glimpse, in training and on the test's mean path: one seeded draw per image),
+    ``centre`` (always the image centre) or ``learned`` (a trained mean, followed exactly on the mean path)."""
+    logp_unclipped: bool = False
+    """REINFORCE takes log pi at the raw Gaussian sample (the sensor still reads it clipped to [-1, 1]); off: at
+    the clipped location, biased near the border."""
+    reward: str = "gaussian"
+    """Regression reward: ``gaussian`` exp(-d^2/sigma^2) of the normalised distance d, or ``binary`` (d < radius)."""
+    reward_sigma: float = 0.26
+    """sigma of the gaussian reward (0.26: 40 % reward at d = 0.25, the variant's stated aim)."""
+    reward_radius: float = 0.1
+    reg_loss: str = "l1"
+    """Regression loss: ``l1`` (the variant) or ``mse``."""
+    supervised_weight: float = 1.0
+    reinforce_weight: float = 1.0
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    """SGD momentum (optimizer sgd only)."""
+    baseline_hidden: int = 256
+    """Hidden units of the whole-image baselines (cnn, mlp)."""
+    xla: bool = True
+    """Compile the dense networks with XLA under TensorFlow (faster steps, seconds of compiling first)."""
+    eager: bool = False
+    """Run the training steps eagerly, no graph compiled (only worth it for the tiny models of tests)."""
+
+    def validate(self) -> RamConfig:
+        super().validate()
+        for name in ("glimpses", "glimpse_size", "scales", "glimpse_hidden", "loc_hidden", "glimpse_units"):
+            require_positive_int(name, getattr(self, name))
+        require_positive_int("core_units", self.core_units)
+        require_positive_int("baseline_hidden", self.baseline_hidden)
+        require_choice("glimpse_net", self.glimpse_net, ("fc", "conv"))
+        require_choice("first_location", self.first_location, FIRST_LOCATIONS)
+        require_choice("core", self.core, ("relu", "lstm", "gru"))
+        require_choice("reward", self.reward, ("gaussian", "binary"))
+        require_choice("reg_loss", self.reg_loss, ("l1", "mse"))
+        require_choice("optimizer", self.optimizer, ("adam", "sgd"))
+        for name in ("loc_std", "reward_sigma", "reward_radius", "learning_rate"):
+            require_finite(name, getattr(self, name), low=0.0, low_open=True)
+        require_finite("supervised_weight", self.supervised_weight, low=0.0)
+        require_finite("reinforce_weight", self.reinforce_weight, low=0.0)
+        require_finite("momentum", self.momentum, low=0.0, high=1.0, high_open=True)
+        for name in ("xla", "eager", "logp_unclipped"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, received {getattr(self, name)!r}")
+        if self.glimpse_net == "conv" and self.glimpse_size < 8:
+            raise ConfigError(
+                f"glimpse_size must be at least 8 for the conv glimpse network, received {self.glimpse_size}"
+            )
+        return self
