@@ -26,8 +26,8 @@ from zoomrl.envs.active import (
     transform,
     trigger_reward,
 )
+from zoomrl.eval.proposals import attended_records, nms, recall_vs_proposals
 from zoomrl.experiments.active.config import make_config
-from zoomrl.experiments.active.evaluation import attended_records, nms, recall_vs_proposals
 from zoomrl.experiments.active.test import evaluate_active
 from zoomrl.experiments.active.train import guided_choice
 

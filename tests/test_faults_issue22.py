@@ -296,7 +296,7 @@ def test_new_run_stopped_before_its_first_epoch_gives_the_folder_back(tmp_path):
 
 
 def test_old_run_left_by_a_killed_new_run_is_restored_by_the_next_and_named_by_test(tmp_path):
-    from zoomrl.experiments.hierarchical.test import resolve_checkpoint
+    from zoomrl.experiments.dqn_test import resolve_checkpoint
 
     run = _finished_run(tmp_path / "box")
     stash_previous_run(run, lambda m: None)  # then kill -9: nothing ran the restore

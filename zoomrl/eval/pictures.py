@@ -24,6 +24,9 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from zoomrl.data.images import ImageStore
+from zoomrl.data.voc import VocImage
+
 FIGSIZE = (12.0, 6.0)  # inches
 DPI = 100
 STEP_CMAP = "plasma"  # its darkest quarter is skipped so step 1 stays visible on dark images
@@ -190,3 +193,29 @@ def draw_search(
             tmp.unlink()
         fig.clear()
     return path
+
+
+def draw_pictures(
+    images: Sequence[VocImage],
+    records: Sequence[dict[str, Any]],
+    store: ImageStore,
+    out: Path,
+    class_object: str,
+    label: str,
+    show_progress: bool,
+) -> None:
+    """One picture per image of its searches, ``out/pictures/<image id>.png``, titled ``label | <image id>``
+    (``records[k]`` is the record of ``images[k]``)."""
+    from tqdm import tqdm
+
+    pictures = out / "pictures"
+    for image, record in tqdm(
+        list(zip(images, records)), desc="pictures", unit="img", disable=not show_progress, leave=False
+    ):
+        draw_search(
+            store.get(image),
+            record,
+            pictures / f"{image.image_id}.png",
+            class_object,
+            title=f"{label} | {image.image_id}",
+        )

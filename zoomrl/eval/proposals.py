@@ -1,5 +1,5 @@
-"""The active agent's two detection sets and its proposal recall, on top of :func:`zoomrl.eval.detection.evaluate`.
-Plain NumPy.
+"""Detection sets beyond the triggered boxes, and proposal recall, on top of :func:`zoomrl.eval.detection.evaluate`
+(the active family reports both; nothing here is specific to it). Plain NumPy.
 
 * **Terminal regions (TR)**: the triggered boxes, each scored by the trigger's Q-value at that box (the records'
   own ``score``); fed to :func:`~zoomrl.eval.detection.evaluate` as they are.

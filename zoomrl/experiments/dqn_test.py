@@ -1,0 +1,253 @@
+"""What the value-based families' testing shares (hierarchical, active): which checkpoint ``--checkpoint`` names
+(:func:`resolve_checkpoint`), the run's saved configuration beside it (:func:`saved_config`,
+:func:`adopt_trained_config`: the model-defining fields come from training, only test-time fields from the command
+line), and :func:`test_family`, the whole ``test`` of a family: the greedy agent's records, the baselines (whole
+image, random, oracle) on the same images, ``results.json``, ``detections.json``, the plots and the pictures of
+``--bool-draw``.
+
+A family subclasses :class:`DQNTester` with what is its own: how it runs a search over the images
+(:meth:`DQNTester.run_records`, the agent's policy and outputs), how it evaluates records and names the curves, its
+oracles and its extra plots. Its agent and feature model come from its trainee
+(:meth:`~zoomrl.experiments.dqn_trainee.DQNTrainee.build`), so testing builds exactly what training built.
+Imports no family.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from zoomrl.data.images import ImageStore
+from zoomrl.data.voc import VocImage
+from zoomrl.experiments.dqn_trainee import DQNTrainee
+
+Log = Callable[[str], None]
+Records = list[dict[str, Any]]
+
+
+def resolve_checkpoint(checkpoint: str | Path | None, model_dir: str | Path | None, class_object: str) -> Path:
+    """``--checkpoint``: a path, ``best``, or None for the last finished epoch of ``MODEL_DIR/<class>``."""
+    from zoomrl.agents.dqn.checkpoint import latest_weights
+
+    if checkpoint is not None and str(checkpoint) != "best":
+        return Path(checkpoint)
+    run_dir = Path(model_dir or ".") / class_object
+    found = latest_weights(run_dir, "best" if checkpoint == "best" else "latest")
+    if found is None:
+        from zoomrl.core.checkpoint import previous_run_hint
+
+        raise FileNotFoundError(
+            f"no trained checkpoint in {run_dir} (no latest.json); "
+            f"train first or pass --checkpoint{previous_run_hint(run_dir)}"
+        )
+    return found
+
+
+def saved_config(checkpoint: Path) -> dict[str, Any] | None:
+    """The ``config.json`` of the run beside ``checkpoint`` (None when there is none); a damaged one is a
+    :class:`~zoomrl.agents.dqn.checkpoint.CheckpointError` naming the file."""
+    from zoomrl.agents.dqn.checkpoint import CheckpointError
+    from zoomrl.core.io import FileDamagedError, read_json
+
+    saved_path = Path(checkpoint).parent / "config.json"
+    if not saved_path.is_file():
+        return None
+    try:
+        return read_json(saved_path, what="configuration")
+    except FileDamagedError as exc:
+        raise CheckpointError(str(exc)) from None
+
+
+class DQNTester:
+    """A value-based family's test protocol: what is its own. :func:`test_family` calls these in order."""
+
+    trainee: ClassVar[type[DQNTrainee]]
+    """The family's trainee: its ``build`` and ``run_meta`` make and check the tested agent."""
+    model_fields: ClassVar[Sequence[str]] = ()
+    """The configuration fields that define the network (taken from the run's ``config.json``)."""
+
+    def adopt_trained_config(self, config: Any, checkpoint: Path, log: Log) -> Any:
+        """``config`` with the model-defining fields of the run's ``config.json`` (beside ``checkpoint``), saying
+        which changed, so a network is tested with the inputs and actions it was trained with; the family may
+        refuse or note other differences first (:meth:`check_saved`)."""
+        saved = saved_config(checkpoint)
+        if saved is None:
+            return config
+        self.check_saved(config, saved, checkpoint, log)
+        changes = {k: saved[k] for k in self.model_fields if k in saved and saved[k] != getattr(config, k)}
+        if not changes:
+            return config
+        log(
+            f"testing with the trained network's {', '.join(f'{k}={v}' for k, v in changes.items())} "
+            f"(from {Path(checkpoint).parent / 'config.json'})"
+        )
+        return config.replace(**changes)
+
+    def check_saved(self, config: Any, saved: Mapping[str, Any], checkpoint: Path, log: Log) -> None:
+        """Refuse (raise) or note a test-time field that differs from training's in a way the family cares about."""
+
+    def label(self, config: Any) -> str:
+        """The run's name in the plots' and pictures' titles."""
+        raise NotImplementedError
+
+    def num_actions(self, config: Any) -> int:
+        raise NotImplementedError
+
+    def opening(self, images: Sequence[VocImage], checkpoint: Path, config: Any) -> str:
+        """The first log line: what is tested on what."""
+        return f"testing {checkpoint} on {len(images)} images ({self.label(config)}, class '{config.class_object}')"
+
+    def run_records(
+        self,
+        images: Sequence[VocImage],
+        store: ImageStore,
+        config: Any,
+        policy: Callable,
+        batch: int,
+        features: Any = None,
+        q_fn: Callable | None = None,
+        progress: Callable[[int], None] | None = None,
+        **kw: Any,
+    ) -> Records:
+        """Run ``policy`` on every image, ``batch`` images in lockstep; one record per image, in input order
+        (``kw``: the family's options, e.g. ``oracle=True``)."""
+        raise NotImplementedError
+
+    def agent_records(
+        self, images: Sequence[VocImage], store: ImageStore, config: Any, agent: Any, features: Any, progress: Any
+    ) -> Records:
+        """The greedy agent's records."""
+        raise NotImplementedError
+
+    def agent_results(self, records: Records, config: Any, checkpoint: Path, log: Log) -> tuple[Any, Records, dict]:
+        """``(config, records, results)``: the agent's evaluation; a family that chooses the detection score here
+        returns the config that records the choice and the records scored by it."""
+        from zoomrl.eval.detection import evaluate
+
+        return config, records, {"agent": evaluate(records)}
+
+    def baseline(self, records: Records) -> Any:
+        """A baseline's evaluation (the whole image, random, an oracle)."""
+        from zoomrl.eval.detection import evaluate
+
+        return evaluate(records)
+
+    def oracles(self, oracle: Callable[..., Any]) -> dict[str, Any]:
+        """The oracle entries of ``results.json``; ``oracle(**kw)`` runs, scores and evaluates one
+        (``kw`` to :meth:`run_records`)."""
+        raise NotImplementedError
+
+    def meta(self, images: Sequence[VocImage], config: Any, seconds: float) -> dict[str, Any]:
+        """The family's own entries of the run description (in both JSON files)."""
+        return {}
+
+    def curves(self, results: Mapping[str, Any]) -> dict[str, Any]:
+        """The named evaluations of the precision-recall plot and the summary table."""
+        raise NotImplementedError
+
+    def plots(self, results: Mapping[str, Any], curves: Mapping[str, Any], out: Path, config: Any) -> None:
+        """The plots beside ``pr_curve.png``."""
+
+    def report(self, results: Mapping[str, Any], config: Any, log: Log) -> None:
+        """Log lines after the summary table."""
+
+
+def test_family(
+    tester: DQNTester,
+    config: Any,
+    data: Sequence[str | Path],
+    image_set: str | None,
+    checkpoint: str | Path | None,
+    output_dir: str | Path,
+    *,
+    model_dir: str | Path | None = None,
+    max_images: int | None = None,
+    skip_bad: bool = False,
+    bool_draw: bool = False,
+    baselines: bool = True,
+    log: Log = print,
+    show_progress: bool = True,
+    features: Any = None,
+) -> dict[str, Any]:
+    """Test a trained agent of ``tester``'s family (and the baselines) on the images of ``data``; writes
+    ``results.json``, ``detections.json``, ``pr_curve.png`` and the family's plots in ``output_dir`` (with
+    ``bool_draw``, one picture per image in ``pictures/``); returns the results. ``features`` replaces the
+    configured feature model (tests use a cheap one)."""
+    from tqdm import tqdm
+
+    from zoomrl.agents.dqn.checkpoint import load_weights_checked
+    from zoomrl.agents.seeding import seed_everything
+    from zoomrl.core.io import write_json
+    from zoomrl.data.images import load_images
+    from zoomrl.data.voc import LoadReport
+    from zoomrl.envs.oracles import oracle_policy, random_policy, score_oracle, score_random, whole_image_records
+    from zoomrl.eval.detection import summary_table
+    from zoomrl.eval.pictures import draw_pictures
+    from zoomrl.eval.plots import plot_pr_curves
+
+    seed_everything(config.seed)
+    out = Path(output_dir)
+    report = LoadReport()  # what --skip-bad left out goes into results.json: the AP does not cover it
+    images = load_images(data, image_set, config.class_object, skip_bad, max_images, log, report=report)
+    checkpoint = resolve_checkpoint(checkpoint, model_dir, config.class_object)
+    config = tester.adopt_trained_config(config, checkpoint, log)
+    features, agent, state_size = tester.trainee.build(config, features, log)
+    load_weights_checked(checkpoint, agent, tester.trainee.run_meta(config, state_size))
+    store = ImageStore()
+    log(tester.opening(images, checkpoint, config))
+
+    t0 = time.perf_counter()
+    with tqdm(total=len(images), desc="test", unit="img", disable=not show_progress, leave=False) as bar:
+        records = tester.agent_records(images, store, config, agent, features, bar.update)
+    seconds = time.perf_counter() - t0
+    features.close()
+    config, records, results = tester.agent_results(records, config, checkpoint, log)
+    # The whole image once per image: no run needed, so every test reports it (issue 17's "do nothing" bar).
+    results["whole_image"] = tester.baseline(whole_image_records(records))
+    if baselines:
+        rand = tester.run_records(
+            images, store, config, random_policy(config.seed, tester.num_actions(config)), config.test_batch
+        )
+        score_random(rand, config.seed)
+        results["random"] = tester.baseline(rand)
+
+        def oracle(**kw: Any) -> Any:
+            found = tester.run_records(images, store, config, oracle_policy, config.test_batch, oracle=True, **kw)
+            score_oracle(found)
+            return tester.baseline(found)
+
+        results.update(tester.oracles(oracle))
+
+    meta = {
+        "config": config.to_dict(),
+        "checkpoint": str(checkpoint),
+        "weights": getattr(features, "weights_name", config.weights),
+        "data": [str(d) for d in data],
+        "image_set": image_set,
+        "n_images": len(images),
+        "skipped": report.skipped_record(config.class_object),
+        "seconds": round(seconds, 2),
+        **tester.meta(images, config, seconds),
+        "feature_stats": features.stats(),
+    }
+    write_json(out / "detections.json", {**meta, "images": records}, indent=None)
+    write_json(out / "results.json", {**meta, **results})
+
+    curves = tester.curves(results)
+    plot_pr_curves(curves, out / "pr_curve.png", title=f"{tester.label(config)}, class {config.class_object}")
+    tester.plots(results, curves, out, config)
+    if bool_draw:
+        draw_pictures(images, records, store, out, config.class_object, tester.label(config), show_progress)
+    log(summary_table(curves))
+    tester.report(results, config, log)
+    log(
+        f"test: {len(images)} images in {seconds:.1f} s ({seconds / max(len(images), 1):.2f} s/image); wrote "
+        f"{out / 'results.json'}, {out / 'detections.json'} and plots"
+        + (f", pictures in {out / 'pictures'}" if bool_draw else "")
+    )
+    return {**meta, **results}
+
+
+test_family.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, though a test module may import it
