@@ -1,5 +1,5 @@
-"""PatchDrop's evaluation and its results as pictures and tables: a policy's accuracy against random patches at
-the same budget (:func:`evaluate_policy`, batched), the issues' targets, the pictures of the patches kept
+"""PatchDrop's results as pictures and tables (the scores themselves come from
+:mod:`zoomrl.agents.patchdrop.evaluate`, which runs the agent): the issues' targets, the pictures of the patches kept
 (:func:`draw`), one test run's accuracy against patches kept (:func:`plot_run`),
 and several seeds' ``patchdrop test`` results side by side: each seed and their mean, and the accuracy-against-
 patches curve over sigma (stage 2's policies) with the random-sampling curve beside it.
@@ -11,74 +11,27 @@ patches curve over sigma (stage 2's policies) with the random-sampling curve bes
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zoomrl.agents.patchdrop import patches as pt
 from zoomrl.core.io import write_json
 
 ROWS = ("finetuned", "two_stream")
 
 
-def _chunks(n: int, size: int) -> Iterator[slice]:
-    for start in range(0, n, size):
-        yield slice(start, min(start + size, n))
-
-
-def hr_scores(agent: Any, images: np.ndarray, actions: np.ndarray | None, batch: int) -> np.ndarray:
-    return np.concatenate(
-        [agent.hr_scores(images[s], None if actions is None else actions[s]) for s in _chunks(len(images), batch)]
-    )
-
-
-def lr_scores(agent: Any, images: np.ndarray, batch: int) -> np.ndarray:
-    return np.concatenate([agent.lr_scores(images[s]) for s in _chunks(len(images), batch)])
-
-
-def greedy(agent: Any, images: np.ndarray, batch: int) -> np.ndarray:
-    return np.concatenate([agent.act(images[s], explore=False) for s in _chunks(len(images), batch)])
-
-
-def accuracy(pred: np.ndarray, labels: np.ndarray) -> float:
-    return round(100.0 * float(np.mean(pred == labels)), 2)
-
-
-def evaluate_policy(
-    agent: Any,
+def draw(
     images: np.ndarray,
     labels: np.ndarray,
-    batch: int,
-    draws: int,
-    rng: np.random.Generator,
-    two_stream: bool = False,
-) -> tuple[dict[str, Any], np.ndarray]:
-    """The greedy policy's accuracy and mean patches, and random sampling at the same per-image counts."""
-    actions = greedy(agent, images, batch)
-    lr = lr_scores(agent, images, batch) if two_stream else None
-
-    def predict(acts: np.ndarray) -> np.ndarray:
-        s = hr_scores(agent, images, acts, batch)
-        return (pt.two_stream(s, lr, acts) if two_stream else s).argmax(axis=1)
-
-    counts = actions.sum(axis=1).astype(np.int64)
-    rand = [accuracy(predict(pt.random_actions(counts, agent.patches, rng)), labels) for _ in range(draws)]
-    row = {
-        "sigma": agent.sigma,
-        "accuracy": accuracy(predict(actions), labels),
-        "mean_patches": round(float(counts.mean()), 3),
-        "random_accuracy": round(float(np.mean(rand)), 2),
-        "random_accuracy_draws": rand,
-    }
-    return row, actions
-
-
-def draw(
-    images: np.ndarray, labels: np.ndarray, actions: np.ndarray, preds: np.ndarray, grid: int, folder: Path
+    actions: np.ndarray,
+    masks: np.ndarray,
+    preds: np.ndarray,
+    grid: int,
+    folder: Path,
 ) -> list[str]:
-    """One PNG per image: the image, and what the HR classifier sees (dropped patches dimmed, kept ones framed)."""
+    """One PNG per image: the image, and what the HR classifier sees (dropped patches dimmed, kept ones framed);
+    ``masks``: the actions' pixel masks ``(B, H, W, 1)``, 1 where a patch is kept."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
@@ -98,16 +51,11 @@ def draw(
             ax = fig.add_subplot(1, 2, j + 1)
             ax.imshow(show, cmap=cmap, vmin=0, vmax=1, alpha=1.0 if picture is not None else 0.25)
             if picture is None:
-                kept = pt.mask_patches(img[None], actions[i : i + 1], grid)[0]
-                ax.imshow(
-                    np.ma.masked_where(
-                        pt.patch_mask(actions[i : i + 1], h, w, grid)[0, ..., 0] == 0,
-                        kept[..., 0] if img.shape[-1] == 1 else kept[..., 0],
-                    ),
-                    cmap="gray",
-                    vmin=0,
-                    vmax=1,
-                ) if img.shape[-1] == 1 else ax.imshow(kept)
+                kept = img.astype(np.float32) * masks[i]
+                if img.shape[-1] == 1:  # grey: the kept patches over the dimmed image, the dropped ones transparent
+                    ax.imshow(np.ma.masked_where(masks[i, ..., 0] == 0, kept[..., 0]), cmap="gray", vmin=0, vmax=1)
+                else:
+                    ax.imshow(kept)
                 for k in np.flatnonzero(actions[i]):
                     ax.add_patch(
                         Rectangle(
@@ -131,17 +79,6 @@ def draw(
             fig.savefig(tmp, format="png")
         written.append(str(path))
     return written
-
-
-def classifier_rows(agent: Any, images: np.ndarray, labels: np.ndarray, batch: int) -> dict[str, Any]:
-    """The rows of stage 1's classifiers: the HR one on all patches, the LR one on the low-resolution images."""
-    return {
-        "hr_classifier": {
-            "accuracy": accuracy(hr_scores(agent, images, None, batch).argmax(1), labels),
-            "mean_patches": agent.patches,
-        },
-        "lr_classifier": {"accuracy": accuracy(lr_scores(agent, images, batch).argmax(1), labels), "mean_patches": 0},
-    }
 
 
 def summary_line(results: dict[str, Any]) -> str:
