@@ -271,7 +271,7 @@ def test_help_lists_flags_with_defaults():
         "--skip-bad",
     ):
         assert flag in out.stdout
-    assert "default: seven" in out.stdout
+    assert "(default: the preset's; paper: 'seven')" in " ".join(out.stdout.split())  # the value in force
 
 
 def test_benchmark_script_writes_its_json(data, tmp_path, monkeypatch, capsys):

@@ -1,20 +1,16 @@
-"""Running hierarchical searches, shared by training, validation and testing: the envs of a batch of images
-under a run's rules (:func:`make_envs`), the greedy policy and what the agent logs per step, and
-:func:`run_records` that runs a policy on every image in lockstep batches. Kept apart from ``train`` and ``test``
-so that each imports it and neither imports the other."""
+"""What hierarchical training, validation and testing share: the feature model and the checkpoints' metadata of a
+run, and what the agent logs per step. The envs and the searches are :mod:`zoomrl.envs.zoom_runs`' (re-exported).
+Kept apart from ``train`` and ``test`` so that each imports it and neither imports the other."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from zoomrl.data.images import ImageStore, class_objects
-from zoomrl.data.voc import VocImage
-from zoomrl.envs.oracles import oracle_searches
-from zoomrl.envs.vector import ZoomVectorEnv, run_vector
-from zoomrl.envs.zoom import NUM_ACTIONS, ZoomEnv, mirror_boxes
+from zoomrl.envs.zoom import NUM_ACTIONS
+from zoomrl.envs.zoom_runs import flipped, greedy_policy, make_envs, run_records, training_rules
 from zoomrl.experiments.hierarchical.config import Config
 from zoomrl.vision.features import FeatureModel
 
@@ -50,123 +46,20 @@ def run_meta(config: Config, state_size: int) -> dict[str, Any]:
     }
 
 
-def training_rules(config: Config, demo: bool = False) -> dict[str, Any]:
-    """The :class:`~zoomrl.envs.zoom.ImageEpisode` rules of training under ``config`` (the paper's by default;
-    see the issue-17 fields of :class:`Config`). Demonstrations keep one search per object: the oracle has no
-    demonstration for a state with nothing left (it would trigger there)."""
-    return {
-        "paint_window": config.train_paint == "window",
-        "search_until_miss": config.train_searches == "test" and not demo,
-        "nothing_left_reward": config.nothing_left_reward,
-        "teach_iou": config.train_trigger_iou,
-    }
-
-
-def flipped(pixels: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The image flipped left to right and its boxes mirrored (:func:`zoomrl.envs.zoom.mirror_boxes`)."""
-    return np.ascontiguousarray(pixels[:, ::-1]), mirror_boxes(boxes, pixels.shape[1]).reshape(-1, 4)
-
-
-def make_envs(
-    images: Sequence[VocImage],
-    store: ImageStore,
-    config: Config,
-    training: bool,
-    indices: Sequence[int],
-    features: Any = None,
-    max_searches: int | None = None,
-    flips: Sequence[bool] | None = None,
-    demo: bool = False,
-) -> list[ZoomEnv]:
-    """One :class:`ZoomEnv` per image of ``indices``, for ``config.class_object``. Training envs follow
-    :func:`training_rules` (``demo``: those of the oracle's demonstrations); ``flips[k]`` flips the ``k``-th image
-    left to right (its own feature-cache key)."""
-    if max_searches is None:
-        max_searches = 1 if config.only_first_object else config.max_searches
-    rules = training_rules(config, demo) if training else {}
-    envs = []
-    for k, i in enumerate(indices):
-        image = images[i]
-        pixels = store.get(image)
-        boxes, difficult = class_objects(image, pixels, config.class_object)
-        key = image.key
-        if flips is not None and flips[k]:
-            pixels, boxes = flipped(pixels, boxes)
-            key = f"{image.key}:flipped"
-        envs.append(
-            ZoomEnv(
-                pixels,
-                boxes,
-                difficult,
-                features=features,
-                image_key=key,
-                scale=config.scale_subregion,
-                max_steps=config.number_of_steps,
-                history_length=config.history_length,
-                trigger_iou=config.trigger_iou,
-                training=training,
-                max_searches=max_searches,
-                descriptor_scale=config.descriptor_scale,
-                index=i,
-                **rules,
-            )
-        )
-    return envs
-
-
-def greedy_policy(indices: np.ndarray, q: np.ndarray | None, infos: list[dict[str, Any]]) -> np.ndarray:
-    """The action with the highest Q-value (ties to the lowest index). A column after the ``NUM_ACTIONS``
-    Q-values (the IoU head's prediction, see :func:`agent_outputs`) is not an action."""
-    if q is None:
-        raise ValueError("the greedy policy needs Q-values")
-    return np.argmax(q[:, :NUM_ACTIONS], axis=1)
-
-
 def agent_outputs(agent: Any) -> Callable[[np.ndarray], np.ndarray]:
     """What testing logs per step: the agent's Q-values, then its predicted IoU of the window as one more column
     when it has the IoU head (the env logs it as ``predicted_iou``, the ``predicted_iou`` detection score)."""
     return agent.q_values if agent.iou_model is None else agent.q_values_and_iou
 
 
-def run_records(
-    images: Sequence[VocImage],
-    store: ImageStore,
-    config: Config,
-    policy: Callable,
-    batch: int,
-    features: FeatureModel | None = None,
-    q_fn: Callable[[np.ndarray], np.ndarray] | None = None,
-    scale: float | None = None,
-    progress: Callable[[int], None] | None = None,
-    oracle: bool = False,
-) -> list[dict[str, Any]]:
-    """Run ``policy`` on every image, ``batch`` images in lockstep; one record per image, in input order.
-
-    ``oracle`` gives each image one search per object (see :func:`oracle_searches`)."""
-    cfg = config if scale is None else config.replace(scale_subregion=scale)
-    records: list[dict[str, Any]] = []
-    for start in range(0, len(images), batch):
-        idx = list(range(start, min(start + batch, len(images))))
-        envs = make_envs(images, store, cfg, False, idx, features)
-        if oracle:
-            max_searches = 1 if cfg.only_first_object else cfg.max_searches
-            envs = [
-                make_envs(
-                    images,
-                    store,
-                    cfg,
-                    False,
-                    [i],
-                    features,
-                    oracle_searches(
-                        int((~class_objects(images[i], store.get(images[i]), cfg.class_object)[1]).sum()), max_searches
-                    ),
-                )[0]
-                for i in idx
-            ]
-        vec = ZoomVectorEnv(envs, features, cfg.descriptor_scale, final_observations=False)
-        run_vector(vec, policy, q_fn)
-        records.extend(env.record(images[i].image_id) for env, i in zip(envs, idx))
-        if progress is not None:
-            progress(len(idx))
-    return records
+__all__ = [
+    "Log",
+    "agent_outputs",
+    "feature_model_for",
+    "flipped",
+    "greedy_policy",
+    "make_envs",
+    "run_meta",
+    "run_records",
+    "training_rules",
+]
