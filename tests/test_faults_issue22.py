@@ -390,18 +390,20 @@ def test_core_reader_names_every_kind_of_damage(tmp_path, how):
 
 @pytest.mark.parametrize("how", DAMAGES)
 def test_glimpse_and_patchdrop_resume_with_a_damaged_state_is_one_line(tmp_path, how, capsys):
-    from zoomrl.experiments.glimpse.train import upgrade_old_state
+    from zoomrl.experiments.glimpse.config import make_config as glimpse_config
+    from zoomrl.experiments.glimpse.train import train as glimpse_train
     from zoomrl.experiments.patchdrop.config import make_config
     from zoomrl.experiments.patchdrop.train import train as patchdrop_train
 
     run = tmp_path / "ram"
     Checkpointer(run).save(1, {"weights.h5": lambda p: p.write_text("w")})
     _damage(_state(run / "training_state.npz"), how)
-    make_config("tiny").save(run / "config.json")  # patchdrop resumes through the run driver, which reads it first
-    for family, call in (
-        ("glimpse", lambda: upgrade_old_state(run, {"model": "ram"})),  # the driver reads it next
-        ("patchdrop", lambda: patchdrop_train(make_config("tiny"), run, resume=True, quiet=True, log=print)),
+    glimpse, patchdrop = glimpse_config("tiny", models="ram"), make_config("tiny")
+    for family, cfg, call in (
+        ("glimpse", glimpse, lambda: glimpse_train(glimpse, tmp_path, resume=True, quiet=True, log=print)),
+        ("patchdrop", patchdrop, lambda: patchdrop_train(patchdrop, run, resume=True, quiet=True, log=print)),
     ):
+        cfg.save(run / "config.json")  # both resume through the run driver, which reads it before the state
         assert run_guarded(call) == 2, family  # BadZipFile was a traceback
         err = capsys.readouterr().err
         assert err.startswith(f"error: {run / 'training_state.npz'}: damaged or truncated training state"), family

@@ -36,7 +36,7 @@ from zoomrl.agents.base import LabelledBatch
 from zoomrl.agents.ram.agent import RamAgent
 from zoomrl.core.config import ConfigError
 from zoomrl.data.landmarks import augment_landmarks, flip_shift
-from zoomrl.experiments.glimpse.config import PRESETS, GlimpseConfig, make_config
+from zoomrl.experiments.glimpse.config import GlimpseConfig, make_config
 
 TINY = dict(glimpses=3, glimpse_size=4, scales=2, glimpse_hidden=8, loc_hidden=8, glimpse_units=16, core_units=16)
 
@@ -91,7 +91,7 @@ def test_centre_start_gives_a_deterministic_mean_path():
 def test_the_test_command_follows_the_centre_start():
     """``evaluate`` (the test command) scores the mean path from the centre: recompute it from the rollout."""
     from zoomrl.data.splits import Split
-    from zoomrl.experiments.glimpse.test import evaluate
+    from zoomrl.eval.ram import evaluate
 
     x, y = images(32)
     agent = tiny_agent(first_location="centre")
@@ -347,7 +347,7 @@ def test_fast2_preset_and_the_existing_presets_unchanged():
                 False,
                 0,
             )
-    assert PRESETS["fast"]["epochs"] == 40 and make_config("fast", "regress").glimpses == 6
+    assert make_config("fast").epochs == 40 and make_config("fast", "regress").glimpses == 6
     for overrides, text in (
         ({"first_location": "corner"}, "first_location must be one of"),
         ({"augment_flip": True}, "apply to task regress only"),

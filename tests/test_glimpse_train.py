@@ -88,8 +88,8 @@ def _as_saved_before_the_run_driver(run_dir: Path) -> None:
 
 
 def test_resume_is_exact_and_keep_checkpoints_is_honoured(tmp_path):
-    """Also the fallback read of a run saved before the run driver (``upgrade_old_state``): without it the driver
-    refuses the old state (no epoch or meta)."""
+    """Also the fallback read of a run saved before the run driver (``Runner.restore`` completes its state from
+    ``latest.json``): without it the driver refuses the old state (no epoch or meta)."""
     from zoomrl.core.config import ConfigError
 
     common = [*EAGER, "--models", "ram", "--train-size", "32"]
@@ -178,7 +178,7 @@ def test_jax_backend_one_training_step():
 def test_help_shows_the_values_in_force_for_the_preset_and_task_given(capsys):
     """``--help`` is made for the ``--preset`` and ``--task`` on the command line: fast2's regression values (the
     conv glimpse network, 8 glimpses, flips; taken from ``TASK_PRESETS``), not the default fast/classify ones.
-    Mutation caught: ``GlimpseParser`` parsing with the parser made for the defaults."""
+    Mutation caught: ``PresetAwareParser`` parsing with the parser made for the defaults."""
     for argv, shown in (
         ([], ("fast: 'fc'", "fast: 6", "fast: False")),
         (["--preset", "fast2", "--task", "regress"], ("fast2: 'conv'", "fast2: 8", "fast2: True")),
@@ -216,11 +216,11 @@ def test_test_time_seed_seeds_the_test_draws_alone(tiny_run, tmp_path):
     the first glimpses and the mean path, 11 for the Monte-Carlo paths); seed 6 with 207 and 211, computed here by
     hand through ``evaluate``. The CNN draws nothing: its scores never move. Mutations caught: the test seed
     ignored (the seeds fixed at 7 and 11), its default not the run's (0)."""
+    from zoomrl.agents.ram.agent import build_agent
     from zoomrl.core.runner import WEIGHTS
     from zoomrl.data.splits import TaskData
+    from zoomrl.eval.ram import evaluate
     from zoomrl.experiments.glimpse.config import GlimpseConfig
-    from zoomrl.experiments.glimpse.test import evaluate
-    from zoomrl.experiments.glimpse.train import build_agent
 
     results = {}
     for name, argv in (("default", []), ("4", ["--seed", "4"]), ("6", ["--seed", "6"])):
@@ -230,7 +230,7 @@ def test_test_time_seed_seeds_the_test_draws_alone(tiny_run, tmp_path):
     assert results["6"]["cnn"] == results["4"]["cnn"]
     cfg = GlimpseConfig.load(tiny_run / "ram" / "config.json")
     data = TaskData(cfg)
-    agent = build_agent("ram", cfg, data.image_shape(), data.n_outputs)
+    agent = build_agent("ram", cfg, data.image_shape(), data.n_outputs, cfg.task, cfg.seed)
     latest = json.loads((tiny_run / "ram" / "latest.json").read_text())
     agent.load_weights(tiny_run / "ram" / latest["files"][WEIGHTS])
     for name, seeds in (("4", (7, 11)), ("6", (207, 211))):

@@ -186,7 +186,8 @@ class Runner:
 
     ``fields``: the configuration fields a resumed run must keep; or None with ``changeable``, the allow-list of
     fields it may change. ``meta_keys``: the meta keys compared on resume (None: all). ``history_in_sentinel``:
-    ``latest.json`` holds the history too (glimpse's documented layout; the run state holds it either way)."""
+    ``latest.json`` holds the history too (glimpse's documented layout; the run state holds it either way), and a run
+    state without epoch and meta, saved before this driver, is completed from it on ``--resume``."""
 
     run_dir: Path
     config: ConfigBase
@@ -329,6 +330,11 @@ class Runner:
             ) from None
         except FileDamagedError as exc:
             raise CheckpointError(str(exc)) from None
+        if ("epoch" not in data or "meta" not in data) and self.history_in_sentinel and "history" in latest:
+            # Saved before the driver (glimpse's first layout): the agent's arrays alone, the epoch and the history
+            # in the sentinel. Completed here; the next checkpoint writes today's layout.
+            meta, history = json.dumps(dict(trainee.meta)), json.dumps(list(latest["history"]))
+            data.update(epoch=np.array(int(latest["epoch"])), meta=np.array(meta), history=np.array(history))
         if "epoch" not in data or "meta" not in data:
             raise CheckpointError(f"{path}: not a zoomrl training state (no epoch or meta)")
         if int(data["epoch"]) != int(latest["epoch"]):

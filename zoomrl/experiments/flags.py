@@ -19,7 +19,7 @@ import inspect
 import re
 import sys
 import textwrap
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -155,3 +155,63 @@ def renamed_flag(parser: argparse.ArgumentParser, old: str, new: str, dest: str,
     parser.add_argument(
         old, dest=dest, action=_Renamed, new=new, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs
     )
+
+
+TRUE_FALSE = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def old_booleans(args: Sequence[str], config_cls: type) -> list[str]:
+    """``--x true|false`` (also ``--x=no``...), the old spelling of a boolean field's flag, as ``--x`` / ``--no-x``,
+    with one line of note; a value that is not one of them is left for the parser to refuse."""
+    flags = {"--" + f.name.replace("_", "-") for f in dataclasses.fields(config_cls) if f.type == "bool"}
+    out, i = [], 0
+    while i < len(args):
+        name, eq, value = args[i].partition("=")
+        if not eq and i + 1 < len(args):
+            value = args[i + 1]
+        if name in flags and value.strip().lower() in TRUE_FALSE:
+            i += 1 if eq else 2
+            new = name if TRUE_FALSE[value.strip().lower()] else "--no-" + name[2:]
+            print(f"note: {name} {value} is deprecated, use {new}", file=sys.stderr)
+            out.append(new)
+        else:
+            out.append(args[i])
+            i += 1
+    return out
+
+
+class PresetAwareParser(argparse.ArgumentParser):
+    """A parser whose ``--help`` shows the values in force for the ``--preset`` given (and for the other flags of
+    ``shown``, glimpse's ``--task``): parsing first reads those flags and, when they are not the values this parser
+    was made for (``shown``), a parser made for them (``rebuild(**values)``) parses. ``choices``: each such flag's
+    values. ``config_cls``: its boolean fields also read the old ``--x true|false`` (:func:`old_booleans`)."""
+
+    def __init__(
+        self,
+        shown: Mapping[str, str],
+        choices: Mapping[str, Sequence[str]],
+        rebuild: Callable[..., argparse.ArgumentParser],
+        config_cls: type | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.shown, self.choices, self.rebuild, self.config_cls = dict(shown), choices, rebuild, config_cls
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:
+        args = list(sys.argv[1:] if args is None else args)
+        if self.config_cls is not None:
+            args = old_booleans(args, self.config_cls)
+        pre = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+        for name, values in self.choices.items():
+            pre.add_argument("--" + name, choices=values)
+        try:
+            given = vars(pre.parse_known_args(args)[0])
+        except argparse.ArgumentError:  # this parser reports it
+            given = {}
+        wanted = {name: given.get(name) or value for name, value in self.shown.items()}
+        if wanted == self.shown:
+            return super().parse_known_args(args, namespace)
+        other = self.rebuild(**wanted)
+        other.prog = self.prog
+        return other.parse_known_args(args, namespace)
+

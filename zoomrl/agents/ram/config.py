@@ -83,3 +83,15 @@ class RamConfig(ConfigBase):
                 f"glimpse_size must be at least 8 for the conv glimpse network, received {self.glimpse_size}"
             )
         return self
+
+
+def glimpse_size_warning(glimpse_size: int, canvas: int) -> str | None:
+    """One line when the glimpse is not smaller than the canvas. A warning, not a refusal: a glimpse that sees the
+    whole image is a legitimate upper-bound comparison, but almost always a mistaken flag, and where the model
+    looks then hardly matters (a glimpse at the centre sees every pixel)."""
+    if glimpse_size < canvas:
+        return None
+    return (
+        f"warning: --glimpse-size {glimpse_size} is not smaller than the {canvas}-pixel canvas: a glimpse at "
+        f"the centre sees the whole image, so where the model looks hardly matters (expected under {canvas})"
+    )

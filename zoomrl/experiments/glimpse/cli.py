@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from zoomrl.experiments.common import add_common_flags
-from zoomrl.experiments.flags import add_config_flags, renamed_flag
+from zoomrl.experiments.flags import PresetAwareParser, add_config_flags, renamed_flag
 from zoomrl.experiments.glimpse.config import MODELS, PRESETS, TASKS, GlimpseConfig, make_config, preset_values
 
 COMMANDS = ("train", "test")
@@ -44,54 +43,6 @@ TEST_SEED_HELP = (
 )
 
 
-TRUE_FALSE = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-
-
-def old_booleans(args: Sequence[str]) -> list[str]:
-    """``--x true|false`` (also ``--x=no``...), the old spelling of a boolean flag, as ``--x`` / ``--no-x``, with
-    one line of note; a value that is not one of them is left for the parser to refuse."""
-    flags = {"--" + f.name.replace("_", "-") for f in dataclasses.fields(GlimpseConfig) if f.type == "bool"}
-    out, i = [], 0
-    while i < len(args):
-        name, eq, value = args[i].partition("=")
-        if not eq and i + 1 < len(args):
-            value = args[i + 1]
-        if name in flags and value.strip().lower() in TRUE_FALSE:
-            i += 1 if eq else 2
-            new = name if TRUE_FALSE[value.strip().lower()] else "--no-" + name[2:]
-            print(f"note: {name} {value} is deprecated, use {new}", file=sys.stderr)
-            out.append(new)
-        else:
-            out.append(args[i])
-            i += 1
-    return out
-
-
-class GlimpseParser(argparse.ArgumentParser):
-    """Parsing first reads ``--preset`` and ``--task``: when they are not the ones this parser's help was made
-    for, a parser made for them parses, so that ``--help`` shows the values in force for them."""
-
-    def __init__(self, command: str, constants: Mapping[str, Any], preset: str, task: str, **kwargs: Any) -> None:
-        super().__init__(conflict_handler="resolve", **kwargs)  # the generated --epochs replaces the common one
-        self.command, self.constants, self.shown = command, constants, (preset, task)
-
-    def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:
-        args = old_booleans(sys.argv[1:] if args is None else args)
-        pre = argparse.ArgumentParser(add_help=False, exit_on_error=False)
-        pre.add_argument("--preset", choices=sorted(PRESETS))
-        pre.add_argument("--task", choices=TASKS)
-        try:
-            given, _ = pre.parse_known_args(args)
-        except argparse.ArgumentError:  # this parser reports it
-            given = argparse.Namespace(preset=None, task=None)
-        wanted = (given.preset or self.shown[0], given.task or self.shown[1])
-        if wanted == self.shown:
-            return super().parse_known_args(args, namespace)
-        other = build_parser(self.command, self.constants, *wanted)
-        other.prog = self.prog
-        return other.parse_known_args(args, namespace)
-
-
 def build_parser(
     command: str, constants: Mapping[str, Any] | None = None, preset: str | None = None, task: str | None = None
 ) -> argparse.ArgumentParser:
@@ -100,7 +51,14 @@ def build_parser(
     preset, task = preset or c["PRESET"], task or c.get("TASK", "classify")
     what = "Train" if command == "train" else "Test"
     description = f"{what} RAM (Mnih et al. 2014) and its landmark-regression variant."
-    p = GlimpseParser(command, c, preset, task, description=description)
+    p = PresetAwareParser(
+        {"preset": preset, "task": task},
+        {"preset": sorted(PRESETS), "task": TASKS},
+        lambda preset, task: build_parser(command, c, preset, task),
+        GlimpseConfig,
+        description=description,
+        conflict_handler="resolve",  # the generated --epochs replaces the common one
+    )
     add_common_flags(p, command, PRESETS, c)
     if command == "test":
         p.add_argument("--preset", choices=sorted(PRESETS), default=None, help="the run's (another is an error)")

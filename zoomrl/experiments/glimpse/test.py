@@ -2,11 +2,8 @@
 
 For each model folder ``<model-dir>/<model>/`` with a finished epoch, the last epoch's weights are loaded and:
 
-* classification: test error; for RAM (learned or random glimpses) twice: the deterministic **mean path**, the
-  headline (the model's own first location with ``first_location`` ``centre`` or ``learned``; with ``uniform``
-  one draw per image from a NumPy generator seeded with :data:`FIRST_LOCATION_SEED`; then the location network's
-  means) and, as an extra, **Monte-Carlo** (``mc_samples`` stochastic paths per image, class probabilities
-  averaged: an ensemble at test time, which the whole-image baselines do not get);
+* classification: test error; for RAM (learned or random glimpses) twice, mean path (the headline) and
+  Monte-Carlo (:mod:`zoomrl.eval.ram`);
 * regression: the normalised distance (pixels / box height) and the detection rate at 0.02 ... 0.10, for RAM
   (mean path and Monte-Carlo: predicted locations averaged), the whole-image CNN, and the image centre.
 
@@ -24,56 +21,16 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from zoomrl.agents.ram.agent import build_agent
 from zoomrl.agents.seeding import seed_everything
 from zoomrl.core.checkpoint import read_latest
 from zoomrl.core.io import write_json
 from zoomrl.core.runner import WEIGHTS
 from zoomrl.data.landmarks import landmark_scores
-from zoomrl.data.splits import Split, TaskData
+from zoomrl.data.splits import TaskData
 from zoomrl.eval import glimpse_plots
+from zoomrl.eval.ram import draw_seeds, evaluate
 from zoomrl.experiments.glimpse.config import GlimpseConfig
-from zoomrl.experiments.glimpse.train import build_agent
-
-FIRST_LOCATION_SEED = 7
-MC_SEED = 11
-
-
-def draw_seeds(seed: int, run_seed: int) -> tuple[int, int]:
-    """Seeds of the test's own draws (the uniform first glimpses and the mean path, the Monte-Carlo paths) under
-    ``--seed seed`` for a run trained with ``run_seed``. The run's own seed, the default, gives
-    :data:`FIRST_LOCATION_SEED` and :data:`MC_SEED`, the streams of every test before ``--seed`` counted at test
-    time, so their results stand; another seed moves both by 100 per unit (the two streams never meet)."""
-    shift = 100 * (seed - run_seed)
-    return (FIRST_LOCATION_SEED + shift) % 2**31, (MC_SEED + shift) % 2**31
-
-
-def evaluate(
-    name: str, agent: Any, split: Split, cfg: GlimpseConfig, seeds: tuple[int, int] = (FIRST_LOCATION_SEED, MC_SEED)
-) -> tuple[dict[str, Any], Any]:
-    """Scores of one model on ``split``; also what pictures need (mean paths and outputs), or None. ``seeds``: of
-    the mean path (and its uniform first glimpses) and of the Monte-Carlo paths (:func:`draw_seeds`)."""
-    size = split.images.shape[1]
-    if name in ("ram", "random"):
-        first = None  # a fixed start (centre, learned mean): the model's own, so the path is deterministic
-        if not agent.model.has_fixed_start():
-            first = np.random.default_rng(seeds[0]).uniform(-1, 1, size=(len(split), 2))
-            first = first.astype(np.float32)
-        agent.reseed(seeds[0])
-        mean_out, mean_paths = agent.predict(split.images, "mean", first_locations=first)
-        agent.reseed(seeds[1])
-        mc_out, _ = agent.predict(split.images, "sample", samples=cfg.mc_samples)
-        res = {}
-        for key, out in (("mean_path", mean_out), ("monte_carlo", mc_out)):
-            if cfg.task == "classify":
-                res[key] = {"error": float(np.mean(out.argmax(axis=1) != split.targets))}
-            else:
-                res[key] = landmark_scores(out, split.points, split.norms, size)
-        res["monte_carlo"]["samples"] = cfg.mc_samples
-        return res, (mean_out, mean_paths[:, 0])
-    out = agent.predict(split.images)
-    if cfg.task == "classify":
-        return {"error": float(np.mean(out.argmax(axis=1) != split.targets))}, None
-    return landmark_scores(out, split.points, split.norms, size), None
 
 
 def test(
@@ -117,7 +74,7 @@ def test(
     for name, latest in tqdm(runs.items(), desc="models", unit="model", disable=quiet, leave=False):
         run_dir = model_dir / name
         run_cfg = GlimpseConfig.load(run_dir / "config.json")
-        agent = build_agent(name, run_cfg, data.image_shape(), data.n_outputs)
+        agent = build_agent(name, run_cfg, data.image_shape(), data.n_outputs, run_cfg.task, run_cfg.seed)
         agent.load_weights(run_dir / latest["files"][WEIGHTS])
         scores, extra = evaluate(name, agent, split, cfg, seeds)
         scores["epochs"] = int(latest["epoch"])

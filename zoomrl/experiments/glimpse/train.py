@@ -12,7 +12,6 @@ Each epoch's data and the model's random generator are seeded from ``(seed, epoc
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -21,12 +20,10 @@ from typing import Any
 import numpy as np
 
 from zoomrl.agents.base import BatchAgent, LabelledBatch
-from zoomrl.agents.ram.agent import build_agent as ram_agent
-from zoomrl.agents.ram.agent import speed_line
+from zoomrl.agents.ram.agent import build_agent, speed_line
+from zoomrl.agents.ram.config import glimpse_size_warning
 from zoomrl.agents.seeding import seed_everything
-from zoomrl.core.checkpoint import read_latest, read_state
-from zoomrl.core.io import atomic_path
-from zoomrl.core.runner import STATE_FILE, BarFactory, EpochResult, Progress, Runner
+from zoomrl.core.runner import EpochResult, Progress, Runner, Trainee
 from zoomrl.data.splits import TaskData, epoch_seed
 from zoomrl.eval.glimpse_plots import plot_training_history
 from zoomrl.experiments.glimpse.config import GlimpseConfig
@@ -35,40 +32,14 @@ from zoomrl.experiments.glimpse.config import GlimpseConfig
 RESUMABLE = {"epochs", "baseline_epochs", "models", "mc_samples", "draw_max", "test_size", "preset"}
 
 
-def build_agent(name: str, cfg: GlimpseConfig, image_shape: tuple[int, ...], n_outputs: int) -> BatchAgent:
-    """The agent of model ``name`` for this run's task and seed."""
-    return ram_agent(name, cfg, image_shape, n_outputs, task=cfg.task, seed=cfg.seed)
-
-
 def epochs_of(name: str, cfg: GlimpseConfig) -> int:
     return cfg.epochs if name in ("ram", "random") else cfg.baseline_epochs
 
 
-def upgrade_old_state(run_dir: Path, meta: Mapping[str, Any]) -> bool:
-    """Let the run driver resume a run saved before glimpse moved onto it: such a run kept its history in
-    ``latest.json`` only and its ``training_state.npz`` held the agent's arrays alone, which the driver refuses
-    (no ``epoch`` or ``meta``). Add the three entries the driver reads, from ``latest.json``, written to a
-    temporary name and renamed. Returns whether the state was upgraded; a damaged state is a one-line error."""
-    latest = read_latest(run_dir)
-    path = run_dir / STATE_FILE
-    if latest is None or not path.is_file():
-        return False  # nothing to resume, or the driver names the missing file
-    state = read_state(path)
-    if "meta" in state:
-        return False
-    state.update(
-        epoch=np.array(int(latest["epoch"])),
-        meta=np.array(json.dumps(dict(meta))),
-        history=np.array(json.dumps(list(latest.get("history", [])))),
-    )
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **state)
-    return True
-
-
-class GlimpseTrainee:
+class GlimpseTrainee(Trainee):
     """One model of the family (``ram``, ``random``, ``cnn`` or ``mlp``) for the run driver: each epoch is one pass
-    of equal batches over that epoch's canvases. No score is given, so no ``best`` checkpoint, as before."""
+    of equal batches over that epoch's canvases. No score is given, so no ``best`` checkpoint, as before. No work
+    before epoch 1, before a checkpoint or at the end: the protocol's empty methods, inherited."""
 
     metric = "train_score"
 
@@ -92,9 +63,6 @@ class GlimpseTrainee:
         n = self.data.train_size()
         bs = min(self.cfg.batch_size, n)
         return n // bs * bs if bs else 0
-
-    def init_fresh(self, bar: BarFactory) -> None:
-        pass
 
     def run_epoch(self, epoch: int, progress: Progress) -> EpochResult:
         agent, cfg, name = self.agent, self.cfg, self.name
@@ -134,15 +102,9 @@ class GlimpseTrainee:
     def load_weights(self, path: Path) -> None:
         self.agent.load_weights(path)
 
-    def before_save(self, history: Sequence[Mapping[str, Any]]) -> None:
-        pass
-
     def after_save(self, history: Sequence[Mapping[str, Any]]) -> None:
         if history[-1]["epoch"] == self.epochs:  # the curves once, at the end (a plot costs about a second)
             plot_training_history(history, self.run_dir / "training_curves.png")
-
-    def close(self) -> None:
-        pass
 
 
 def train_model(
@@ -161,9 +123,7 @@ def train_model(
     epochs = epochs_of(name, cfg)
 
     def setup() -> GlimpseTrainee:
-        if resume:
-            upgrade_old_state(run_dir, {"model": name})
-        agent = build_agent(name, cfg, data.image_shape(), data.n_outputs)
+        agent = build_agent(name, cfg, data.image_shape(), data.n_outputs, task=cfg.task, seed=cfg.seed)
         return GlimpseTrainee(name, cfg, data, agent, epochs, quiet, run_dir)
 
     runner = Runner(
@@ -181,18 +141,6 @@ def train_model(
     return {"model": name, "run_dir": str(run_dir), "epochs": max(out.start_epoch, epochs), "history": out.history}
 
 
-def glimpse_size_warning(cfg: GlimpseConfig, canvas: int) -> str | None:
-    """One line when the glimpse is not smaller than the canvas. A warning, not a refusal: a glimpse that sees the
-    whole image is a legitimate upper-bound comparison, but almost always a mistaken flag, and where the model
-    looks then hardly matters (a glimpse at the centre sees every pixel)."""
-    if cfg.glimpse_size < canvas or not {"ram", "random"} & set(cfg.model_list()):
-        return None
-    return (
-        f"warning: --glimpse-size {cfg.glimpse_size} is not smaller than the {canvas}-pixel canvas: a glimpse at "
-        f"the centre sees the whole image, so where the model looks hardly matters (expected under {canvas})"
-    )
-
-
 def train(
     cfg: GlimpseConfig,
     model_dir: str | Path,
@@ -204,8 +152,8 @@ def train(
     """Train every model of ``cfg.models`` in ``model_dir/<model>/``; returns the summaries."""
     model_dir = Path(model_dir)
     data = TaskData(cfg)
-    warning = glimpse_size_warning(cfg, data.image_shape()[0])
-    if warning:
+    warning = glimpse_size_warning(cfg.glimpse_size, data.image_shape()[0])
+    if warning and {"ram", "random"} & set(cfg.model_list()):
         log(warning)
     log(speed_line(cfg))
     t0 = time.time()
