@@ -200,7 +200,7 @@ def test_stage_n_retrains_from_the_end_of_stage_n_minus_1(pretrained, tmp_path):
 
 def test_test_reads_the_saved_config_and_seeds_only_itself(pretrained, tmp_path, capsys):
     """The test command: the saved configuration (its seed by default), --seed for the random baselines only,
-    test-time fields changeable, another --preset a one-line error (exit code 2)."""
+    test-time fields changeable, another --preset or --data a one-line error (exit code 2)."""
     from zoomrl.experiments.cli import main
 
     run = tmp_path / "m"
@@ -225,6 +225,9 @@ def test_test_reads_the_saved_config_and_seeds_only_itself(pretrained, tmp_path,
     err = capsys.readouterr().err
     assert err.startswith("error: --preset fast: the run in") and "--preset tiny" in err and err.count("\n") == 1
     assert not (tmp_path / "r2").exists()
+    assert main([*args, "--output-dir", str(tmp_path / "r3"), "--data", "cifar10"]) == 2  # the run's data: digits
+    err = capsys.readouterr().err
+    assert err.startswith("error: --data cifar10: the run in") and "--data digits" in err and err.count("\n") == 1
     from zoomrl.experiments.patchdrop.cli import build_parser
 
     assert "--alpha" not in build_parser("test").format_help()  # not a test-time field

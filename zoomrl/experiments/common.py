@@ -10,7 +10,7 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -209,3 +209,28 @@ def run_guarded(fn: Callable[[], Any], command: str = "train") -> int:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def saved_run_config(
+    config_cls: type,
+    path: Path,
+    args: argparse.Namespace,
+    fixed: Mapping[str, str],
+    changeable: Iterable[str],
+    train_hint: str,
+) -> Any:
+    """The configuration a run saved at ``path``, with the test-time fields ``changeable`` that ``args`` sets (not
+    ``None``): a test measures the run as it was trained. ``fixed`` (flag -> field): given with another value than
+    the run's, a one-line error; a missing file is one naming ``train_hint``, the command that writes it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path.parent}: no {path.name}; train first ({train_hint})")
+    cfg = config_cls.load(path)
+    for flag, name in fixed.items():
+        given, saved = getattr(args, name, None), getattr(cfg, name)
+        if given is not None and given != saved:
+            raise ValueError(
+                f"--{flag} {given}: the run in {path.parent} was trained with --{flag} {saved} "
+                f"(a test reads its saved configuration; drop --{flag})"
+            )
+    changes = {k: getattr(args, k) for k in changeable if getattr(args, k, None) is not None}
+    return cfg.replace(**changes) if changes else cfg
