@@ -354,6 +354,9 @@ def test_agent_config_stage_helpers_and_checks_hand_values():
     fast, tiny = make_config("fast"), make_config("tiny")
     assert fast.stage_ends() == [8, 11, 14, 15] and tiny.stage_ends() == [1, 2, 4, 5]
     assert fast.run_epochs() == 15 and tiny.run_epochs() == 5
+    # run epoch (0-based) -> (stage index, epoch within the stage, 1-based); tiny: 1, 1, 2, 1 epochs
+    assert [tiny.stage_at(e) for e in range(5)] == [(0, 1), (1, 1), (2, 1), (2, 2), (3, 1)]
+    assert fast.stage_at(7) == (0, 8) and fast.stage_at(8) == (1, 1) and fast.stage_at(14) == (3, 1)
     assert [fast.stage_batch(s) for s in ("classifiers", "pretrain", "finetune", "two_stream")] == [128, 64, 64, 64]
     assert fast.stage_sigmas("pretrain") == [0.5, 2.0] and fast.stage_sigmas("finetune") == [1.0]
     assert fast.stage_sigmas("classifiers") == [0.5] and fast.stage_sigmas("two_stream") == [1.0]

@@ -4,7 +4,7 @@ interruption inside a stage, the test command's outputs and settings, and one-li
 
 Mutations tried by hand, and the test that caught each:
 
-* the agents' states not restored on resume (``set_state`` skipped in ``PatchDropTrainee.restore``): both
+* the agents' states not restored on resume (``set_state`` skipped in ``stages.restore_agents``): both
   ``test_exact_resume_inside_*``;
 * the update counter not restored by ``PatchDropAgent.set_state`` (alpha anneals):
   ``test_exact_resume_inside_the_policy_curve_stage``;

@@ -133,6 +133,12 @@ class PatchDropAgentConfig(ConfigBase):
             ends.append(total)
         return ends
 
+    def stage_at(self, epoch: int) -> tuple[int, int]:
+        """0-based run ``epoch`` -> (stage index, 1-based epoch within the stage)."""
+        ends = self.stage_ends()
+        k = next(i for i, end in enumerate(ends) if epoch < end)
+        return k, epoch - (ends[k - 1] if k else 0) + 1
+
 
 PREFIX = {"classifiers": "classifier", "pretrain": "pretrain", "finetune": "finetune", "two_stream": "two_stream"}
 """The prefix of each stage's fields."""

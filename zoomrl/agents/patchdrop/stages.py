@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from zoomrl.agents.patchdrop.agent import STAGES, PatchDropAgent
+from zoomrl.agents.patchdrop.config import EPOCH_FIELDS, STAGE_FIELDS
 from zoomrl.core.config import ConfigError
+from zoomrl.core.runner import WEIGHTS, rewind_run
 
 TRAINED = {
     "classifiers": ("hr", "lr"),
@@ -167,3 +169,63 @@ def finished_before(run_dir: Path, weights: Path, saved: Any, stage: str) -> tup
                 f"with this --model-dir first"
             )
     return {g: w for g, w in groups.items() if g.split("/")[0] in before}, before
+
+
+def run_plan(config: Any, stage: str | None, resume: bool, changeable: set[str]) -> tuple[int, bool, set[str]]:
+    """The run's epochs for ``stage`` (``None``: every stage), whether it retrains ``stage`` (``--stage N`` for a
+    stage after the first, not ``--resume``: the run continues from the end of stage N - 1) and the fields that may
+    differ from the saved run's: ``changeable``, the preset, every stage's epochs and, when retraining, the fields of
+    stage N and later."""
+    k = STAGES.index(stage) if stage else None
+    if k is not None and not config.stage_epochs(stage):
+        raise ConfigError(f"stage {k + 1} ({stage}) has 0 epochs in this configuration")
+    retrain = bool(k) and not resume
+    fields = set(changeable) | {"preset"} | set(EPOCH_FIELDS.values())
+    fields |= {f for s in STAGES[k:] for f in STAGE_FIELDS[s]} if retrain else set()
+    return (config.stage_ends()[k] if k is not None else config.run_epochs()), retrain, fields
+
+
+def continue_run(
+    run_dir: Path, config: Any, saved: Any, latest: Mapping[str, Any] | None, stage: str | None, retrain: bool
+) -> None:
+    """Before a run continues from its ``saved`` configuration and ``latest`` checkpoint: the stages' epoch counts
+    checked (:func:`check_stage_epochs`) and, when retraining ``stage``, the run rewound to the end of the stage
+    before it, its checkpoint holding the networks of the stages before it only."""
+    k = STAGES.index(stage) if stage else None
+    if retrain and (saved is None or latest is None):
+        raise FileNotFoundError(
+            f"{run_dir}: stage {k} ({STAGES[k - 1]}) has not finished; run `python -m zoomrl patchdrop "
+            f"train --stage {k}` with this --model-dir first"
+        )
+    if saved is not None and latest is not None:
+        check_stage_epochs(saved, config, int(latest["epoch"]), k if retrain else None)
+    if retrain:
+        keep, before = finished_before(run_dir, run_dir / latest["files"][WEIGHTS], saved, stage)
+    if retrain and saved.stage_ends()[k - 1]:
+        rewind_run(run_dir, saved.stage_ends()[k - 1], lambda p: write_groups(p, keep, before), {"agents": np.array(0)})
+
+
+def stage_groups(stage: str, agents: list[PatchDropAgent]) -> Arrays:
+    """The networks that ``agents`` train in ``stage``, by file group."""
+    return {group(stage, net, a.sigma): w for a in agents for net, w in a.trained_arrays().items()}
+
+
+def agents_state(agents: list[PatchDropAgent]) -> dict[str, np.ndarray]:
+    """The training state of a stage's ``agents`` (optimizers, generators, counters) as one flat mapping."""
+    out: dict[str, np.ndarray] = {"agents": np.array(len(agents))}
+    for i, agent in enumerate(agents):
+        out.update({f"a{i}/{k}": v for k, v in agent.get_state().items()})
+    return out
+
+
+def restore_agents(
+    agents: list[PatchDropAgent], stage: str, groups: Mapping[str, list[np.ndarray]], state: Mapping[str, np.ndarray]
+) -> None:
+    """A stage cut short, rebuilt as it started: its ``agents`` given their saved weights (``groups``) and the
+    training state :func:`agents_state` wrote."""
+    if int(state.get("agents", -1)) != len(agents):
+        k = STAGES.index(stage) + 1
+        raise ValueError(f"it holds {state.get('agents')} agents' states, stage {k} has {len(agents)}")
+    for i, agent in enumerate(agents):
+        agent.set_networks({n: groups[group(stage, n, agent.sigma)] for n in agent.trained})
+        agent.set_state({key[len(f"a{i}/") :]: v for key, v in state.items() if key.startswith(f"a{i}/")})

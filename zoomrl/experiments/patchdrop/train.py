@@ -21,20 +21,9 @@ import numpy as np
 
 from zoomrl.agents.base import LabelledBatch
 from zoomrl.agents.patchdrop import stages as st
-from zoomrl.agents.patchdrop.config import EPOCH_FIELDS, STAGE_FIELDS, STAGES
+from zoomrl.agents.patchdrop.config import STAGES
 from zoomrl.core.checkpoint import read_latest
-from zoomrl.core.config import ConfigError
-from zoomrl.core.runner import (
-    CONFIG_FILE,
-    WEIGHTS,
-    CheckpointError,
-    EpochResult,
-    Log,
-    Progress,
-    Runner,
-    Trainee,
-    rewind_run,
-)
+from zoomrl.core.runner import CONFIG_FILE, CheckpointError, EpochResult, Log, Progress, Runner, Trainee
 from zoomrl.data.patch_digits import NUM_CLASSES, augment, load_for
 from zoomrl.experiments.patchdrop.config import TEST_FIELDS, PatchDropConfig
 
@@ -48,7 +37,6 @@ class PatchDropTrainee(Trainee):
 
     def __init__(self, cfg: PatchDropConfig, data: tuple[np.ndarray, np.ndarray]) -> None:
         self.cfg, (self.images, self.labels) = cfg, data
-        self.ends = cfg.stage_ends()
         self.meta = {"family": "patchdrop", "dataset": cfg.dataset}
         self.final: dict[str, list[np.ndarray]] = {}  # the finished stages' networks, by group
         self.finished: list[str] = []
@@ -57,11 +45,6 @@ class PatchDropTrainee(Trainee):
         self.next_epoch = 0
         self.loaded: dict[str, list[np.ndarray]] = {}
 
-    def locate(self, epoch: int) -> tuple[int, int]:
-        """0-based run ``epoch`` -> (stage index, 1-based epoch within the stage)."""
-        k = next(i for i, end in enumerate(self.ends) if epoch < end)
-        return k, epoch - (self.ends[k - 1] if k else 0) + 1
-
     def batches(self, stage: str) -> int:
         """Whole batches per epoch (a last, smaller one would trace the update a second time)."""
         n, b = len(self.images), self.cfg.stage_batch(stage)
@@ -69,7 +52,8 @@ class PatchDropTrainee(Trainee):
 
     @property
     def units(self) -> int:
-        stage = STAGES[self.locate(self.next_epoch)[0]] if self.next_epoch < self.ends[-1] else STAGES[-1]
+        done = self.next_epoch >= self.cfg.run_epochs()
+        stage = STAGES[-1] if done else STAGES[self.cfg.stage_at(self.next_epoch)[0]]
         return self.batches(stage) * (len(self.cfg.sigma_curve) if stage == "pretrain" else 1)
 
     def start(self, stage: str) -> None:
@@ -85,7 +69,7 @@ class PatchDropTrainee(Trainee):
         self.stage = stage
 
     def run_epoch(self, epoch: int, progress: Progress) -> EpochResult:
-        k, e = self.locate(epoch)
+        k, e = self.cfg.stage_at(epoch)
         stage, n = STAGES[k], self.cfg.stage_epochs(STAGES[k])
         if self.stage != stage:
             self.start(stage)
@@ -97,8 +81,7 @@ class PatchDropTrainee(Trainee):
         }
         line = f"stage {k + 1} ({stage}) epoch {e}/{n}: " + ", ".join(f"{a} {b:g}" for a, b in summary.items())
         if e == n:  # the stage's networks are final: later stages start from them, testing reads them
-            for a in self.agents:
-                self.final.update({st.group(stage, net, a.sigma): w for net, w in a.trained_arrays().items()})
+            self.final.update(st.stage_groups(stage, self.agents))
             self.finished.append(stage)
             self.stage, self.agents = None, []
             line += f"; stage {k + 1} finished ({n} epochs on {len(self.images)} images)"
@@ -117,12 +100,9 @@ class PatchDropTrainee(Trainee):
             progress(1)
         return {key: v / self.batches(stage) for key, v in sums.items()}
 
-    def groups(self) -> dict[str, list[np.ndarray]]:
-        current = {st.group(self.stage, n, a.sigma): w for a in self.agents for n, w in a.trained_arrays().items()}
-        return {**self.final, **current}
-
     def save_weights(self, path: Path) -> None:
-        st.write_groups(path, self.groups(), self.finished)
+        current = st.stage_groups(self.stage, self.agents) if self.stage else {}
+        st.write_groups(path, {**self.final, **current}, self.finished)
 
     def load_weights(self, path: Path) -> None:
         try:
@@ -131,25 +111,18 @@ class PatchDropTrainee(Trainee):
             raise CheckpointError(str(exc)) from None
 
     def state(self) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {"agents": np.array(len(self.agents))}
-        for i, agent in enumerate(self.agents):
-            out.update({f"a{i}/{k}": v for k, v in agent.get_state().items()})
-        return out
+        return st.agents_state(self.agents)
 
     def restore(self, state: Mapping[str, np.ndarray]) -> None:
         """After :meth:`load_weights`: the finished stages' networks, and a stage cut short rebuilt as it started,
         then given its saved weights, optimizers and generators."""
         self.next_epoch = done = int(state["epoch"])
         self.final = {g: w for g, w in self.loaded.items() if g.split("/")[0] in self.finished}
-        k, e = self.locate(done - 1)
+        k, e = self.cfg.stage_at(done - 1)
         if e == self.cfg.stage_epochs(STAGES[k]) and STAGES[k] in self.finished:
             return
         self.start(STAGES[k])
-        if int(state.get("agents", -1)) != len(self.agents):
-            raise ValueError(f"it holds {state.get('agents')} agents' states, stage {k + 1} has {len(self.agents)}")
-        for i, agent in enumerate(self.agents):
-            agent.set_networks({n: self.loaded[st.group(STAGES[k], n, agent.sigma)] for n in agent.trained})
-            agent.set_state({key[len(f"a{i}/") :]: v for key, v in state.items() if key.startswith(f"a{i}/")})
+        st.restore_agents(self.agents, STAGES[k], self.loaded, state)
 
 
 def train(
@@ -168,32 +141,13 @@ def train(
     model_dir = Path(model_dir)
     seed_everything(cfg.seed)
     log(describe_execution(cfg))
-    k = STAGES.index(stage) if stage else None
-    epochs = cfg.stage_ends()[k] if k is not None else cfg.run_epochs()
-    if k is not None and not cfg.stage_epochs(stage):
-        raise ConfigError(f"stage {k + 1} ({stage}) has 0 epochs in this configuration")
-    # --stage N (not its first) continues a run rewound to N's start: fields of N and later may change.
-    retrain = k is not None and k > 0 and not resume
-    changeable = set(TEST_FIELDS) | {"preset"} | set(EPOCH_FIELDS.values())
-    if retrain:
-        changeable |= {f for s in STAGES[k:] for f in STAGE_FIELDS[s]}
+    epochs, retrain, changeable = st.run_plan(cfg, stage, resume, set(TEST_FIELDS))
 
     def setup() -> PatchDropTrainee:
-        saved_path = model_dir / CONFIG_FILE
         latest = read_latest(model_dir) if (resume or retrain) else None
+        saved_path = model_dir / CONFIG_FILE
         saved = PatchDropConfig.load(saved_path) if latest and saved_path.is_file() else None
-        if retrain and saved is None:
-            raise FileNotFoundError(
-                f"{model_dir}: stage {k} ({STAGES[k - 1]}) has not finished; run `python -m zoomrl patchdrop "
-                f"train --stage {k}` with this --model-dir first"
-            )
-        if saved is not None:
-            st.check_stage_epochs(saved, cfg, int(latest["epoch"]), k if retrain else None)
-        if retrain:  # the run ends where stage k starts: its checkpoint holds the stages before k only
-            keep, before = st.finished_before(model_dir, model_dir / latest["files"][WEIGHTS], saved, stage)
-            if saved.stage_ends()[k - 1]:
-                at = saved.stage_ends()[k - 1]
-                rewind_run(model_dir, at, lambda p: st.write_groups(p, keep, before), {"agents": np.array(0)})
+        st.continue_run(model_dir, cfg, saved, latest, stage, retrain)
         data = load_for(cfg, "train")
         log(f"data: {cfg.dataset}, {len(data[0])} training images of {data[0].shape[1:]}")
         return PatchDropTrainee(cfg, data)
