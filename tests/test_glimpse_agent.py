@@ -157,3 +157,24 @@ def test_begin_epoch_reseeds_the_draws_and_restarts_the_running_metrics():
     logs_a, logs_b = a.learn(LabelledBatch(x[8:], y[8:])), b.learn(LabelledBatch(x[8:], y[8:]))
     assert logs_a == logs_b  # a's first batch is not in its logs, b's extra draws not in its glimpses
     assert all(np.array_equal(u, v) for u, v in zip(a.model.get_weights(), b.model.get_weights()))
+
+
+def test_learn_pass_averages_equal_batches_and_refuses_a_non_finite_loss():
+    """``learn_pass`` (an epoch of the glimpse trainer) against :meth:`learn` called by hand on the same batches by
+    an identical agent: 40 images in batches of 16 are two batches (the last 8 wait), the logs their mean. NaN
+    images make the loss NaN: a ``FloatingPointError`` naming the model. Mutations caught: the sum instead of the
+    mean, the remainder trained as a third batch, the finiteness check removed."""
+    x, y = data("classify", n=40)
+    steps: list[int] = []
+    agent, by_hand = tiny_agent(), tiny_agent()
+    by_hand.model.set_weights(agent.model.get_weights())
+    agent.begin_epoch(3)
+    by_hand.begin_epoch(3)  # the same draws from here on
+    logs = agent.learn_pass(x, y, 16, steps.append, "ram")
+    batches = [by_hand.learn(LabelledBatch(x[i : i + 16], y[i : i + 16])) for i in (0, 16)]
+    assert steps == [16, 16] and set(logs) == set(batches[0])
+    for k in logs:
+        assert logs[k] == pytest.approx((batches[0][k] + batches[1][k]) / 2, rel=1e-6), k
+    x[:16] = np.nan  # every glimpse of the first batch reads NaN
+    with pytest.raises(FloatingPointError, match="^the loss of ram is not finite$"):
+        tiny_agent().learn_pass(x, y, 16, steps.append, "ram")

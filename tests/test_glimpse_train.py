@@ -248,11 +248,11 @@ def test_test_reads_the_saved_configuration(tiny_run, tmp_path, capsys):
     assert main(["glimpse", "test", *out, "--preset", "fast"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        f"error: --preset fast: the models in {tiny_run} were trained with --preset tiny (a test reads "
-        "their saved configuration; drop --preset)"
+        f"error: --preset fast: the run in {tiny_run / 'ram'} was trained with --preset tiny (a test reads "
+        "its saved configuration; drop --preset)"
     ]
     assert main(["glimpse", "test", *out, "--task", "regress"]) == 2
-    assert "were trained with --task classify" in capsys.readouterr().err
+    assert "was trained with --task classify" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         build_parser("test").parse_args([*out, "--glimpses", "2"])
     assert exc.value.code == 2

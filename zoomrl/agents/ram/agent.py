@@ -21,7 +21,7 @@ Paths are reported where the sensor read them, clipped to [-1, 1].
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,24 @@ class _KerasAgent(BatchAgent):
         """One ``train_on_batch``; its logs are this batch's alone (``train_on_batch`` resets the metrics first)."""
         logs = self.model.train_on_batch(_as_batch(batch.inputs), np.asarray(batch.targets), return_dict=True)
         return {k: float(v) for k, v in logs.items()}
+
+    def learn_pass(
+        self, images: np.ndarray, targets: np.ndarray, batch_size: int, progress: Callable[[int], None], name: str
+    ) -> dict[str, float]:
+        """One pass of :meth:`learn` over equal batches of ``batch_size`` (capped at the pass's size: XLA compiles
+        one shape; the rest waits for the next pass); returns the batches' mean logs, ``progress(n)`` after each.
+        A non-finite loss is a :class:`FloatingPointError` naming model ``name`` (the run driver saves nothing)."""
+        bs = min(batch_size, len(images))
+        n_batches = len(images) // bs
+        sums: dict[str, float] = {}
+        for b in range(n_batches):
+            logs = self.learn(LabelledBatch(images[b * bs : (b + 1) * bs], targets[b * bs : (b + 1) * bs]))
+            if not np.isfinite(logs.get("loss", 0.0)):
+                raise FloatingPointError(f"the loss of {name} is not finite")
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + v / n_batches
+            progress(bs)
+        return sums
 
     def begin_epoch(self, seed: int) -> None:
         self.reseed(seed)

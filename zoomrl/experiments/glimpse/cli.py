@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from zoomrl.experiments.common import add_common_flags
+from zoomrl.experiments.common import add_common_flags, saved_run_config
 from zoomrl.experiments.flags import PresetAwareParser, add_config_flags, renamed_flag
 from zoomrl.experiments.glimpse.config import MODELS, PRESETS, TASKS, GlimpseConfig, make_config, preset_values
 
@@ -94,26 +94,15 @@ def train_config(args: argparse.Namespace) -> GlimpseConfig:
 
 
 def saved_config(model_dir: Path, args: argparse.Namespace) -> GlimpseConfig:
-    """The configuration saved with the trained models, with the test settings of the command line."""
-    for name in MODELS:
-        path = model_dir / name / "config.json"
-        if path.is_file():
-            cfg = GlimpseConfig.load(path)
-            break
-    else:
+    """The configuration saved with the trained models (the first model of :data:`MODELS` found), with the test
+    settings of the command line."""
+    paths = [model_dir / name / "config.json" for name in MODELS if (model_dir / name / "config.json").is_file()]
+    if not paths:
         raise FileNotFoundError(
             f"{model_dir}: no trained model (expected <model>/config.json for one of "
             f"{', '.join(MODELS)}); run 'python -m zoomrl glimpse train --task {args.task or 'classify'}' first"
         )
-    for flag in ("task", "preset"):
-        given, saved = getattr(args, flag), getattr(cfg, flag)
-        if given is not None and given != saved:
-            raise ValueError(
-                f"--{flag} {given}: the models in {model_dir} were trained with --{flag} {saved} "
-                f"(a test reads their saved configuration; drop --{flag})"
-            )
-    changes = {k: getattr(args, k) for k in TEST_FIELDS if getattr(args, k) is not None}
-    return cfg.replace(**changes) if changes else cfg
+    return saved_run_config(GlimpseConfig, paths[0], args, {"task": "task", "preset": "preset"}, TEST_FIELDS, "")
 
 
 def run(command: str, args: argparse.Namespace) -> None:

