@@ -316,17 +316,22 @@ RUN_FIELDS |= {"test_per_digit", "data_seed", "train_limit", "test_limit", "eval
 
 def test_agent_config_holds_the_agents_fields_with_the_papers_defaults():
     """The agent's hyperparameters live in PatchDropAgentConfig (defaults: the paper's README values, by hand);
-    the run's config adds only run and data fields and redefines none of the agent's (one source of defaults)."""
+    the run's config adds only run and data fields (those in PatchDataConfig) and redefines none of the agent's."""
     import dataclasses
     import inspect
 
     from zoomrl.agents.patchdrop.config import PatchDropAgentConfig
+    from zoomrl.data.patch_digits import PatchDataConfig
     from zoomrl.experiments.patchdrop.config import PatchDropConfig
 
     agent_fields = {f.name for f in dataclasses.fields(PatchDropAgentConfig)}
     run_defaults = {f.name: f for f in dataclasses.fields(PatchDropConfig)}
     assert set(run_defaults) - agent_fields == RUN_FIELDS and not agent_fields & RUN_FIELDS
-    assert set(inspect.get_annotations(PatchDropConfig)) == RUN_FIELDS  # no agent field declared again
+    # no agent field declared again; the data's fields beside the data (what load_for reads)
+    data_fields = {"dataset", "canvas_size", "digit_size", "clutter", "train_per_digit", "test_per_digit"}
+    data_fields |= {"data_seed", "train_limit", "test_limit"}
+    assert set(inspect.get_annotations(PatchDataConfig)) == data_fields
+    assert set(inspect.get_annotations(PatchDropConfig)) == RUN_FIELDS - data_fields
     paper = PatchDropAgentConfig()
     hand = dict(classifier_lr=0.1, classifier_batch=128, classifier_optimizer="sgd", weight_decay=5e-4)
     hand.update(pretrain_lr=1e-4, pretrain_batch=1024, pretrain_sigma=0.5, finetune_lr=1e-4, finetune_batch=128)
@@ -384,3 +389,18 @@ def test_agent_builds_and_learns_from_the_agent_config_alone():
     assert (agent.patches, agent.lr_shape, agent.sigma, agent.alpha) == (16, (8, 8, 1), 0.5, 0.8)
     agent.configure("finetune", sigma=3.0)
     assert agent.sigma == 3.0 and sorted(agent.trained) == ["hr", "policy"]
+
+
+def test_data_config_checks_its_fields_also_in_the_runs_config():
+    """PatchDataConfig (the data's fields, beside the data) refuses bad values with one line naming the field,
+    alone and as part of the run's configuration (its validate is reached through the agent config's)."""
+    from zoomrl.data.patch_digits import PatchDataConfig
+
+    assert PatchDataConfig().validate().dataset == "digits"
+    bad_values = ({"dataset": "mnist"}, {"canvas_size": 0}, {"test_per_digit": 0}, {"clutter": -1}, {"test_limit": -2})
+    for bad in bad_values:
+        (name,) = bad
+        with pytest.raises(ConfigError, match=name):
+            PatchDataConfig(**bad).validate()
+        with pytest.raises(ConfigError, match=name):
+            make_config("tiny", **bad)

@@ -20,10 +20,12 @@ converted and checked by :func:`prepare_cifar`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
+
+from zoomrl.core.config import ConfigBase, require_choice, require_positive_int
 
 DATASETS = ("digits", "cifar10", "cifar100")
 SPLITS = ("train", "test")
@@ -182,7 +184,42 @@ def load_split(
     return (x[:limit], y[:limit]) if limit else (x, y)
 
 
-def load_for(config: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
+@dataclasses.dataclass
+class PatchDataConfig(ConfigBase):
+    """The data of a patchdrop run, what :func:`load_for` reads (fields of the family's configuration)."""
+
+    dataset: str = "digits"
+    """``digits`` (offline canvases, the default), ``cifar10`` or ``cifar100`` (keras.datasets, a download)."""
+    canvas_size: int = 32
+    """Side of a digit canvas (32 or 64); CIFAR images are 32."""
+    digit_size: int = 12
+    """Side of the placed digit on the canvas (scikit-learn's 28-pixel digits shrunk): at 12 on a 32-pixel canvas
+    it touches 4 to 9 of the 16 patches of 8 x 8 pixels."""
+    clutter: int = 6
+    """Pieces (6 x 6) of other digits per canvas, placed so that they do not touch the digit's square: random
+    patches keep some of them, the digit's patches keep the evidence."""
+    train_per_digit: int = 4
+    """Canvases per training digit image (1438 images)."""
+    test_per_digit: int = 2
+    """Canvases per test digit image (359 images)."""
+    data_seed: int = 0
+    """Seed of the canvases (fixed, so every run sees the same test set)."""
+    train_limit: int = 0
+    """Use only the first N training images (digits: digit images); 0 = all."""
+    test_limit: int = 0
+    """Use only the first N test images (digits: digit images); 0 = all."""
+
+    def validate(self) -> PatchDataConfig:
+        super().validate()
+        require_choice("dataset", self.dataset, DATASETS)
+        for name in ("canvas_size", "digit_size", "train_per_digit", "test_per_digit"):
+            require_positive_int(name, getattr(self, name))
+        for name in ("clutter", "data_seed", "train_limit", "test_limit"):
+            require_positive_int(name, getattr(self, name), allow_zero=True)
+        return self
+
+
+def load_for(config: PatchDataConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
     """``split`` of the data a patchdrop configuration names (its dataset, limits and canvas settings)."""
     limit = (config.train_limit if split == "train" else config.test_limit) or None
     if config.dataset != "digits":

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from zoomrl.agents.patchdrop.config import EPOCH_FIELDS, STAGES, epoch_overrides
+from zoomrl.data.patch_digits import DATASETS
 from zoomrl.experiments.common import add_common_flags, positive_int, saved_run_config
 from zoomrl.experiments.flags import add_config_flags, renamed_flag
-from zoomrl.experiments.patchdrop.config import DATASETS, PRESETS, TEST_FIELDS, PatchDropConfig, make_config
+from zoomrl.experiments.patchdrop.config import PRESETS, TEST_FIELDS, PatchDropConfig, make_config
 
 COMMANDS = ("train", "test")
 DEFAULTS: dict[str, Any] = {

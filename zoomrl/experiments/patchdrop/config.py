@@ -18,40 +18,19 @@ import dataclasses
 from typing import Any
 
 from zoomrl.agents.patchdrop.config import PatchDropAgentConfig
-from zoomrl.core.config import ConfigError, require_choice, require_positive_int
-
-DATASETS = ("digits", "cifar10", "cifar100")
+from zoomrl.core.config import ConfigError, require_positive_int
+from zoomrl.data.patch_digits import PatchDataConfig
 
 
 @dataclasses.dataclass
-class PatchDropConfig(PatchDropAgentConfig):
-    """Every field of a patchdrop run (saved as ``config.json`` in every run folder): the run's and the data's
-    here, the agent's (networks, each stage's optimiser, batch, epochs, penalty) in :class:`PatchDropAgentConfig`."""
+class PatchDropConfig(PatchDropAgentConfig, PatchDataConfig):
+    """Every field of a patchdrop run (saved as ``config.json`` in every run folder): the run's and the test's here,
+    the agent's (networks, each stage's optimiser, batch, epochs, penalty) in :class:`PatchDropAgentConfig`, the
+    data's in :class:`~zoomrl.data.patch_digits.PatchDataConfig`."""
 
     preset: str = "paper"
-    dataset: str = "digits"
-    """``digits`` (offline canvases, the default), ``cifar10`` or ``cifar100`` (keras.datasets, a download)."""
     seed: int = 0
     """Seeds Python, NumPy and Keras (weights, shuffling, sampled patches)."""
-    # -- data (digit canvases) ----------------------------------------------------------------------------------
-    canvas_size: int = 32
-    """Side of a digit canvas (32 or 64); CIFAR images are 32."""
-    digit_size: int = 12
-    """Side of the placed digit on the canvas (scikit-learn's 28-pixel digits shrunk): at 12 on a 32-pixel canvas
-    it touches 4 to 9 of the 16 patches of 8 x 8 pixels."""
-    clutter: int = 6
-    """Pieces (6 x 6) of other digits per canvas, placed so that they do not touch the digit's square: random
-    patches keep some of them, the digit's patches keep the evidence."""
-    train_per_digit: int = 4
-    """Canvases per training digit image (1438 images)."""
-    test_per_digit: int = 2
-    """Canvases per test digit image (359 images)."""
-    data_seed: int = 0
-    """Seed of the canvases (fixed, so every run sees the same test set)."""
-    train_limit: int = 0
-    """Use only the first N training images (digits: digit images); 0 = all."""
-    test_limit: int = 0
-    """Use only the first N test images (digits: digit images); 0 = all."""
     # -- testing ------------------------------------------------------------------------------------------------
     eval_batch: int = 256
     random_draws: int = 5
@@ -61,13 +40,11 @@ class PatchDropConfig(PatchDropAgentConfig):
 
     def validate(self) -> PatchDropConfig:
         super().validate()
-        require_choice("dataset", self.dataset, DATASETS)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ConfigError(f"seed must be an integer, received {self.seed!r}")
-        for name in ("canvas_size", "digit_size", "train_per_digit", "test_per_digit", "eval_batch", "random_draws"):
+        for name in ("eval_batch", "random_draws"):
             require_positive_int(name, getattr(self, name))
-        for name in ("clutter", "data_seed", "train_limit", "test_limit", "max_pictures"):
-            require_positive_int(name, getattr(self, name), allow_zero=True)
+        require_positive_int("max_pictures", self.max_pictures, allow_zero=True)
         if self.dataset == "digits":
             if self.canvas_size < self.digit_size or self.canvas_size % self.grid or self.canvas_size % self.lr_size:
                 raise ConfigError(
