@@ -8,7 +8,7 @@ Mutations tried by hand, and the test that caught each:
   ``test_exact_resume_inside_*``;
 * the update counter not restored by ``PatchDropAgent.set_state`` (alpha anneals):
   ``test_exact_resume_inside_the_policy_curve_stage``;
-* the schedule call removed from ``PatchDropTrainee.start``: ``test_exact_resume_inside_the_policy_curve_stage``;
+* the schedule call removed from ``stages.stage_agents``: ``test_exact_resume_inside_the_policy_curve_stage``;
 * the fields ``--stage N`` may change taken from every stage: ``test_stage_n_retrains_from_...``;
 * the test-time ``--seed`` ignored (the saved one used): ``test_test_reads_the_saved_config_and_seeds_only_itself``.
 """

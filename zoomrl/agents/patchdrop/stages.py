@@ -10,12 +10,13 @@ A stage stores only the networks it trains: the others are those of the stage be
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from zoomrl.agents.base import LabelledBatch
 from zoomrl.agents.patchdrop.agent import STAGES, PatchDropAgent
 from zoomrl.agents.patchdrop.config import EPOCH_FIELDS, STAGE_FIELDS
 from zoomrl.core.config import ConfigError
@@ -70,12 +71,22 @@ def model_after(
 
 
 def stage_agents(
-    config: Any, stage: str, final: Mapping[str, list[np.ndarray]], image_shape: tuple, num_classes: int
+    config: Any,
+    stage: str,
+    final: Mapping[str, list[np.ndarray]],
+    image_shape: tuple,
+    num_classes: int,
+    batches: int | None = None,
 ) -> list[PatchDropAgent]:
     """The agents ``stage`` trains, configured, with their inputs from the finished stages' ``final`` arrays (stage 2:
-    one agent per penalty of ``sigma_curve``, sharing the classifiers). Seeds: ``(seed, stage, agent)``, so a stage
-    starts the same whether run alone, after the stages before it in one process, or again after an interruption."""
+    one agent per penalty of ``sigma_curve``, sharing the classifiers). Seeds: ``(seed, stage)`` for the frameworks,
+    ``(seed, stage, agent)`` for each agent, so a stage starts the same whether run alone, after the stages before it
+    in one process, or again after an interruption. ``batches``: updates per epoch, over which (times the stage's
+    epochs) a policy stage anneals alpha."""
+    from zoomrl.agents.seeding import seed_everything
+
     k = STAGES.index(stage) + 1
+    seed_everything(int(np.random.SeedSequence([config.seed, k]).generate_state(1)[0]))
     sigmas = config.stage_sigmas(stage)
     agents: list[PatchDropAgent] = []
     for j in range(len(sigmas)):
@@ -95,7 +106,35 @@ def stage_agents(
         agents.append(agent)
     for agent, sigma in zip(agents, sigmas):  # compiled once all are built, as before the run driver
         agent.configure(stage, sigma=sigma)
+        if stage != "classifiers" and batches is not None:  # the alpha schedule spans the stage's updates
+            agent.schedule(config.stage_epochs(stage) * batches)
     return agents
+
+
+def whole_batches(n: int, batch: int) -> int:
+    """Whole batches per epoch of ``n`` images (a last, smaller one would trace the update a second time)."""
+    return n // batch if n >= batch else 1
+
+
+def stage_epoch(
+    agent: PatchDropAgent,
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch: int,
+    progress: Callable[[int], Any],
+    transform: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+) -> dict[str, float]:
+    """One pass of ``agent`` over the images in whole batches, in a new order from the agent's generator
+    (``transform``: a batch's augmentation, drawn from it too); the mean of each value ``learn`` returns."""
+    order = agent.rng.permutation(len(images))
+    n, sums = whole_batches(len(images), batch), {}
+    for i in range(n):
+        idx = order[i * batch : (i + 1) * batch]
+        x = images[idx] if transform is None else transform(images[idx], agent.rng)
+        for key, v in agent.learn(LabelledBatch(x, labels[idx])).items():
+            sums[key] = sums.get(key, 0.0) + v
+        progress(1)
+    return {key: v / n for key, v in sums.items()}
 
 
 def write_groups(path: str | Path, groups: Mapping[str, list[np.ndarray]], finished: list[str]) -> None:

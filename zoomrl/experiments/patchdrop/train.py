@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from zoomrl.agents.base import LabelledBatch
 from zoomrl.agents.patchdrop import stages as st
 from zoomrl.agents.patchdrop.config import STAGES
 from zoomrl.core.checkpoint import read_latest
@@ -46,9 +45,7 @@ class PatchDropTrainee(Trainee):
         self.loaded: dict[str, list[np.ndarray]] = {}
 
     def batches(self, stage: str) -> int:
-        """Whole batches per epoch (a last, smaller one would trace the update a second time)."""
-        n, b = len(self.images), self.cfg.stage_batch(stage)
-        return n // b if n >= b else 1
+        return st.whole_batches(len(self.images), self.cfg.stage_batch(stage))
 
     @property
     def units(self) -> int:
@@ -57,15 +54,9 @@ class PatchDropTrainee(Trainee):
         return self.batches(stage) * (len(self.cfg.sigma_curve) if stage == "pretrain" else 1)
 
     def start(self, stage: str) -> None:
-        """Build ``stage``'s agents, seeded by ``(seed, stage)`` alone (see :func:`stage_agents`)."""
-        from zoomrl.agents.seeding import seed_everything
-
-        seed_everything(int(np.random.SeedSequence([self.cfg.seed, STAGES.index(stage) + 1]).generate_state(1)[0]))
-        shape = self.images.shape[1:]
-        self.agents = st.stage_agents(self.cfg, stage, self.final, shape, NUM_CLASSES[self.cfg.dataset])
-        if stage != "classifiers":  # the alpha schedule spans the stage's updates
-            for a in self.agents:
-                a.schedule(self.cfg.stage_epochs(stage) * self.batches(stage))
+        """Build ``stage``'s agents from the finished stages' networks (:func:`.stages.stage_agents`)."""
+        shape, classes = self.images.shape[1:], NUM_CLASSES[self.cfg.dataset]
+        self.agents = st.stage_agents(self.cfg, stage, self.final, shape, classes, self.batches(stage))
         self.stage = stage
 
     def run_epoch(self, epoch: int, progress: Progress) -> EpochResult:
@@ -89,16 +80,9 @@ class PatchDropTrainee(Trainee):
         return EpochResult({"epoch": epoch + 1, "stage": stage, "stage_epoch": e, **summary}, line)
 
     def agent_epoch(self, agent: Any, stage: str, progress: Progress) -> dict[str, float]:
-        order = agent.rng.permutation(len(self.images))  # a new order every epoch, from the agent's generator
-        size, sums = self.cfg.stage_batch(stage), {}
         flip = stage == "classifiers" and self.cfg.augment and self.cfg.dataset != "digits"
-        for i in range(self.batches(stage)):
-            idx = order[i * size : (i + 1) * size]
-            x = augment(self.images[idx], agent.rng) if flip else self.images[idx]
-            for key, v in agent.learn(LabelledBatch(x, self.labels[idx])).items():
-                sums[key] = sums.get(key, 0.0) + v
-            progress(1)
-        return {key: v / self.batches(stage) for key, v in sums.items()}
+        size = self.cfg.stage_batch(stage)
+        return st.stage_epoch(agent, self.images, self.labels, size, progress, augment if flip else None)
 
     def save_weights(self, path: Path) -> None:
         current = st.stage_groups(self.stage, self.agents) if self.stage else {}
