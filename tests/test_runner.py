@@ -295,3 +295,35 @@ def test_sigterm_stops_the_run_and_keeps_the_last_epoch(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert proc.stdout.strip() == "interrupted True", proc.stderr
     assert read_latest(tmp_path)["epoch"] == 1
+
+
+def test_agent_trainee_hands_state_and_weights_to_its_agent(tmp_path):
+    """``AgentTrainee`` (glimpse's trainee's base): the run state and the weights are its agent's, both ways; the
+    other hooks do nothing. Mutations caught: ``restore`` or ``load_weights`` not reaching the agent."""
+    from zoomrl.core.runner import AgentTrainee
+
+    class Agent:
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, Any]] = []
+
+        def get_state(self) -> dict[str, np.ndarray]:
+            return {"a": np.arange(3)}
+
+        def set_state(self, state: Mapping[str, np.ndarray]) -> None:
+            self.calls.append(("set_state", state["a"].tolist()))
+
+        def save_weights(self, path: Path) -> None:
+            self.calls.append(("save_weights", path))
+
+        def load_weights(self, path: Path) -> None:
+            self.calls.append(("load_weights", path))
+
+    trainee = AgentTrainee()
+    trainee.agent = agent = Agent()
+    assert trainee.state()["a"].tolist() == [0, 1, 2]
+    trainee.restore({"a": np.array([4, 5])})
+    trainee.save_weights(tmp_path / "w.h5")
+    trainee.load_weights(tmp_path / "v.h5")
+    w, v = tmp_path / "w.h5", tmp_path / "v.h5"
+    assert agent.calls == [("set_state", [4, 5]), ("save_weights", w), ("load_weights", v)]
+    assert trainee.init_fresh(None) is None and trainee.before_save([]) is None and trainee.close() is None

@@ -117,6 +117,27 @@ class Trainee(Protocol):
         """The run is over, however it ended."""
 
 
+class AgentTrainee(Trainee):
+    """A trainee around one agent (``self.agent``: ``get_state``/``set_state``, ``save_weights``/``load_weights``,
+    as :class:`zoomrl.agents.base.Agent`): its run state and weights are the agent's. A subclass sets ``agent``,
+    ``meta``, ``metric`` and ``units`` and writes :meth:`run_epoch`; :class:`Trainee`'s other methods do nothing
+    unless it overrides them."""
+
+    agent: Any
+
+    def state(self) -> dict[str, np.ndarray]:
+        return self.agent.get_state()
+
+    def restore(self, state: Mapping[str, np.ndarray]) -> None:
+        self.agent.set_state(state)
+
+    def save_weights(self, path: Path) -> None:
+        self.agent.save_weights(path)
+
+    def load_weights(self, path: Path) -> None:
+        self.agent.load_weights(path)
+
+
 @dataclass
 class RunResult:
     run_dir: Path
@@ -376,6 +397,7 @@ def rewind_run(
 
 
 __all__ = [
+    "AgentTrainee",
     "CONFIG_FILE",
     "STATE_FILE",
     "WEIGHTS",

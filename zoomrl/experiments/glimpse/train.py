@@ -1,13 +1,10 @@
 """``python -m zoomrl glimpse train``: train every model of ``config.models``, each in ``<model-dir>/<model>/``.
 
 Each model is a :class:`GlimpseTrainee` driven by the core run driver (:class:`zoomrl.core.runner.Runner`), which
-owns the run folder: its lock, ``--resume`` against the allow-list :data:`RESUMABLE`, the stash of an earlier run,
-``config.json``, ``epoch_<k>.weights.h5`` (networks only), ``training_state.npz`` (optimizer slots, the random
-generator's state, the epoch and the history), ``latest.json`` (the completion sentinel, with the per-epoch
-history, as documented before the move), TensorBoard scalars in ``tensorboard/``; ``training_curves.png`` is this
-family's.
-Each epoch's data and the model's random generator are seeded from ``(seed, epoch)``, so ``--resume`` after
-``N - 1`` epochs and one more epoch gives the same weights as ``N`` epochs straight.
+owns the run folder (lock, ``--resume`` against the allow-list :data:`RESUMABLE`, stash, checkpoints, TensorBoard;
+``latest.json`` also holds the per-epoch history, as documented before the move); ``training_curves.png`` is this
+family's. Each epoch's data and the model's random generator are seeded from ``(seed, epoch)``, so ``--resume``
+after ``N - 1`` epochs and one more epoch gives the same weights as ``N`` epochs straight.
 """
 
 from __future__ import annotations
@@ -17,12 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from zoomrl.agents.ram.agent import RamAgent, WholeImageAgent, build_agent, speed_line
 from zoomrl.agents.ram.config import glimpse_size_warning
 from zoomrl.agents.seeding import seed_everything
-from zoomrl.core.runner import EpochResult, Progress, Runner, Trainee
+from zoomrl.core.runner import AgentTrainee, EpochResult, Progress, Runner
 from zoomrl.data.splits import TaskData, epoch_seed
 from zoomrl.eval.glimpse_plots import plot_training_history
 from zoomrl.experiments.glimpse.config import GlimpseConfig
@@ -35,10 +30,10 @@ def epochs_of(name: str, cfg: GlimpseConfig) -> int:
     return cfg.epochs if name in ("ram", "random") else cfg.baseline_epochs
 
 
-class GlimpseTrainee(Trainee):
+class GlimpseTrainee(AgentTrainee):
     """One model of the family (``ram``, ``random``, ``cnn`` or ``mlp``) for the run driver: each epoch is one pass
-    of equal batches over that epoch's canvases. No score is given, so no ``best`` checkpoint, as before. No work
-    before epoch 1, before a checkpoint or at the end: the protocol's empty methods, inherited."""
+    of equal batches over that epoch's canvases. No score is given, so no ``best`` checkpoint, as before. Its state
+    and weights are the agent's; no work before epoch 1, before a checkpoint or at the end (inherited)."""
 
     metric = "train_score"
 
@@ -79,18 +74,6 @@ class GlimpseTrainee(Trainee):
             parts = " ".join(f"{k} {v:.4f}" for k, v in stats.items() if k not in ("epoch", "seconds"))
             line = f"{name} epoch {epoch + 1}/{self.epochs}: {parts} ({stats['seconds']:.1f} s)"
         return EpochResult(stats, line)
-
-    def state(self) -> dict[str, np.ndarray]:
-        return self.agent.get_state()
-
-    def restore(self, state: Mapping[str, np.ndarray]) -> None:
-        self.agent.set_state(state)
-
-    def save_weights(self, path: Path) -> None:
-        self.agent.save_weights(path)
-
-    def load_weights(self, path: Path) -> None:
-        self.agent.load_weights(path)
 
     def after_save(self, history: Sequence[Mapping[str, Any]]) -> None:
         if history[-1]["epoch"] == self.epochs:  # the curves once, at the end (a plot costs about a second)
