@@ -297,3 +297,21 @@ def test_rewind_run_ends_the_run_at_the_epoch_given(tmp_path):
     with np.load(tmp_path / "training_state.npz") as s:
         assert int(s["epoch"]) == 1 and int(s["agents"]) == 0 and str(s["meta"]) == '{"family": "x"}'
         assert json.loads(str(s["history"])) == history[:1]
+
+
+def test_read_run_refuses_a_run_without_finished_classifiers(tmp_path):
+    """What testing reads (stages.read_run): the last checkpoint's groups and finished stages; no checkpoint, or one
+    written before stage 1 finished, is a one-line error naming the folder."""
+    from zoomrl.agents.patchdrop.stages import read_run, write_groups
+
+    with pytest.raises(FileNotFoundError, match="no finished epoch"):
+        read_run(tmp_path)
+    arrays = {"classifiers/hr": [np.ones((2, 3), np.float32)], "classifiers/lr": [np.zeros(4, np.float32)]}
+    write_groups(tmp_path / "epoch_1.weights.h5", arrays, [])
+    (tmp_path / "latest.json").write_text(json.dumps({"epoch": 1, "files": {"weights.h5": "epoch_1.weights.h5"}}))
+    with pytest.raises(FileNotFoundError, match=r"stage 1 \(classifiers\) has not finished"):
+        read_run(tmp_path)
+    write_groups(tmp_path / "epoch_1.weights.h5", arrays, ["classifiers"])
+    groups, finished = read_run(tmp_path)
+    assert finished == ["classifiers"] and sorted(groups) == sorted(arrays)
+    np.testing.assert_array_equal(groups["classifiers/hr"][0], arrays["classifiers/hr"][0])

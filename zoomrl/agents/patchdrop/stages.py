@@ -19,6 +19,7 @@ import numpy as np
 from zoomrl.agents.base import LabelledBatch
 from zoomrl.agents.patchdrop.agent import STAGES, PatchDropAgent
 from zoomrl.agents.patchdrop.config import EPOCH_FIELDS, STAGE_FIELDS
+from zoomrl.core.checkpoint import read_latest
 from zoomrl.core.config import ConfigError
 from zoomrl.core.runner import WEIGHTS, rewind_run
 
@@ -171,6 +172,18 @@ def read_groups(path: str | Path) -> tuple[Arrays, list[str]]:
     except OSError as exc:
         raise ValueError(f"{path}: damaged weights file ({exc})") from None
     return out, finished
+
+
+def read_run(run_dir: Path) -> tuple[Arrays, list[str]]:
+    """The networks and the finished stages in a run's last checkpoint, what testing reads; no checkpoint, or one
+    before stage 1 has finished, is a one-line error."""
+    latest = read_latest(run_dir)
+    if latest is None:
+        raise FileNotFoundError(f"{run_dir}: no finished epoch (latest.json); train first")
+    groups, finished = read_groups(run_dir / latest["files"][WEIGHTS])
+    if "classifiers" not in finished:
+        raise FileNotFoundError(f"{run_dir}: stage 1 (classifiers) has not finished; nothing to test")
+    return groups, finished
 
 
 def check_stage_epochs(saved: Any, config: Any, done: int, retrain: int | None = None) -> None:

@@ -1,15 +1,10 @@
-"""The patchdrop family's configuration: the run and data fields on top of the agent's
-(:class:`~zoomrl.agents.patchdrop.config.PatchDropAgentConfig`, whose defaults are the paper's), four presets.
-
-* ``paper``: the values of the paper and its README for CIFAR-10 (classifiers: SGD, learning rate 0.1, batch 128;
-  policy pre-training: Adam 1e-4, batch 1024, penalty 0.5; fine-tuning: Adam 1e-4, batch 128, penalty 10;
-  alpha 0.8; LR images 8x8; ResNet-32 classifiers, ResNet-8 policy). The README gives no epoch counts; the ones here
-  are ours.
-* ``fast``: each stage within 20 minutes on a 2-core CPU on the offline digit canvases (Adam for the classifiers,
-  larger policy learning rates and smaller batches, as there are 5752 canvases rather than 50000 images).
-* ``fast2``: issue 20's options on (stage 1 with patches dropped, alpha annealed to 0.95), batch 128, the paper's
-  penalty 10 in fine-tuning, about 4 times fast's policy updates (see the comment above it).
-* ``tiny``: seconds, for tests.
+"""The patchdrop family's configuration: the run's and the test's fields on top of the agent's
+(:class:`~zoomrl.agents.patchdrop.config.PatchDropAgentConfig`, whose defaults are the paper's) and the data's
+(:class:`~zoomrl.data.patch_digits.PatchDataConfig`), and four presets (their values and reasons: ``docs/patchdrop.md``,
+Presets): ``paper`` (the paper's README for CIFAR-10; it gives no epoch counts, the ones here are ours), ``fast`` (each
+stage within 20 minutes on a 2-core CPU on the digit canvases: Adam for the classifiers, larger policy learning rates
+and smaller batches, as there are 5752 canvases rather than 50000 images), ``fast2`` (issue 20, see the comment above
+it) and ``tiny`` (seconds, for tests).
 """
 
 from __future__ import annotations

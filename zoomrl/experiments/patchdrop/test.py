@@ -30,18 +30,12 @@ def run_test(
 
     from zoomrl.agents.patchdrop.evaluate import evaluate_stages, evaluation_steps
     from zoomrl.agents.patchdrop.patches import patch_mask
-    from zoomrl.agents.patchdrop.stages import read_groups
+    from zoomrl.agents.patchdrop.stages import read_run
     from zoomrl.agents.seeding import seed_everything
-    from zoomrl.core.checkpoint import read_latest
     from zoomrl.data.patch_digits import NUM_CLASSES, load_for
 
     model_dir, output_dir = Path(model_dir), Path(output_dir)
-    latest = read_latest(model_dir)
-    if latest is None:
-        raise FileNotFoundError(f"{model_dir}: no finished epoch (latest.json); train first")
-    groups, finished = read_groups(model_dir / latest["files"]["weights.h5"])
-    if "classifiers" not in finished:
-        raise FileNotFoundError(f"{model_dir}: stage 1 (classifiers) has not finished; nothing to test")
+    groups, finished = read_run(model_dir)
     seed = cfg.seed
     seed_everything(seed)
     rng = np.random.default_rng(seed)

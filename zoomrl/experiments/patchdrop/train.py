@@ -1,15 +1,6 @@
-"""``python -m zoomrl patchdrop train``: the four stages as one run of the core run driver.
-
-``--model-dir`` is a core run folder (:mod:`zoomrl.core.runner`: lock, ``--resume``, stash, ``config.json``,
-``epoch_<k>.weights.h5``, ``training_state.npz``, ``latest.json``, TensorBoard). The run's epochs go through the
-stages in order, each stage's count from its epoch field (stage 2 trains one policy per penalty in every epoch).
-Every weights file holds the final networks of the finished stages and the current stage's
-(:mod:`zoomrl.agents.patchdrop.stages`), so the last one is all that testing reads.
-
-``--stage N`` retrains stage N alone: the run is rewound to the end of stage N - 1
-(:func:`~zoomrl.core.runner.rewind_run`) and resumed
-up to the end of stage N; the fields of stage N and later may differ from the saved run's, the earlier ones not.
-"""
+"""``python -m zoomrl patchdrop train``: the four stages as one run of the core run driver (:mod:`zoomrl.core.runner`),
+its epochs going through the stages in order; ``--stage N`` rewinds the run to the end of stage N - 1 and trains up to
+the end of stage N. The run folder, the weights file's groups and what may change: ``docs/patchdrop.md``, Stages."""
 
 from __future__ import annotations
 
