@@ -447,3 +447,24 @@ def test_resume_is_exact_with_a_learned_start_and_augmentation(tmp_path):
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     # the model's own variables (theta, b_0) are saved as vars/0, vars/1: the learned start moved from the centre
     assert a["vars/0"].shape == (2,) and np.abs(a["vars/0"]).max() > 0 and a["vars/1"].shape == ()
+
+
+def test_presets_resolve_to_their_documented_values():
+    """The presets name only where they depart from the dataclass defaults, so a changed default would move them
+    silently: their values in force, written out here by hand (the paper's, and ``fast``'s of docs/glimpse.md).
+    Mutation caught: a default of ``RamConfig`` or ``GlimpseConfig`` changed (``loc_std``, ``momentum``...)."""
+    keys = ("glimpses", "glimpse_size", "scales", "glimpse_net", "core", "glimpse_hidden", "loc_hidden")
+    keys += ("glimpse_units", "core_units", "loc_std", "optimizer", "learning_rate", "momentum", "batch_size")
+    keys += ("train_size", "epochs", "baseline_epochs", "mc_samples", "xla", "models", "first_location")
+    expected = {
+        "paper": (6, 12, 3, "fc", "relu", 128, 128, 256, 256, 0.22, "sgd", 0.01, 0.9, 20, 60000, 200, 50, 10, True),
+        "fast": (6, 12, 3, "fc", "lstm", 128, 128, 256, 256, 0.15, "adam", 1e-3, 0.9, 64, 6400, 40, 10, 10, True),
+        "fast2": (6, 12, 3, "fc", "lstm", 128, 128, 256, 256, 0.15, "adam", 1e-3, 0.9, 64, 6400, 80, 10, 10, True),
+        "tiny": (3, 8, 2, "fc", "relu", 16, 16, 32, 32, 0.15, "adam", 1e-3, 0.9, 16, 32, 2, 1, 2, False),
+    }
+    for preset, values in expected.items():
+        cfg = make_config(preset, "classify")
+        first = "centre" if preset == "fast2" else "uniform"
+        assert tuple(getattr(cfg, k) for k in keys) == (*values, "ram,random,cnn,mlp", first), preset
+    assert make_config("paper", "regress").glimpses == 8 and make_config("paper", "regress").glimpse_net == "conv"
+    assert make_config("tiny").test_size == 16 and make_config("fast").test_size == 0

@@ -214,4 +214,3 @@ class PresetAwareParser(argparse.ArgumentParser):
         other = self.rebuild(**wanted)
         other.prog = self.prog
         return other.parse_known_args(args, namespace)
-
