@@ -26,10 +26,10 @@ from zoomrl.envs.active import (
     transform,
     trigger_reward,
 )
+from zoomrl.envs.active_runs import guided_choice
 from zoomrl.eval.proposals import attended_records, nms, recall_vs_proposals
 from zoomrl.experiments.active.config import make_config
 from zoomrl.experiments.active.test import evaluate_active
-from zoomrl.experiments.active.train import guided_choice
 
 W, H = 200, 100
 BOX = (20.0, 10.0, 120.0, 60.0)  # w 100, h 50

@@ -65,7 +65,8 @@ def test_descriptor_scale_multiplies_the_descriptor_only():
 
 
 def test_exploration_also_tries_wrong_triggers():
-    from zoomrl.experiments.active.train import guided_choice, training_policy
+    from zoomrl.envs.active_runs import guided_choice
+    from zoomrl.experiments.active.train import training_policy
 
     rng = np.random.default_rng(0)
     q = np.zeros(9)
@@ -125,7 +126,7 @@ def _run(policy, max_steps=12, total=36):
 
 
 def test_the_test_policy_never_revisits_a_box_within_a_search():
-    from zoomrl.experiments.active.test import greedy_policy, revisit_free_greedy_policy
+    from zoomrl.envs.active_runs import greedy_policy, revisit_free_greedy_policy
 
     plain = _run(greedy_policy)
     # the plain greedy policy cycles between two boxes until the step limit restarts it
@@ -145,7 +146,7 @@ def test_the_test_policy_never_revisits_a_box_within_a_search():
 
 
 def test_test_uses_the_revisit_free_policy_when_configured():
-    from zoomrl.experiments.active.test import greedy_policy, revisit_free_greedy_policy, test_policy
+    from zoomrl.envs.active_runs import greedy_policy, revisit_free_greedy_policy, test_policy
 
     assert test_policy(make_config("tiny")) is greedy_policy
     assert test_policy(make_config("tiny", avoid_revisits=True)) is revisit_free_greedy_policy
@@ -276,14 +277,14 @@ def test_roi_features_and_the_options_train_and_test_end_to_end(data, tmp_path):
 def test_demonstrations_are_the_oracles(data):
     """The active family's demonstrations go through the shared machinery (dqn_loop): the oracle's actions, each
     raising the IoU or triggering at tau on the square task, stored in the agent's demonstration memory."""
-    from zoomrl.data.images import ImageStore, load_images
-    from zoomrl.experiments.active.train import build_agent, collect_demonstrations, state_size_of
+    from zoomrl.data.images import load_images
+    from zoomrl.experiments.active.train import ActiveTrainee, build_agent, state_size_of
 
     cfg = make_config("tiny", class_object="box", demo_ratio=0.5, state_geometry=True)
     images = load_images([data / "train"], "trainval", "box", False, None, _quiet)
     features = TinyFeatures()
     agent = build_agent(cfg, state_size_of(cfg, features))
-    steps = collect_demonstrations(images, ImageStore(), features, agent, cfg)
+    steps = ActiveTrainee(cfg, images, features, agent, {}, data, _quiet).collect_demonstrations()
     memory = agent.demos
     assert steps == len(memory) > 0 and memory.demo
     actions, returns = memory.actions[: len(memory)], memory.returns[: len(memory)]

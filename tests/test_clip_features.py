@@ -107,13 +107,10 @@ def test_active_training_with_clip_features(tmp_path):
 def test_weights_none_builds_the_presets_architecture_at_random(monkeypatch):
     """``--weights none`` reaches the random build through the active family's configuration, with its warning."""
     from zoomrl.experiments.active.config import make_config
-    from zoomrl.experiments.active.train import feature_model_for
     from zoomrl.vision import clip
 
     monkeypatch.setitem(clip.ARCHITECTURES, "small_test", SMALL)
     logs = []
-    model = feature_model_for(
-        make_config("tiny", features="clip", weights="none", clip_preset="small_test"), logs.append
-    )
+    model = make_config("tiny", features="clip", weights="none", clip_preset="small_test").feature_model(logs.append)
     assert model.descriptor_size == 8 and any("NOT pretrained" in line for line in logs)
     assert model.weights_name == "random (small_test architecture)"

@@ -226,12 +226,13 @@ def squares(tmp_path_factory):
 
 def _learned(family: str, squares, tmp_path, overrides: dict[str, Any]) -> tuple[Any, DQNAgent, list, Any]:
     if family == "hierarchical":
+        from zoomrl.envs.zoom_runs import make_envs
         from zoomrl.experiments.hierarchical.config import make_config
-        from zoomrl.experiments.hierarchical.search import make_envs
         from zoomrl.experiments.hierarchical.train import train
     else:
+        from zoomrl.envs.active_runs import make_envs
         from zoomrl.experiments.active.config import make_config
-        from zoomrl.experiments.active.train import make_envs, train
+        from zoomrl.experiments.active.train import train
     values = dict(
         class_object="box",
         hidden_units=64,

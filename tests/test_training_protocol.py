@@ -104,7 +104,7 @@ def test_a_wrong_trigger_paints_its_window_with_the_test_rule():
 
 
 def test_training_rules_come_from_the_config():
-    from zoomrl.experiments.hierarchical.train import training_rules
+    from zoomrl.envs.zoom_runs import training_rules
 
     assert training_rules(make_config("paper")) == {
         "paint_window": False,
@@ -125,8 +125,9 @@ def test_training_rules_come_from_the_config():
 
 
 def test_negative_images_take_part_only_when_asked(tmp_path):
-    from zoomrl.experiments.hierarchical.train import training_split
+    from zoomrl.experiments.hierarchical.train import HierarchicalTrainee
 
+    training_split = HierarchicalTrainee.load
     items = square_task(3, seed=1)
     items.append(("neg000", np.zeros((64, 64, 3), np.uint8), [("other", (0, 0, 10, 10), False, False)]))
     write_voc(tmp_path, items)
@@ -229,7 +230,7 @@ def square_root(tmp_path_factory):
 
 def test_flipped_training_images_have_mirrored_boxes_and_their_own_key(square_root):
     from zoomrl.data.images import ImageStore, load_images
-    from zoomrl.experiments.hierarchical.train import epoch_flips, make_envs
+    from zoomrl.envs.zoom_runs import epoch_flips, make_envs
 
     images = load_images([square_root], "trainval", "box", False, None, lambda m: None, progress=False)
     store = ImageStore()
@@ -353,7 +354,7 @@ def test_weight_decay_adds_the_kernels_l2_to_the_loss():
 
 def test_validation_split_by_seed_and_image_id(square_root):
     from zoomrl.data.images import load_images
-    from zoomrl.experiments.hierarchical.train import split_validation
+    from zoomrl.experiments.dqn_trainee import split_validation
 
     images = load_images([square_root], "trainval", "box", False, None, lambda m: None, progress=False)
     train_part, val = split_validation(images, 0.25, seed=0)
@@ -538,8 +539,11 @@ def test_the_older_presets_keep_every_new_option_off():
 
 def test_demonstrations_cover_both_orientations_and_only_images_with_objects(tmp_path):
     from zoomrl.agents.dqn.agent import DQNAgent
-    from zoomrl.data.images import ImageStore, load_images
-    from zoomrl.experiments.hierarchical.train import collect_demonstrations
+    from zoomrl.data.images import load_images
+    from zoomrl.experiments.hierarchical.train import HierarchicalTrainee
+
+    def collect_demonstrations(images, features, agent, cfg):
+        return HierarchicalTrainee(cfg, images, features, agent, {}, tmp_path, print).collect_demonstrations()
 
     items = square_task(3, seed=2)
     items.append(("neg000", np.zeros((64, 64, 3), np.uint8), [("other", (0, 0, 10, 10), False, False)]))
@@ -549,7 +553,7 @@ def test_demonstrations_cover_both_orientations_and_only_images_with_objects(tmp
     def demos(**kw):
         cfg = make_config("tiny", class_object="box", demo_ratio=0.5, number_of_steps=4, **kw)
         agent = DQNAgent(36 + 24, 6, cfg, seed=0)
-        steps = collect_demonstrations(images, ImageStore(), TinyFeatures(), agent, cfg)
+        steps = collect_demonstrations(images, TinyFeatures(), agent, cfg)
         return steps, len(agent.demos)
 
     plain = demos()
@@ -557,7 +561,7 @@ def test_demonstrations_cover_both_orientations_and_only_images_with_objects(tmp
     cfg = make_config("tiny", class_object="box", demo_ratio=0.5, number_of_steps=4)
     agent = DQNAgent(36 + 24, 6, cfg, seed=0)
     positives = [im for im in images if im.image_id != "neg000"]
-    assert collect_demonstrations(positives, ImageStore(), TinyFeatures(), agent, cfg) == plain[0]
+    assert collect_demonstrations(positives, TinyFeatures(), agent, cfg) == plain[0]
     # the test's search rule does not make the oracle search on after the last object
     assert demos(train_searches="test", train_negatives=True) == plain
     # flips: every image and its mirror (mirrored oracle paths are as long)

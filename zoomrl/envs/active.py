@@ -28,7 +28,7 @@
   may read them. ``revisit_actions`` (not privileged: the agent knows its own path) are the moves that would lead
   to a box already visited in this search, a move against the border (which leaves the box) included; the test
   policy with ``avoid_revisits`` never takes them (see
-  :func:`zoomrl.experiments.active.test.revisit_free_greedy_policy`).
+  :func:`zoomrl.envs.active_runs.revisit_free_greedy_policy`).
 
 :class:`ActiveEpisode` is the plain NumPy state machine of one image; :class:`ActiveEnv` wraps it as a
 ``gymnasium.Env`` implementing :class:`zoomrl.envs.vector.LockstepEnv`, so

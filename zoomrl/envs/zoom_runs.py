@@ -41,6 +41,14 @@ def flipped(pixels: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.ascontiguousarray(pixels[:, ::-1]), mirror_boxes(boxes, pixels.shape[1]).reshape(-1, 4)
 
 
+def epoch_flips(config: Any, epoch: int, indices: Sequence[int]) -> list[bool] | None:
+    """Which of ``indices`` 0-based ``epoch`` flips (``flip_images``): each image its own draw, seeded by
+    (seed, epoch, image index), so it does not depend on the batch order; None when flips are off."""
+    if not config.flip_images:
+        return None
+    return [bool(np.random.default_rng([config.seed, epoch, int(i), 5]).random() < 0.5) for i in indices]
+
+
 def make_envs(
     images: Sequence[VocImage],
     store: ImageStore,

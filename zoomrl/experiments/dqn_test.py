@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from zoomrl.data.images import ImageStore
 from zoomrl.data.voc import VocImage
-from zoomrl.experiments.dqn_trainee import DQNTrainee
+from zoomrl.experiments.dqn_trainee import VALIDATION_FILE, DQNTrainee
 
 Log = Callable[[str], None]
 Records = list[dict[str, Any]]
@@ -58,6 +58,40 @@ def saved_config(checkpoint: Path) -> dict[str, Any] | None:
         return read_json(saved_path, what="configuration")
     except FileDamagedError as exc:
         raise CheckpointError(str(exc)) from None
+
+
+def validation_score(checkpoint: Path, available: Sequence[str], log: Log) -> str:
+    """``--score auto``: the detection score the run's validation chose for ``checkpoint`` (``validation.json``
+    beside it: the best epoch's for ``best.weights.h5``, epoch k's for ``epoch_<k>.weights.h5``). Without a
+    validation record, the trigger's margin (else its Q-value), said in one line."""
+    import re
+
+    from zoomrl.core.io import FileDamagedError, read_json
+
+    fallback = "trigger_advantage" if "trigger_advantage" in available else "trigger_q"
+    path = Path(checkpoint).parent / VALIDATION_FILE
+    record = None
+    if path.is_file():
+        try:
+            record = read_json(path, what="validation record")
+        except FileDamagedError as exc:
+            log(f"note: {exc}")
+    chosen = None
+    if isinstance(record, dict):
+        name = Path(checkpoint).name
+        m = re.fullmatch(r"epoch_(\d+)\.weights\.h5", name)
+        if name.startswith("best.") and record.get("best"):
+            chosen = record["best"].get("score")
+        elif m:
+            chosen = next((e.get("score") for e in record.get("epochs", []) if e.get("epoch") == int(m.group(1))), None)
+    if chosen is None or chosen not in available:
+        log(
+            f"note: --score auto: no validation choice for {checkpoint} (train with --val-fraction); scoring by "
+            f"{fallback}"
+        )
+        return fallback
+    log(f"--score auto: {chosen}, chosen on the run's validation images ({path})")
+    return chosen
 
 
 class DQNTester:

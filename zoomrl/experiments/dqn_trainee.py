@@ -121,6 +121,38 @@ def split_validation(images: Sequence[VocImage], fraction: float, seed: int) -> 
     return [im for im in images if id(im) not in chosen], [im for im in images if id(im) in chosen]
 
 
+VALIDATION_FILE = "validation.json"
+
+
+def best_of_scores(ap_by_score: dict[str, float]) -> tuple[str, float]:
+    """The detection score with the highest AP (the first in :data:`~zoomrl.eval.detection.DETECTION_SCORES`'s
+    order on ties), and that AP; ``("trigger_q", 0.0)`` when the agent never triggered."""
+    if not ap_by_score:
+        return "trigger_q", 0.0
+    name = max(ap_by_score, key=lambda k: (ap_by_score[k], -list(ap_by_score).index(k)))
+    return name, ap_by_score[name]
+
+
+def validation_record(history: Sequence[Mapping[str, Any]], val_images: Sequence[VocImage]) -> dict[str, Any]:
+    """What ``validation.json`` holds: every epoch's validation APs by score, and the best epoch (the first with
+    the highest AP, as the checkpointer's ``best``) with its score."""
+    epochs = [
+        {"epoch": h["epoch"], "ap_by_score": h["val_ap_by_score"], "score": h["val_score"], "ap": h["val_ap"]}
+        for h in history
+        if h.get("val_ap") is not None
+    ]
+    best = None
+    for e in epochs:
+        if best is None or e["ap"] > best["ap"]:
+            best = e
+    return {
+        "metric": "ap_area",
+        "images": [im.image_id for im in val_images],
+        "epochs": epochs,
+        "best": None if best is None else {"epoch": best["epoch"], "score": best["score"], "ap": best["ap"]},
+    }
+
+
 def training_split(
     data: Sequence[str | Path],
     image_set: str | None,
@@ -227,24 +259,38 @@ class DQNTrainee:
         """The family's statistics on top of ``stats``, and the epoch's score."""
         return EpochResult(stats.record(), stats.line(self.config.epochs), stats.trigger_success)
 
-    def collect_demonstrations(self, progress: Progress) -> int:
-        """Store the oracle's transitions over the training images as demonstrations; returns its steps."""
-        raise NotImplementedError
+    @property
+    def demo_units(self) -> int:
+        """How many envs the oracle's demonstrations run (:meth:`demo_envs`' indices run over ``range`` of it)."""
+        return len(self.images)
 
-    def run_epoch(self, epoch: int, progress: Progress) -> EpochResult:
+    def demo_envs(self, indices: Sequence[int]) -> list:
+        """The envs the oracle demonstrates on: by default the training envs of the first epoch (a family whose
+        envs change with the epoch says otherwise)."""
+        return self.envs_for(0, indices)
+
+    def collect_demonstrations(self, progress: Progress | None = None) -> int:
+        """Store the oracle's transitions over :meth:`demo_envs` as demonstrations; returns its steps."""
+        c = self.config
+        return dqn_loop.collect_demonstrations(
+            self.demo_units, self.demo_envs, self.features, self.agent, c.episode_batch, c.descriptor_scale, progress
+        )
+
+    def epoch(self, epoch: int, progress: Progress | None = None) -> tuple[EpochStats, list]:
+        """One training pass in 0-based ``epoch`` (:func:`dqn_epoch`): its statistics and its envs."""
         explorer = self.explorer(epoch, self.config.epsilon(epoch))
         envs_for = lambda idx: self.envs_for(epoch, idx)  # noqa: E731
-        stats, envs = dqn_epoch(
-            epoch, len(self.images), envs_for, explorer, self.features, self.agent, self.config, progress
-        )
-        return self.finish_epoch(stats, envs)
+        return dqn_epoch(epoch, len(self.images), envs_for, explorer, self.features, self.agent, self.config, progress)
+
+    def run_epoch(self, epoch: int, progress: Progress) -> EpochResult:
+        return self.finish_epoch(*self.epoch(epoch, progress))
 
     def init_fresh(self, bar: BarFactory) -> None:
         """Oracle demonstrations, then the behaviour-cloning warm-up (when the configuration asks for them)."""
         agent, config = self.agent, self.config
         if agent.demos is None:
             return
-        with bar(len(self.images), "oracle demonstrations") as b:
+        with bar(self.demo_units, "oracle demonstrations") as b:
             n = self.collect_demonstrations(b.update)
         self.log(f"demonstrations: {len(agent.demos)} transitions from {n} oracle steps")
         if config.bc_epochs:

@@ -351,4 +351,30 @@ def epsilon_greedy(q: np.ndarray, epsilon: float, rng: np.random.Generator) -> i
     return random_action if explore else int(np.argmax(q))
 
 
-__all__ = ["DQNAgent", "Explorer", "epsilon_greedy", "one_step"]
+def agent_outputs(agent: DQNAgent) -> Callable[[np.ndarray], np.ndarray]:
+    """What testing logs per step: the agent's Q-values, then its predicted IoU of the window as one more column
+    when it has the IoU head (the env logs it as ``predicted_iou``, the ``predicted_iou`` detection score)."""
+    return agent.q_values if agent.iou_model is None else agent.q_values_and_iou
+
+
+def per_image_explorer(
+    choose: Callable[[np.ndarray, Mapping[str, Any], np.random.Generator], int],
+    prefix: Sequence[int],
+    suffix: Sequence[int] = (),
+) -> Explorer:
+    """An :data:`Explorer` whose ``choose(q, info, rng)`` picks each image's action, ``rng`` that image's own
+    generator, seeded by ``[*prefix, info["image_index"], *suffix]``: an image's choices do not depend on which
+    images run beside it in the batch."""
+    rngs: dict[int, np.random.Generator] = {}
+
+    def policy(q: np.ndarray, infos: list[Mapping[str, Any]]) -> np.ndarray:
+        out = np.empty(len(q), dtype=np.int64)
+        for j, info in enumerate(infos):
+            k = int(info["image_index"])
+            out[j] = choose(q[j], info, rngs.setdefault(k, np.random.default_rng([*prefix, k, *suffix])))
+        return out
+
+    return policy
+
+
+__all__ = ["DQNAgent", "Explorer", "agent_outputs", "epsilon_greedy", "one_step", "per_image_explorer"]

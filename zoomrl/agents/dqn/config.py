@@ -6,7 +6,7 @@ returns, oracle demonstrations with DQfD's large-margin loss, and a behaviour-cl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from zoomrl.core.config import ConfigBase, ConfigError, require_finite, require_positive_int
@@ -112,6 +112,27 @@ class DQNConfig(ConfigBase):
     def epsilon(self, epoch: int) -> float:
         """Exploration rate during 0-based ``epoch``: start, minus decay per finished epoch, floored."""
         return max(self.epsilon_min, self.epsilon_start - self.epsilon_decay * epoch)
+
+
+@dataclass
+class DQNRunConfig(DQNConfig):
+    """What a value-based family's run adds to the agent's hyperparameters: how many images run in lockstep, the
+    seed, the preset's name and what the run recorded about itself."""
+
+    episode_batch: int = 1
+    """Images whose searches run in lockstep in training (one batched backbone and Q-network call per step)."""
+    test_batch: int = 32
+    """The same for testing (results do not depend on it: the greedy policy is deterministic)."""
+    seed: int = 0
+    preset: str = "paper"
+    extra: dict[str, Any] = field(default_factory=dict)
+    """What the run recorded about itself (weights used, data); not a hyperparameter."""
+
+    def validate(self) -> Any:
+        super().validate()
+        for name in ("episode_batch", "test_batch"):
+            require_positive_int(name, getattr(self, name))
+        return self
 
 
 RESULT_FIELDS = (

@@ -12,8 +12,9 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from zoomrl.experiments.active.config import FEATURES, PRESETS, Config
+from zoomrl.experiments.active.config import PRESETS, Config
 from zoomrl.experiments.dqn_cli import FamilyFlags, command_of, data_roots
+from zoomrl.vision.feature_config import FEATURES
 
 COMMANDS = ("train", "test")
 

@@ -15,70 +15,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from zoomrl.data.images import ImageStore
 from zoomrl.data.voc import VocImage
 from zoomrl.envs.active import TRIGGER
-from zoomrl.envs.vector import ZoomVectorEnv, run_vector
+from zoomrl.envs.active_runs import run_records, test_policy
 from zoomrl.eval.detection import evaluate
 from zoomrl.eval.proposals import attended_records, recall_vs_proposals
 from zoomrl.experiments.active.config import MODEL_FIELDS, Config
-from zoomrl.experiments.active.train import ActiveTrainee, make_envs
+from zoomrl.experiments.active.train import ActiveTrainee
 from zoomrl.experiments.dqn_test import DQNTester, test_family
 
 Log = Callable[[str], None]
-
-
-def greedy_policy(indices: np.ndarray, q: np.ndarray | None, infos: list[dict[str, Any]]) -> np.ndarray:
-    """The action of highest Q-value (ties to the lowest index)."""
-    if q is None:
-        raise ValueError("the greedy policy needs Q-values")
-    return np.argmax(q, axis=1)
-
-
-def revisit_free_greedy_policy(indices: np.ndarray, q: np.ndarray | None, infos: list[dict[str, Any]]) -> np.ndarray:
-    """The greedy policy that never moves to a box already visited in this search (``info["revisit_actions"]``,
-    a move that leaves the box where it is included): the action of highest Q-value among the others. The trigger
-    is never a revisit, so an action always remains, and a search cannot cycle: each of its moves reaches a new
-    box, and one whose every move is a revisit ends by triggering (the number_of_steps restart still bounds it)."""
-    if q is None:
-        raise ValueError("the greedy policy needs Q-values")
-    masked = np.array(q, dtype=np.float64, copy=True)
-    for j, info in enumerate(infos):
-        masked[j, list(info["revisit_actions"])] = -np.inf
-    return np.argmax(masked, axis=1)
-
-
-def test_policy(config: Config) -> Callable:
-    """The agent's test policy: greedy, avoiding revisits with ``avoid_revisits``."""
-    return revisit_free_greedy_policy if config.avoid_revisits else greedy_policy
-
-
-
-def run_records(
-    images: Sequence[VocImage],
-    store: ImageStore,
-    config: Config,
-    policy: Callable,
-    batch: int,
-    features: Any = None,
-    q_fn: Callable[[np.ndarray], np.ndarray] | None = None,
-    progress: Callable[[int], None] | None = None,
-    oracle: bool = False,
-) -> list[dict[str, Any]]:
-    """Run ``policy`` on every image (testing behaviour), ``batch`` images in lockstep; one record per image.
-    ``oracle``: an image ends once its objects are all found (the oracle knows when)."""
-    records: list[dict[str, Any]] = []
-    for start in range(0, len(images), batch):
-        idx = list(range(start, min(start + batch, len(images))))
-        envs = make_envs(images, store, config, False, idx, features, stop_when_found=oracle)
-        vec = ZoomVectorEnv(envs, features, config.descriptor_scale, final_observations=False)
-        run_vector(vec, policy, q_fn)
-        records.extend(env.record(images[i].image_id) for env, i in zip(envs, idx))
-        if progress is not None:
-            progress(len(idx))
-    return records
 
 
 def evaluate_active(records: Sequence[dict[str, Any]], nms_iou: float) -> dict[str, Any]:
@@ -173,4 +119,4 @@ def test(
     return test_family(TESTER, config, data, image_set, checkpoint, output_dir, **{"model_dir": "models_active", **kw})
 
 
-__all__ = ["test", "run_records", "evaluate_active", "greedy_policy", "revisit_free_greedy_policy", "test_policy"]
+__all__ = ["ActiveTester", "evaluate_active", "test"]

@@ -129,7 +129,7 @@ def benchmark_variant(
     store = ImageStore()
     for im in images:
         store.get(im)  # decode once, outside every timing
-    features = train.feature_model_for(config, log)
+    features = config.feature_model(log)
     state_size = features.descriptor_size + NUM_ACTIONS * config.history_length
     agent = DQNAgent(state_size, NUM_ACTIONS, config, seed=config.seed)
     agent.q_values(np.zeros((1, agent.state_size), np.float32))  # warm-up

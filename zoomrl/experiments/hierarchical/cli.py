@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
+from zoomrl.envs.search_config import TRAIN_PAINTS, TRAIN_SEARCHES
 from zoomrl.experiments.common import non_negative_int
 from zoomrl.experiments.dqn_cli import FamilyFlags, command_of, data_roots
-from zoomrl.experiments.hierarchical.config import PRESETS, SCORES, TRAIN_PAINTS, TRAIN_SEARCHES, Config
+from zoomrl.experiments.hierarchical.config import PRESETS, SCORES, Config
 
 COMMANDS = ("train", "test", "demo")
 MODELS = ("image_zooms", "pool45_crops")

@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from zoomrl.experiments.hierarchical.config import VARIANTS, make_config
+from zoomrl.experiments.hierarchical.config import make_config
+from zoomrl.vision.feature_config import VARIANTS
 
 
 def demo(

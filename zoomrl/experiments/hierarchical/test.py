@@ -9,56 +9,20 @@ with ``bool_draw``, one picture per image in ``pictures/``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from zoomrl.agents.dqn.agent import agent_outputs
 from zoomrl.agents.dqn.checkpoint import CheckpointError
-from zoomrl.core.io import FileDamagedError, read_json
 from zoomrl.envs.zoom import NUM_ACTIONS
+from zoomrl.envs.zoom_runs import greedy_policy, run_records
 from zoomrl.eval.detection import available_scores, evaluate, rescored
-from zoomrl.experiments.dqn_test import DQNTester, test_family
+from zoomrl.experiments.dqn_test import DQNTester, test_family, validation_score
 from zoomrl.experiments.hierarchical.config import MODEL_FIELDS, Config
-from zoomrl.experiments.hierarchical.search import (  # noqa: F401 - greedy_policy, run_records re-exported
-    agent_outputs,
-    greedy_policy,
-    make_envs,
-    run_records,
-)
-from zoomrl.experiments.hierarchical.train import VALIDATION_FILE, HierarchicalTrainee
+from zoomrl.experiments.hierarchical.train import HierarchicalTrainee
 
 Log = Callable[[str], None]
-
-
-def validation_score(checkpoint: Path, available: Sequence[str], log: Log) -> str:
-    """``--score auto``: the detection score the run's validation chose for ``checkpoint`` (``validation.json``
-    beside it: the best epoch's for ``best.weights.h5``, epoch k's for ``epoch_<k>.weights.h5``). Without a
-    validation record, the trigger's margin (else its Q-value), said in one line."""
-    fallback = "trigger_advantage" if "trigger_advantage" in available else "trigger_q"
-    path = Path(checkpoint).parent / VALIDATION_FILE
-    record = None
-    if path.is_file():
-        try:
-            record = read_json(path, what="validation record")
-        except FileDamagedError as exc:
-            log(f"note: {exc}")
-    chosen = None
-    if isinstance(record, dict):
-        name = Path(checkpoint).name
-        m = re.fullmatch(r"epoch_(\d+)\.weights\.h5", name)
-        if name.startswith("best.") and record.get("best"):
-            chosen = record["best"].get("score")
-        elif m:
-            chosen = next((e.get("score") for e in record.get("epochs", []) if e.get("epoch") == int(m.group(1))), None)
-    if chosen is None or chosen not in available:
-        log(
-            f"note: --score auto: no validation choice for {checkpoint} (train with --val-fraction); scoring by "
-            f"{fallback}"
-        )
-        return fallback
-    log(f"--score auto: {chosen}, chosen on the run's validation images ({path})")
-    return chosen
 
 
 class HierarchicalTester(DQNTester):
