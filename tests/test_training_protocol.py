@@ -566,3 +566,12 @@ def test_demonstrations_cover_both_orientations_and_only_images_with_objects(tmp
     assert demos(train_searches="test", train_negatives=True) == plain
     # flips: every image and its mirror (mirrored oracle paths are as long)
     assert demos(flip_images=True) == (2 * plain[0], 2 * plain[1])
+    # ... and the second half really is the mirror: index k >= n is positive image k - n flipped, its boxes mirrored
+    cfg = make_config("tiny", class_object="box", demo_ratio=0.5, number_of_steps=4, flip_images=True)
+    trainee = HierarchicalTrainee(cfg, images, TinyFeatures(), DQNAgent(36 + 24, 6, cfg, seed=0), {}, tmp_path, print)
+    assert trainee.demo_units == 6
+    envs = trainee.demo_envs(range(6))
+    assert [e.image_key for e in envs] == [im.key for im in positives] + [f"{im.key}:flipped" for im in positives]
+    for plain_env, mirror in zip(envs[:3], envs[3:]):
+        x1, y1, x2, y2 = plain_env._gt[0]
+        assert mirror._gt[0].tolist() == [64 - x2, y1, 64 - x1, y2]
