@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 from zoomrl.experiments.common import add_common_flags, add_search_flags, positive_int, train_or_test
@@ -47,6 +48,18 @@ CONSTANTS: dict[str, Any] = {
 """The defaults of the flags that are not configuration fields (a top-level script may edit each)."""
 CONSTANTS_OF_COMMON = ("seed", "epochs", "preset")
 """Fields whose constant is a common flag's default (:func:`~zoomrl.experiments.common.add_common_flags`)."""
+
+
+def open_fraction(text: str) -> float:
+    """A flag's number in (0, 1), written as a decimal or a fraction (``0.75``, ``3/4``)."""
+    expected = f"expected a number in (0, 1) such as 0.75 or 3/4, received '{text}'"
+    try:
+        value = float(Fraction(text))
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(expected) from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(expected)
+    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,4 +173,4 @@ def data_roots(args: argparse.Namespace) -> list[str]:
     return [str(default_data_dir())]
 
 
-__all__: Sequence[str] = ("FamilyFlags", "SEARCH_FIELDS", "command_of", "data_roots")
+__all__: Sequence[str] = ("FamilyFlags", "SEARCH_FIELDS", "command_of", "data_roots", "open_fraction")

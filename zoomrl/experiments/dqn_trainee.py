@@ -28,6 +28,7 @@ import numpy as np
 
 from zoomrl.agents.dqn.checkpoint import META_KEYS, load_weights_checked, write_weights
 from zoomrl.core.config import ConfigBase
+from zoomrl.core.io import write_json
 from zoomrl.core.runner import BarFactory, EpochResult, Progress, Runner
 from zoomrl.data.images import ImageStore
 from zoomrl.data.voc import VocImage
@@ -203,6 +204,9 @@ class DQNTrainee:
     """The configuration fields a resumed run keeps (the family's ``RESULT_FIELDS``)."""
     recorded: ClassVar[Sequence[str]] = ()
     """Arguments of ``train`` that ``config.extra`` records besides the data (``max_images``)."""
+    validates: ClassVar[bool] = False
+    """The family tests the agent on its validation images after every epoch (:meth:`validation_aps`): the
+    ``best`` checkpoint is then the best validation AP, and ``validation.json`` records every epoch's."""
 
     def __init__(
         self,
@@ -219,6 +223,8 @@ class DQNTrainee:
         self.meta, self.run_dir, self.log = meta, Path(run_dir), log
         self.val_images = list(val_images)
         self.store = ImageStore()
+        if self.val_images:
+            self.metric = "validation_ap"
 
     @property
     def units(self) -> int:
@@ -255,9 +261,31 @@ class DQNTrainee:
         """The agent's behaviour policy in 0-based ``epoch`` (an :data:`~zoomrl.agents.dqn.agent.Explorer`)."""
         raise NotImplementedError
 
+    def validation_aps(self) -> dict[str, float]:
+        """The agent's AP (area) on the validation images, by detection score (a family that ``validates``)."""
+        raise NotImplementedError
+
+    def validation(self, stats: EpochStats) -> tuple[str, float]:
+        """``(log suffix, epoch score)``: with a validation split, the best detection score's validation AP
+        (``val_*`` in ``stats.extra``, None without a split, for a family that ``validates``); else trigger
+        success."""
+        if not self.validates:
+            return "", stats.trigger_success
+        val: dict[str, Any] = {"val_ap": None, "val_score": None, "val_ap_by_score": None, "val_seconds": None}
+        if self.val_images:
+            t_val = time.perf_counter()
+            val["val_ap_by_score"] = self.validation_aps()
+            val["val_seconds"] = time.perf_counter() - t_val
+            val["val_score"], val["val_ap"] = best_of_scores(val["val_ap_by_score"])
+        stats.extra.update(val)
+        if val["val_ap"] is None:
+            return "", stats.trigger_success
+        return f"  validation AP {val['val_ap']:.3f} ({val['val_score']}, {val['val_seconds']:.1f} s)", val["val_ap"]
+
     def finish_epoch(self, stats: EpochStats, envs: list) -> EpochResult:
-        """The family's statistics on top of ``stats``, and the epoch's score."""
-        return EpochResult(stats.record(), stats.line(self.config.epochs), stats.trigger_success)
+        """The family's statistics on top of ``stats``, and the epoch's score (:meth:`validation`'s)."""
+        suffix, score = self.validation(stats)
+        return EpochResult(stats.record(), stats.line(self.config.epochs, suffix=suffix), score)
 
     @property
     def demo_units(self) -> int:
@@ -310,9 +338,14 @@ class DQNTrainee:
         load_weights_checked(path, self.agent, self.meta)
 
     def before_save(self, history: Sequence[Mapping[str, Any]]) -> None:
-        pass
+        if self.val_images:
+            # config.json records the validation's choice too (the same numbers as validation.json).
+            self.config.extra["validation"] = validation_record(history, self.val_images)["best"]
 
     def after_save(self, history: Sequence[Mapping[str, Any]]) -> None:
+        if self.val_images:
+            # Written after the checkpoint; a resumed run rewrites it from the saved history.
+            write_json(self.run_dir / VALIDATION_FILE, validation_record(history, self.val_images))
         # Looked up at call time: tests replace the plot (a second per epoch).
         from zoomrl.eval import plots
 

@@ -10,27 +10,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from fractions import Fraction
 from typing import Any
 
 from zoomrl.envs.search_config import TRAIN_PAINTS, TRAIN_SEARCHES
 from zoomrl.experiments.common import non_negative_int
-from zoomrl.experiments.dqn_cli import FamilyFlags, command_of, data_roots
+from zoomrl.experiments.dqn_cli import FamilyFlags, command_of, data_roots, open_fraction
 from zoomrl.experiments.hierarchical.config import PRESETS, SCORES, Config
+from zoomrl.vision.feature_config import VARIANTS as MODELS
 
 COMMANDS = ("train", "test", "demo")
-MODELS = ("image_zooms", "pool45_crops")
-
-
-def _fraction(text: str) -> float:
-    expected = f"expected a number in (0, 1) such as 0.75 or 3/4, received '{text}'"
-    try:
-        value = float(Fraction(text))
-    except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(expected) from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(expected)
-    return value
 
 
 FLAGS = FamilyFlags(
@@ -58,7 +46,7 @@ FLAGS = FamilyFlags(
     ),
     test_fields=("only_first_object", "score"),
     options={
-        "scale_subregion": {"type": _fraction},
+        "scale_subregion": {"type": open_fraction},
         "score": {"choices": SCORES},
         "train_searches": {"choices": TRAIN_SEARCHES},
         "train_paint": {"choices": TRAIN_PAINTS},

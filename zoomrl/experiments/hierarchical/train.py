@@ -5,7 +5,6 @@ both orientations, and a validation split tested after every epoch that picks th
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,21 +12,11 @@ from typing import Any
 import numpy as np
 
 from zoomrl.agents.dqn.agent import DQNAgent, Explorer, agent_outputs, epsilon_greedy, per_image_explorer
-from zoomrl.core.io import write_json
-from zoomrl.core.runner import EpochResult
 from zoomrl.data.images import ImageStore
 from zoomrl.data.voc import VocImage
 from zoomrl.envs.zoom import NUM_ACTIONS, TRIGGER, ZoomEnv
 from zoomrl.envs.zoom_runs import epoch_flips, greedy_policy, make_envs, run_records
-from zoomrl.experiments.dqn_trainee import (
-    VALIDATION_FILE,
-    DQNTrainee,
-    EpochStats,
-    best_of_scores,
-    train_family,
-    training_split,
-    validation_record,
-)
+from zoomrl.experiments.dqn_trainee import DQNTrainee, EpochStats, train_family, training_split
 from zoomrl.experiments.hierarchical.config import RESULT_FIELDS, Config
 from zoomrl.vision.features import FeatureModel
 from zoomrl.vision.pooling import pooled
@@ -68,10 +57,7 @@ class HierarchicalTrainee(DQNTrainee):
     protocol on it, the best epoch is the best validation AP, and ``validation.json`` records them."""
 
     result_fields = RESULT_FIELDS
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.metric = "validation_ap" if self.val_images else "trigger_success"
+    validates = True
 
     @classmethod
     def load(cls, data: Any, image_set: Any, config: Config, *args: Any) -> tuple[list[VocImage], list[VocImage]]:
@@ -120,32 +106,8 @@ class HierarchicalTrainee(DQNTrainee):
         idx, flips = [k % n for k in indices], [k >= n for k in indices]
         return make_envs(positives, self.store, self.config, True, idx, self.features, flips=flips, demo=True)
 
-    def finish_epoch(self, stats: EpochStats, envs: list) -> EpochResult:
-        val: dict[str, Any] = {"val_ap": None, "val_score": None, "val_ap_by_score": None, "val_seconds": None}
-        if self.val_images:
-            t_val = time.perf_counter()
-            val["val_ap_by_score"] = validate(self.val_images, self.store, self.features, self.agent, self.config)
-            val["val_seconds"] = time.perf_counter() - t_val
-            val["val_score"], val["val_ap"] = best_of_scores(val["val_ap_by_score"])
-        stats.extra.update(val)
-        suffix = (
-            ""
-            if val["val_ap"] is None
-            else f"  validation AP {val['val_ap']:.3f} ({val['val_score']}, {val['val_seconds'] or 0:.1f} s)"
-        )
-        score = val["val_ap"] if self.val_images else stats.trigger_success
-        return EpochResult(stats.record(), stats.line(self.config.epochs, suffix=suffix), score)
-
-    def before_save(self, history: Sequence[dict[str, Any]]) -> None:
-        if self.val_images:
-            # config.json records the validation's choice too (the same numbers as validation.json).
-            self.config.extra["validation"] = validation_record(history, self.val_images)["best"]
-
-    def after_save(self, history: Sequence[dict[str, Any]]) -> None:
-        if self.val_images:
-            # Written after the checkpoint; a resumed run rewrites it from the saved history.
-            write_json(self.run_dir / VALIDATION_FILE, validation_record(history, self.val_images))
-        super().after_save(history)
+    def validation_aps(self) -> dict[str, float]:
+        return validate(self.val_images, self.store, self.features, self.agent, self.config)
 
 
 def train(config: Config, data: Sequence[str | Path], image_set: str | None, model_dir: str | Path, **kw: Any) -> dict:
