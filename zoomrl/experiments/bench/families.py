@@ -9,13 +9,13 @@ stand-in for VGG-16, a handful of steps): it proves the benchmark runs, its figu
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from zoomrl.agents.base import LabelledBatch
 from zoomrl.experiments.bench.flops import BACKWARD_FACTOR, forward_flops
 from zoomrl.experiments.bench.measure import rate
 
@@ -293,23 +293,14 @@ def probe_active(sizes: Sizes, shared: dict[str, Any]) -> dict[str, Any]:
 
 
 def _learn(agent: Any, x: np.ndarray, y: np.ndarray) -> Any:
-    """``learn(images, targets)``, or ``learn(LabelledBatch)`` where an agent takes the batch as one argument."""
-    if len(inspect.signature(agent.learn).parameters) == 1:
-        from zoomrl.agents.base import LabelledBatch
-
-        return agent.learn(LabelledBatch(x, y))
-    return agent.learn(x, y)
-
-
-def _learn_classifiers(agent: Any, x: np.ndarray, y: np.ndarray) -> Any:
-    """PatchDrop's stage 1: ``learn_classifiers``, or ``learn`` where the agent dispatches on its stage."""
-    old = getattr(agent, "learn_classifiers", None)
-    return old(x, y) if old is not None else _learn(agent, x, y)
+    """One update of a :class:`~zoomrl.agents.base.BatchAgent` (PatchDrop's is what ``configure(stage)`` chose)."""
+    return agent.learn(LabelledBatch(x, y))
 
 
 def probe_glimpse(sizes: Sizes, shared: dict[str, Any]) -> dict[str, Any]:
     cfg_mod = _module("glimpse", "config")
-    train = _module("glimpse", "train")
+    from zoomrl.agents.ram.agent import build_agent
+
     rng = np.random.default_rng(2)
     networks = []
     env: dict[str, Any] = {}
@@ -322,7 +313,7 @@ def probe_glimpse(sizes: Sizes, shared: dict[str, Any]) -> dict[str, Any]:
         if sizes.quick and task == "regress":
             cfg = cfg_mod.make_config("tiny", task, glimpse_net="conv")
         n_out = 10 if task == "classify" else 2
-        agent = train.build_agent("ram", cfg, shape, n_out)
+        agent = build_agent("ram", cfg, shape, n_out, task=task, seed=0)
         b = int(cfg.batch_size)
         x = rng.uniform(0, 1, (b, *shape)).astype(np.float32)
         if task == "classify":
@@ -378,7 +369,7 @@ def probe_patchdrop(sizes: Sizes, shared: dict[str, Any]) -> dict[str, Any]:
                 f"patchdrop {preset} classifiers (ResNet HR {shape[0]}px + LR {low.shape[1]}px)",
                 preset,
                 b,
-                lambda agent=agent, x=x, y=y: _learn_classifiers(agent, x, y),
+                lambda agent=agent, x=x, y=y: _learn(agent, x, y),
                 [
                     (lambda agent=agent, x=x: agent.hr(x), BACKWARD_FACTOR),
                     (lambda agent=agent, low=low: agent.lr(low), BACKWARD_FACTOR),
