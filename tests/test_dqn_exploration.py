@@ -54,3 +54,34 @@ def test_active_policy_seeds_by_seed_epoch_image_and_three() -> None:
         for j, k in enumerate(images)
     ]
     assert got == ref and len(set(got)) > 2
+
+
+def test_records_in_batches_do_not_depend_on_the_batch(tmp_path) -> None:
+    """Testing runs images in lockstep batches (``envs/vector.records_in_batches``, both families' ``run_records``):
+    one record per image in input order, the same records whatever the batch, progress once per batch."""
+    from conftest import TinyFeatures, square_task, write_voc
+    from zoomrl.data.images import ImageStore, load_images
+    from zoomrl.envs import active_runs, zoom_runs
+    from zoomrl.experiments.active.config import make_config as active_config
+    from zoomrl.experiments.hierarchical.config import make_config as zoom_config
+
+    write_voc(tmp_path, square_task(5, seed=3))
+    images = load_images([tmp_path], "trainval", "box", False, None, lambda m: None, progress=False)
+    ids = [im.image_id for im in images]
+
+    def first_move(indices, q, infos):  # a fixed policy: the first move, until the step limit
+        return np.zeros(len(indices), dtype=np.int64)
+
+    runs = (
+        (zoom_runs, zoom_config("tiny", class_object="box")),
+        (active_runs, active_config("tiny", class_object="box")),
+    )
+    for module, cfg in runs:
+        seen: dict[int, list[int]] = {b: [] for b in (1, 2, 5)}
+        out = {
+            b: module.run_records(images, ImageStore(), cfg, first_move, b, TinyFeatures(), progress=seen[b].append)
+            for b in seen
+        }
+        assert [r["image_id"] for r in out[2]] == ids
+        assert out[1] == out[2] == out[5]
+        assert seen == {1: [1] * 5, 2: [2, 2, 1], 5: [5]}

@@ -12,7 +12,7 @@ import numpy as np
 from zoomrl.data.images import ImageStore, class_objects
 from zoomrl.data.voc import VocImage
 from zoomrl.envs.active import TRIGGER, ActiveEnv
-from zoomrl.envs.vector import ZoomVectorEnv, run_vector
+from zoomrl.envs.vector import records_in_batches
 
 
 def make_envs(
@@ -86,16 +86,12 @@ def run_records(
 ) -> list[dict[str, Any]]:
     """Run ``policy`` on every image (testing behaviour), ``batch`` images in lockstep; one record per image.
     ``oracle``: an image ends once its objects are all found (the oracle knows when)."""
-    records: list[dict[str, Any]] = []
-    for start in range(0, len(images), batch):
-        idx = list(range(start, min(start + batch, len(images))))
-        envs = make_envs(images, store, config, False, idx, features, stop_when_found=oracle)
-        vec = ZoomVectorEnv(envs, features, config.descriptor_scale, final_observations=False)
-        run_vector(vec, policy, q_fn)
-        records.extend(env.record(images[i].image_id) for env, i in zip(envs, idx))
-        if progress is not None:
-            progress(len(idx))
-    return records
+    ids = [im.image_id for im in images]
+
+    def envs_for(idx: list[int]) -> list[ActiveEnv]:
+        return make_envs(images, store, config, False, idx, features, stop_when_found=oracle)
+
+    return records_in_batches(ids, batch, envs_for, features, config.descriptor_scale, policy, q_fn, progress)
 
 
 def guided_choice(

@@ -135,6 +135,29 @@ Policy = Callable[[np.ndarray, np.ndarray | None, list[dict[str, Any] | None]], 
 """``policy(indices, q_values_or_None, infos) -> actions`` for the acting sub-environments ``indices``."""
 
 
+def records_in_batches(
+    image_ids: Sequence[str],
+    batch: int,
+    envs_for: Callable[[list[int]], list[Any]],
+    features: Any,
+    descriptor_scale: float,
+    policy: Policy,
+    q_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run ``policy`` on every image, ``batch`` images in lockstep (``envs_for(indices)``: their envs, testing's
+    rules); one record per image (``env.record(image id)``), in input order."""
+    records: list[dict[str, Any]] = []
+    for start in range(0, len(image_ids), batch):
+        idx = list(range(start, min(start + batch, len(image_ids))))
+        envs = envs_for(idx)
+        run_vector(ZoomVectorEnv(envs, features, descriptor_scale, final_observations=False), policy, q_fn)
+        records.extend(env.record(image_ids[i]) for env, i in zip(envs, idx))
+        if progress is not None:
+            progress(len(idx))
+    return records
+
+
 def run_vector(
     vec: ZoomVectorEnv,
     policy: Policy,

@@ -17,7 +17,7 @@ import numpy as np
 from zoomrl.data.images import ImageStore, class_objects
 from zoomrl.data.voc import VocImage
 from zoomrl.envs.oracles import oracle_searches
-from zoomrl.envs.vector import ZoomVectorEnv, run_vector
+from zoomrl.envs.vector import records_in_batches
 from zoomrl.envs.zoom import NUM_ACTIONS, ZoomEnv, mirror_boxes
 
 if TYPE_CHECKING:  # the envs import no framework; a feature model is only passed through
@@ -120,29 +120,18 @@ def run_records(
 
     ``oracle`` gives each image one search per object (see :func:`oracle_searches`)."""
     cfg = config if scale is None else config.replace(scale_subregion=scale)
-    records: list[dict[str, Any]] = []
-    for start in range(0, len(images), batch):
-        idx = list(range(start, min(start + batch, len(images))))
-        envs = make_envs(images, store, cfg, False, idx, features)
-        if oracle:
-            max_searches = 1 if cfg.only_first_object else cfg.max_searches
-            envs = [
-                make_envs(
-                    images,
-                    store,
-                    cfg,
-                    False,
-                    [i],
-                    features,
-                    oracle_searches(
-                        int((~class_objects(images[i], store.get(images[i]), cfg.class_object)[1]).sum()), max_searches
-                    ),
-                )[0]
-                for i in idx
-            ]
-        vec = ZoomVectorEnv(envs, features, cfg.descriptor_scale, final_observations=False)
-        run_vector(vec, policy, q_fn)
-        records.extend(env.record(images[i].image_id) for env, i in zip(envs, idx))
-        if progress is not None:
-            progress(len(idx))
-    return records
+    max_searches = 1 if cfg.only_first_object else cfg.max_searches
+
+    def envs_for(idx: list[int]) -> list[ZoomEnv]:
+        if not oracle:
+            return make_envs(images, store, cfg, False, idx, features)
+        return [
+            make_envs(images, store, cfg, False, [i], features, oracle_searches(n_objects(i), max_searches))[0]
+            for i in idx
+        ]
+
+    def n_objects(i: int) -> int:
+        return int((~class_objects(images[i], store.get(images[i]), cfg.class_object)[1]).sum())
+
+    ids = [im.image_id for im in images]
+    return records_in_batches(ids, batch, envs_for, features, cfg.descriptor_scale, policy, q_fn, progress)
