@@ -80,3 +80,13 @@ def test_active_env_kwargs_by_phase() -> None:
     assert task.env_kwargs(True)["trigger_iou"] == 0.7
     assert task.env_kwargs(False)["trigger_iou"] == 0.4
     assert task.env_kwargs(False)["max_total_steps"] == 200
+
+
+def test_a_resumed_run_may_change_only_the_running_and_test_time_fields() -> None:
+    """``RESULT_FIELDS`` (kept on ``--resume``) are every field but these, written out by hand."""
+    running = {"epochs", "test_batch", "preset", "extra", "backbone_batch", "cache_mb", "feature_cache"}
+    hier = running | {"only_first_object", "score"}
+    act = running | {"test_steps", "test_trigger_iou", "restart_scale", "avoid_revisits", "aar_nms"}
+    assert names(hierarchical.Config) - set(hierarchical.RESULT_FIELDS) == hier
+    assert names(active.Config) - set(active.RESULT_FIELDS) == act
+    assert {"iou_weight", "n_step", "descriptor_pool", "flip_images"} <= set(hierarchical.RESULT_FIELDS)

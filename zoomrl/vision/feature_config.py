@@ -17,6 +17,8 @@ from zoomrl.core.config import ConfigBase, ConfigError, require_choice, require_
 VARIANTS = ("image_zooms", "pool45_crops")
 FEATURES = ("vgg", "scratch", "roi", "clip")
 Log = Callable[[str], None]
+RUNNING_FIELDS = ("backbone_batch", "cache_mb", "feature_cache")
+"""How the feature model runs, not what it computes: a resumed run may change them."""
 
 
 @dataclass

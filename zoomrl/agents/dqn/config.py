@@ -6,6 +6,8 @@ returns, oracle demonstrations with DQfD's large-margin loss, and a behaviour-cl
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,34 +137,15 @@ class DQNRunConfig(DQNConfig):
         return self
 
 
-RESULT_FIELDS = (
-    "hidden_units",
-    "dropout",
-    "dueling",
-    "learning_rate",
-    "gamma",
-    "replay_size",
-    "minibatch",
-    "learning_starts",
-    "train_every",
-    "target_update_every",
-    "double_dqn",
-    "n_step",
-    "demo_ratio",
-    "demo_size",
-    "margin",
-    "margin_weight",
-    "bc_epochs",
-    "bc_updates_per_epoch",
-    "epsilon_start",
-    "epsilon_decay",
-    "epsilon_min",
-    "iou_weight",
-    "bc_minibatch",
-    "weight_decay",
-)
-"""The fields of :class:`DQNConfig` that every value-based family's resumed run keeps (they change what training
-computes); each family's ``RESULT_FIELDS`` adds its own."""
+RUN_FIELDS = ("epochs", "test_batch", "preset", "extra")
+"""The fields of :class:`DQNRunConfig` a resumed run may change: more epochs, testing's batch, the record."""
+
+
+def result_fields(config_cls: type, changeable: Sequence[str]) -> tuple[str, ...]:
+    """The fields of the dataclass ``config_cls`` that change what training computes, in its order: all but
+    ``changeable`` (a resumed run must keep them)."""
+    return tuple(f.name for f in dataclasses.fields(config_cls) if f.name not in changeable)
+
 
 CPU_RECIPE: dict[str, Any] = {
     "learning_rate": 1e-4,

@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from zoomrl.agents.dqn.config import CPU_RECIPE, SMOKE_TEST, DQNRunConfig
-from zoomrl.agents.dqn.config import RESULT_FIELDS as DQN_RESULT_FIELDS
+from zoomrl.agents.dqn.config import CPU_RECIPE, RUN_FIELDS, SMOKE_TEST, DQNRunConfig, result_fields
 from zoomrl.core.config import require_finite
 from zoomrl.envs.search_config import ActiveTaskConfig
-from zoomrl.vision.feature_config import BoxFeatureConfig
+from zoomrl.vision.feature_config import RUNNING_FIELDS, BoxFeatureConfig
 
 ROI_DESCRIPTOR_SCALE = 0.1
 """The ``fast_roi`` preset's descriptor scale: RoIAlign ``block5_conv3`` values (HED weights) on raccoon images
@@ -39,31 +38,10 @@ class Config(ActiveTaskConfig, BoxFeatureConfig, DQNRunConfig):
         return self
 
 
-RESULT_FIELDS = (
-    "features",
-    "class_object",
-    "alpha",
-    "history_length",
-    "number_of_steps",
-    "trigger_iou",
-    "context",
-    "cross_width",
-    "fine_smaller",
-    "fine_alpha",
-    "continuous_trigger",
-    "guided_exploration",
-    "descriptor_scale",
-    "state_geometry",
-    "state_steps",
-    "explore_trigger",
-    "roi_max_side",
-    "clip_preset",
-    *DQN_RESULT_FIELDS,
-    "episode_batch",
-    "seed",
-    "weights",
-)
-"""Fields that change what training computes: a resumed run must keep them (``epochs`` may grow)."""
+TEST_FIELDS = ("test_steps", "test_trigger_iou", "restart_scale", "avoid_revisits", "aar_nms")
+RESULT_FIELDS = result_fields(Config, (*RUN_FIELDS, *RUNNING_FIELDS, *TEST_FIELDS))
+"""Fields that change what training computes: a resumed run must keep them (``epochs`` may grow; the run's and the
+feature model's running fields, and testing's budget, threshold, restarts, policy and suppression, may change)."""
 
 MODEL_FIELDS = (
     "features",

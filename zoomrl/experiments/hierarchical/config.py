@@ -11,11 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from zoomrl.agents.dqn.config import CPU_RECIPE, SMOKE_TEST, DQNRunConfig
-from zoomrl.agents.dqn.config import RESULT_FIELDS as DQN_RESULT_FIELDS
+from zoomrl.agents.dqn.config import CPU_RECIPE, RUN_FIELDS, SMOKE_TEST, DQNRunConfig, result_fields
 from zoomrl.core.config import require_choice, require_finite
 from zoomrl.envs.search_config import ZoomTaskConfig
-from zoomrl.vision.feature_config import ZoomFeatureConfig
+from zoomrl.vision.feature_config import RUNNING_FIELDS, ZoomFeatureConfig
 
 SCORES = ("trigger_q", "trigger_advantage", "trigger_probability", "predicted_iou", "auto")
 """The detection scores ``score`` may name (``auto``: the one validation chose)."""
@@ -47,31 +46,9 @@ class Config(ZoomTaskConfig, ZoomFeatureConfig, DQNRunConfig):
         return self
 
 
-RESULT_FIELDS = (
-    "variant",
-    "class_object",
-    "scale_subregion",
-    "number_of_steps",
-    "history_length",
-    "trigger_iou",
-    "force_trigger",
-    "descriptor_scale",
-    *DQN_RESULT_FIELDS,
-    "episode_batch",
-    "seed",
-    "weights",
-    "pool45_max_side",
-    "train_searches",
-    "train_paint",
-    "train_negatives",
-    "nothing_left_reward",
-    "train_trigger_iou",
-    "flip_images",
-    "descriptor_pool",
-    "val_fraction",
-    "max_searches",
-)
-"""Fields that change what training computes: a resumed run must keep them (``epochs`` may grow)."""
+RESULT_FIELDS = result_fields(Config, (*RUN_FIELDS, *RUNNING_FIELDS, "only_first_object", "score"))
+"""Fields that change what training computes: a resumed run must keep them (``epochs`` may grow; the run's and the
+feature model's running fields, and testing's searches and detection score, may change)."""
 
 MODEL_FIELDS = (
     "hidden_units",
