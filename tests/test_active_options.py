@@ -294,8 +294,8 @@ def test_demonstrations_are_the_oracles(data):
 
 def test_active_resume_keeps_every_dqn_field_that_changes_training():
     """A resumed active run must refuse a changed ``iou_weight``, ``bc_minibatch`` or ``weight_decay`` as the
-    hierarchical family does: both keep every field but those a resumed run may change
-(``agents/dqn/config.result_fields``)."""
+        hierarchical family does: both keep every field but those a resumed run may change
+    (``agents/dqn/config.result_fields``)."""
     from zoomrl.experiments.active.config import RESULT_FIELDS as ACTIVE
     from zoomrl.experiments.hierarchical.config import RESULT_FIELDS as HIERARCHICAL
 

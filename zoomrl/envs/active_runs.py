@@ -72,7 +72,6 @@ def test_policy(config: Any) -> Callable:
     return revisit_free_greedy_policy if config.avoid_revisits else greedy_policy
 
 
-
 def run_records(
     images: Sequence[VocImage],
     store: ImageStore,
