@@ -4,10 +4,11 @@ skeleton without baselines. Expected values are written out by hand.
 
 Mutations tried by hand, each caught here:
 
-* :meth:`DQNTester.adopt_trained_config` taking every saved field (not only ``model_fields``):
+* :meth:`DQNTester.adopt_trained_config` taking every saved field (not only ``model_fields()``):
   ``test_testing_adopts_the_model_fields_only``;
 * the same not adopting at all (``changes = {}``): ``test_testing_adopts_the_model_fields_only``;
-* :meth:`DQNTester.adopt_trained_config` not calling ``check_saved``: ``test_another_hierarchy_is_refused_...``;
+* :meth:`DQNTester.adopt_trained_config` not calling ``check_saved``, or ``check_saved`` comparing no
+  ``trained_fields`` or ``noted_fields``: ``test_another_hierarchy_is_refused_...``;
 * ``test_family`` running the random baseline with ``baselines=False`` (``if True:``):
   ``test_without_baselines_only_the_agent_and_the_whole_image_are_reported``.
 """
@@ -55,6 +56,15 @@ def test_testing_adopts_the_model_fields_only(tmp_path, tester, make, model, tes
     assert all(f"{k}={v}" in logs[0] for k, v in model.items())
     # the same configuration again: nothing to adopt, nothing said, the very object back
     assert tester.adopt_trained_config(used, checkpoint, logs.append) is used and len(logs) == 1
+
+
+def test_the_fields_a_trained_network_fixes_are_named_by_each_configuration_class():
+    # the DQN's layers and IoU head, the descriptor's scale, the history; the hierarchy's pooled descriptor
+    dqn = {"hidden_units", "dropout", "dueling", "iou_weight", "descriptor_scale", "history_length"}
+    assert set(hierarchical_config.Config.model_fields()) == dqn | {"descriptor_pool"}
+    box = {"features", "roi_max_side", "clip_preset"}
+    moves = {"alpha", "fine_smaller", "fine_alpha", "context", "cross_width", "state_geometry", "state_steps"}
+    assert set(active_config.Config.model_fields()) == dqn | box | moves
 
 
 def test_without_a_saved_configuration_the_command_line_stands(tmp_path):

@@ -5,7 +5,9 @@ A family's configuration is a ``@dataclass`` that inherits :class:`ConfigBase`. 
 * :meth:`ConfigBase.to_dict` / :meth:`ConfigBase.save` / :meth:`ConfigBase.load`: ``config.json`` round-trips;
   unknown keys in a loaded file are an error that names them (a typo never passes silently);
 * :meth:`ConfigBase.from_preset`: the preset's values, then the explicit overrides (``None`` means "not given");
-* :meth:`ConfigBase.validate`, which subclasses extend, with the checks below as helpers.
+* :meth:`ConfigBase.validate`, which subclasses extend, with the checks below as helpers;
+* :meth:`ConfigBase.model_fields`: the fields a trained network fixes, each class naming its own in
+  ``MODEL_FIELDS`` (testing takes them from the run's ``config.json``).
 
 Every check raises :class:`ConfigError` with one line naming the field, the value received and what was expected.
 """
@@ -17,7 +19,7 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from zoomrl.core.io import read_json, write_json
 
@@ -68,6 +70,9 @@ def require_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
 class ConfigBase:
     """Base of every family's configuration dataclass (see the module docstring)."""
 
+    MODEL_FIELDS: ClassVar[tuple[str, ...]] = ()
+    """This class's own fields (or its bases') that a trained network fixes: its inputs, outputs and layers."""
+
     def validate(self: T) -> T:
         """Check every field; subclasses call ``super().validate()`` and add their own checks."""
         return self
@@ -84,6 +89,12 @@ class ConfigBase:
     @classmethod
     def field_names(cls) -> set[str]:
         return {f.name for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def model_fields(cls) -> tuple[str, ...]:
+        """Every field a trained network fixes (the ``MODEL_FIELDS`` of ``cls`` and its bases), in field order."""
+        named = {name for klass in cls.__mro__ for name in vars(klass).get("MODEL_FIELDS", ())}
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name in named)
 
     @classmethod
     def from_dict(cls: type[T], data: Mapping[str, Any], source: str = "configuration") -> T:

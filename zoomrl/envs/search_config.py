@@ -20,6 +20,8 @@ TRAIN_PAINTS = ("truth", "window")
 class SearchTaskConfig(ConfigBase):
     """What both tasks have: the class searched for and the descriptor's scale."""
 
+    MODEL_FIELDS = ("descriptor_scale",)
+
     class_object: str = "seven"
     """The class this agent searches for (one agent per class, as in the papers): the embedded demo set's
     (``aeroplane`` in the paper's Pascal VOC experiments)."""
@@ -37,6 +39,8 @@ class SearchTaskConfig(ConfigBase):
 @dataclass
 class ZoomTaskConfig(SearchTaskConfig):
     """The hierarchy's geometry, its trigger, the searches per image and training's rules."""
+
+    MODEL_FIELDS = ("history_length",)
 
     scale_subregion: float = 3 / 4
     """Child size relative to its parent: 3/4 overlapping hierarchy (paper default), 1/2 non-overlapping."""
@@ -98,6 +102,17 @@ class ZoomTaskConfig(SearchTaskConfig):
 @dataclass
 class ActiveTaskConfig(SearchTaskConfig):
     """The box's moves, the state, the rewards and thresholds, and the exploration and test policies' rules."""
+
+    MODEL_FIELDS = (
+        "history_length",
+        "fine_smaller",
+        "fine_alpha",
+        "alpha",
+        "context",
+        "cross_width",
+        "state_geometry",
+        "state_steps",
+    )
 
     alpha: float = 0.2
     """Moves shift by alpha times the box's side; scalings multiply sides by 1 +- alpha."""

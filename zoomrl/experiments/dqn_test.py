@@ -1,9 +1,9 @@
 """What the value-based families' testing shares (hierarchical, active): which checkpoint ``--checkpoint`` names
 (:func:`resolve_checkpoint`), the run's saved configuration beside it (:func:`saved_config`,
-:func:`adopt_trained_config`: the model-defining fields come from training, only test-time fields from the command
-line), and :func:`test_family`, the whole ``test`` of a family: the greedy agent's records, the baselines (whole
-image, random, oracle) on the same images, ``results.json``, ``detections.json``, the plots and the pictures of
-``--bool-draw``.
+:meth:`DQNTester.adopt_trained_config`: the fields a trained network fixes come from training, only test-time fields
+from the command line), :class:`ScoredTester` for a family with several detection scores, and :func:`test_family`,
+the whole ``test`` of a family: the greedy agent's records, the baselines (whole image, random, oracle) on the same
+images, ``results.json``, ``detections.json``, the plots and the pictures of ``--bool-draw``.
 
 A family subclasses :class:`DQNTester` with what is its own: how it runs a search over the images
 (:meth:`DQNTester.run_records`, the agent's policy and outputs), how it evaluates records and names the curves, its
@@ -94,23 +94,41 @@ def validation_score(checkpoint: Path, available: Sequence[str], log: Log) -> st
     return chosen
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal values, numbers within 1e-9 (a JSON round trip of ``3 / 4``)."""
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b)):
+        return abs(float(a) - float(b)) <= 1e-9
+    return bool(a == b)
+
+
+def _shown(value: Any) -> str:
+    """A value as a flag takes it: numbers in ``g`` format."""
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
 class DQNTester:
     """A value-based family's test protocol: what is its own. :func:`test_family` calls these in order."""
 
     trainee: ClassVar[type[DQNTrainee]]
     """The family's trainee: its ``build`` and ``run_meta`` make and check the tested agent."""
-    model_fields: ClassVar[Sequence[str]] = ()
-    """The configuration fields that define the network (taken from the run's ``config.json``)."""
+    trained_fields: ClassVar[Sequence[str]] = ()
+    """Test-time fields a trained network cannot be tested without (another value is refused, naming the flag):
+    what gives its actions their meaning, e.g. the hierarchy's scale."""
+    noted_fields: ClassVar[Mapping[str, str]] = {}
+    """Test-time fields whose other value is said in a note: the field's note, with ``{asked}`` (the test's value)
+    and ``{trained}`` (the run's)."""
 
     def adopt_trained_config(self, config: Any, checkpoint: Path, log: Log) -> Any:
-        """``config`` with the model-defining fields of the run's ``config.json`` (beside ``checkpoint``), saying
-        which changed, so a network is tested with the inputs and actions it was trained with; the family may
-        refuse or note other differences first (:meth:`check_saved`)."""
+        """``config`` with the fields a trained network fixes (:meth:`~zoomrl.core.config.ConfigBase.model_fields`)
+        from the run's ``config.json`` (beside ``checkpoint``), saying which changed, so a network is tested with
+        the inputs and actions it was trained with; first, another value of a :attr:`trained_fields` field is
+        refused and one of a :attr:`noted_fields` field said (:meth:`check_saved`)."""
         saved = saved_config(checkpoint)
         if saved is None:
             return config
         self.check_saved(config, saved, checkpoint, log)
-        changes = {k: saved[k] for k in self.model_fields if k in saved and saved[k] != getattr(config, k)}
+        fields = type(config).model_fields()
+        changes = {k: saved[k] for k in fields if k in saved and saved[k] != getattr(config, k)}
         if not changes:
             return config
         log(
@@ -120,7 +138,19 @@ class DQNTester:
         return config.replace(**changes)
 
     def check_saved(self, config: Any, saved: Mapping[str, Any], checkpoint: Path, log: Log) -> None:
-        """Refuse (raise) or note a test-time field that differs from training's in a way the family cares about."""
+        """Refuse another value of a :attr:`trained_fields` field, note one of a :attr:`noted_fields` field."""
+        from zoomrl.agents.dqn.checkpoint import CheckpointError
+
+        for name in self.trained_fields:
+            if name in saved and not _same(saved[name], getattr(config, name)):
+                flag = "--" + name.replace("_", "-")
+                raise CheckpointError(
+                    f"{checkpoint}: trained with {flag} {_shown(saved[name])}, this test asks for "
+                    f"{_shown(getattr(config, name))}; pass the training value"
+                )
+        for name, note in self.noted_fields.items():
+            if saved.get(name) not in (None, getattr(config, name)):
+                log("note: " + note.format(asked=getattr(config, name), trained=saved[name]))
 
     def label(self, config: Any) -> str:
         """The run's name in the plots' and pictures' titles."""
@@ -186,6 +216,41 @@ class DQNTester:
 
     def report(self, results: Mapping[str, Any], config: Any, log: Log) -> None:
         """Log lines after the summary table."""
+
+
+class ScoredTester(DQNTester):
+    """A family whose records can be scored by several detection scores (:func:`zoomrl.eval.detection.rescored`)
+    and whose configuration's ``score`` names the agent's: ``results.json`` holds the AP of every score
+    (``agent_by_score``) beside the agent's evaluation by its own, and the log says them."""
+
+    def agent_results(self, records: Records, config: Any, checkpoint: Path, log: Log) -> tuple[Any, Records, dict]:
+        """The records scored by ``config.score`` (``auto``: the validation's choice, :func:`validation_score`)."""
+        from zoomrl.eval.detection import available_scores, evaluate, rescored
+
+        by_score = {name: rescored(records, name) for name in available_scores(records)}
+        if config.score == "auto":
+            config = config.replace(score=validation_score(checkpoint, list(by_score), log))
+        if config.score not in by_score:
+            raise ValueError(
+                f"detection score '{config.score}' is not available for {checkpoint} (its records can be "
+                f"scored by {', '.join(by_score) or 'nothing'}); predicted_iou needs a network trained "
+                f"with --iou-weight > 0"
+            )
+        records = by_score[config.score]
+        results: dict[str, Any] = {"agent": evaluate(records), "score": config.score, "agent_by_score": {}}
+        for name, recs in by_score.items():
+            ev = evaluate(recs)
+            results["agent_by_score"][name] = {"ap_area": ev["ap_area"], "ap_voc07": ev["ap_voc07"]}
+        return config, records, results
+
+    def report(self, results: Mapping[str, Any], config: Any, log: Log) -> None:
+        log(
+            "agent AP (area) by detection score: "
+            + ", ".join(
+                f"{name} {v['ap_area']:.3f}" + (" (used)" if name == config.score else "")
+                for name, v in results["agent_by_score"].items()
+            )
+        )
 
 
 def test_family(

@@ -41,6 +41,7 @@ class FeatureConfig(ConfigBase):
 
 @dataclass
 class ZoomFeatureConfig(FeatureConfig):
+    MODEL_FIELDS = ("descriptor_pool",)
     variant: str = "image_zooms"
     """Feature model: ``image_zooms`` (VGG-16 on every region) or ``pool45_crops`` (VGG-16 once per image)."""
     descriptor_pool: int = 7
@@ -76,6 +77,7 @@ class ZoomFeatureConfig(FeatureConfig):
 
 @dataclass
 class BoxFeatureConfig(FeatureConfig):
+    MODEL_FIELDS = ("features", "roi_max_side", "clip_preset")
     features: str = "vgg"
     """``vgg``: VGG-16 ``block5_pool`` of the box with context (the Image Zooms feature model and its cache);
     ``scratch``: the box's pixels at 84x84 through a CNN trained end to end (zoomrl/agents/dqn/scratch.py);

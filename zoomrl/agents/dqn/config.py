@@ -16,6 +16,7 @@ from zoomrl.core.config import ConfigBase, ConfigError, require_finite, require_
 
 @dataclass
 class DQNConfig(ConfigBase):
+    MODEL_FIELDS = ("hidden_units", "dropout", "dueling", "iou_weight")
     # --- network --------------------------------------------------------------------------------------------
     hidden_units: int = 1024
     """Units of each of the two hidden Dense layers (paper: 1024)."""

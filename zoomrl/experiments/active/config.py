@@ -43,25 +43,6 @@ RESULT_FIELDS = result_fields(Config, (*RUN_FIELDS, *RUNNING_FIELDS, *TEST_FIELD
 """Fields that change what training computes: a resumed run must keep them (``epochs`` may grow; the run's and the
 feature model's running fields, and testing's budget, threshold, restarts, policy and suppression, may change)."""
 
-MODEL_FIELDS = (
-    "features",
-    "hidden_units",
-    "dropout",
-    "dueling",
-    "history_length",
-    "descriptor_scale",
-    "fine_smaller",
-    "fine_alpha",
-    "alpha",
-    "context",
-    "cross_width",
-    "state_geometry",
-    "state_steps",
-    "roi_max_side",
-    "clip_preset",
-)
-"""What a trained Q-network fixes: testing takes these from the run's config.json."""
-
 PRESETS: dict[str, dict[str, Any]] = {
     # Caicedo and Lazebnik 2015: 15 epochs, epsilon 1.0 -> 0.1 linearly over the first 5 (1.0, 0.82, 0.64, 0.46,
     # 0.28, then 0.1); the DQN defaults (replay 1000, minibatch 100, gamma 0.9, 1024-1024 MLP, dropout 0.2).

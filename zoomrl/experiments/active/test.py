@@ -20,7 +20,7 @@ from zoomrl.envs.active import TRIGGER
 from zoomrl.envs.active_runs import run_records, test_policy
 from zoomrl.eval.detection import evaluate
 from zoomrl.eval.proposals import attended_records, recall_vs_proposals
-from zoomrl.experiments.active.config import MODEL_FIELDS, Config
+from zoomrl.experiments.active.config import Config
 from zoomrl.experiments.active.train import ActiveTrainee
 from zoomrl.experiments.dqn_test import DQNTester, test_family
 
@@ -41,7 +41,6 @@ class ActiveTester(DQNTester):
     ``test_steps`` actions per image, both detection sets, proposal recall, and one oracle."""
 
     trainee = ActiveTrainee
-    model_fields = MODEL_FIELDS
 
     def label(self, config: Config) -> str:
         return f"active ({config.features})"

@@ -50,18 +50,6 @@ RESULT_FIELDS = result_fields(Config, (*RUN_FIELDS, *RUNNING_FIELDS, "only_first
 """Fields that change what training computes: a resumed run must keep them (``epochs`` may grow; the run's and the
 feature model's running fields, and testing's searches and detection score, may change)."""
 
-MODEL_FIELDS = (
-    "hidden_units",
-    "dropout",
-    "dueling",
-    "history_length",
-    "descriptor_scale",
-    "iou_weight",
-    "descriptor_pool",
-)
-"""What a trained Q-network fixes: testing takes these from the run's config.json."""
-
-
 _BASELINE: dict[str, Any] = {**CPU_RECIPE, "epochs": 12, "epsilon_decay": 0.1, "episode_batch": 16}
 _TUNED: dict[str, Any] = {**_BASELINE, "n_step": 3, "demo_ratio": 0.25, "bc_epochs": 1, "descriptor_scale": 0.05}
 """Issue 8's tuning of the baseline, shared by ``fast`` and ``fast2`` (with the IoU head, ``iou_weight`` 1)."""

@@ -14,36 +14,24 @@ from pathlib import Path
 from typing import Any
 
 from zoomrl.agents.dqn.agent import agent_outputs
-from zoomrl.agents.dqn.checkpoint import CheckpointError
 from zoomrl.envs.zoom import NUM_ACTIONS
 from zoomrl.envs.zoom_runs import greedy_policy, run_records
-from zoomrl.eval.detection import available_scores, evaluate, rescored
-from zoomrl.experiments.dqn_test import DQNTester, test_family, validation_score
-from zoomrl.experiments.hierarchical.config import MODEL_FIELDS, Config
+from zoomrl.experiments.dqn_test import ScoredTester, test_family
+from zoomrl.experiments.hierarchical.config import Config
 from zoomrl.experiments.hierarchical.train import HierarchicalTrainee
 
 Log = Callable[[str], None]
 
 
-class HierarchicalTester(DQNTester):
+class HierarchicalTester(ScoredTester):
     """The hierarchical family's test: the greedy agent over the zoom hierarchy, its records rescored by every
-    detection score it can give, and the oracle at two zoom scales (the upper bounds)."""
+    detection score it can give (:class:`~zoomrl.experiments.dqn_test.ScoredTester`), and the oracle at two zoom
+    scales (the upper bounds)."""
 
     trainee = HierarchicalTrainee
-    model_fields = MODEL_FIELDS
-
-    def check_saved(self, config: Config, saved: Mapping[str, Any], checkpoint: Path, log: Log) -> None:
-        # Another hierarchy (scale) gives the actions other children; another step limit is only a budget.
-        if "scale_subregion" in saved and abs(float(saved["scale_subregion"]) - config.scale_subregion) > 1e-9:
-            raise CheckpointError(
-                f"{checkpoint}: trained with --scale-subregion {saved['scale_subregion']:g}, this test "
-                f"asks for {config.scale_subregion:g}; pass the training value"
-            )
-        if saved.get("number_of_steps") not in (None, config.number_of_steps):
-            log(
-                f"note: testing with {config.number_of_steps} steps per search; the network was trained with "
-                f"{saved['number_of_steps']}"
-            )
+    # Another hierarchy (scale) gives the actions other children; another step limit is only a budget.
+    trained_fields = ("scale_subregion",)
+    noted_fields = {"number_of_steps": "testing with {asked} steps per search; the network was trained with {trained}"}
 
     def label(self, config: Config) -> str:
         return config.variant
@@ -57,23 +45,6 @@ class HierarchicalTester(DQNTester):
         return run_records(
             images, store, config, greedy_policy, config.test_batch, features, agent_outputs(agent), progress=progress
         )
-
-    def agent_results(self, records: Any, config: Config, checkpoint: Path, log: Log) -> tuple[Config, Any, dict]:
-        by_score = {name: rescored(records, name) for name in available_scores(records)}
-        if config.score == "auto":
-            config = config.replace(score=validation_score(checkpoint, list(by_score), log))
-        if config.score not in by_score:
-            raise ValueError(
-                f"detection score '{config.score}' is not available for {checkpoint} (its records can be "
-                f"scored by {', '.join(by_score) or 'nothing'}); predicted_iou needs a network trained "
-                f"with --iou-weight > 0"
-            )
-        records = by_score[config.score]
-        results: dict[str, Any] = {"agent": evaluate(records), "score": config.score, "agent_by_score": {}}
-        for name, recs in by_score.items():
-            ev = evaluate(recs)
-            results["agent_by_score"][name] = {"ap_area": ev["ap_area"], "ap_voc07": ev["ap_voc07"]}
-        return config, records, results
 
     def oracles(self, oracle: Callable[..., Any]) -> dict[str, Any]:
         return {"upper_bound": {f"scale_{s:g}": oracle(scale=s) for s in (3 / 4, 1 / 2)}}
@@ -93,15 +64,6 @@ class HierarchicalTester(DQNTester):
 
         plot_recall_vs_windows(curves, out / "recall_vs_windows.png")
         plot_windows_per_object(results["agent"], out / "windows_per_object.png")
-
-    def report(self, results: Mapping[str, Any], config: Config, log: Log) -> None:
-        log(
-            "agent AP (area) by detection score: "
-            + ", ".join(
-                f"{name} {v['ap_area']:.3f}" + (" (used)" if name == config.score else "")
-                for name, v in results["agent_by_score"].items()
-            )
-        )
 
 
 TESTER = HierarchicalTester()
