@@ -168,9 +168,12 @@ def benchmark_variant(
         )
 
     _reset(features)
-    cold = train.train_epoch(0, images, store, features, agent, config)
+    # One training pass of the family's trainee outside a run, on the images decoded above.
+    trainee = train.HierarchicalTrainee(config, images, features, agent, {}, Path(), log)
+    trainee.store = store
+    cold = trainee.epoch(0)[0]
     # the same epoch index: the same windows, now cached
-    warm = train.train_epoch(0, images, store, features, agent, config)
+    warm = trainee.epoch(0)[0]
     out.update(
         {
             "train_env_steps_per_second": round(cold.steps / cold.seconds, 3),

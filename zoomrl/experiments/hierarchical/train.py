@@ -16,14 +16,14 @@ from zoomrl.data.images import ImageStore
 from zoomrl.data.voc import VocImage
 from zoomrl.envs.zoom import NUM_ACTIONS, TRIGGER, ZoomEnv
 from zoomrl.envs.zoom_runs import epoch_flips, greedy_policy, make_envs, run_records
-from zoomrl.experiments.dqn_trainee import DQNTrainee, EpochStats, train_family, training_split
+from zoomrl.experiments.dqn_trainee import DQNTrainee, train_family, training_split
 from zoomrl.experiments.hierarchical.config import RESULT_FIELDS, Config
 from zoomrl.vision.features import FeatureModel
 from zoomrl.vision.pooling import pooled
 
 Log = Callable[[str], None]
 
-__all__ = ["HierarchicalTrainee", "train", "train_epoch", "training_policy", "validate"]
+__all__ = ["HierarchicalTrainee", "train", "training_policy", "validate"]
 
 
 def training_policy(config: Config, epsilon: float, seed: int, epoch: int) -> Explorer:
@@ -114,19 +114,3 @@ def train(config: Config, data: Sequence[str | Path], image_set: str | None, mod
     """:func:`~zoomrl.experiments.dqn_trainee.train_family` of the hierarchical family (``features`` replaces the
     VGG-16 feature model of ``config.variant``: tests use a cheap one)."""
     return train_family(HierarchicalTrainee, config, data, image_set, model_dir, **kw)
-
-
-def train_epoch(
-    epoch: int,
-    images: Sequence[VocImage],
-    store: ImageStore,
-    features: FeatureModel,
-    agent: DQNAgent,
-    config: Config,
-    progress: Callable[[int], None] | None = None,
-) -> EpochStats:
-    """One pass over ``images`` in a shuffled order (0-based ``epoch``), flipped per ``flip_images``, outside a
-    run (the benchmark times it): decoded images come from ``store``."""
-    trainee = HierarchicalTrainee(config, images, features, agent, {}, Path(), print)
-    trainee.store = store
-    return trainee.epoch(epoch, progress)[0]
