@@ -1,4 +1,5 @@
-"""Tests of zoomrl.eval.detection, zoomrl.eval.plots and scripts/compare_runs.py on hand-computed cases.
+"""Tests of zoomrl.eval.detection, zoomrl.eval.plots, zoomrl.eval.tables and scripts/compare_runs.py on hand-computed
+cases.
 
 Boxes are [x1, y1, x2, y2] in pixel edges (width x2 - x1), as in zoomrl.core.geometry.
 """
@@ -396,3 +397,31 @@ def test_detection_scores_from_the_last_q_values():
     assert evaluate(q)["ap_area"] == pytest.approx(0.25)
     prob[1]["searches"][0]["score"] = 0.0
     assert evaluate(prob)["ap_area"] == pytest.approx(0.5)
+
+
+def test_ap_table_rows_and_columns_by_hand():
+    from zoomrl.eval.tables import ap_row, ap_table
+
+    agent = {"ap_area": 0.3, "median_windows_per_found_object": 4.0}
+    row = ap_row(agent, {"ap_area": 0.1}, {"ap_area": 0.15}, {"ap_area": 0.6})
+    assert row == {
+        "ap": 0.3,
+        "random": 0.15,
+        "whole_image": 0.1,
+        "upper_bound": 0.6,
+        "of_upper_bound": 0.5,
+        "times_random": 2.0,
+        "median_windows": 4.0,
+    }
+    # a random agent at 0 and no found object: inf times random, 0 windows; an upper bound at 0: 0 of it
+    zero = ap_row({"ap_area": 0.2}, {"ap_area": 0.0}, {"ap_area": 0.0}, {"ap_area": 0.0})
+    assert (zero["of_upper_bound"], zero["times_random"], zero["median_windows"]) == (0.0, float("inf"), None)
+    lines = ap_table(
+        [{"model": "m", **row, "train_s": 12.4, "test_s": 3.6}, {"model": "z", **zero, "train_s": 1, "test_s": 2}],
+        "upper 3/4",
+    )
+    assert lines == [
+        "model              AP  whole  random  upper 3/4  AP/upper  AP/random  windows  train s  test s",
+        "m               0.300  0.100   0.150      0.600      0.50        2.0        4       12       4",
+        "z               0.200  0.000   0.000      0.000      0.00        inf        0        1       2",
+    ]

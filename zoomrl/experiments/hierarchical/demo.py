@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from zoomrl.eval.tables import ap_row, ap_table
 from zoomrl.experiments.hierarchical.config import make_config
 from zoomrl.vision.feature_config import VARIANTS
 
@@ -71,20 +72,10 @@ def demo(
             log=log,
             show_progress=show_progress,
         )
-        ub = res["upper_bound"]["scale_0.75"]["ap_area"]
-        rnd = res["random"]["ap_area"]
-        whole = res["whole_image"]["ap_area"]
-        ap = res["agent"]["ap_area"]
         rows.append(
             {
                 "model": variant,
-                "ap": ap,
-                "random": rnd,
-                "whole_image": whole,
-                "upper_bound": ub,
-                "of_upper_bound": ap / ub if ub else 0.0,
-                "times_random": ap / rnd if rnd else float("inf"),
-                "median_windows": res["agent"].get("median_windows_per_found_object"),
+                **ap_row(res["agent"], res["whole_image"], res["random"], res["upper_bound"]["scale_0.75"]),
                 "train_s": t1 - t0,
                 "test_s": time.perf_counter() - t1,
                 "pictures": str(root / f"results_{variant}" / "seven" / "pictures"),
@@ -92,16 +83,7 @@ def demo(
         )
     log("")
     log("demo test split, class 'seven' (AP = VOC area AP):")
-    log(
-        f"{'model':<14}{'AP':>7}{'whole':>7}{'random':>8}{'upper 3/4':>11}{'AP/upper':>10}{'AP/random':>11}"
-        f"{'windows':>9}{'train s':>9}{'test s':>8}"
-    )
-    for r in rows:
-        times = f"{r['times_random']:.1f}" if r["times_random"] != float("inf") else "inf"
-        log(
-            f"{r['model']:<14}{r['ap']:>7.3f}{r['whole_image']:>7.3f}{r['random']:>8.3f}{r['upper_bound']:>11.3f}"
-            f"{r['of_upper_bound']:>10.2f}{times:>11}{r['median_windows'] or 0:>9.0f}{r['train_s']:>9.0f}"
-            f"{r['test_s']:>8.0f}"
-        )
+    for line in ap_table(rows, "upper 3/4"):
+        log(line)
     log("pictures of every test search: " + ", ".join(r["pictures"] for r in rows))
     return rows
