@@ -5,8 +5,8 @@ documentation (the string under the field) as help, and ``None`` as the parsed d
 the preset's value (:meth:`zoomrl.core.config.ConfigBase.from_preset`). ``--help`` shows the value in force under
 the default preset: ``(default: the preset's; paper: 1e-06)``.
 
-One vocabulary across families (:func:`renamed_flag` keeps the old spellings, with a one-line note):
-``--data`` (was glimpse's and patchdrop's ``--dataset``), ``--class-object`` (was glimpse's ``--voc-class``),
+One vocabulary across families (:data:`RENAMED`; :func:`renamed_flag` keeps the old spellings, with a one-line
+note): ``--data`` (was glimpse's and patchdrop's ``--dataset``), ``--class-object`` (was glimpse's ``--voc-class``),
 ``--draw-max`` (was patchdrop's ``--max-pictures``).
 """
 
@@ -155,6 +155,24 @@ def renamed_flag(parser: argparse.ArgumentParser, old: str, new: str, dest: str,
     parser.add_argument(
         old, dest=dest, action=_Renamed, new=new, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs
     )
+
+
+RENAMED = {
+    "dataset": ("--data", "--dataset"),
+    "voc_class": ("--class-object", "--voc-class"),
+    "max_pictures": ("--draw-max", "--max-pictures"),
+}
+"""Configuration fields whose flag has the name every family uses: (the flag, its old spelling)."""
+
+
+def add_renamed_field(
+    parser: argparse.ArgumentParser, name: str, help_text: str, dest: str | None = None, **kwargs: Any
+) -> None:
+    """The flag of :data:`RENAMED` for the field ``name`` (stored in ``dest``, default ``name``; not given: None)
+    and its old spelling (:func:`renamed_flag`); ``kwargs`` (``type``, ``choices``) check both alike."""
+    new, old = RENAMED[name]
+    parser.add_argument(new, dest=dest or name, default=None, help=help_text, **kwargs)
+    renamed_flag(parser, old, new, dest or name, **kwargs)
 
 
 TRUE_FALSE = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}

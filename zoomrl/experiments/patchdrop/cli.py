@@ -17,7 +17,7 @@ from typing import Any
 from zoomrl.agents.patchdrop.config import EPOCH_FIELDS, STAGES, epoch_overrides
 from zoomrl.data.patch_digits import DATASETS
 from zoomrl.experiments.common import add_common_flags, positive_int, saved_run_config
-from zoomrl.experiments.flags import add_config_flags, renamed_flag
+from zoomrl.experiments.flags import add_config_flags, add_renamed_field, renamed_flag
 from zoomrl.experiments.patchdrop.config import PRESETS, TEST_FIELDS, PatchDropConfig, make_config
 
 COMMANDS = ("train", "test")
@@ -43,10 +43,9 @@ def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> ar
     add_common_flags(p, command, PRESETS, c if command == "train" else {**c, "PRESET": None, "SEED": None})
     add = p.add_argument
     data_help = "digits (offline canvases), cifar10, cifar100 (keras.datasets: a download) (default: preset's/run's)"
-    add("--data", dest="dataset", choices=DATASETS, default=None, help=data_help)
-    renamed_flag(p, "--dataset", "--data", "dataset", choices=DATASETS)
-    add("--draw-max", type=positive_int, default=None, help="--bool-draw: most pictures (default: the preset's)")
-    renamed_flag(p, "--max-pictures", "--draw-max", "draw_max", type=positive_int)
+    add_renamed_field(p, "dataset", data_help, choices=DATASETS)
+    draw_help = "--bool-draw: most pictures (default: the preset's)"
+    add_renamed_field(p, "max_pictures", draw_help, dest="draw_max", type=positive_int)
     if command == "test":  # the run's values stand unless given
         for action in p._actions:
             action.help = TEST_HELP.get(action.dest, action.help)
