@@ -21,6 +21,7 @@ NEW_OPTIONS = {
     "train_negatives": True,
     "nothing_left_reward": 0.0,
     "train_trigger_iou": 0.7,
+    "continuous_trigger": True,
     "flip_images": True,
     "descriptor_pool": 2,
     "weight_decay": 1e-4,
@@ -76,6 +77,20 @@ def test_moves_with_nothing_left_earn_the_paper_minus_one_by_default():
     assert _episode([], nothing_left_reward=0.5).step(0) == (0.5, False)
 
 
+def test_the_graded_trigger_reward_rises_with_the_iou_only_when_asked():
+    # Objects placed so that the whole image (100 x 100) has IoU 0.64, 0.81, 1.0 and 0.16 with them.
+    cases = {(0, 0, 80, 80): 0.64, (0, 0, 90, 90): 0.81, (0, 0, 100, 100): 1.0, (60, 60, 100, 100): 0.16}
+    for box, iou in cases.items():
+        assert _episode([box]).step(TRIGGER)[0] == (3.0 if iou >= 0.5 else -3.0)  # the paper's +-3
+        graded = _episode([box], continuous_trigger=True).step(TRIGGER)[0]
+        # By hand: 3 + 3 (iou - 0.5) / 0.5 at or above the threshold 0.5; -3 + 2 iou / 0.5 below it.
+        assert graded == pytest.approx(3 + 6 * (iou - 0.5) if iou >= 0.5 else -3 + 4 * iou)
+    assert _episode([(0, 0, 100, 100)], continuous_trigger=True).step(TRIGGER)[0] == pytest.approx(6.0)
+    assert _episode([(60, 60, 100, 100)], continuous_trigger=True).step(TRIGGER)[0] == pytest.approx(-2.36)
+    # Moves keep the paper's +-1.
+    assert _episode([(0, 0, 50, 50)], continuous_trigger=True).step(0)[0] == 1.0
+
+
 def test_painting_follows_the_test_rule_when_asked():
     # The object (0, 0, 80, 80) is found by the whole image (IoU 0.64); the two rules paint different pixels.
     truth = _episode([[0, 0, 80, 80]])
@@ -111,6 +126,7 @@ def test_training_rules_come_from_the_config():
         "search_until_miss": False,
         "nothing_left_reward": -1.0,
         "teach_iou": None,
+        "continuous_trigger": False,
     }
     cfg = make_config(
         "paper", train_searches="test", train_paint="window", nothing_left_reward=0.0, train_trigger_iou=0.7
@@ -120,7 +136,9 @@ def test_training_rules_come_from_the_config():
         "search_until_miss": True,
         "nothing_left_reward": 0.0,
         "teach_iou": 0.7,
+        "continuous_trigger": False,
     }
+    assert training_rules(cfg.replace(continuous_trigger=True))["continuous_trigger"] is True
     assert training_rules(cfg, demo=True)["search_until_miss"] is False  # demonstrations: one search per object
 
 
@@ -501,6 +519,7 @@ def test_each_option_round_trips_and_is_refused_when_changed_on_resume(name, val
         ("--train-negatives", "train_negatives", True),
         ("--nothing-left-reward 0", "nothing_left_reward", 0.0),
         ("--train-trigger-iou 0.7", "train_trigger_iou", 0.7),
+        ("--continuous-trigger", "continuous_trigger", True),
         ("--flip-images", "flip_images", True),
         ("--descriptor-pool 2", "descriptor_pool", 2),
         ("--weight-decay 1e-4", "weight_decay", 1e-4),

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from zoomrl.core.geometry import iou_matrix, pixel_window
+from zoomrl.envs.rewards import move_reward, trigger_reward
 from zoomrl.envs.search import Box, SearchEnv, SearchEpisode, SearchLog, box_key, history_vector
 
 RIGHT, LEFT, UP, DOWN, BIGGER, SMALLER, FATTER, TALLER, TRIGGER, FINE_SMALLER = range(10)
@@ -59,7 +60,6 @@ RESTART_SCALE = 0.75
 CROSS_WIDTH = 0.2
 """Each arm of the inhibition-of-return cross is this fraction of the box's side thick."""
 CROSS_PIXEL = np.array([0, 0, 0], dtype=np.uint8)
-TRIGGER_REWARD = 3.0
 
 
 def num_actions(fine_smaller: bool) -> int:
@@ -177,22 +177,6 @@ def paint_cross(image: np.ndarray, box: Sequence[float], arm: float = CROSS_WIDT
     for x1, y1, x2, y2 in (horizontal, vertical):
         image[y1:y2, x1:x2] = CROSS_PIXEL
     return ("cross", horizontal, vertical)
-
-
-def move_reward(iou_before: float, iou_after: float) -> float:
-    """+1 when a move strictly raises the IoU with the target, else -1 (an unchanged IoU is -1)."""
-    return 1.0 if iou_after > iou_before else -1.0
-
-
-def trigger_reward(iou: float, threshold: float, continuous: bool = False) -> float:
-    """The trigger's reward: +3 at ``iou >= threshold``, else -3 (the paper). ``continuous``: monotone in the
-    IoU: ``3 + 3 (iou - t) / (1 - t)`` above the threshold ``t`` (3 at ``t``, 6 at IoU 1) and ``-3 + 2 iou / t``
-    below it (-3 at IoU 0, approaching -1 at ``t``)."""
-    if not continuous:
-        return TRIGGER_REWARD if iou >= threshold else -TRIGGER_REWARD
-    if iou >= threshold:
-        return TRIGGER_REWARD * (1.0 + (iou - threshold) / max(1.0 - threshold, 1e-9))
-    return -TRIGGER_REWARD + 2.0 * iou / threshold
 
 
 class ActiveEpisode(SearchEpisode):

@@ -29,6 +29,10 @@ class SearchTaskConfig(ConfigBase):
     """Multiplies the region descriptor before the Q-network. VGG-16 pool5 values reach the hundreds (std about 12
     with the HED trunk), which makes early Q-values and losses large and drowns out the 0/1 history; the papers
     used 1 (the hierarchical family's tuned presets 0.05)."""
+    continuous_trigger: bool = False
+    """Training's trigger reward graded by the IoU (:func:`zoomrl.envs.rewards.trigger_reward`): 3 to 6 rising
+    from the threshold to IoU 1, -3 to -1 below it, so a better window is worth more and a near miss costs less
+    (else the papers' +-3)."""
 
     def validate(self) -> Any:
         super().validate()
@@ -135,8 +139,6 @@ class ActiveTaskConfig(SearchTaskConfig):
     fine_smaller: bool = False
     """A tenth action: a finer smaller (sides times 1 - fine_alpha)."""
     fine_alpha: float = 0.05
-    continuous_trigger: bool = False
-    """Trigger reward 3..6 rising with the IoU above the threshold, -3..-1 below it (else +-3)."""
     guided_exploration: bool = True
     """Exploring, draw among the actions with a positive reward (all when none has one); off: uniform."""
     state_geometry: bool = False

@@ -100,7 +100,8 @@ class ImageEpisode(SearchEpisode):
     object is left to find (paper: -1, as any move that does not raise the IoU; 0 makes searching on without a
     trigger worth more than a wrong trigger, so "nothing left" is learnable). ``teach_iou`` is the IoU at which the
     oracle (and so the forced trigger, :meth:`teach_trigger`) triggers (None: ``trigger_iou``); below it the oracle
-    zooms on while a child raises the IoU, and triggers at the local maximum.
+    zooms on while a child raises the IoU, and triggers at the local maximum. ``continuous_trigger`` grades the
+    trigger's reward by the IoU (:func:`~zoomrl.envs.rewards.trigger_reward`).
     """
 
     action_names = ACTION_NAMES
@@ -125,6 +126,7 @@ class ImageEpisode(SearchEpisode):
         search_until_miss: bool | None = None,
         nothing_left_reward: float = -1.0,
         teach_iou: float | None = None,
+        continuous_trigger: bool = False,
     ) -> None:
         self._setup(image_key, image, gt_boxes, difficult, training, max_steps, history_length, trigger_iou, index)
         self.scale = float(scale)
@@ -132,6 +134,7 @@ class ImageEpisode(SearchEpisode):
         self.search_until_miss = (not training) if search_until_miss is None else bool(search_until_miss)
         self.nothing_left_reward = float(nothing_left_reward)
         self.teach_iou = self.trigger_iou if teach_iou is None else float(teach_iou)
+        self.continuous_trigger = bool(continuous_trigger)
         n_targets = int((~self.difficult).sum())
         self.max_searches = int(max_searches) if self.search_until_miss else max(1, n_targets)
         self._start_search()
@@ -145,7 +148,7 @@ class ImageEpisode(SearchEpisode):
         return (x1, y1, x2, y2)
 
     def trigger_reward(self, iou: float) -> float:
-        return trigger_reward(iou, self.trigger_iou)
+        return trigger_reward(iou, self.trigger_iou, self.continuous_trigger)
 
     def end_search(self) -> None:
         """Close the current search: paint what was found, then start the next search or finish the image."""
@@ -216,8 +219,8 @@ class ZoomEnv(SearchEnv):
         index: int = 0,
         **rules: Any,
     ) -> None:
-        """``rules``: :class:`ImageEpisode`'s ``paint_window``, ``search_until_miss``, ``nothing_left_reward`` and
-        ``teach_iou`` (training that follows the test's rules; see there)."""
+        """``rules``: :class:`ImageEpisode`'s ``paint_window``, ``search_until_miss``, ``nothing_left_reward``,
+        ``teach_iou`` and ``continuous_trigger`` (training that follows the test's rules; see there)."""
         super().__init__()
         self._setup(
             image,

@@ -33,6 +33,7 @@ def training_rules(config: Any, demo: bool = False) -> dict[str, Any]:
         "search_until_miss": config.train_searches == "test" and not demo,
         "nothing_left_reward": config.nothing_left_reward,
         "teach_iou": config.train_trigger_iou,
+        "continuous_trigger": config.continuous_trigger,
     }
 
 

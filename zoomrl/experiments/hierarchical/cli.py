@@ -37,6 +37,7 @@ FLAGS = FamilyFlags(
         "train_negatives",
         "nothing_left_reward",
         "train_trigger_iou",
+        "continuous_trigger",
         "flip_images",
         "descriptor_pool",
         "val_fraction",
