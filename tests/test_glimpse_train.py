@@ -265,3 +265,20 @@ def test_test_reads_the_saved_configuration(tiny_run, tmp_path, capsys):
     assert main(["glimpse", "test", *out, "--preset", "tiny", "--models", "cnn", "--test-size", "8"]) == 0
     res = json.loads((tmp_path / "r" / "results.json").read_text())
     assert set(res["models"]) == {"cnn"} and res["test_size"] == 8
+
+
+def test_test_takes_every_model_trained_in_the_folder(tmp_path, capsys):
+    """Models trained one command each (as docs/glimpse.md advises) are all tested without ``--models``; a folder
+    whose models were trained differently (another seed) is refused in one line, unless ``--models`` picks.
+    Mutation caught: the saved ``models`` of the first model's config (``ram``) used as the default."""
+    models = tmp_path / "m"
+    cli("train", *EAGER, "--models", "ram", "--model-dir", str(models), "--seed", "4")
+    cli("train", *EAGER, "--models", "cnn", "--model-dir", str(models), "--seed", "4")
+    cli("test", "--quiet", "--model-dir", str(models), "--output-dir", str(tmp_path / "r"))
+    assert set(json.loads((tmp_path / "r" / "results.json").read_text())["models"]) == {"ram", "cnn"}
+    cli("train", *EAGER, "--models", "random", "--model-dir", str(models), "--seed", "5")
+    out = ["--quiet", "--model-dir", str(models), "--output-dir", str(tmp_path / "r2")]
+    assert main(["glimpse", "test", *out]) == 2
+    assert "trained with seed=5" in capsys.readouterr().err
+    assert main(["glimpse", "test", *out, "--models", "ram,random"]) == 0
+    assert set(json.loads((tmp_path / "r2" / "results.json").read_text())["models"]) == {"ram", "random"}

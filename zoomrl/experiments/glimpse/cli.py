@@ -92,14 +92,29 @@ def train_config(args: argparse.Namespace) -> GlimpseConfig:
 
 def saved_config(model_dir: Path, args: argparse.Namespace) -> GlimpseConfig:
     """The configuration saved with the trained models (the first model of :data:`MODELS` found), with the test
-    settings of the command line."""
+    settings of the command line. Without ``--models``, every model trained in ``model_dir`` is tested, also when
+    each was trained by its own command (``--models ram``, then ``--models random``, ...); their configurations
+    must then agree on all but ``models`` and the epochs, or the results would not be comparable."""
     paths = [model_dir / name / "config.json" for name in MODELS if (model_dir / name / "config.json").is_file()]
     if not paths:
         raise FileNotFoundError(
             f"{model_dir}: no trained model (expected <model>/config.json for one of "
             f"{', '.join(MODELS)}); run 'python -m zoomrl glimpse train --task {args.task or 'classify'}' first"
         )
-    return saved_run_config(GlimpseConfig, paths[0], args, {"task": "task", "preset": "preset"}, TEST_FIELDS, "")
+    cfg = saved_run_config(GlimpseConfig, paths[0], args, {"task": "task", "preset": "preset"}, TEST_FIELDS, "")
+    if args.models is not None:
+        return cfg
+    free = {"models", "epochs", "baseline_epochs"}
+    ours = {k: v for k, v in GlimpseConfig.load(paths[0]).to_dict().items() if k not in free}
+    for path in paths[1:]:
+        theirs = {k: v for k, v in GlimpseConfig.load(path).to_dict().items() if k not in free}
+        if theirs != ours:
+            name = next(k for k in ours if ours[k] != theirs.get(k))
+            raise ValueError(
+                f"{path}: trained with {name}={theirs.get(name)!r}, {paths[0]} with {ours[name]!r}; the models of "
+                f"one folder are tested together only when trained alike (pass --models to pick)"
+            )
+    return cfg.replace(models=",".join(path.parent.name for path in paths))
 
 
 def run(command: str, args: argparse.Namespace) -> None:
