@@ -475,7 +475,7 @@ def test_validation_ap_is_the_test_protocol_on_the_held_out_images(tmp_path):
 
 
 def test_score_auto_without_validation_says_so_and_uses_the_margin(tmp_path):
-    from zoomrl.experiments.hierarchical.test import validation_score
+    from zoomrl.experiments.dqn_test import validation_score
 
     logs: list[str] = []
     assert (
