@@ -81,9 +81,9 @@ def test_quick_run_writes_the_documented_fields(quick_result, capsys):
         env = r["families"][name]["env"]
         assert env["steps_per_second_warm"] > env["steps_per_second_cold"]
         assert env["backbone_images_cold"] > 0 and env["backbone_images_warm"] == 0
-    # fast2's hierarchical network: the 2x2x512 descriptor and the action history (4 x 6)
+    # fast2's hierarchical network: the 4x4x512 descriptor and the action history (4 x 6)
     labels = [n["label"] for n in r["families"]["hierarchical"]["networks"]]
-    assert any("2072-" in label for label in labels) and any("25112-" in label for label in labels)
+    assert any("8216-" in label for label in labels) and any("25112-" in label for label in labels)
 
 
 def test_dqn_update_flops_follow_the_layer_shapes(quick_result):
