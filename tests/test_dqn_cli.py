@@ -29,6 +29,29 @@ def test_the_class_has_one_default_the_demo_sets(cli, command):
     assert "(default: the preset's; paper: 'seven')" in " ".join(cli.build_parser(command).format_help().split())
 
 
+def test_help_shows_the_values_of_the_preset_given(capsys):
+    """``--preset fast2 --help`` shows fast2's values (4x4 pooling, epsilon from 0.3), not the default preset's;
+    parsing with a rebuilt parser gives what the default parser gives, ``--model`` included. Mutation caught: the
+    help made for the default preset whatever ``--preset`` says (the old behaviour)."""
+    for argv, expected in (([], "paper: 7"), (["--preset", "fast2"], "fast2: 4"), (["--preset", "tiny"], "tiny: 7")):
+        with pytest.raises(SystemExit):
+            hierarchical.build_parser("train").parse_args([*argv, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert (
+            text.split("--descriptor-pool DESCRIPTOR_POOL ")[1]
+            .split(" --")[0]
+            .endswith(f"(default: the preset's; {expected})")
+        )
+    argv = ["--preset", "fast2", "--model", "pool45_crops", "--epochs", "3", "--descriptor-pool", "2"]
+    rebuilt = vars(hierarchical.build_parser("train").parse_args(argv))
+    direct = vars(hierarchical.FLAGS.build_parser("train", None, "fast2").parse_args(argv))
+    assert rebuilt == direct and rebuilt["model"] == "pool45_crops" and rebuilt["descriptor_pool"] == 2
+    config = hierarchical.make_run_config(hierarchical.build_parser("train").parse_args(argv[:4]))
+    assert config.descriptor_pool == 4 and config.epsilon_start == 0.3
+    active_text = " ".join(active.build_parser("train").format_help().split())
+    assert "(default: the preset's; paper: 'seven')" in active_text
+
+
 @pytest.mark.parametrize("script", ["image_zooms_training.py", "pool45_crops_testing.py"])
 def test_a_scripts_constants_left_as_shipped_leave_the_preset_and_the_dataclass_in_force(script):
     constants = runpy.run_path(str(REPO / script), run_name="x")

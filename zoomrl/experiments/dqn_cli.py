@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
 from zoomrl.experiments.common import add_common_flags, add_search_flags, positive_int, train_or_test
-from zoomrl.experiments.flags import DQN_TRAIN_FLAGS, add_config_flags
+from zoomrl.experiments.flags import DQN_TRAIN_FLAGS, PresetAwareParser, add_config_flags
 
 SEARCH_FIELDS = (
     "class_object",
@@ -79,6 +79,9 @@ class FamilyFlags:
     test_fields: tuple[str, ...] = ()
     options: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     """A field's argparse keywords its annotation does not give (``type``, ``choices``, ``metavar``)."""
+    extra_flags: Callable[[argparse.ArgumentParser, str, Mapping[str, Any]], None] | None = None
+    """Adds the family's own flags that are no configuration field (hierarchical: ``--model``), given the parser,
+    the command and a script's constants."""
 
     def constants(self, given: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
         """A script's constants as (the defaults of the other flags, the configuration fields it edited)."""
@@ -95,11 +98,20 @@ class FamilyFlags:
         own = (*DQN_TRAIN_FLAGS, *self.train_fields) if command == "train" else self.test_fields
         return (*SEARCH_FIELDS, *self.fields, *own)
 
-    def build_parser(self, command: str, given: Mapping[str, Any] | None = None) -> argparse.ArgumentParser:
-        """``given``: a top-level script's constants (see the module docstring)."""
+    def build_parser(
+        self, command: str, given: Mapping[str, Any] | None = None, preset: str | None = None
+    ) -> argparse.ArgumentParser:
+        """``given``: a top-level script's constants (see the module docstring). ``--help`` shows each field's value
+        in the ``--preset`` given (``preset``: the one this parser shows; default the script's or the default)."""
         c, edited = self.constants(given)
+        shown = preset or c["PRESET"]
         what = "Train" if command == "train" else "Test"
-        p = argparse.ArgumentParser(description=f"{what} {self.title}.")
+        p = PresetAwareParser(
+            {"preset": shown},
+            {"preset": sorted(self.presets)},
+            lambda preset: self.build_parser(command, given, preset),
+            description=f"{what} {self.title}.",
+        )
         add_common_flags(p, command, self.presets, c)
         data_default = c["DATA"] or "the embedded demo set"
         p.add_argument(
@@ -122,7 +134,7 @@ class FamilyFlags:
         )
         add_search_flags(p, skip_bad=c["SKIP_BAD"])
         names = self.config_flags(command)
-        add_config_flags(p, self.config_cls, names, self.presets, c["PRESET"], defaults=edited, options=self.options)
+        add_config_flags(p, self.config_cls, names, self.presets, shown, defaults=edited, options=self.options)
         if command == "test":
             p.add_argument(
                 "--checkpoint",
@@ -136,6 +148,8 @@ class FamilyFlags:
                 default=True,
                 help="also run the random agent and the oracle (upper bounds)",
             )
+        if self.extra_flags is not None:
+            self.extra_flags(p, command, given or {})
         p.set_defaults(_constants=c)
         return p
 

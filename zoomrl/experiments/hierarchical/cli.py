@@ -21,6 +21,11 @@ from zoomrl.vision.feature_config import VARIANTS as MODELS
 COMMANDS = ("train", "test", "demo")
 
 
+def model_flag(p: argparse.ArgumentParser, command: str, constants: Mapping[str, Any]) -> None:
+    model = constants.get("MODEL", "image_zooms")
+    p.add_argument("--model", default=model, choices=MODELS, help="feature model (default: %(default)s)")
+
+
 FLAGS = FamilyFlags(
     package="zoomrl.experiments.hierarchical",
     title="the hierarchical zoom agent (Bellver et al. 2016)",
@@ -46,6 +51,7 @@ FLAGS = FamilyFlags(
         "train_paint",
     ),
     test_fields=("only_first_object", "score"),
+    extra_flags=model_flag,
     options={
         "scale_subregion": {"type": open_fraction},
         "score": {"choices": SCORES},
@@ -73,10 +79,7 @@ def demo_parser() -> argparse.ArgumentParser:
 def build_parser(command: str, constants: Mapping[str, Any] | None = None) -> argparse.ArgumentParser:
     if command == "demo":
         return demo_parser()
-    p = FLAGS.build_parser(command, constants)
-    model = (constants or {}).get("MODEL", "image_zooms")
-    p.add_argument("--model", default=model, choices=MODELS, help="feature model (default: %(default)s)")
-    return p
+    return FLAGS.build_parser(command, constants)
 
 
 def make_run_config(args: argparse.Namespace) -> Config:
