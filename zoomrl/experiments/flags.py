@@ -3,7 +3,8 @@
 A field of a family's ``Config`` becomes ``--field-name`` with the field's type (a boolean: ``--x/--no-x``), its
 documentation (the string under the field) as help, and ``None`` as the parsed default, so that "not given" leaves
 the preset's value (:meth:`zoomrl.core.config.ConfigBase.from_preset`). ``--help`` shows the value in force under
-the default preset: ``(default: the preset's; paper: 1e-06)``.
+the ``--preset`` given (:class:`PresetAwareParser`; the default preset without one): ``(default: the preset's;
+paper: 1e-06)``.
 
 One vocabulary across families (:data:`RENAMED`; :func:`renamed_flag` keeps the old spellings, with a one-line
 note): ``--data`` (was glimpse's and patchdrop's ``--dataset``), ``--class-object`` (was glimpse's ``--voc-class``),
