@@ -41,14 +41,14 @@ from zoomrl.experiments.glimpse.config import GlimpseConfig, make_config
 TINY = dict(glimpses=3, glimpse_size=4, scales=2, glimpse_hidden=8, loc_hidden=8, glimpse_units=16, core_units=16)
 
 
-def tiny_agent(task: str = "classify", **kw) -> RamAgent:
+def tiny_agent(task: str = "classify", run_eagerly: bool = True, **kw) -> RamAgent:
     return RamAgent(
         (16, 16, 1),
         optimizer="sgd",
         learning_rate=0.5,
         momentum=0.0,
         jit_compile=False,
-        run_eagerly=True,
+        run_eagerly=run_eagerly,
         seed=1,
         task=task,
         n_outputs=10 if task == "classify" else 2,
@@ -102,17 +102,27 @@ def test_the_test_command_follows_the_centre_start():
     assert np.all(paths[:, 0] == 0.0)
 
 
-def test_learned_first_location_moves_by_the_hand_computed_gradient():
+@pytest.mark.parametrize("annealed", [False, True])
+def test_learned_first_location_moves_by_the_hand_computed_gradient(annealed):
     """One plain SGD step (rate 0.5). The first mean is ``mu_0 = tanh(theta)``, the first location
     ``l_1 ~ N(mu_0, sigma^2)``, its baseline a scalar ``b_0``. With the advantage ``A_i = R_i - b_0`` held constant:
     ``theta`` moves by ``+rate * mean_i A_i (l_i1 - mu_0) (1 - mu_0^2) / sigma^2`` and ``b_0`` by
-    ``+rate * 2 * mean_i A_i / P`` (the baseline loss averages over the ``P = 3`` policy steps)."""
+    ``+rate * 2 * mean_i A_i / P`` (the baseline loss averages over the ``P = 3`` policy steps).
+
+    ``annealed``: the model is built with sigma 0.9 and an annealed std set to 0.3 before a *compiled* (graph) step:
+    the sampler and log pi must both read the value set, not the one the step was built with."""
     import keras
 
     keras.utils.set_random_seed(0)  # the same initial weights in every run
     x, y = images(32)
-    agent = tiny_agent(first_location="learned", supervised_weight=0.0, loc_std=0.3)
+    kw = dict(loc_std=0.9, anneal_loc_std=True, run_eagerly=False) if annealed else dict(loc_std=0.3)
+    agent = tiny_agent(first_location="learned", supervised_weight=0.0, **kw)
     m = agent.model
+    if annealed:
+        agent.learn(LabelledBatch(x, y))  # trace the compiled step at sigma 0.9 first
+        m.first_theta.assign(np.zeros(2))
+        m.first_baseline.assign(0.0)
+        agent.set_loc_std(0.3)
     theta0 = np.array([0.4, -0.2])
     m.first_theta.assign(theta0)
     mu0 = np.tanh(theta0)
@@ -135,6 +145,54 @@ def test_learned_first_location_moves_by_the_hand_computed_gradient():
     np.testing.assert_allclose(np_(m.first_theta) - theta0, -0.5 * grad_theta, rtol=1e-3, atol=2e-5)
     np.testing.assert_allclose(float(np_(m.first_baseline)), -0.5 * grad_b0, rtol=1e-3, atol=2e-5)
     assert keras.ops.convert_to_numpy(m.first_theta).shape == (2,)
+
+
+def test_loc_std_schedule_by_hand():
+    """Linear from ``loc_std`` (first epoch) to ``loc_std_final`` (last epoch); 0 keeps it constant."""
+    from zoomrl.agents.ram.config import RamConfig, loc_std_at
+
+    cfg = RamConfig(loc_std=0.2, loc_std_final=0.05)
+    assert [round(loc_std_at(cfg, e, 4), 10) for e in range(5)] == [0.2, 0.15, 0.1, 0.05, 0.05]
+    assert loc_std_at(cfg, 0, 1) == 0.05  # a one-epoch run trains at the final value
+    assert [loc_std_at(RamConfig(loc_std=0.2), e, 4) for e in range(4)] == [0.2] * 4
+    with pytest.raises(ConfigError, match="loc_std_final"):
+        RamConfig(loc_std_final=-0.1).validate()
+
+
+def test_annealed_sampler_spread_follows_the_value_set():
+    """With the generator reseeded, the first sampled location around the centre is ``sigma * n`` for the same
+    ``n``: setting sigma from 0.1 to 0.2 doubles it exactly. A model without annealing refuses ``set_loc_std``."""
+    x, _ = images(8)
+    agent = tiny_agent(first_location="learned", loc_std=0.1, anneal_loc_std=True)
+    firsts = []
+    for sigma in (0.1, 0.2):
+        agent.set_loc_std(sigma)
+        agent.reseed(3)
+        firsts.append(np_(agent.model.rollout(x[..., None], None, True)[2])[:, 0])
+    assert np.abs(firsts[0]).max() > 1e-3
+    np.testing.assert_allclose(firsts[1], 2 * firsts[0], rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="anneal_loc_std"):
+        tiny_agent().set_loc_std(0.1)
+
+
+def test_training_anneals_loc_std_each_epoch(tmp_path):
+    """``glimpse train`` with ``loc_std_final``: each epoch's history holds the value of the schedule, the
+    saved model holds the last one, and testing loads it (the variable is part of the weights)."""
+    from zoomrl.data.splits import TaskData
+    from zoomrl.experiments.glimpse.train import train_model
+
+    cfg = make_config("tiny", "classify", epochs=3, loc_std=0.3, loc_std_final=0.1, models="ram")
+    out = train_model("ram", cfg, TaskData(cfg), tmp_path / "ram", quiet=True, log=lambda s: None)
+    assert [h["loc_std"] for h in out["history"]] == [0.3, 0.2, 0.1]
+    from zoomrl.agents.ram.agent import build_agent
+    from zoomrl.core.io import read_json
+    from zoomrl.core.runner import WEIGHTS
+
+    data = TaskData(cfg)
+    agent = build_agent("ram", cfg, data.image_shape(), data.n_outputs, "classify", cfg.seed)
+    latest = read_json(tmp_path / "ram" / "latest.json")
+    agent.load_weights(tmp_path / "ram" / latest["files"][WEIGHTS])
+    assert float(np_(agent.model.loc_std_var)) == pytest.approx(0.1)
 
 
 def test_random_glimpses_with_a_learned_start_begin_at_the_centre():

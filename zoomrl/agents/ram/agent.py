@@ -151,6 +151,12 @@ class RamAgent(_KerasAgent):
     def glimpses(self) -> int:
         return self.model.glimpses
 
+    def set_loc_std(self, value: float) -> None:
+        """Set the location policy's standard deviation (an annealed model only: ``anneal_loc_std``)."""
+        if self.model.loc_std_var is None:
+            raise ValueError("set_loc_std needs a model built with anneal_loc_std=True (loc_std_final > 0)")
+        self.model.loc_std_var.assign(float(value))
+
     def reseed(self, seed: int) -> None:
         """Set the model's random generator to a state that only depends on ``seed`` (each epoch, each test)."""
         import keras
@@ -307,6 +313,7 @@ def build_agent(
         glimpse_units=cfg.glimpse_units,
         core_units=cfg.core_units,
         loc_std=cfg.loc_std,
+        anneal_loc_std=cfg.loc_std_final > 0 and name == "ram",
         random_locations=name == "random",
         reward=cfg.reward,
         reward_sigma=cfg.reward_sigma,

@@ -32,6 +32,10 @@ class RamConfig(ConfigBase):
     core_units: int = 256
     loc_std: float = 0.15
     """Standard deviation of the Gaussian location policy, in [-1, 1] units."""
+    loc_std_final: float = 0.0
+    """If positive, the policy's standard deviation is annealed linearly from ``loc_std`` at the first epoch to
+    this value at the last (:func:`loc_std_at`), so that the end of training sees glimpses close to the
+    deterministic mean path that the test reports; 0 keeps ``loc_std`` throughout."""
     first_location: str = "uniform"
     """``uniform`` (a random first glimpse, in training and on the test's mean path: one seeded draw per image),
     ``centre`` (always the image centre) or ``learned`` (a trained mean, followed exactly on the mean path)."""
@@ -72,6 +76,7 @@ class RamConfig(ConfigBase):
         require_choice("optimizer", self.optimizer, ("adam", "sgd"))
         for name in ("loc_std", "reward_sigma", "reward_radius", "learning_rate"):
             require_finite(name, getattr(self, name), low=0.0, low_open=True)
+        require_finite("loc_std_final", self.loc_std_final, low=0.0)
         require_finite("supervised_weight", self.supervised_weight, low=0.0)
         require_finite("reinforce_weight", self.reinforce_weight, low=0.0)
         require_finite("momentum", self.momentum, low=0.0, high=1.0, high_open=True)
@@ -83,6 +88,16 @@ class RamConfig(ConfigBase):
                 f"glimpse_size must be at least 8 for the conv glimpse network, received {self.glimpse_size}"
             )
         return self
+
+
+def loc_std_at(cfg: RamConfig, epoch: int, epochs: int) -> float:
+    """The location policy's standard deviation in (0-based) ``epoch`` of ``epochs``: ``loc_std`` when
+    ``loc_std_final`` is 0, else linear from ``loc_std`` (first epoch) to ``loc_std_final`` (last epoch, and after).
+    It depends on the run's ``epochs``: a run resumed with more epochs re-plans its remaining epochs."""
+    if cfg.loc_std_final <= 0.0:
+        return cfg.loc_std
+    frac = 1.0 if epochs <= 1 else min(max(epoch / (epochs - 1), 0.0), 1.0)
+    return (1.0 - frac) * cfg.loc_std + frac * cfg.loc_std_final
 
 
 def glimpse_size_warning(glimpse_size: int, canvas: int) -> str | None:

@@ -67,6 +67,7 @@ class RamModel(keras.Model):
         glimpse_units: int = 256,
         core_units: int = 256,
         loc_std: float = 0.15,
+        anneal_loc_std: bool = False,
         random_locations: bool = False,
         reward: str = "gaussian",
         reward_sigma: float = 0.26,
@@ -123,6 +124,13 @@ class RamModel(keras.Model):
         self.locator = layers.Dense(2, name="locator")
         self.baseline = layers.Dense(1, name="baseline")
         self.head = layers.Dense(n_outputs, name="head")
+        self.loc_std_var = None
+        if anneal_loc_std:
+            # The std as a variable, so that a compiled train step reads the value set each epoch (a Python float
+            # is baked in when the step is traced). Only created when annealed: other weight files keep their layout.
+            self.loc_std_var = self.add_weight(
+                shape=(), initializer=keras.initializers.Constant(self.loc_std), trainable=False, name="loc_std"
+            )
         if self.first_location == "learned":
             # theta (the first mean is tanh(theta): the centre at the start) and the first step's baseline b_0.
             # Only created when used, so that the weight files of the other settings keep their layout.
@@ -131,6 +139,10 @@ class RamModel(keras.Model):
         self.trackers = {
             name: keras.metrics.Mean(name=name) for name in ("supervised", "reinforce", "baseline_loss", "reward")
         }
+
+    def current_loc_std(self):
+        """The location policy's standard deviation now: the annealed variable, or the constant ``loc_std``."""
+        return self.loc_std if self.loc_std_var is None else self.loc_std_var
 
     # -- groups of layers, for checks --------------------------------------------------------------------------
     def location_layers(self) -> list:
@@ -165,7 +177,8 @@ class RamModel(keras.Model):
     def _sample(self, mu):
         """``(sensor location, recorded location)`` of a draw from ``N(mu, loc_std^2)``: the sensor reads the
         clipped one; the log-probability is taken at the recorded one (the raw sample with ``logp_unclipped``)."""
-        sample = mu + keras.random.normal(ops.shape(mu), stddev=self.loc_std, seed=self.seed_generator)
+        noise = keras.random.normal(ops.shape(mu), seed=self.seed_generator)
+        sample = mu + self.current_loc_std() * noise
         clipped = ops.clip(sample, -1.0, 1.0)
         return clipped, (sample if self.logp_unclipped else clipped)
 
@@ -250,7 +263,7 @@ class RamModel(keras.Model):
             base_loss = 0.0 * ops.sum(bases)
         else:
             sampled = ops.stop_gradient(locs[:, -steps:])  # the locations the policy drew
-            log_pi = -ops.sum(ops.square(sampled - means), axis=-1) / (2.0 * self.loc_std**2)  # (B, T-1)
+            log_pi = -ops.sum(ops.square(sampled - means), axis=-1) / (2.0 * ops.square(self.current_loc_std()))
             advantage = ops.stop_gradient(reward[:, None] - bases)
             rl = -ops.mean(ops.sum(advantage * log_pi, axis=1))
             base_loss = ops.mean(ops.square(reward[:, None] - bases))

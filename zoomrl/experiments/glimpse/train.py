@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from zoomrl.agents.ram.agent import RamAgent, WholeImageAgent, build_agent, speed_line
-from zoomrl.agents.ram.config import glimpse_size_warning
+from zoomrl.agents.ram.config import glimpse_size_warning, loc_std_at
 from zoomrl.agents.seeding import seed_everything
 from zoomrl.core.runner import AgentTrainee, EpochResult, Progress, Runner
 from zoomrl.data.splits import TaskData, epoch_seed
@@ -62,6 +62,9 @@ class GlimpseTrainee(AgentTrainee):
         agent, cfg, name = self.agent, self.cfg, self.name
         t0 = time.time()
         split = self.data.train_epoch(epoch)
+        annealed = name == "ram" and cfg.loc_std_final > 0
+        if annealed:
+            agent.set_loc_std(loc_std_at(cfg, epoch, self.epochs))
         agent.begin_epoch(epoch_seed(cfg.seed, epoch))
         sums = agent.learn_pass(split.images, split.targets, cfg.batch_size, progress, name)
         stats = {
@@ -69,6 +72,8 @@ class GlimpseTrainee(AgentTrainee):
             "seconds": round(time.time() - t0, 2),
             **{k: round(float(v), 5) for k, v in sums.items()},
         }
+        if annealed:
+            stats["loc_std"] = round(loc_std_at(cfg, epoch, self.epochs), 5)
         line = ""  # --quiet: the last epoch's line only
         if not self.quiet or epoch + 1 == self.epochs:
             parts = " ".join(f"{k} {v:.4f}" for k, v in stats.items() if k not in ("epoch", "seconds"))
