@@ -197,3 +197,57 @@ def test_scratch_network_shapes_and_pixels():
     crops = PixelCrops().describe([Request("i", (), img, (20, 10, 60, 30))])
     assert crops.shape == (1, PIXELS)
     np.testing.assert_allclose(crops.reshape(84, 84, 3)[40, 40], [1.0, 0.0, 0.2], atol=1e-6)
+
+
+def test_validation_every_k_epochs_chooses_the_score_that_testing_uses(data, tmp_path, monkeypatch):
+    """``val_fraction`` and ``val_every 2`` over 3 epochs: validation after epochs 2 and 3 only (the last always),
+    ``best`` among those; ``--score auto`` tests the best checkpoint with the score validation chose there, and
+    ``agent_by_score`` holds every score's terminal-region AP beside it (the agent's TR is the chosen one's)."""
+    import zoomrl.experiments.active.train as train_module
+    from zoomrl.experiments.active.test import test
+
+    aps = iter([{"trigger_q": 0.6, "trigger_advantage": 0.1}, {"trigger_q": 0.2, "trigger_advantage": 0.3}])
+    calls: list[int] = []
+
+    def fake_validate(images, store, features, agent, config):
+        calls.append(len(images))
+        return next(aps)
+
+    monkeypatch.setattr(train_module, "validate", fake_validate)
+    cfg = _cfg(epochs=3, val_fraction=0.25, val_every=2)
+    out = train(
+        cfg, [data / "train"], "trainval", tmp_path / "m", features=TinyFeatures(), log=_quiet, show_progress=False
+    )
+    assert calls == [1, 1]  # one of the 4 images held out, validated twice
+    assert [h["val_ap"] for h in out["history"]] == [None, 0.6, 0.3]
+    record = json.loads((tmp_path / "m" / "box" / "validation.json").read_text())
+    assert record["best"] == {"epoch": 2, "score": "trigger_q", "ap": 0.6}
+    assert json.loads((tmp_path / "m" / "box" / "best.json").read_text())["epoch"] == 2
+    kw = dict(model_dir=tmp_path / "m", features=TinyFeatures(), log=_quiet, show_progress=False, baselines=False)
+    res = test(_cfg(score="auto"), [data / "test"], "test", None, tmp_path / "r", **kw)
+    assert res["score"] == "trigger_advantage"  # the latest checkpoint: epoch 3's choice
+    by_score = res["agent_by_score"]
+    assert set(by_score) == {"trigger_q", "trigger_advantage", "trigger_probability"}
+    assert res["agent"]["terminal_regions"]["ap_area"] == by_score["trigger_advantage"]["ap_area"]
+    assert "all_attended_regions" in res["agent"]
+
+
+def test_validation_ap_is_the_active_test_protocol(data, trained, tmp_path):
+    """:func:`validate` on a set of images gives, score by score, the terminal-region APs that ``active test``
+    reports on the same images with the same network."""
+    from zoomrl.agents.dqn.agent import DQNAgent
+    from zoomrl.data.images import ImageStore, load_images
+    from zoomrl.experiments.active.test import test
+    from zoomrl.experiments.active.train import state_size_of, validate
+
+    models, _ = trained
+    cfg = _cfg()
+    features = TinyFeatures()
+    agent = DQNAgent(state_size_of(cfg, features), cfg.num_actions, cfg, seed=0)
+    agent.load_weights(models / "box" / "epoch_2.weights.h5")
+    images = load_images([data / "test"], "test", "box", False, None, _quiet, progress=False)
+    got = validate(images, ImageStore(), features, agent, cfg)
+    kw = dict(model_dir=models, features=TinyFeatures(), log=_quiet, show_progress=False, baselines=False)
+    res = test(cfg, [data / "test"], "test", None, tmp_path / "r", **kw)
+    assert got == pytest.approx({k: v["ap_area"] for k, v in res["agent_by_score"].items()})
+    assert res["agent"]["terminal_regions"]["n_detections"] > 0

@@ -9,7 +9,7 @@ import dataclasses
 
 import pytest
 
-from zoomrl.agents.dqn.config import DQNRunConfig
+from zoomrl.agents.dqn.config import DQNRunConfig, ScoredRunConfig
 from zoomrl.core.config import ConfigError
 from zoomrl.envs.search_config import ActiveTaskConfig, ZoomTaskConfig
 from zoomrl.experiments.active import config as active
@@ -24,8 +24,8 @@ def names(cls: type) -> set[str]:
 @pytest.mark.parametrize(
     ("family", "parts", "own"),
     [
-        (hierarchical, (ZoomTaskConfig, ZoomFeatureConfig, DQNRunConfig), {"score", "val_fraction"}),
-        (active, (ActiveTaskConfig, BoxFeatureConfig, DQNRunConfig), {"aar_nms"}),
+        (hierarchical, (ScoredRunConfig, ZoomTaskConfig, ZoomFeatureConfig, DQNRunConfig), set()),
+        (active, (ScoredRunConfig, ActiveTaskConfig, BoxFeatureConfig, DQNRunConfig), {"aar_nms"}),
     ],
 )
 def test_family_config_is_its_parts(family, parts, own) -> None:
@@ -85,8 +85,16 @@ def test_active_env_kwargs_by_phase() -> None:
 def test_a_resumed_run_may_change_only_the_running_and_test_time_fields() -> None:
     """``RESULT_FIELDS`` (kept on ``--resume``) are every field but these, written out by hand."""
     running = {"epochs", "test_batch", "preset", "extra", "backbone_batch", "cache_mb", "feature_cache"}
-    hier = running | {"only_first_object", "score"}
-    act = running | {"test_steps", "test_trigger_iou", "restart_scale", "avoid_revisits", "aar_nms"}
+    hier = running | {"only_first_object", "score", "val_every"}
+    act = running | {
+        "test_steps",
+        "test_trigger_iou",
+        "restart_scale",
+        "avoid_revisits",
+        "aar_nms",
+        "score",
+        "val_every",
+    }
     assert names(hierarchical.Config) - set(hierarchical.RESULT_FIELDS) == hier
     assert names(active.Config) - set(active.RESULT_FIELDS) == act
     assert {"iou_weight", "n_step", "descriptor_pool", "flip_images"} <= set(hierarchical.RESULT_FIELDS)

@@ -265,21 +265,24 @@ class DQNTrainee:
         """The agent's AP (area) on the validation images, by detection score (a family that ``validates``)."""
         raise NotImplementedError
 
-    def validation(self, stats: EpochStats) -> tuple[str, float]:
+    def validation(self, stats: EpochStats) -> tuple[str, float | None]:
         """``(log suffix, epoch score)``: with a validation split, the best detection score's validation AP
-        (``val_*`` in ``stats.extra``, None without a split, for a family that ``validates``); else trigger
-        success."""
+        (``val_*`` in ``stats.extra``, None without a split, for a family that ``validates``; every
+        ``val_every`` epochs and at the last, the epochs between score None); else trigger success."""
         if not self.validates:
             return "", stats.trigger_success
         val: dict[str, Any] = {"val_ap": None, "val_score": None, "val_ap_by_score": None, "val_seconds": None}
-        if self.val_images:
+        every = getattr(self.config, "val_every", 1)
+        due = stats.epoch % every == 0 or stats.epoch >= self.config.epochs
+        if self.val_images and due:
             t_val = time.perf_counter()
             val["val_ap_by_score"] = self.validation_aps()
             val["val_seconds"] = time.perf_counter() - t_val
             val["val_score"], val["val_ap"] = best_of_scores(val["val_ap_by_score"])
         stats.extra.update(val)
         if val["val_ap"] is None:
-            return "", stats.trigger_success
+            # An epoch between validations has no score (it cannot be best); without a split, trigger success.
+            return "", (None if self.val_images else stats.trigger_success)
         return f"  validation AP {val['val_ap']:.3f} ({val['val_score']}, {val['val_seconds']:.1f} s)", val["val_ap"]
 
     def finish_epoch(self, stats: EpochStats, envs: list) -> EpochResult:

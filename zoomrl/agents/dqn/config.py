@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from zoomrl.core.config import ConfigBase, ConfigError, require_finite, require_positive_int
+from zoomrl.core.config import ConfigBase, ConfigError, require_choice, require_finite, require_positive_int
 
 
 @dataclass
@@ -135,6 +135,41 @@ class DQNRunConfig(DQNConfig):
         super().validate()
         for name in ("episode_batch", "test_batch"):
             require_positive_int(name, getattr(self, name))
+        return self
+
+
+SCORES = ("trigger_q", "trigger_advantage", "trigger_probability", "predicted_iou", "auto")
+"""The detection scores ``score`` may name (``auto``: the one validation chose)."""
+
+
+@dataclass
+class ScoredRunConfig(ConfigBase):
+    """A detecting family's detection score and validation split (mixed into the hierarchical and active
+    configurations; the trainee's validation is :meth:`zoomrl.experiments.dqn_trainee.DQNTrainee.validation`)."""
+
+    score: str = "trigger_q"
+    """Detection score of a triggered window (``zoomrl.eval.detection.DETECTION_SCORES``): ``trigger_q`` (the
+    trigger's Q-value, as the papers), ``trigger_advantage`` (its margin over the best move) or
+    ``trigger_probability`` (softmax), or ``predicted_iou`` (the IoU head's prediction for the triggered window;
+    needs ``iou_weight > 0``). Testing reports the AP of every score; this one is the agent's. ``auto``: the
+    score that scored best on the run's validation images (``val_fraction``; see ``validation.json``), for the
+    checkpoint tested."""
+    val_fraction: float = 0.0
+    """Share of the training images (chosen by a hash of seed and image id) held out of training as a validation
+    set: after every epoch (see ``val_every``) the agent is tested on it with the test protocol; the ``best``
+    checkpoint is the epoch with the highest validation AP (area) over the detection scores, and
+    ``validation.json`` records each epoch's APs and the chosen score (``score: auto``). 0: no validation
+    (``best`` by trigger success)."""
+    val_every: int = 1
+    """With a validation split, validate every this many epochs, and always at the last (the epochs between have
+    no validation AP and cannot be ``best``): validation runs the whole test protocol, which can cost more than
+    an epoch of training."""
+
+    def validate(self) -> Any:
+        super().validate()
+        require_choice("score", self.score, SCORES)
+        require_finite("val_fraction", self.val_fraction, low=0.0, high=0.9)
+        require_positive_int("val_every", self.val_every)
         return self
 
 

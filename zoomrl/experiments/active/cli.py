@@ -12,6 +12,7 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
+from zoomrl.agents.dqn.config import SCORES
 from zoomrl.experiments.active.config import PRESETS, Config
 from zoomrl.experiments.dqn_cli import FamilyFlags, command_of, data_roots
 from zoomrl.vision.feature_config import FEATURES
@@ -31,8 +32,16 @@ FLAGS = FamilyFlags(
         "state_steps",
         "explore_trigger",
         "roi_max_side",
+        "val_fraction",
+        "val_every",
     ),
-    options={"features": {"choices": FEATURES}, "clip_preset": {"metavar": "NAME"}, "roi_max_side": {"metavar": "PX"}},
+    test_fields=("score",),
+    options={
+        "features": {"choices": FEATURES},
+        "clip_preset": {"metavar": "NAME"},
+        "roi_max_side": {"metavar": "PX"},
+        "score": {"choices": SCORES},
+    },
 )
 
 

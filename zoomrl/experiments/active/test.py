@@ -22,7 +22,7 @@ from zoomrl.eval.detection import evaluate
 from zoomrl.eval.proposals import attended_records, recall_vs_proposals
 from zoomrl.experiments.active.config import Config
 from zoomrl.experiments.active.train import ActiveTrainee
-from zoomrl.experiments.dqn_test import DQNTester, test_family
+from zoomrl.experiments.dqn_test import ScoredTester, test_family
 
 Log = Callable[[str], None]
 
@@ -36,9 +36,10 @@ def evaluate_active(records: Sequence[dict[str, Any]], nms_iou: float) -> dict[s
     }
 
 
-class ActiveTester(DQNTester):
+class ActiveTester(ScoredTester):
     """The active family's test: the greedy agent (revisit-free with ``avoid_revisits``) moving one box for up to
-    ``test_steps`` actions per image, both detection sets, proposal recall, and one oracle."""
+    ``test_steps`` actions per image, both detection sets (terminal regions scored by ``config.score``, every
+    score's AP beside it; all attended regions by the trigger's Q-value), proposal recall, and one oracle."""
 
     trainee = ActiveTrainee
 
@@ -65,7 +66,9 @@ class ActiveTester(DQNTester):
         return run_records(images, store, config, policy, config.test_batch, features, agent.q_values, progress)
 
     def agent_results(self, records: Any, config: Config, checkpoint: Path, log: Log) -> tuple[Config, Any, dict]:
-        return config, records, {"agent": evaluate_active(records, config.aar_nms)}
+        config, records, results = super().agent_results(records, config, checkpoint, log)
+        results["agent"] = evaluate_active(records, config.aar_nms)
+        return config, records, results
 
     def baseline(self, records: Any) -> dict[str, Any]:
         return {"terminal_regions": evaluate(records), "recall_vs_proposals": recall_vs_proposals(records)}

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zoomrl.core.runner import EpochResult
+from zoomrl.data.voc import VocImage
 from zoomrl.envs.active import TRIGGER, ActiveEnv, extra_state_size
-from zoomrl.envs.active_runs import guided_choice, make_envs
+from zoomrl.envs.active_runs import guided_choice, make_envs, run_records, test_policy
 from zoomrl.experiments.active.config import RESULT_FIELDS, Config
-from zoomrl.experiments.dqn_trainee import DQNTrainee, EpochStats, train_family
+from zoomrl.experiments.dqn_trainee import DQNTrainee, EpochStats, train_family, training_split
 
 if TYPE_CHECKING:
     from zoomrl.agents.dqn.agent import DQNAgent, Explorer
@@ -68,11 +69,28 @@ def training_policy(config: Config, epsilon: float, seed: int, epoch: int) -> Ex
     return per_image_explorer(choose, [seed, epoch], [3])
 
 
+def validate(
+    images: Sequence[VocImage], store: Any, features: Any, agent: DQNAgent, config: Config
+) -> dict[str, float]:
+    """The agent's terminal-region AP (area) on ``images`` with the test protocol (:func:`test_policy`,
+    ``test_steps`` per image, ``test_batch`` images in lockstep), for every detection score it can give."""
+    from zoomrl.eval.detection import available_scores, evaluate, rescored
+
+    records = run_records(images, store, config, test_policy(config), config.test_batch, features, agent.q_values)
+    return {name: float(evaluate(rescored(records, name))["ap_area"]) for name in available_scores(records)}
+
+
 class ActiveTrainee(DQNTrainee):
-    """The run driver's view of an active run."""
+    """The run driver's view of an active run; with a validation split (``val_fraction``), every ``val_every``
+    epochs end with the test protocol on it (the detection score and the ``best`` checkpoint)."""
 
     result_fields = RESULT_FIELDS
     recorded = ("max_images",)
+    validates = True
+
+    @classmethod
+    def load(cls, data: Any, image_set: Any, config: Config, *args: Any) -> tuple[list[VocImage], list[VocImage]]:
+        return training_split(data, image_set, config, *args, config.val_fraction)
 
     @property
     def plot_title(self) -> str:  # type: ignore[override]
@@ -95,8 +113,12 @@ class ActiveTrainee(DQNTrainee):
     def finish_epoch(self, stats: EpochStats, envs: list) -> EpochResult:
         lengths = [len(s.actions) for env in envs for s in env.episode.searches if s.actions]
         stats.extra["mean_steps"] = float(np.mean(lengths)) if lengths else 0.0
-        line = stats.line(self.config.epochs, middle=f"steps/search {stats.extra['mean_steps']:.1f}  ")
-        return EpochResult(stats.record(), line, stats.trigger_success)
+        suffix, score = self.validation(stats)
+        line = stats.line(self.config.epochs, middle=f"steps/search {stats.extra['mean_steps']:.1f}  ", suffix=suffix)
+        return EpochResult(stats.record(), line, score)
+
+    def validation_aps(self) -> dict[str, float]:
+        return validate(self.val_images, self.store, self.features, self.agent, self.config)
 
 
 def train(config: Config, data: Sequence[str | Path], image_set: str | None, model_dir: str | Path, **kw: Any) -> dict:
@@ -105,4 +127,13 @@ def train(config: Config, data: Sequence[str | Path], image_set: str | None, mod
     return train_family(ActiveTrainee, config, data, image_set, model_dir, **kw)
 
 
-__all__ = ["ActiveTrainee", "TRIGGER", "build_agent", "run_meta", "state_size_of", "train", "training_policy"]
+__all__ = [
+    "ActiveTrainee",
+    "TRIGGER",
+    "build_agent",
+    "run_meta",
+    "state_size_of",
+    "train",
+    "training_policy",
+    "validate",
+]

@@ -46,6 +46,7 @@ FLAGS = FamilyFlags(
         "flip_images",
         "descriptor_pool",
         "val_fraction",
+        "val_every",
         "force_trigger",
         "train_searches",  # issue 17: training that sees what testing sees
         "train_paint",

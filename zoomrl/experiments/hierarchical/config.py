@@ -11,42 +11,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from zoomrl.agents.dqn.config import CPU_RECIPE, RUN_FIELDS, SMOKE_TEST, DQNRunConfig, result_fields
-from zoomrl.core.config import require_choice, require_finite
+from zoomrl.agents.dqn.config import (
+    CPU_RECIPE,
+    RUN_FIELDS,
+    SCORES,
+    SMOKE_TEST,
+    DQNRunConfig,
+    ScoredRunConfig,
+    result_fields,
+)
 from zoomrl.envs.search_config import ZoomTaskConfig
 from zoomrl.vision.feature_config import RUNNING_FIELDS, ZoomFeatureConfig
 
-SCORES = ("trigger_q", "trigger_advantage", "trigger_probability", "predicted_iou", "auto")
-"""The detection scores ``score`` may name (``auto``: the one validation chose)."""
+__all__ = ["PRESETS", "RESULT_FIELDS", "SCORES", "Config", "make_config"]
 
 
 @dataclass
-class Config(ZoomTaskConfig, ZoomFeatureConfig, DQNRunConfig):
+class Config(ScoredRunConfig, ZoomTaskConfig, ZoomFeatureConfig, DQNRunConfig):
     """The task (:class:`~zoomrl.envs.search_config.ZoomTaskConfig`), the feature model
     (:class:`~zoomrl.vision.feature_config.ZoomFeatureConfig`), the DQN and the run
-    (:class:`~zoomrl.agents.dqn.config.DQNRunConfig`), and the detection score with its validation split."""
-
-    score: str = "trigger_q"
-    """Detection score of a triggered window (``zoomrl.eval.detection.DETECTION_SCORES``): ``trigger_q`` (the
-    trigger's Q-value, as the paper), ``trigger_advantage`` (its margin over the best move) or
-    ``trigger_probability`` (softmax), or ``predicted_iou`` (the IoU head's prediction for the triggered window;
-    needs ``iou_weight > 0``). Testing reports the AP of every score; this one is the agent's. ``auto``: the
-    score that scored best on the run's validation images (``val_fraction``; see ``validation.json``), for the
-    checkpoint tested."""
-    val_fraction: float = 0.0
-    """Share of the training images (chosen by a hash of seed and image id) held out of training as a validation
-    set: after every epoch the agent is tested on it with the test protocol; the ``best`` checkpoint is the epoch
-    with the highest validation AP (area) over the detection scores, and ``validation.json`` records each epoch's
-    APs and the chosen score (``score: auto``). 0: no validation (``best`` by trigger success)."""
-
-    def validate(self) -> Config:
-        super().validate()
-        require_choice("score", self.score, SCORES)
-        require_finite("val_fraction", self.val_fraction, low=0.0, high=0.9)
-        return self
+    (:class:`~zoomrl.agents.dqn.config.DQNRunConfig`), and the detection score with its validation split
+    (:class:`~zoomrl.agents.dqn.config.ScoredRunConfig`)."""
 
 
-RESULT_FIELDS = result_fields(Config, (*RUN_FIELDS, *RUNNING_FIELDS, "only_first_object", "score"))
+RESULT_FIELDS = result_fields(Config, (*RUN_FIELDS, *RUNNING_FIELDS, "only_first_object", "score", "val_every"))
 """Fields that change what training computes: a resumed run must keep them (``epochs`` may grow; the run's and the
 feature model's running fields, and testing's searches and detection score, may change)."""
 
