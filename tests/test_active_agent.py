@@ -227,7 +227,7 @@ def test_validation_every_k_epochs_chooses_the_score_that_testing_uses(data, tmp
     res = test(_cfg(score="auto"), [data / "test"], "test", None, tmp_path / "r", **kw)
     assert res["score"] == "trigger_advantage"  # the latest checkpoint: epoch 3's choice
     by_score = res["agent_by_score"]
-    assert set(by_score) == {"trigger_q", "trigger_advantage", "trigger_probability"}
+    assert set(by_score) == {"trigger_q", "trigger_advantage", "trigger_probability", "trigger_order"}
     assert res["agent"]["terminal_regions"]["ap_area"] == by_score["trigger_advantage"]["ap_area"]
     assert "all_attended_regions" in res["agent"]
 

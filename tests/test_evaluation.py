@@ -399,6 +399,33 @@ def test_detection_scores_from_the_last_q_values():
     assert evaluate(prob)["ap_area"] == pytest.approx(0.5)
 
 
+def test_trigger_order_ranks_an_images_first_trigger_above_its_later_ones():
+    """Image a: triggers with margins 5 (first) and 9 (second); image b: one trigger with margin -2. By the margin
+    alone a's second trigger ranks first; by order, the two first triggers (5 above -2) come before a's second:
+    scores 0.5 + 0.4 tanh(margin) - index, by hand."""
+    import math
+
+    from zoomrl.eval.detection import ap_by_score, available_scores, rescored
+
+    def search(margin: float, box: list[float]) -> dict:
+        return {"triggered": True, "box": box, "actions": [5], "q_values": [[0, 0, 0, 0, 0, margin]], "steps": 1}
+
+    gt = [{"box": [0, 0, 10, 10], "difficult": False}]
+    rec = [
+        {"image_id": "a", "ground_truth": gt, "searches": [search(5.0, [0, 0, 10, 10]), search(9.0, [50, 50, 60, 60])]},
+        {"image_id": "b", "ground_truth": gt, "searches": [{"triggered": False}, search(-2.0, [0, 0, 10, 10])]},
+    ]
+    scores = [[s.get("score") for s in r["searches"]] for r in rescored(rec, "trigger_order")]
+    want = [[0.5 + 0.4 * math.tanh(5.0), -1 + 0.5 + 0.4 * math.tanh(9.0)], [None, 0.5 + 0.4 * math.tanh(-2.0)]]
+    assert scores == [[pytest.approx(v) if v is not None else None for v in row] for row in want]
+    assert "trigger_order" in available_scores(rec)
+    # both hits ranked above the miss: AP 1 by order; by the margin the miss comes first, then the hits at
+    # precision 1/2 (recall 1/2) and 2/3 (recall 1): the precision envelope is 2/3 over all recall, AP 2/3
+    aps = ap_by_score(rec)
+    assert aps["trigger_order"] == pytest.approx(1.0)
+    assert aps["trigger_advantage"] == pytest.approx(2 / 3)
+
+
 def test_ap_table_rows_and_columns_by_hand():
     from zoomrl.eval.tables import ap_row, ap_table
 

@@ -150,4 +150,4 @@ def test_predicted_iou_score_ranks_by_the_last_prediction():
     plain = json.loads(json.dumps(rec))
     for r in plain:
         del r["searches"][0]["predicted_iou"]
-    assert available_scores(plain) == ["trigger_q", "trigger_advantage", "trigger_probability"]
+    assert available_scores(plain) == ["trigger_q", "trigger_advantage", "trigger_probability", "trigger_order"]

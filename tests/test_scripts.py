@@ -90,7 +90,7 @@ def test_train_then_test_smoke(variant, data, tmp_path):
     assert results["n_images"] == 2 and results["config"]["variant"] == variant
     assert {"agent", "random", "upper_bound"} <= set(results)
     scores = results["agent_by_score"]
-    assert set(scores) == {"trigger_q", "trigger_advantage", "trigger_probability"}
+    assert set(scores) == {"trigger_q", "trigger_advantage", "trigger_probability", "trigger_order"}
     assert results["agent"]["ap_area"] == scores[results["score"]]["ap_area"]
     searches = [s for r in json.loads((out_dir / "detections.json").read_text())["images"] for s in r["searches"]]
     for s in searches:  # the default score is the trigger's Q-value of the last step

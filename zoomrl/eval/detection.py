@@ -25,6 +25,7 @@ Choices made where the protocol leaves room, stated once here:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -446,12 +447,12 @@ def _last_q(search: dict[str, Any]) -> tuple[np.ndarray, int] | None:
     return np.asarray(qs[-1], dtype=np.float64), int(actions[-1])
 
 
-def _trigger_q(search: dict[str, Any]) -> float | None:
+def _trigger_q(search: dict[str, Any], index: int = 0) -> float | None:
     last = _last_q(search)
     return None if last is None else float(last[0][last[1]])
 
 
-def _trigger_advantage(search: dict[str, Any]) -> float | None:
+def _trigger_advantage(search: dict[str, Any], index: int = 0) -> float | None:
     last = _last_q(search)
     if last is None:
         return None
@@ -460,7 +461,7 @@ def _trigger_advantage(search: dict[str, Any]) -> float | None:
     return float(q[action] - others.max()) if len(others) else float(q[action])
 
 
-def _trigger_probability(search: dict[str, Any]) -> float | None:
+def _trigger_probability(search: dict[str, Any], index: int = 0) -> float | None:
     last = _last_q(search)
     if last is None:
         return None
@@ -469,9 +470,15 @@ def _trigger_probability(search: dict[str, Any]) -> float | None:
     return float(z[action] / z.sum())
 
 
-def _predicted_iou(search: dict[str, Any]) -> float | None:
+def _predicted_iou(search: dict[str, Any], index: int = 0) -> float | None:
     values = search.get("predicted_iou")
     return None if not values or values[-1] is None else float(values[-1])
+
+
+def _trigger_order(search: dict[str, Any], index: int = 0) -> float | None:
+    adv = _trigger_advantage(search)
+    # -index plus the margin squashed into [0.1, 0.9]: an image's earlier trigger always ranks above its later ones.
+    return None if adv is None else -float(index) + 0.5 + 0.4 * math.tanh(adv)
 
 
 DETECTION_SCORES = {
@@ -479,11 +486,14 @@ DETECTION_SCORES = {
     "trigger_advantage": _trigger_advantage,
     "trigger_probability": _trigger_probability,
     "predicted_iou": _predicted_iou,
+    "trigger_order": _trigger_order,
 }
-"""Scores of a triggered window, from its search's record: from the Q-values of the last step, the trigger's
-Q-value (the paper's), its margin over the best other action (how sure the agent is that stopping beats moving on)
-and its softmax probability; and the IoU head's prediction for the triggered window (agents trained with
-``iou_weight > 0``)."""
+"""Scores of a triggered window, from its search's record and ``index``, the number of triggers before it in its
+image: from the Q-values of the last step, the trigger's Q-value (the paper's), its margin over the best other
+action (how sure the agent is that stopping beats moving on) and its softmax probability; the IoU head's
+prediction for the triggered window (agents trained with ``iou_weight > 0``); and the trigger's order in its image
+(the first trigger of every image above every second one, and so on), the margin ranking those of the same order:
+later searches run on an image whose best object is already painted out."""
 
 
 def available_scores(records: Sequence[Record]) -> list[str]:
@@ -498,6 +508,11 @@ def available_scores(records: Sequence[Record]) -> list[str]:
     return out
 
 
+def ap_by_score(records: Sequence[Record]) -> dict[str, float]:
+    """The AP (area) of ``records`` under every detection score they can be scored by (validation's figures)."""
+    return {name: float(evaluate(rescored(records, name))["ap_area"]) for name in available_scores(records)}
+
+
 def rescored(records: Sequence[Record], score: str) -> list[dict[str, Any]]:
     """Copies of ``records`` whose triggered searches are scored by ``DETECTION_SCORES[score]`` (searches it
     cannot score keep their scores)."""
@@ -506,8 +521,12 @@ def rescored(records: Sequence[Record], score: str) -> list[dict[str, Any]]:
     fn = DETECTION_SCORES[score]
     out = copy.deepcopy(list(records))
     for record in out:
+        index = 0  # triggers before this search in the image
         for search in record.get("searches") or []:
-            value = fn(search) if search.get("triggered") else None
+            if not search.get("triggered"):
+                continue
+            value = fn(search, index)
+            index += 1
             if value is not None:
                 search["score"] = value
     return out

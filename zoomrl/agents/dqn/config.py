@@ -138,7 +138,7 @@ class DQNRunConfig(DQNConfig):
         return self
 
 
-SCORES = ("trigger_q", "trigger_advantage", "trigger_probability", "predicted_iou", "auto")
+SCORES = ("trigger_q", "trigger_advantage", "trigger_probability", "predicted_iou", "trigger_order", "auto")
 """The detection scores ``score`` may name (``auto``: the one validation chose)."""
 
 
@@ -150,8 +150,9 @@ class ScoredRunConfig(ConfigBase):
     score: str = "trigger_q"
     """Detection score of a triggered window (``zoomrl.eval.detection.DETECTION_SCORES``): ``trigger_q`` (the
     trigger's Q-value, as the papers), ``trigger_advantage`` (its margin over the best move) or
-    ``trigger_probability`` (softmax), or ``predicted_iou`` (the IoU head's prediction for the triggered window;
-    needs ``iou_weight > 0``). Testing reports the AP of every score; this one is the agent's. ``auto``: the
+    ``trigger_probability`` (softmax), ``predicted_iou`` (the IoU head's prediction for the triggered window;
+    needs ``iou_weight > 0``), or ``trigger_order`` (an image's first trigger above its second, and so on; the
+    margin within each rank). Testing reports the AP of every score; this one is the agent's. ``auto``: the
     score that scored best on the run's validation images (``val_fraction``; see ``validation.json``), for the
     checkpoint tested."""
     val_fraction: float = 0.0

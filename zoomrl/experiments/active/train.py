@@ -74,10 +74,10 @@ def validate(
 ) -> dict[str, float]:
     """The agent's terminal-region AP (area) on ``images`` with the test protocol (:func:`test_policy`,
     ``test_steps`` per image, ``test_batch`` images in lockstep), for every detection score it can give."""
-    from zoomrl.eval.detection import available_scores, evaluate, rescored
+    from zoomrl.eval.detection import ap_by_score
 
     records = run_records(images, store, config, test_policy(config), config.test_batch, features, agent.q_values)
-    return {name: float(evaluate(rescored(records, name))["ap_area"]) for name in available_scores(records)}
+    return ap_by_score(records)
 
 
 class ActiveTrainee(DQNTrainee):

@@ -46,10 +46,10 @@ def validate(
 ) -> dict[str, float]:
     """The agent's AP (area) on ``images`` with the test protocol (greedy, testing's searches and painting,
     ``test_batch`` images in lockstep), for every detection score it can give."""
-    from zoomrl.eval.detection import available_scores, evaluate, rescored
+    from zoomrl.eval.detection import ap_by_score
 
     records = run_records(images, store, config, greedy_policy, config.test_batch, features, agent_outputs(agent))
-    return {name: float(evaluate(rescored(records, name))["ap_area"]) for name in available_scores(records)}
+    return ap_by_score(records)
 
 
 class HierarchicalTrainee(DQNTrainee):
