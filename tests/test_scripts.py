@@ -308,3 +308,28 @@ def test_benchmark_script_writes_its_json(data, tmp_path, monkeypatch, capsys):
     assert m["backbone_unit"] == "images" and m["test_images"] == 2 and m["backbone_only_per_second"] > 0
     assert 0 < m["test_ratio_to_backbone_bound"] and m["train_epoch_seconds_warm"] > 0
     assert result["backend"] == "tensorflow" and "testing / backbone bound" in proc.stdout
+
+
+def test_score_ranking_script_scores_triggers_by_their_order_in_the_image(tmp_path, capsys, monkeypatch):
+    """``scripts/score_ranking.py``: image a triggers a hit (margin 5) then a miss (margin 9), image b a hit
+    (margin -2). By the margin the miss ranks first (AP 2/3, by hand); by order both hits come first (AP 1), and a
+    hit outscores the miss with probability 1 (AUC), against 0 by the margin."""
+
+    def search(margin: float, box: list[float]) -> dict:
+        return {"triggered": True, "box": box, "actions": [5], "q_values": [[0, 0, 0, 0, 0, margin]], "steps": 1}
+
+    gt = [{"box": [0, 0, 10, 10], "difficult": False}]
+    images = [
+        {"image_id": "a", "ground_truth": gt, "searches": [search(5.0, [0, 0, 10, 10]), search(9.0, [50, 50, 60, 60])]},
+        {"image_id": "b", "ground_truth": gt, "searches": [search(-2.0, [0, 0, 10, 10])]},
+    ]
+    path = tmp_path / "detections.json"
+    path.write_text(json.dumps({"images": images}))
+    monkeypatch.setattr(sys, "argv", ["score_ranking.py", str(path)])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(REPO / "scripts" / "score_ranking.py"), run_name="__main__")
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "trigger_advantage    AUC hits vs near misses nan   hits vs all misses 0.00" in out
+    assert "trigger_order        AUC hits vs near misses nan   hits vs all misses 1.00" in out
+    assert "trigger_advantage 0.667" in out and "trigger_order 1.000" in out
