@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from zoomrl.experiments.bench.cli import ratio_table
+from zoomrl.experiments.bench.cli import different_work, ratio_table
 from zoomrl.experiments.bench.flops import forward_flops
 from zoomrl.experiments.cli import main
 
@@ -116,3 +116,69 @@ def test_ratio_table_divides_by_tensorflow():
     assert lines[0].split()[-2:] == ["tensorflow", "jax"]
     assert lines[1].split()[-2:] == ["1.00", "0.50"]  # env steps: 5 / 10
     assert lines[2].split()[-2:] == ["1.00", "1.50"]  # updates: 6 / 4
+
+
+def test_ratio_table_warns_when_backends_computed_different_windows():
+    results = {"tensorflow": _fake("tensorflow", 5.0, 4.0), "jax": _fake("jax", 33.0, 4.0)}
+    results["tensorflow"]["families"]["glimpse"]["env"]["backbone_images_cold"] = 176
+    results["jax"]["families"]["glimpse"]["env"]["backbone_images_cold"] = 16
+    assert different_work(results) == [
+        "warning: glimpse env steps computed different backbone windows (tensorflow 176, jax 16): not comparable"
+    ]
+    assert ratio_table(results).splitlines()[-1] == different_work(results)[0]
+    results["jax"]["families"]["glimpse"]["env"]["backbone_images_cold"] = 176
+    assert different_work(results) == []
+
+
+class _FavouriteAction:
+    """An agent whose Q-values put one action first everywhere, as an untrained network's argmax may: under JAX
+    the bench's agent once always chose 'down', which on the whole-image start box changes no window."""
+
+    def __init__(self, favourite: int, num_actions: int) -> None:
+        self.favourite, self.num_actions, self.calls = favourite, num_actions, 0
+
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        q = np.zeros((len(obs), self.num_actions), np.float32)
+        q[:, self.favourite] = 1.0
+        return q
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return np.argmax(self.q_values(obs), axis=1)
+
+
+def _drive_active(favourite: int) -> tuple[int, list[list[int]], int]:
+    """The bench's active env driven 40 steps by an agent favouring ``favourite``: backbone windows computed, the
+    actions taken at each step and the agent's Q-value calls."""
+    from zoomrl.envs.active import ActiveEnv
+    from zoomrl.envs.vector import ZoomVectorEnv
+    from zoomrl.experiments.active.config import make_config
+    from zoomrl.experiments.bench.families import _drive, _synthetic_detection_images, stand_in_backbone
+    from zoomrl.vision.features import make_feature_model
+
+    config = make_config("fast")
+    features = make_feature_model("image_zooms", stand_in_backbone, "test", batch_size=config.backbone_batch)
+    envs = [
+        ActiveEnv(img, boxes, features=features, image_key=f"t{i}", index=i, **config.env_kwargs(True))
+        for i, (img, boxes) in enumerate(_synthetic_detection_images(4, seed=1))
+    ]
+    vec = ZoomVectorEnv(envs, features, config.descriptor_scale)
+    taken: list[list[int]] = []
+    step = vec.step
+
+    def record(actions: np.ndarray):
+        taken.append([int(actions[i]) for i in vec.acting])
+        return step(actions)
+
+    vec.step = record
+    agent = _FavouriteAction(favourite, vec.num_actions)
+    assert _drive(vec, agent, 40) >= 40
+    return features.backbone_images, taken, agent.calls
+
+
+def test_bench_env_steps_do_the_same_work_whatever_the_agent_prefers():
+    down_windows, down_actions, down_calls = _drive_active(3)  # down: the start box's border, no new window
+    smaller_windows, smaller_actions, _ = _drive_active(5)  # smaller: a new window every step
+    assert down_actions == smaller_actions and down_windows == smaller_windows
+    assert len({a for step in down_actions for a in step}) > 3  # not one action repeated
+    assert down_calls == len(down_actions)  # the Q-network still runs on every step (its cost is timed)

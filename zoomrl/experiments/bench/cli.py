@@ -177,7 +177,25 @@ def ratio_table(results: dict[str, dict[str, Any]]) -> str:
     for key, v in ref.items():
         cells = "".join(f"{rates[b].get(key, float('nan')) / v if v else float('nan'):>12.2f}" for b in backends)
         lines.append(f"{key[:70]:70s}{cells}")
+    lines += different_work(results)
     return "\n".join(lines)
+
+
+def different_work(results: dict[str, dict[str, Any]]) -> list[str]:
+    """A warning per family whose backends computed different numbers of backbone windows on the cold pass: its
+    env ratio then compares different work, not speed (a policy that depends on the backend's weights did so)."""
+    out = []
+    names = {name for r in results.values() for name in r["families"]}
+    for name in sorted(names):
+        counts = {
+            b: r["families"][name]["env"]["backbone_images_cold"]
+            for b, r in results.items()
+            if "backbone_images_cold" in r["families"].get(name, {}).get("env", {})
+        }
+        if len(set(counts.values())) > 1:
+            said = ", ".join(f"{b} {n}" for b, n in counts.items())
+            out.append(f"warning: {name} env steps computed different backbone windows ({said}): not comparable")
+    return out
 
 
 def _subprocess(backend: str, args: argparse.Namespace, families: list[str]) -> dict[str, Any]:

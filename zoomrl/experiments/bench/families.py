@@ -128,8 +128,19 @@ def _backbone(quick: bool, shared: dict[str, Any]) -> tuple[Any, str]:
     return shared["vgg"], "VGG-16, random weights"
 
 
-def _drive(vec: Any, agent: Any, steps: int) -> int:
-    """Greedy steps of the vector env (deterministic: a second pass visits the same windows); returns steps."""
+DRIVE_SEED = 0
+"""Seed of the actions :func:`_drive` takes: every pass, backend and family order takes the same ones."""
+
+
+def _drive(vec: Any, agent: Any, steps: int, seed: int = DRIVE_SEED) -> int:
+    """``steps`` steps of the vector env; returns the steps taken. The agent's Q-network runs on every acting
+    observation, as in a training step, but the actions are uniform draws from a NumPy stream seeded with
+    ``seed``, not its greedy choice: an untrained network's argmax depends on its initial weights, which differ
+    between backends (and with the families run before), and it once pinned JAX's searches to a move against
+    the image border, which changes no window (160 steps cost 16 VGG-16 windows there against TensorFlow's 176).
+    Drawn so, the windows are the same under every backend and a second pass revisits them (a warm cache); a
+    uniform draw is also what training's exploration does in its first, epsilon = 1 steps."""
+    rng = np.random.default_rng(seed)
     obs, _ = vec.reset()
     done = 0
     while done < steps:
@@ -137,8 +148,9 @@ def _drive(vec: Any, agent: Any, steps: int) -> int:
         if not len(idx):
             obs, _ = vec.reset()
             continue
+        agent.q_values(obs[idx])  # its cost belongs to every step; its values choose nothing (see above)
         actions = np.zeros(vec.num_envs, np.int64)
-        actions[idx] = agent.act(obs[idx])
+        actions[idx] = rng.integers(0, vec.num_actions, len(idx))
         out = vec.step(actions)
         obs[out.computed] = out.observations[out.computed]
         done += len(idx)
@@ -201,6 +213,7 @@ def _dqn_env(make_envs: Callable[[Any], list], features: Any, config: Any, agent
     warm = rate(lambda: _drive(vec, agent, sizes.env_steps), 1, warmup=0)  # the same windows: all cached now
     return {
         "unit": "env steps (one window each)",
+        "actions": f"uniform, NumPy seed {DRIVE_SEED} (the same windows under every backend); Q-network run per step",
         "envs_in_lockstep": vec.num_envs,
         "steps_per_second_cold": cold["per_second"],
         "steps_per_second_warm": warm["per_second"],
