@@ -215,13 +215,16 @@ def _border_agent(**kw) -> RamAgent:
 
 
 def test_log_pi_is_taken_at_the_unclipped_sample(monkeypatch):
-    """By hand: every noise draw is +0.25, so with means 0.95 every sample is 1.2, which the sensor reads at 1.0.
+    """By hand: every standard normal draw is +1, so with sigma 0.25 every noise is +0.25 and with means 0.95 every
+    sample is 1.2, which the sensor reads at 1.0.
     log pi (up to a constant) = -(0.25^2 + 0.25^2) / (2 * 0.25^2) = -1 per step (clipped: -(0.05^2 * 2) / (2 *
     0.25^2) = -0.04), and with supervised weight 0 the loss is ``-mean_i sum_t A_it log pi + mean A^2``."""
     import keras
 
     monkeypatch.setattr(
-        keras.random, "normal", lambda shape, mean=0.0, stddev=1.0, dtype=None, seed=None: keras.ops.full(shape, 0.25)
+        keras.random,
+        "normal",
+        lambda shape, mean=0.0, stddev=1.0, dtype=None, seed=None: keras.ops.full(shape, mean + stddev * 1.0),
     )
     x, y = images(8)
     raw, clipped = _border_agent(logp_unclipped=True), _border_agent(logp_unclipped=False)
