@@ -65,10 +65,8 @@ class ActiveTester(ScoredTester):
         policy = test_policy(config)
         return run_records(images, store, config, policy, config.test_batch, features, agent.q_values, progress)
 
-    def agent_results(self, records: Any, config: Config, checkpoint: Path, log: Log) -> tuple[Config, Any, dict]:
-        config, records, results = super().agent_results(records, config, checkpoint, log)
-        results["agent"] = evaluate_active(records, config.aar_nms)
-        return config, records, results
+    def evaluate_agent(self, records: Any, config: Config) -> dict[str, Any]:
+        return evaluate_active(records, config.aar_nms)
 
     def baseline(self, records: Any) -> dict[str, Any]:
         return {"terminal_regions": evaluate(records), "recall_vs_proposals": recall_vs_proposals(records)}
