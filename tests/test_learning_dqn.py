@@ -265,7 +265,7 @@ def _learned(family: str, squares, tmp_path, overrides: dict[str, Any]) -> tuple
     return cfg, agent, load_dataset([squares / f"test{size}"], "test"), make_envs
 
 
-def test_hierarchical_agent_learns(squares, tmp_path, no_plots):
+def test_hierarchical_agent_learns(squares, tmp_path, no_plots, record_property):
     """Hierarchical zooms (3/4 scale, 6 actions, 6 steps) on 96 px squares: 24 training images, 5 epochs with
     epsilon 0.3 -> 0.1 after the warm-up. On 40 held-out images the oracle's first search succeeds on all of them,
     a random agent's on 1; the greedy agent must succeed on at least 80% of what the oracle does and beat random
@@ -280,11 +280,12 @@ def test_hierarchical_agent_learns(squares, tmp_path, no_plots):
     )
     oracle = _success(_first_searches(make_envs, images, store, cfg, oracle_policy), cfg.trigger_iou)
     rand = _success(_first_searches(make_envs, images, store, cfg, random_policy(0, 6)), cfg.trigger_iou)
+    record_property("fraction_of_best", greedy / oracle)  # test_backends_learning.py compares it across backends
     assert oracle == 1.0 and rand <= 0.05, (oracle, rand)  # the task is what the docstring says
     assert greedy >= 0.8 * oracle and greedy >= rand + 0.6, (greedy, oracle, rand)
 
 
-def test_active_agent_learns(squares, tmp_path, no_plots):
+def test_active_agent_learns(squares, tmp_path, no_plots, record_property):
     """The active box (9 actions, 10 steps, 2 past actions in the state) on 64 px squares: 24 training images,
     6 epochs of guided exploration with epsilon 0.5 -> 0.1 after the warm-up. On 40 held-out images the oracle's
     first search succeeds (IoU >= 0.5) on 90% of them, a random agent's on 7.5%; the greedy agent must reach 70%
@@ -308,6 +309,7 @@ def test_active_agent_learns(squares, tmp_path, no_plots):
     greedy = _success(searches, threshold)
     oracle = _success(_first_searches(make_envs, images, store, cfg, oracle_policy), threshold)
     rand = _success(_first_searches(make_envs, images, store, cfg, random_policy(0, 9)), threshold)
+    record_property("fraction_of_best", greedy / oracle)  # test_backends_learning.py compares it across backends
     assert oracle >= 0.85 and rand <= 0.1, (oracle, rand)
     assert greedy >= 0.7 * oracle and greedy >= rand + 0.5, (greedy, oracle, rand)
     gap = _start_value_gap(searches, threshold, cfg.gamma)

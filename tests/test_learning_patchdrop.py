@@ -110,7 +110,7 @@ def top_k(probs: np.ndarray, k: int) -> np.ndarray:
     return keep
 
 
-def test_policy_learns_to_keep_the_decisive_patch():
+def test_policy_learns_to_keep_the_decisive_patch(record_property):
     agent = train()
     x, labels, where = images(300, np.random.default_rng(99))
     rng = np.random.default_rng(5)
@@ -122,6 +122,7 @@ def test_policy_learns_to_keep_the_decisive_patch():
     budget = greedy.sum(axis=1).astype(int)
     acc_random = float(np.mean(agent.predict(x, pt.random_actions(budget, 16, rng)) == labels))
     kept = float(greedy[np.arange(len(x)), where].mean())
+    record_property("fraction_of_best", acc / best)  # test_backends_learning.py compares it across backends
     assert acc >= 0.9 * best and acc - acc_random >= 0.2, (acc, acc_random, budget.mean(), kept)
 
     acc4 = float(np.mean(agent.predict(x, top_k(agent.probabilities(x), 4)) == labels))
