@@ -202,16 +202,18 @@ def test_scratch_network_shapes_and_pixels():
 def test_validation_every_k_epochs_chooses_the_score_that_testing_uses(data, tmp_path, monkeypatch):
     """``val_fraction`` and ``val_every 2`` over 3 epochs: validation after epochs 2 and 3 only (the last always),
     ``best`` among those; ``--score auto`` tests the best checkpoint with the score validation chose there, and
-    ``agent_by_score`` holds every score's terminal-region AP beside it (the agent's TR is the chosen one's)."""
+    ``agent_by_score`` holds every score's terminal-region AP beside it (the agent's TR is the chosen one's);
+    ``--aar-score auto`` likewise for all attended regions, from the same validations."""
     import zoomrl.experiments.active.train as train_module
     from zoomrl.experiments.active.test import test
 
     aps = iter([{"trigger_q": 0.6, "trigger_advantage": 0.1}, {"trigger_q": 0.2, "trigger_advantage": 0.3}])
+    aar = iter([{"trigger_q": 0.1, "trigger_advantage": 0.4}, {"trigger_q": 0.5, "trigger_advantage": 0.2}])
     calls: list[int] = []
 
     def fake_validate(images, store, features, agent, config):
         calls.append(len(images))
-        return next(aps)
+        return next(aps), next(aar)
 
     monkeypatch.setattr(train_module, "validate", fake_validate)
     cfg = _cfg(epochs=3, val_fraction=0.25, val_every=2)
@@ -221,7 +223,15 @@ def test_validation_every_k_epochs_chooses_the_score_that_testing_uses(data, tmp
     assert calls == [1, 1]  # one of the 4 images held out, validated twice
     assert [h["val_ap"] for h in out["history"]] == [None, 0.6, 0.3]
     record = json.loads((tmp_path / "m" / "box" / "validation.json").read_text())
-    assert record["best"] == {"epoch": 2, "score": "trigger_q", "ap": 0.6}
+    # the best epoch is the terminal regions' (epoch 2), with the attended regions' choice at that epoch beside it
+    assert record["best"] == {
+        "epoch": 2,
+        "score": "trigger_q",
+        "ap": 0.6,
+        "aar_score": "trigger_advantage",
+        "aar_ap": 0.4,
+    }
+    assert [(e["aar_score"], e["aar_ap"]) for e in record["epochs"]] == [("trigger_advantage", 0.4), ("trigger_q", 0.5)]
     assert json.loads((tmp_path / "m" / "box" / "best.json").read_text())["epoch"] == 2
     kw = dict(model_dir=tmp_path / "m", features=TinyFeatures(), log=_quiet, show_progress=False, baselines=False)
     res = test(_cfg(score="auto"), [data / "test"], "test", None, tmp_path / "r", **kw)
@@ -229,12 +239,17 @@ def test_validation_every_k_epochs_chooses_the_score_that_testing_uses(data, tmp
     by_score = res["agent_by_score"]
     assert set(by_score) == {"trigger_q", "trigger_advantage", "trigger_probability", "trigger_order"}
     assert res["agent"]["terminal_regions"]["ap_area"] == by_score["trigger_advantage"]["ap_area"]
-    assert "all_attended_regions" in res["agent"]
+    assert "all_attended_regions" in res["agent"] and res["aar_score"] == "trigger_q"  # the default
+    # --aar-score auto: the attended regions' choice at the checkpoint tested (best: epoch 2; latest: epoch 3)
+    for checkpoint, tr, aar in ((None, "trigger_advantage", "trigger_q"), ("best", "trigger_q", "trigger_advantage")):
+        res = test(_cfg(score="auto", aar_score="auto"), [data / "test"], "test", checkpoint, tmp_path / "r", **kw)
+        assert (res["score"], res["aar_score"], res["config"]["aar_score"]) == (tr, aar, aar), checkpoint
+        assert res["agent"]["all_attended_regions"]["ap_area"] == res["aar_by_score"][aar]["ap_area"]
 
 
 def test_validation_ap_is_the_active_test_protocol(data, trained, tmp_path):
-    """:func:`validate` on a set of images gives, score by score, the terminal-region APs that ``active test``
-    reports on the same images with the same network."""
+    """:func:`validate` on a set of images gives, score by score, the terminal-region and all-attended-region APs
+    that ``active test`` reports on the same images with the same network."""
     from zoomrl.agents.dqn.agent import DQNAgent
     from zoomrl.data.images import ImageStore, load_images
     from zoomrl.experiments.active.test import test
@@ -246,8 +261,11 @@ def test_validation_ap_is_the_active_test_protocol(data, trained, tmp_path):
     agent = DQNAgent(state_size_of(cfg, features), cfg.num_actions, cfg, seed=0)
     agent.load_weights(models / "box" / "epoch_2.weights.h5")
     images = load_images([data / "test"], "test", "box", False, None, _quiet, progress=False)
-    got = validate(images, ImageStore(), features, agent, cfg)
+    got, got_aar = validate(images, ImageStore(), features, agent, cfg)
     kw = dict(model_dir=models, features=TinyFeatures(), log=_quiet, show_progress=False, baselines=False)
     res = test(cfg, [data / "test"], "test", None, tmp_path / "r", **kw)
     assert got == pytest.approx({k: v["ap_area"] for k, v in res["agent_by_score"].items()})
+    # and the attended regions' APs under every attended-box score (no IoU head: no predicted_iou)
+    assert got_aar == pytest.approx({k: v["ap_area"] for k, v in res["aar_by_score"].items()})
+    assert set(got_aar) == {"trigger_q", "trigger_advantage"} and res["aar_score"] == "trigger_q"
     assert res["agent"]["terminal_regions"]["n_detections"] > 0

@@ -25,7 +25,7 @@ def names(cls: type) -> set[str]:
     ("family", "parts", "own"),
     [
         (hierarchical, (ScoredRunConfig, ZoomTaskConfig, ZoomFeatureConfig, DQNRunConfig), set()),
-        (active, (ScoredRunConfig, ActiveTaskConfig, BoxFeatureConfig, DQNRunConfig), {"aar_nms"}),
+        (active, (ScoredRunConfig, ActiveTaskConfig, BoxFeatureConfig, DQNRunConfig), {"aar_nms", "aar_score"}),
     ],
 )
 def test_family_config_is_its_parts(family, parts, own) -> None:
@@ -92,6 +92,7 @@ def test_a_resumed_run_may_change_only_the_running_and_test_time_fields() -> Non
         "restart_scale",
         "avoid_revisits",
         "aar_nms",
+        "aar_score",
         "score",
         "val_every",
     }

@@ -67,9 +67,21 @@ def revisit_free_greedy_policy(indices: np.ndarray, q: np.ndarray | None, infos:
     return np.argmax(masked, axis=1)
 
 
+def actions_only(policy: Callable, num_actions: int) -> Callable:
+    """``policy`` on the first ``num_actions`` columns of the agent's outputs: a column after the Q-values (the
+    IoU head's prediction, which the run loop logs as ``predicted_iou``) is not an action."""
+
+    def chosen(indices: np.ndarray, q: np.ndarray | None, infos: list[dict[str, Any]]) -> np.ndarray:
+        return policy(indices, None if q is None else np.asarray(q)[:, :num_actions], infos)
+
+    return chosen
+
+
 def test_policy(config: Any) -> Callable:
-    """The agent's test policy: greedy, avoiding revisits with ``avoid_revisits``."""
-    return revisit_free_greedy_policy if config.avoid_revisits else greedy_policy
+    """The agent's test policy: greedy, avoiding revisits with ``avoid_revisits``; with the IoU head
+    (``iou_weight > 0``) it reads the Q-values alone (:func:`actions_only`)."""
+    policy = revisit_free_greedy_policy if config.avoid_revisits else greedy_policy
+    return actions_only(policy, config.num_actions) if getattr(config, "iou_weight", 0) > 0 else policy
 
 
 def run_records(
@@ -116,4 +128,12 @@ def guided_choice(
     return int(choices[draw % len(choices)])
 
 
-__all__ = ["greedy_policy", "guided_choice", "make_envs", "revisit_free_greedy_policy", "run_records", "test_policy"]
+__all__ = [
+    "actions_only",
+    "greedy_policy",
+    "guided_choice",
+    "make_envs",
+    "revisit_free_greedy_policy",
+    "run_records",
+    "test_policy",
+]

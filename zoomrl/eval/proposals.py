@@ -3,10 +3,13 @@
 
 * **Terminal regions (TR)**: the triggered boxes, each scored by the trigger's Q-value at that box (the records'
   own ``score``); fed to :func:`~zoomrl.eval.detection.evaluate` as they are.
-* **All attended regions (AAR)**: every box the agent analysed (took an action in), each scored by the trigger's
-  Q-value at that box, i.e. the agent's own estimate of how good a detection it would make; per image a greedy
-  non-maximum suppression at ``nms`` IoU (R-CNN's 0.3; 0: none) drops lower-scored boxes that overlap a kept one.
-  :func:`attended_records` turns each analysed box into a one-step triggered search, so the same evaluation runs.
+* **All attended regions (AAR)**: every box the agent analysed (took an action in), each scored as if the agent
+  had triggered there (:data:`ATTENDED_SCORES`): by default the trigger's Q-value at that box, i.e. the agent's own
+  estimate of how good a detection it would make; or the trigger's margin over the best other action; or the IoU
+  head's prediction for the box. Per image a greedy non-maximum suppression at ``nms`` IoU (R-CNN's 0.3; 0: none)
+  drops lower-scored boxes that overlap a kept one. :func:`attended_records` turns each analysed box into a one-step
+  triggered search, so the same evaluation runs; :func:`attended_by_score` evaluates it under every score the
+  records support.
 * :func:`recall_vs_proposals`: the share of non-difficult objects covered (IoU >= 0.5) by one of the first ``k``
   boxes an image analysed, in the order the agent visited them, for each ``k``: recall against the number of
   proposals per image.
@@ -14,14 +17,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from zoomrl.core.geometry import iou_matrix
+from zoomrl.eval.detection import DETECTION_SCORES, evaluate
 
 PROPOSAL_GRID = (1, 2, 5, 10, 20, 50, 100, 200)
+
+ATTENDED_SCORES = ("trigger_q", "trigger_advantage", "predicted_iou")
+"""The scores an attended box may take (:func:`window_score`), each the detection score of
+:data:`zoomrl.eval.detection.DETECTION_SCORES` of that name, applied as if the agent had triggered in the box: the
+trigger's Q-value there, its margin over the best other action, the IoU head's prediction for the box."""
+
+WindowScore = Callable[[Mapping[str, Any], int], "float | None"]
+"""A per-window detection score ``(search, index) -> value or None`` (those of ``DETECTION_SCORES``): it scores
+the search's last step."""
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
@@ -39,17 +52,47 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
     return kept
 
 
-def attended_records(records: Sequence[Mapping[str, Any]], trigger: int, nms_iou: float = 0.0) -> list[dict[str, Any]]:
-    """The records with each analysed box as a triggered one-step search scored by ``Q[trigger]`` at that box
-    (searches without Q-values score 0), after non-maximum suppression at ``nms_iou`` per image."""
+def window_step(search: Mapping[str, Any], j: int, trigger: int) -> dict[str, Any]:
+    """Step ``j`` of ``search`` as a one-step search that triggered there: its window, its Q-values and its
+    predicted IoU (None where the record has none), and ``trigger`` as its action, so that a detection score of
+    :data:`~zoomrl.eval.detection.DETECTION_SCORES` scores the box as a terminal region."""
+    qs = search.get("q_values") or []
+    predicted = search.get("predicted_iou") or []
+    return {
+        "windows": [search["windows"][j]],
+        "actions": [trigger],
+        "q_values": [qs[j] if j < len(qs) else None],
+        "predicted_iou": [predicted[j] if j < len(predicted) else None],
+    }
+
+
+def window_score(
+    search: Mapping[str, Any], j: int, trigger: int, score: str | WindowScore = "trigger_q"
+) -> float | None:
+    """The score of window ``j`` of ``search`` as if the agent had triggered there: ``score`` (a name of
+    :data:`~zoomrl.eval.detection.DETECTION_SCORES`, or such a function) applied to :func:`window_step`; None when
+    the record has no value for it (no Q-values, no IoU head)."""
+    fn = DETECTION_SCORES[score] if isinstance(score, str) else score
+    return fn(window_step(search, j, trigger), 0)
+
+
+def attended_records(
+    records: Sequence[Mapping[str, Any]],
+    trigger: int,
+    nms_iou: float = 0.0,
+    score: str | WindowScore = "trigger_q",
+) -> list[dict[str, Any]]:
+    """The records with each analysed box as a triggered one-step search scored by ``score`` at that box
+    (:func:`window_score`; by default ``Q[trigger]``; a box it cannot score scores 0), after non-maximum
+    suppression at ``nms_iou`` per image."""
     out = []
     for record in records:
         boxes, scores, actions = [], [], []
         for search in record.get("searches") or []:
-            qs = search.get("q_values") or [None] * len(search.get("windows") or [])
-            for window, action, q in zip(search.get("windows") or [], search.get("actions") or [], qs):
+            for j, (window, action) in enumerate(zip(search.get("windows") or [], search.get("actions") or [])):
+                value = window_score(search, j, trigger, score)
                 boxes.append([float(v) for v in window])
-                scores.append(float(q[trigger]) if q is not None else 0.0)
+                scores.append(float(value) if value is not None else 0.0)
                 actions.append(int(action))
         keep = nms(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(scores), nms_iou)
         searches = [
@@ -72,6 +115,29 @@ def attended_records(records: Sequence[Mapping[str, Any]], trigger: int, nms_iou
             }
         )
     return out
+
+
+def attended_scores(records: Sequence[Mapping[str, Any]], trigger: int) -> list[str]:
+    """The names of :data:`ATTENDED_SCORES` that every analysed box of ``records`` can be scored by (none without
+    a box; ``predicted_iou`` only from a network with the IoU head)."""
+    steps = [
+        (search, j)
+        for record in records
+        for search in record.get("searches") or []
+        for j in range(min(len(search.get("windows") or []), len(search.get("actions") or [])))
+    ]
+    if not steps:
+        return []
+    return [name for name in ATTENDED_SCORES if all(window_score(s, j, trigger, name) is not None for s, j in steps)]
+
+
+def attended_by_score(
+    records: Sequence[Mapping[str, Any]], trigger: int, nms_iou: float = 0.0, scores: Iterable[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """``{score: evaluate(attended_records(records, trigger, nms_iou, score))}`` for each of ``scores`` (default:
+    every one the records support, :func:`attended_scores`, in :data:`ATTENDED_SCORES`' order)."""
+    names = attended_scores(records, trigger) if scores is None else list(scores)
+    return {name: evaluate(attended_records(records, trigger, nms_iou, name)) for name in names}
 
 
 def recall_vs_proposals(
@@ -98,4 +164,14 @@ def recall_vs_proposals(
     return {str(k): float((firsts <= k).mean()) if len(firsts) else 0.0 for k in grid}
 
 
-__all__ = ["attended_records", "nms", "recall_vs_proposals", "PROPOSAL_GRID"]
+__all__ = [
+    "ATTENDED_SCORES",
+    "PROPOSAL_GRID",
+    "attended_by_score",
+    "attended_records",
+    "attended_scores",
+    "nms",
+    "recall_vs_proposals",
+    "window_score",
+    "window_step",
+]

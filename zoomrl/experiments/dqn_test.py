@@ -60,10 +60,13 @@ def saved_config(checkpoint: Path) -> dict[str, Any] | None:
         raise CheckpointError(str(exc)) from None
 
 
-def validation_score(checkpoint: Path, available: Sequence[str], log: Log) -> str:
+def validation_score(
+    checkpoint: Path, available: Sequence[str], log: Log, key: str = "score", flag: str = "--score"
+) -> str:
     """``--score auto``: the detection score the run's validation chose for ``checkpoint`` (``validation.json``
     beside it: the best epoch's for ``best.weights.h5``, epoch k's for ``epoch_<k>.weights.h5``). Without a
-    validation record, the trigger's margin (else its Q-value), said in one line."""
+    validation record, the trigger's margin (else its Q-value), said in one line. ``key`` names the choice in
+    the record (``aar_score``: the active family's all attended regions, ``flag`` ``--aar-score``)."""
     import re
 
     from zoomrl.core.io import FileDamagedError, read_json
@@ -81,16 +84,16 @@ def validation_score(checkpoint: Path, available: Sequence[str], log: Log) -> st
         name = Path(checkpoint).name
         m = re.fullmatch(r"epoch_(\d+)\.weights\.h5", name)
         if name.startswith("best.") and record.get("best"):
-            chosen = record["best"].get("score")
+            chosen = record["best"].get(key)
         elif m:
-            chosen = next((e.get("score") for e in record.get("epochs", []) if e.get("epoch") == int(m.group(1))), None)
+            chosen = next((e.get(key) for e in record.get("epochs", []) if e.get("epoch") == int(m.group(1))), None)
     if chosen is None or chosen not in available:
         log(
-            f"note: --score auto: no validation choice for {checkpoint} (train with --val-fraction); scoring by "
+            f"note: {flag} auto: no validation choice for {checkpoint} (train with --val-fraction); scoring by "
             f"{fallback}"
         )
         return fallback
-    log(f"--score auto: {chosen}, chosen on the run's validation images ({path})")
+    log(f"{flag} auto: {chosen}, chosen on the run's validation images ({path})")
     return chosen
 
 

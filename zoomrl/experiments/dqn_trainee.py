@@ -134,23 +134,35 @@ def best_of_scores(ap_by_score: dict[str, float]) -> tuple[str, float]:
     return name, ap_by_score[name]
 
 
-def validation_record(history: Sequence[Mapping[str, Any]], val_images: Sequence[VocImage]) -> dict[str, Any]:
+def validation_record(
+    history: Sequence[Mapping[str, Any]], val_images: Sequence[VocImage], sets: Sequence[str] = ()
+) -> dict[str, Any]:
     """What ``validation.json`` holds: every epoch's validation APs by score, and the best epoch (the first with
-    the highest AP, as the checkpointer's ``best``) with its score."""
-    epochs = [
-        {"epoch": h["epoch"], "ap_by_score": h["val_ap_by_score"], "score": h["val_score"], "ap": h["val_ap"]}
-        for h in history
-        if h.get("val_ap") is not None
-    ]
+    the highest AP, as the checkpointer's ``best``) with its score. Each of ``sets`` (a family's further detection
+    sets, :attr:`DQNTrainee.validation_sets`) adds ``<set>_ap_by_score``, ``<set>_score`` and ``<set>_ap`` to every
+    epoch, and ``<set>_score`` and ``<set>_ap`` to the best (still chosen by the agent's detections)."""
+    epochs = []
+    for h in history:
+        if h.get("val_ap") is None:
+            continue
+        e = {"epoch": h["epoch"], "ap_by_score": h["val_ap_by_score"], "score": h["val_score"], "ap": h["val_ap"]}
+        for name in sets:
+            e.update({f"{name}_{k}": h.get(f"val_{name}_{k}") for k in ("ap_by_score", "score", "ap")})
+        epochs.append(e)
     best = None
     for e in epochs:
         if best is None or e["ap"] > best["ap"]:
             best = e
+    best_record = None
+    if best is not None:
+        best_record = {"epoch": best["epoch"], "score": best["score"], "ap": best["ap"]}
+        for name in sets:
+            best_record.update({f"{name}_score": best[f"{name}_score"], f"{name}_ap": best[f"{name}_ap"]})
     return {
         "metric": "ap_area",
         "images": [im.image_id for im in val_images],
         "epochs": epochs,
-        "best": None if best is None else {"epoch": best["epoch"], "score": best["score"], "ap": best["ap"]},
+        "best": best_record,
     }
 
 
@@ -207,6 +219,11 @@ class DQNTrainee:
     validates: ClassVar[bool] = False
     """The family tests the agent on its validation images after every epoch (:meth:`validation_aps`): the
     ``best`` checkpoint is then the best validation AP, and ``validation.json`` records every epoch's."""
+    validation_sets: ClassVar[Sequence[str]] = ()
+    """Detection sets besides the agent's detections whose score validation chooses too, from the same run
+    (:meth:`validation_set_aps`; active: ``aar``, all attended regions). Each validated epoch's history holds
+    ``val_<set>_ap_by_score``, ``val_<set>_score`` and ``val_<set>_ap`` (:func:`validation_record`); they do not
+    choose the ``best`` checkpoint."""
 
     def __init__(
         self,
@@ -265,6 +282,12 @@ class DQNTrainee:
         """The agent's AP (area) on the validation images, by detection score (a family that ``validates``)."""
         raise NotImplementedError
 
+    def validation_set_aps(self) -> dict[str, dict[str, float]]:
+        """The validation APs (area) by score of the agent's detections (key ``""``) and of each of
+        :attr:`validation_sets`, from one run of the test protocol; by default the agent's alone
+        (:meth:`validation_aps`)."""
+        return {"": self.validation_aps()}
+
     def validation(self, stats: EpochStats) -> tuple[str, float | None]:
         """``(log suffix, epoch score)``: with a validation split, the best detection score's validation AP
         (``val_*`` in ``stats.extra``, None without a split, for a family that ``validates``; every
@@ -272,18 +295,28 @@ class DQNTrainee:
         if not self.validates:
             return "", stats.trigger_success
         val: dict[str, Any] = {"val_ap": None, "val_score": None, "val_ap_by_score": None, "val_seconds": None}
+        for name in self.validation_sets:
+            val.update({f"val_{name}_ap_by_score": None, f"val_{name}_score": None, f"val_{name}_ap": None})
         every = getattr(self.config, "val_every", 1)
         due = stats.epoch % every == 0 or stats.epoch >= self.config.epochs
+        further = ""
         if self.val_images and due:
             t_val = time.perf_counter()
-            val["val_ap_by_score"] = self.validation_aps()
+            sets = self.validation_set_aps()
+            val["val_ap_by_score"] = sets[""]
             val["val_seconds"] = time.perf_counter() - t_val
             val["val_score"], val["val_ap"] = best_of_scores(val["val_ap_by_score"])
+            for name in self.validation_sets:
+                aps = sets[name]
+                score, ap = best_of_scores(aps)
+                val.update({f"val_{name}_ap_by_score": aps, f"val_{name}_score": score, f"val_{name}_ap": ap})
+                further += f"  {name} AP {ap:.3f} ({score})"
         stats.extra.update(val)
         if val["val_ap"] is None:
             # An epoch between validations has no score (it cannot be best); without a split, trigger success.
             return "", (None if self.val_images else stats.trigger_success)
-        return f"  validation AP {val['val_ap']:.3f} ({val['val_score']}, {val['val_seconds']:.1f} s)", val["val_ap"]
+        line = f"  validation AP {val['val_ap']:.3f} ({val['val_score']}, {val['val_seconds']:.1f} s){further}"
+        return line, val["val_ap"]
 
     def finish_epoch(self, stats: EpochStats, envs: list) -> EpochResult:
         """The family's statistics on top of ``stats``, and the epoch's score (:meth:`validation`'s)."""
@@ -343,12 +376,14 @@ class DQNTrainee:
     def before_save(self, history: Sequence[Mapping[str, Any]]) -> None:
         if self.val_images:
             # config.json records the validation's choice too (the same numbers as validation.json).
-            self.config.extra["validation"] = validation_record(history, self.val_images)["best"]
+            self.config.extra["validation"] = validation_record(history, self.val_images, self.validation_sets)["best"]
 
     def after_save(self, history: Sequence[Mapping[str, Any]]) -> None:
         if self.val_images:
             # Written after the checkpoint; a resumed run rewrites it from the saved history.
-            write_json(self.run_dir / VALIDATION_FILE, validation_record(history, self.val_images))
+            write_json(
+                self.run_dir / VALIDATION_FILE, validation_record(history, self.val_images, self.validation_sets)
+            )
         # Looked up at call time: tests replace the plot (a second per epoch).
         from zoomrl.eval import plots
 

@@ -1,6 +1,7 @@
 """The active family's command line: the value-based families' flags (:mod:`zoomrl.experiments.dqn_cli`), where
-they mean what they mean in the hierarchical family, plus the active agent's own (``--features``,
-``--fine-smaller``, ``--continuous-trigger``, ``--guided-exploration``, ...).
+they mean what they mean in the hierarchical family (``--iou-weight`` too), plus the active agent's own
+(``--features``, ``--fine-smaller``, ``--continuous-trigger``, ``--guided-exploration``, ``--aar-score`` at test
+time, ...).
 
 Defaults: checkpoints in ``models_active/<class>`` (``models_active_<features>/<class>`` with ``--features`` scratch,
 roi or clip, e.g. ``models_active_roi``), test outputs in ``results_active/<class>`` (``results_active_<features>``).
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from zoomrl.agents.dqn.config import SCORES
-from zoomrl.experiments.active.config import PRESETS, Config
+from zoomrl.experiments.active.config import AAR_SCORES, PRESETS, Config
 from zoomrl.experiments.dqn_cli import FamilyFlags, command_of, data_roots
 from zoomrl.vision.feature_config import FEATURES
 
@@ -31,16 +32,18 @@ FLAGS = FamilyFlags(
         "state_geometry",
         "state_steps",
         "explore_trigger",
+        "iou_weight",
         "roi_max_side",
         "val_fraction",
         "val_every",
     ),
-    test_fields=("score",),
+    test_fields=("score", "aar_score"),
     options={
         "features": {"choices": FEATURES},
         "clip_preset": {"metavar": "NAME"},
         "roi_max_side": {"metavar": "PX"},
         "score": {"choices": SCORES},
+        "aar_score": {"choices": AAR_SCORES},
     },
 )
 

@@ -13,9 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from zoomrl.agents.dqn.config import CPU_RECIPE, RUN_FIELDS, SMOKE_TEST, DQNRunConfig, ScoredRunConfig, result_fields
-from zoomrl.core.config import require_finite
+from zoomrl.core.config import ConfigError, require_choice, require_finite
 from zoomrl.envs.search_config import ActiveTaskConfig
+from zoomrl.eval.proposals import ATTENDED_SCORES
 from zoomrl.vision.feature_config import RUNNING_FIELDS, BoxFeatureConfig
+
+AAR_SCORES = (*ATTENDED_SCORES, "auto")
+"""The scores ``aar_score`` may name (:data:`zoomrl.eval.proposals.ATTENDED_SCORES`; ``auto``: the one validation
+chose)."""
 
 ROI_DESCRIPTOR_SCALE = 0.1
 """The ``fast_roi`` preset's descriptor scale: RoIAlign ``block5_conv3`` values (HED weights) on raccoon images
@@ -28,18 +33,43 @@ class Config(ScoredRunConfig, ActiveTaskConfig, BoxFeatureConfig, DQNRunConfig):
     """The task (:class:`~zoomrl.envs.search_config.ActiveTaskConfig`), the feature model
     (:class:`~zoomrl.vision.feature_config.BoxFeatureConfig`), the DQN and the run
     (:class:`~zoomrl.agents.dqn.config.DQNRunConfig`), the detection score of terminal regions with its
-    validation split (:class:`~zoomrl.agents.dqn.config.ScoredRunConfig`), and the evaluation's suppression."""
+    validation split (:class:`~zoomrl.agents.dqn.config.ScoredRunConfig`), and the all-attended-regions set's
+    suppression and score."""
 
     aar_nms: float = 0.3
     """All attended regions: greedy non-maximum suppression at this IoU per image before the AP (0: none)."""
+    aar_score: str = "trigger_q"
+    """Score of each attended box in the all-attended-regions (AAR) set, as if the agent had triggered there:
+    ``trigger_q`` (the trigger's Q-value at the box, the paper's), ``trigger_advantage`` (its margin over the best
+    other action), ``predicted_iou`` (the IoU head's prediction for the box; needs a network trained with
+    ``iou_weight > 0``) or ``auto`` (the one with the best AAR AP on the run's validation images, ``val_fraction``,
+    for the checkpoint tested, as ``score: auto`` for terminal regions). Testing reports the AAR AP under every
+    score (``aar_by_score``); this one is the agent's. ``validation.json`` records each validated epoch's AAR APs
+    and choice (``aar_ap_by_score``, ``aar_score``), and the best epoch's. One of :data:`AAR_SCORES`."""
 
     def validate(self) -> Config:
         super().validate()
         require_finite("aar_nms", self.aar_nms, low=0.0, high=1.0)
+        require_choice("aar_score", self.aar_score, AAR_SCORES)
+        if self.iou_weight > 0 and self.features == "scratch":
+            raise ConfigError(
+                "iou_weight > 0 (the IoU head) needs the MLP Q-network of vgg, roi or clip features; "
+                "--features scratch trains a CNN (zoomrl/agents/dqn/scratch.py) that has no IoU head: "
+                "drop --iou-weight or choose other --features"
+            )
         return self
 
 
-TEST_FIELDS = ("test_steps", "test_trigger_iou", "restart_scale", "avoid_revisits", "aar_nms", "score", "val_every")
+TEST_FIELDS = (
+    "test_steps",
+    "test_trigger_iou",
+    "restart_scale",
+    "avoid_revisits",
+    "aar_nms",
+    "aar_score",
+    "score",
+    "val_every",
+)
 RESULT_FIELDS = result_fields(Config, (*RUN_FIELDS, *RUNNING_FIELDS, *TEST_FIELDS))
 """Fields that change what training computes: a resumed run must keep them (``epochs`` may grow; the run's and the
 feature model's running fields, and testing's budget, threshold, restarts, policy and suppression, may change)."""

@@ -4,9 +4,10 @@ evaluation (:func:`~zoomrl.experiments.dqn_test.test_family` runs it; this modul
 
 Outputs in ``output_dir``: ``detections.json`` (docs/detections_format.md, plus each search's ``start`` box),
 ``results.json`` (``terminal_regions`` and ``all_attended_regions``: every metric of
-:func:`zoomrl.eval.detection.evaluate`; ``recall_vs_proposals``; the baselines; seconds per image; the
-configuration, checkpoint and data), ``pr_curve.png``, ``recall_vs_proposals.png``, ``windows_per_object.png`` and,
-with ``bool_draw``, one picture per image of the box's path in ``pictures/``.
+:func:`zoomrl.eval.detection.evaluate`; ``recall_vs_proposals``; the detection score of each set, ``score`` and
+``aar_score``, with the AP under every score beside it, ``agent_by_score`` and ``aar_by_score``; the baselines;
+seconds per image; the configuration, checkpoint and data), ``pr_curve.png``, ``recall_vs_proposals.png``,
+``windows_per_object.png`` and, with ``bool_draw``, one picture per image of the box's path in ``pictures/``.
 """
 
 from __future__ import annotations
@@ -19,27 +20,29 @@ from zoomrl.data.voc import VocImage
 from zoomrl.envs.active import TRIGGER
 from zoomrl.envs.active_runs import run_records, test_policy
 from zoomrl.eval.detection import evaluate
-from zoomrl.eval.proposals import attended_records, recall_vs_proposals
+from zoomrl.eval.proposals import attended_by_score, attended_records, recall_vs_proposals
 from zoomrl.experiments.active.config import Config
 from zoomrl.experiments.active.train import ActiveTrainee
-from zoomrl.experiments.dqn_test import ScoredTester, test_family
+from zoomrl.experiments.dqn_test import ScoredTester, test_family, validation_score
 
 Log = Callable[[str], None]
 
 
-def evaluate_active(records: Sequence[dict[str, Any]], nms_iou: float) -> dict[str, Any]:
-    """Both detection sets and the proposal recall of a run's records."""
+def evaluate_active(records: Sequence[dict[str, Any]], nms_iou: float, aar_score: str = "trigger_q") -> dict[str, Any]:
+    """Both detection sets and the proposal recall of a run's records, all attended regions scored by ``aar_score``
+    (:data:`zoomrl.eval.proposals.ATTENDED_SCORES`)."""
     return {
         "terminal_regions": evaluate(records),
-        "all_attended_regions": evaluate(attended_records(records, TRIGGER, nms_iou)),
+        "all_attended_regions": evaluate(attended_records(records, TRIGGER, nms_iou, aar_score)),
         "recall_vs_proposals": recall_vs_proposals(records),
     }
 
 
 class ActiveTester(ScoredTester):
     """The active family's test: the greedy agent (revisit-free with ``avoid_revisits``) moving one box for up to
-    ``test_steps`` actions per image, both detection sets (terminal regions scored by ``config.score``, every
-    score's AP beside it; all attended regions by the trigger's Q-value), proposal recall, and one oracle."""
+    ``test_steps`` actions per image, both detection sets (terminal regions scored by ``config.score``, all
+    attended regions by ``config.aar_score``, each with every score's AP beside it), proposal recall, and one
+    oracle."""
 
     trainee = ActiveTrainee
 
@@ -62,11 +65,42 @@ class ActiveTester(ScoredTester):
     run_records = staticmethod(run_records)  # type: ignore[assignment]
 
     def agent_records(self, images: Any, store: Any, config: Config, agent: Any, features: Any, progress: Any) -> Any:
+        from zoomrl.agents.dqn.agent import agent_outputs
+
         policy = test_policy(config)
-        return run_records(images, store, config, policy, config.test_batch, features, agent.q_values, progress)
+        outputs = agent_outputs(agent)  # the Q-values, and the predicted IoU with the IoU head
+        return run_records(images, store, config, policy, config.test_batch, features, outputs, progress)
+
+    def agent_results(self, records: Any, config: Config, checkpoint: Path, log: Log) -> tuple[Any, Any, dict]:
+        """Terminal regions as :class:`~zoomrl.experiments.dqn_test.ScoredTester` scores them, and all attended
+        regions under every score the records support (``aar_by_score``), the agent's by ``config.aar_score``
+        (``auto``: the validation's choice, :func:`~zoomrl.experiments.dqn_test.validation_score`)."""
+        by_score = attended_by_score(records, TRIGGER, config.aar_nms)
+        if config.aar_score == "auto":
+            chosen = validation_score(checkpoint, list(by_score), log, key="aar_score", flag="--aar-score")
+            config = config.replace(aar_score=chosen)
+        if config.aar_score not in by_score:
+            raise ValueError(
+                f"attended-region score '{config.aar_score}' is not available for {checkpoint} (its records can be "
+                f"scored by {', '.join(by_score) or 'nothing'}); predicted_iou needs a network trained with "
+                f"--iou-weight > 0"
+            )
+        config, records, results = super().agent_results(records, config, checkpoint, log)
+        results["aar_score"] = config.aar_score
+        results["aar_by_score"] = {
+            name: {"ap_area": ev["ap_area"], "ap_voc07": ev["ap_voc07"]} for name, ev in by_score.items()
+        }
+        agent = results["agent"]
+        results["agent"] = {
+            "terminal_regions": agent["terminal_regions"],
+            "all_attended_regions": by_score[config.aar_score],
+            "recall_vs_proposals": agent["recall_vs_proposals"],
+        }
+        return config, records, results
 
     def evaluate_agent(self, records: Any, config: Config) -> dict[str, Any]:
-        return evaluate_active(records, config.aar_nms)
+        # All attended regions come from agent_results, which evaluates them under every score once.
+        return {"terminal_regions": evaluate(records), "recall_vs_proposals": recall_vs_proposals(records)}
 
     def baseline(self, records: Any) -> dict[str, Any]:
         return {"terminal_regions": evaluate(records), "recall_vs_proposals": recall_vs_proposals(records)}
@@ -104,6 +138,14 @@ class ActiveTester(ScoredTester):
     def report(self, results: Mapping[str, Any], config: Config, log: Log) -> None:
         rvp = results["agent"]["recall_vs_proposals"]
         log("recall vs boxes analysed per image: " + ", ".join(f"{k}: {v:.2f}" for k, v in rvp.items()))
+        super().report(results, config, log)
+        log(
+            "agent AAR AP (area) by attended-box score: "
+            + ", ".join(
+                f"{name} {v['ap_area']:.3f}" + (" (used)" if name == config.aar_score else "")
+                for name, v in results["aar_by_score"].items()
+            )
+        )
 
 
 TESTER = ActiveTester()

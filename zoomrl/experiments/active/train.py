@@ -53,6 +53,7 @@ def run_meta(config: Config, state_size: int) -> dict[str, Any]:
         "class_object": config.class_object,
         "state_size": state_size,
         "num_actions": config.num_actions,
+        "iou_head": config.iou_weight > 0,
     }
 
 
@@ -71,22 +72,29 @@ def training_policy(config: Config, epsilon: float, seed: int, epoch: int) -> Ex
 
 def validate(
     images: Sequence[VocImage], store: Any, features: Any, agent: DQNAgent, config: Config
-) -> dict[str, float]:
-    """The agent's terminal-region AP (area) on ``images`` with the test protocol (:func:`test_policy`,
-    ``test_steps`` per image, ``test_batch`` images in lockstep), for every detection score it can give."""
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The agent's APs (area) on ``images`` with the test protocol (:func:`test_policy`, ``test_steps`` per image,
+    ``test_batch`` images in lockstep), from one run: ``(terminal regions by detection score, all attended regions
+    by attended-box score)`` (every score the records support; AAR after the ``aar_nms`` suppression)."""
+    from zoomrl.agents.dqn.agent import agent_outputs
     from zoomrl.eval.detection import ap_by_score
+    from zoomrl.eval.proposals import attended_by_score
 
-    records = run_records(images, store, config, test_policy(config), config.test_batch, features, agent.q_values)
-    return ap_by_score(records)
+    policy = test_policy(config)
+    records = run_records(images, store, config, policy, config.test_batch, features, agent_outputs(agent))
+    aar = attended_by_score(records, TRIGGER, config.aar_nms)
+    return ap_by_score(records), {name: float(ev["ap_area"]) for name, ev in aar.items()}
 
 
 class ActiveTrainee(DQNTrainee):
     """The run driver's view of an active run; with a validation split (``val_fraction``), every ``val_every``
-    epochs end with the test protocol on it (the detection score and the ``best`` checkpoint)."""
+    epochs end with the test protocol on it (the detection score, the ``best`` checkpoint, and the score of all
+    attended regions: :attr:`validation_sets` ``aar``)."""
 
     result_fields = RESULT_FIELDS
     recorded = ("max_images",)
     validates = True
+    validation_sets = ("aar",)
 
     @classmethod
     def load(cls, data: Any, image_set: Any, config: Config, *args: Any) -> tuple[list[VocImage], list[VocImage]]:
@@ -118,7 +126,11 @@ class ActiveTrainee(DQNTrainee):
         return EpochResult(stats.record(), line, score)
 
     def validation_aps(self) -> dict[str, float]:
-        return validate(self.val_images, self.store, self.features, self.agent, self.config)
+        return self.validation_set_aps()[""]
+
+    def validation_set_aps(self) -> dict[str, dict[str, float]]:
+        terminal, attended = validate(self.val_images, self.store, self.features, self.agent, self.config)
+        return {"": terminal, "aar": attended}
 
 
 def train(config: Config, data: Sequence[str | Path], image_set: str | None, model_dir: str | Path, **kw: Any) -> dict:
