@@ -16,6 +16,7 @@ from zoomrl.data.demo import (
     demo_image_rng,
     ensure_demo_dataset,
     make_demo_dataset,
+    make_demo_dev_set,
     render_demo_image,
 )
 
@@ -225,3 +226,47 @@ def test_ensure_demo_dataset(tmp_path, capsys, monkeypatch):
     assert ensure_demo_dataset(target) == target
     assert calls == [target, target] and "built with other parameters" in capsys.readouterr().out
     assert len((target / "ImageSets" / "Main" / "test.txt").read_text().split()) == 2
+
+
+def test_demo_dev_set_is_the_demo_profile_on_trainval_handwriting_split_in_two(tmp_path):
+    import zoomrl.data.demo as dd
+
+    root = tmp_path / "dev"
+    summary = make_demo_dev_set(root, seed=1, n_train=3, n_val=2)
+    main = root / "ImageSets" / "Main"
+    ids = main.joinpath("trainval.txt").read_text().split()
+    assert main.joinpath("devtrain.txt").read_text().split() == ids[:3]
+    assert main.joinpath("devval.txt").read_text().split() == ids[3:] and len(ids) == 5
+    assert main.joinpath("test.txt").read_text() == ""  # no image drawn from the test handwriting
+    assert summary["dev"] == {"devtrain": 3, "devval": 2}
+    info = json.loads((root / "demo_info.json").read_text())
+    for key in ("target_size", "targets_p", "distractors", "distractor_size"):
+        assert info[key] == list(dd.DEMO_PROFILE[key]), key
+    assert info["seed"] == 1
+    # The same images as the plain call with the demo's profile at seed 1 (the demo itself is seed 0).
+    reference = tmp_path / "reference"
+    make_demo_dataset(reference, **{**dd.DEMO_PROFILE, "seed": 1, "n_trainval": 5, "n_test": 0})
+    for i in ids:
+        assert (root / "JPEGImages" / f"{i}.jpg").read_bytes() == (reference / "JPEGImages" / f"{i}.jpg").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dev", "reference"]  # no temporary folder left
+    with pytest.raises(ValueError, match="not empty"):
+        make_demo_dev_set(root, n_train=1, n_val=1)
+    make_demo_dev_set(root, n_train=1, n_val=1, overwrite=True)
+    assert main.joinpath("devval.txt").read_text().split() == ["000002"]
+    with pytest.raises(ValueError, match="n_val >= 1"):
+        make_demo_dev_set(tmp_path / "none", n_train=2, n_val=0)
+
+
+def test_make_demo_dataset_script_writes_the_dev_set(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "make_demo", Path(__file__).parents[1] / "scripts" / "make_demo_dataset.py"
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--dev", "--output", str(tmp_path / "dev"), "--n-trainval", "4"]) == 0
+    assert "devtrain 2 and devval 2 images (seed 1" in capsys.readouterr().out
+    assert len((tmp_path / "dev" / "ImageSets" / "Main" / "devval.txt").read_text().split()) == 2
+    assert script.main(["--dev", "--output", str(tmp_path / "dev"), "--n-trainval", "4"]) == 2  # exists
+    assert "not empty" in capsys.readouterr().err

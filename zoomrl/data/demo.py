@@ -497,3 +497,41 @@ def ensure_demo_dataset(path: str | Path = DEFAULT_DEMO_DIR) -> Path:
 def default_data_dir() -> Path:
     """The embedded demo set (built on first use)."""
     return ensure_demo_dataset()
+
+
+DEV_SPLITS = ("devtrain", "devval")
+
+
+def make_demo_dev_set(
+    root: str | Path, seed: int = 1, n_train: int = 64, n_val: int = 64, overwrite: bool = False
+) -> dict[str, Any]:
+    """A development set for choosing the demo's recipe without its test split: :data:`DEMO_PROFILE`'s images
+    drawn with another ``seed``, all from the *trainval* digit pool (no test handwriting), ``n_train + n_val`` of
+    them as ``trainval``, plus the image sets ``devtrain`` (the first ``n_train``) and ``devval`` (the rest). Train
+    on ``devtrain``, compare on ``devval``. Written to ``<root>.dev-<pid>`` and renamed at the end; returns
+    :func:`make_demo_dataset`'s summary with ``dev`` (the two sets' sizes)."""
+    if n_train < 1 or n_val < 1:
+        raise ValueError(f"the development set needs n_train >= 1 and n_val >= 1, received {n_train} and {n_val}")
+    root = Path(root)
+    if _is_nonempty_dir(root) and not overwrite:
+        raise ValueError(f"{root} exists and is not empty; pass overwrite=True (--overwrite) to replace it")
+    profile = {**DEMO_PROFILE, "seed": int(seed), "n_trainval": int(n_train) + int(n_val), "n_test": 0}
+    tmp = root.parent / f"{root.name}.dev-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        summary = make_demo_dataset(tmp, **profile)
+        main = tmp / "ImageSets" / "Main"
+        ids = (main / "trainval.txt").read_text().split()
+        for name, part in zip(DEV_SPLITS, (ids[:n_train], ids[n_train:])):
+            (main / f"{name}.txt").write_text("".join(f"{i}\n" for i in part))
+        if root.is_dir():
+            shutil.rmtree(root)
+        elif root.exists():
+            root.unlink()
+        os.replace(tmp, root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    summary["root"] = str(root)
+    summary["dev"] = {"devtrain": int(n_train), "devval": int(n_val)}
+    return summary
