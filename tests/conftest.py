@@ -101,3 +101,13 @@ class TinyFeatures(FeatureModel):
             grey = Image.fromarray(r.image[y1:y2, x1:x2]).convert("L").resize((6, 6), Image.BILINEAR)
             out[i] = np.asarray(grey, dtype=np.float32).reshape(-1) / 255.0
         return out
+
+
+@pytest.fixture(scope="module")
+def square_voc(tmp_path_factory) -> Path:
+    """A VOC root with the square task: ``train/`` (4 trainval images, seed 0) and ``test/`` (2 test images, seed 1),
+    one per test module (the active family's tests train on it)."""
+    root = tmp_path_factory.mktemp("square_voc")
+    write_voc(root / "train", square_task(4, 0))
+    write_voc(root / "test", square_task(2, 1), image_set="test")
+    return root

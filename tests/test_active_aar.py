@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TinyFeatures, square_task, write_voc
+from conftest import TinyFeatures
 from zoomrl.core.config import ConfigError
 from zoomrl.core.geometry import iou_matrix
 from zoomrl.envs.active import DOWN, LEFT, RIGHT, TRIGGER, ActiveEnv
@@ -194,11 +194,8 @@ def test_the_iou_head_target_is_the_best_iou_with_a_remaining_object():
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("active_aar_data")
-    write_voc(root / "train", square_task(4, 0))
-    write_voc(root / "test", square_task(2, 1), image_set="test")
-    return root
+def data(square_voc):
+    return square_voc
 
 
 def train(cfg, data, tmp_path):

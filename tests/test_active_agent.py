@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import TinyFeatures, square_task, write_voc
+from conftest import TinyFeatures
 from zoomrl.experiments.active.config import make_config
 from zoomrl.experiments.active.train import train
 
@@ -16,11 +16,8 @@ def _quiet(_):
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("active_data")
-    write_voc(root / "train", square_task(4, 0))
-    write_voc(root / "test", square_task(2, 1), image_set="test")
-    return root
+def data(square_voc):
+    return square_voc
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import TinyFeatures, square_task, write_voc
+from conftest import TinyFeatures
 from zoomrl.envs.active import (
     BIGGER,
     DOWN,
@@ -215,11 +215,8 @@ def test_command_line_flags_of_issue_18():
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("active_options_data")
-    write_voc(root / "train", square_task(4, 0))
-    write_voc(root / "test", square_task(2, 1), image_set="test")
-    return root
+def data(square_voc):
+    return square_voc
 
 
 def test_roi_features_and_the_options_train_and_test_end_to_end(data, tmp_path):
