@@ -19,6 +19,8 @@ Mutations tried by hand, and the test that caught each:
   ``test_compiled_forwards_match_eager_ones_after_an_update``.
 """
 
+import json
+
 import numpy as np
 import pytest
 
@@ -250,29 +252,100 @@ def test_compiled_forwards_match_eager_ones_after_an_update():
         np.testing.assert_array_equal(a, np.asarray(b))
 
 
-def _results(seed, hr, fin, curve):
+def _results(seed, hr, fin, curve, own_hr=None):
+    own = {} if own_hr is None else {"hr_all_patches_accuracy": own_hr}
     return {
         "seed": seed,
         "hr_classifier": {"accuracy": hr, "mean_patches": 16},
-        "finetuned": {"accuracy": fin[0], "mean_patches": fin[1], "random_accuracy": fin[2]},
+        "finetuned": {"accuracy": fin[0], "mean_patches": fin[1], "random_accuracy": fin[2], **own},
         "policy_curve": [{"sigma": s, "accuracy": a, "mean_patches": m, "random_accuracy": r} for s, a, m, r in curve],
     }
+
+
+def _state_with_history(run_dir, history):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    np.savez(run_dir / "training_state.npz", epoch=np.array(len(history)), history=np.array(json.dumps(history)))
+
+
+def test_history_series_hand_values(tmp_path):
+    """A run's history as the learning curves' panels: each key under its stage (and stage 2's penalty) label, the
+    run epoch as x; keys that are not drawn (policy_loss) and panels with no value are left out. The same history
+    read back from a run state; a missing state or one without a history is one line naming the file."""
+    from zoomrl.core.runner import read_history
+    from zoomrl.eval.patchdrop import history_series, mean_curves, plot_history
+
+    history = [
+        {"epoch": 1, "stage": "classifiers", "stage_epoch": 1, "hr_loss": 2.5, "lr_loss": 2.0},
+        {"epoch": 2, "stage": "classifiers", "stage_epoch": 2, "hr_loss": 1.5, "lr_loss": 1.0},
+        {
+            "epoch": 3,
+            "stage": "pretrain",
+            "stage_epoch": 1,
+            "sigma0.5_greedy_reward": 0.3,
+            "sigma0.5_alpha": 0.8,
+            "sigma10_greedy_reward": -1.5,
+            "sigma10_policy_loss": -1.0,
+        },
+        {
+            "epoch": 4,
+            "stage": "finetune",
+            "stage_epoch": 1,
+            "greedy_reward": 0.6,
+            "greedy_patches": 8.5,
+            "hr_loss": 0.4,
+        },
+    ]
+    assert history_series(history) == {
+        "classifier loss": {
+            "classifiers HR": ([1, 2], [2.5, 1.5]),
+            "classifiers LR": ([1, 2], [2.0, 1.0]),
+            "finetune HR": ([4], [0.4]),
+        },
+        "greedy policy's reward": {
+            "pretrain σ=0.5": ([3], [0.3]),
+            "pretrain σ=10": ([3], [-1.5]),
+            "finetune": ([4], [0.6]),
+        },
+        "greedy policy's patches kept": {"finetune": ([4], [8.5])},
+        "exploration alpha": {"pretrain σ=0.5": ([3], [0.8])},
+    }
+    # two seeds: the mean where both have a label at the same epochs; a label one seed lacks is left out
+    other = [dict(h) for h in history]
+    other[0]["hr_loss"], other[3]["greedy_reward"] = 3.5, 0.2
+    del other[2]["sigma10_greedy_reward"]
+    means = mean_curves([history, other])
+    assert means["classifier loss"]["classifiers HR"]["mean"] == [3.0, 1.5]
+    assert means["greedy policy's reward"]["finetune"] == {"epochs": [4], "seeds": [[0.6], [0.2]], "mean": [0.4]}
+    assert "pretrain σ=10" not in means["greedy policy's reward"]
+    plot_history(history, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    _state_with_history(tmp_path / "run", history)
+    assert read_history(tmp_path / "run") == history
+    with pytest.raises(FileNotFoundError, match="no_run/training_state.npz"):
+        read_history(tmp_path / "no_run")
+    np.savez(tmp_path / "run" / "training_state.npz", epoch=np.array(1))
+    with pytest.raises(ValueError, match="holds no history"):
+        read_history(tmp_path / "run")
 
 
 def test_seed_summary_hand_values(tmp_path):
     """Two seeds' results: the means, gains and the curve by hand; the script's table and files; a missing
     results file is a one-line error."""
-    import json
     import subprocess
     import sys
 
     from conftest import REPO
 
-    a = _results(0, 97.0, (96.0, 7.0, 60.0), [(0.5, 90.0, 5.0, 50.0), (2.0, 95.0, 8.0, 70.0)])
-    b = _results(1, 98.0, (97.0, 8.0, 70.0), [(0.5, 92.0, 6.0, 52.0), (2.0, 96.0, 9.0, 72.0)])
-    for name, r in (("s0", a), ("s1", b)):
+    a = _results(0, 97.0, (96.0, 7.0, 60.0), [(0.5, 90.0, 5.0, 50.0), (2.0, 95.0, 8.0, 70.0)], own_hr=99.0)
+    b = _results(1, 98.0, (97.0, 8.0, 70.0), [(0.5, 92.0, 6.0, 52.0), (2.0, 96.0, 9.0, 72.0)], own_hr=98.0)
+    for name, r, reward in (("s0", a, 0.2), ("s1", b, 0.4)):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "results.json").write_text(json.dumps(r))
+        history = [
+            {"epoch": 1, "stage": "classifiers", "stage_epoch": 1, "hr_loss": 1.0, "lr_loss": 2.0},
+            {"epoch": 2, "stage": "finetune", "stage_epoch": 1, "greedy_reward": reward, "greedy_patches": 8.0},
+        ]
+        _state_with_history(tmp_path / name / "models", history)
+        (tmp_path / name / "results.json").write_text(json.dumps({**r, "model_dir": str(tmp_path / name / "models")}))
     proc = subprocess.run(
         [
             sys.executable,
@@ -296,8 +369,34 @@ def test_seed_summary_hand_values(tmp_path):
         {"sigma": 0.5, "seeds": 2, "mean_patches": 5.5, "accuracy": 91.0, "accuracy_std": 1.0, "random_accuracy": 51.0},
         {"sigma": 2.0, "seeds": 2, "mean_patches": 8.5, "accuracy": 95.5, "accuracy_std": 0.5, "random_accuracy": 71.0},
     ]
-    assert "| **finetuned** | **mean** | **7.50** | **96.50** | 65.00 | +31.50 | 1.00 |" in proc.stdout
+    assert f["gap_to_own_hr_all_patches"] == [3.0, 1.0] and f["gap_to_own_hr_all_patches_mean"] == 2.0
+    assert "| **finetuned** | **mean** | **7.50** | **96.50** | 65.00 | +31.50 | 1.00 | 2.00 |" in proc.stdout
     assert (tmp_path / "out" / "accuracy_vs_patches_seeds.png").stat().st_size > 0
+    # the learning curves: each seed's history from the run folder its results name, and their mean by hand
+    curves = s["learning_curves"]
+    assert s["learning_curves_missing"] == []
+    assert curves["greedy policy's reward"]["finetune"] == {"epochs": [2], "seeds": [[0.2], [0.4]], "mean": [0.3]}
+    assert curves["classifier loss"]["classifiers LR"]["mean"] == [2.0]
+    assert (tmp_path / "out" / "training_curves_seeds.png").stat().st_size > 0
+    # a run folder without a history: the table still comes, the curves are left out with a warning
+    (tmp_path / "s1" / "models" / "training_state.npz").unlink()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "patchdrop_seeds.py"),
+            str(tmp_path / "s0"),
+            str(tmp_path / "s1"),
+            "--output",
+            str(tmp_path / "out2"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=str(REPO),
+        timeout=120,
+    )
+    assert proc.returncode == 0 and "warning: no learning curves:" in proc.stderr and "training_state" in proc.stderr
+    assert json.loads((tmp_path / "out2" / "seeds.json").read_text())["learning_curves"] is None
+    assert not (tmp_path / "out2" / "training_curves_seeds.png").exists()
     proc = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "patchdrop_seeds.py"), str(tmp_path / "none")],
         capture_output=True,

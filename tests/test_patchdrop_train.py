@@ -84,6 +84,7 @@ def test_one_run_equals_stage_by_stage_runs(pretrained, tmp_path):
     history = json.loads(str(np.load(run / "training_state.npz")["history"]))
     assert [(h["epoch"], h["stage"], h["stage_epoch"]) for h in history] == [(1, "classifiers", 1), (2, "pretrain", 1)]
     assert (run / "tensorboard").is_dir() and (run / "config.json").is_file()
+    assert (run / "training_curves.png").read_bytes()[:4] == b"\x89PNG"  # the learning curves, after every epoch
 
 
 def test_resume_continues_after_finished_stages_then_test(pretrained, tmp_path):

@@ -373,6 +373,17 @@ class Runner:
         return int(data["epoch"]), json.loads(str(data["history"]))
 
 
+def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The per-epoch history of the run in ``run_dir`` (its run state's ``history``: one dict per finished epoch,
+    what the epoch's log line and TensorBoard scalars showed). A missing or damaged state file is one line naming
+    it (:func:`~zoomrl.core.checkpoint.read_state`); a state without a history is a :class:`ValueError`."""
+    path = Path(run_dir) / STATE_FILE
+    data = read_state(path)
+    if "history" not in data:
+        raise ValueError(f"{path}: holds no history (saved before the run driver; train the run again)")
+    return list(json.loads(str(data["history"])))
+
+
 def rewind_run(
     run_dir: Path, epoch: int, write_weights: Callable[[Path], None], state: Mapping[str, np.ndarray] | None = None
 ) -> None:
@@ -408,6 +419,7 @@ __all__ = [
     "Trainee",
     "check_meta",
     "check_resume_config",
+    "read_history",
     "rewind_run",
     "sigterm_as_interrupt",
 ]

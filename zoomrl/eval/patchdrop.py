@@ -5,12 +5,19 @@ and several seeds' ``patchdrop test`` results side by side: each seed and their 
 patches curve over sigma (stage 2's policies) with the random-sampling curve beside it.
 
 ``python scripts/patchdrop_seeds.py RESULTS_DIR ... [--output DIR]`` (each ``RESULTS_DIR`` holds one seed's
-``results.json``) prints a Markdown table and writes ``seeds.json`` and ``accuracy_vs_patches_seeds.png``.
+``results.json``) prints a Markdown table and writes ``seeds.json`` and ``accuracy_vs_patches_seeds.png``, and
+``training_curves_seeds.png`` from the runs' histories (each seed thin, the mean thick).
+
+Learning curves: :func:`history_series` reads a run's per-epoch history (the run driver's, one entry per epoch of
+every stage) into the panels of :func:`plot_history` (the run's ``training_curves.png``, written after every
+epoch): the classifiers' losses, the greedy policies' reward and patches kept, and the exploration alpha.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +157,10 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
         per = {f: [row[f] for row in rows] for f in ("accuracy", "mean_patches", "random_accuracy")}
         per["gain_over_random"] = [a - b for a, b in zip(per["accuracy"], per["random_accuracy"])]
         per["gap_to_hr"] = [h - a for h, a in zip(out["hr_accuracy"], per["accuracy"])]
+        if all("hr_all_patches_accuracy" in row for row in rows):  # the stricter reference: the row's own HR
+            per["gap_to_own_hr_all_patches"] = [
+                row["hr_all_patches_accuracy"] - a for row, a in zip(rows, per["accuracy"])
+            ]
         out[key] = {f: [round(v, 3) for v in vs] for f, vs in per.items()}
         out[key].update({f"{f}_mean": _mean(vs) for f, vs in per.items()})
     curves = [r.get("policy_curve") or [] for r in results]
@@ -173,27 +184,30 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
 def table(summary: dict[str, Any]) -> str:
     """A Markdown table: one line per seed and the mean, per row of :data:`ROWS`."""
     lines = [
-        "| model | seed | patches kept (of 16) | accuracy | random, same budget | gain over random | gap to HR |",
-        "|---|---|---|---|---|---|---|",
+        "| model | seed | patches kept (of 16) | accuracy | random, same budget | gain over random | gap to HR "
+        "(stage 1) | gap to own HR, all patches |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for key in ROWS:
         if key not in summary:
             continue
         row = summary[key]
+        own = row.get("gap_to_own_hr_all_patches")
         for i, seed in enumerate(summary["seeds"]):
             lines.append(
                 f"| {key} | {seed} | {row['mean_patches'][i]:.2f} | {row['accuracy'][i]:.2f} | "
                 f"{row['random_accuracy'][i]:.2f} | {row['gain_over_random'][i]:+.2f} | "
-                f"{row['gap_to_hr'][i]:.2f} |"
+                f"{row['gap_to_hr'][i]:.2f} | {f'{own[i]:.2f}' if own else '-'} |"
             )
+        own_mean = f"{row['gap_to_own_hr_all_patches_mean']:.2f}" if own else "-"
         lines.append(
             f"| **{key}** | **mean** | **{row['mean_patches_mean']:.2f}** | **{row['accuracy_mean']:.2f}** | "
             f"{row['random_accuracy_mean']:.2f} | {row['gain_over_random_mean']:+.2f} | "
-            f"{row['gap_to_hr_mean']:.2f} |"
+            f"{row['gap_to_hr_mean']:.2f} | {own_mean} |"
         )
     lines.append(
-        f"| HR classifier, all patches | {', '.join(map(str, summary['seeds']))} | 16 | "
-        f"{summary['hr_accuracy_mean']:.2f} ({', '.join(f'{v:.2f}' for v in summary['hr_accuracy'])}) | | | |"
+        f"| HR classifier (stage 1), all patches | {', '.join(map(str, summary['seeds']))} | 16 | "
+        f"{summary['hr_accuracy_mean']:.2f} ({', '.join(f'{v:.2f}' for v in summary['hr_accuracy'])}) | | | | |"
     )
     if summary["curve"]:
         lines += [
@@ -282,11 +296,153 @@ def plot_run(results: dict[str, Any], path: Path) -> None:
     save(fig, ax, results["patches"], path)
 
 
-def run_summary(folders: list[str], output_dir: str | Path) -> dict[str, Any]:
+def run_summary(
+    folders: list[str], output_dir: str | Path, model_dirs: Sequence[str | Path] | None = None
+) -> dict[str, Any]:
+    """The seeds' table, curve over sigma and learning curves (``seeds.json``, ``accuracy_vs_patches_seeds.png``,
+    ``training_curves_seeds.png``). ``model_dirs``: each seed's run folder, for its history (default: the
+    ``model_dir`` its ``results.json`` names); a seed without a readable history is listed in
+    ``learning_curves_missing`` and the learning curves are left out."""
+    from zoomrl.core.checkpoint import FileDamagedError
+    from zoomrl.core.runner import read_history
+
     results = [load_results(f) for f in folders]
+    if model_dirs is not None and len(model_dirs) != len(results):
+        raise ValueError(f"--models: {len(model_dirs)} folders for {len(results)} results folders (one per seed)")
     summary = summarize(results)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    dirs = list(model_dirs) if model_dirs is not None else [r.get("model_dir") for r in results]
+    histories, missing = [], []
+    for d, r in zip(dirs, results):
+        try:
+            if not d:
+                raise ValueError(f"{r['_path']}: names no model_dir")
+            histories.append(read_history(d))
+        except (OSError, ValueError, FileDamagedError) as exc:
+            missing.append(str(exc))
+    summary["learning_curves_missing"] = missing
+    summary["learning_curves"] = mean_curves(histories) if not missing else None
     write_json(output_dir / "seeds.json", summary)
     plot_seeds(summary, results, output_dir / "accuracy_vs_patches_seeds.png")
+    if summary["learning_curves"]:
+        plot_seed_curves(summary["learning_curves"], output_dir / "training_curves_seeds.png")
     return summary
+
+
+_HISTORY_PANELS = {
+    "hr_loss": "classifier loss",
+    "lr_loss": "classifier loss",
+    "greedy_reward": "greedy policy's reward",
+    "greedy_patches": "greedy policy's patches kept",
+    "alpha": "exploration alpha",
+}
+"""The history keys drawn (after a ``sigma<s>_`` prefix, stage 2's one policy per penalty) and their panel."""
+_SIGMA_KEY = re.compile(r"^sigma([^_]+)_(.+)$")
+
+Series = dict[str, dict[str, tuple[list[int], list[float]]]]
+"""``{panel: {label: (run epochs, values)}}``."""
+
+
+def history_series(history: Sequence[Mapping[str, Any]]) -> Series:
+    """A run's history as ``{panel: {label: (run epochs, values)}}``: each of :data:`_HISTORY_PANELS`' keys, labelled
+    by its stage, stage 2's penalty (``pretrain σ=0.5``) and, for losses, the classifier (``classifiers HR``,
+    ``finetune HR``); panels without a value are left out."""
+    out: Series = {panel: {} for panel in dict.fromkeys(_HISTORY_PANELS.values())}
+    for i, row in enumerate(history):
+        epoch, stage = int(row.get("epoch", i + 1)), str(row.get("stage", "run"))
+        for key, value in row.items():
+            m = _SIGMA_KEY.match(key)
+            sigma, name = (m.group(1), m.group(2)) if m else (None, key)
+            panel = _HISTORY_PANELS.get(name)
+            if panel is None or value is None:
+                continue
+            label = stage + (f" σ={sigma}" if sigma else "") + {"hr_loss": " HR", "lr_loss": " LR"}.get(name, "")
+            xs, ys = out[panel].setdefault(label, ([], []))
+            xs.append(epoch)
+            ys.append(float(value))
+    return {panel: series for panel, series in out.items() if series}
+
+
+def mean_curves(histories: Sequence[Sequence[Mapping[str, Any]]]) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """Several seeds' :func:`history_series` side by side: ``{panel: {label: {"epochs", "seeds", "mean"}}}`` for
+    each label every seed has at the same epochs (``seeds``: one list of values per seed)."""
+    per_seed = [history_series(h) for h in histories]
+    if not per_seed:
+        return {}
+    out: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for panel, series in per_seed[0].items():
+        for label, (epochs, _) in series.items():
+            if not all(s.get(panel, {}).get(label, ([], []))[0] == epochs for s in per_seed):
+                continue
+            values = [s[panel][label][1] for s in per_seed]
+            out.setdefault(panel, {})[label] = {
+                "epochs": list(epochs),
+                "seeds": values,
+                "mean": [round(float(v), 4) for v in np.mean(values, axis=0)],
+            }
+    return out
+
+
+def _stage_bounds(history: Sequence[Mapping[str, Any]]) -> list[tuple[int, str]]:
+    """``(first run epoch, stage)`` of each stage of the history, in order."""
+    bounds: list[tuple[int, str]] = []
+    for i, row in enumerate(history):
+        stage = str(row.get("stage", ""))
+        if not bounds or bounds[-1][1] != stage:
+            bounds.append((int(row.get("epoch", i + 1)), stage))
+    return bounds
+
+
+def _curve_figure(panels: Sequence[str]) -> tuple[Any, list[Any]]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10.0, 7.0), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = [fig.add_subplot(2, 2, i + 1) for i in range(len(panels))]
+    for ax, panel in zip(axes, panels):
+        ax.set_title(panel, fontsize=10)
+        ax.set_xlabel("run epoch")
+        ax.grid(alpha=0.3)
+    return fig, axes
+
+
+def _save_figure(fig: Any, path: Path) -> None:
+    from zoomrl.core.io import atomic_path
+
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
+
+
+def plot_history(history: Sequence[Mapping[str, Any]], path: str | Path, title: str = "") -> None:
+    """A run's learning curves (:func:`history_series`), one panel each, the stages' starts as dotted lines."""
+    series = history_series(history)
+    if not series:
+        return
+    fig, axes = _curve_figure(list(series))
+    for ax, curves in zip(axes, series.values()):
+        for label, (xs, ys) in curves.items():
+            ax.plot(xs, ys, ".-" if len(xs) < 40 else "-", label=label)
+        for epoch, stage in _stage_bounds(history):
+            ax.axvline(epoch - 0.5, color="grey", linestyle=":", linewidth=0.8)
+            ax.text(epoch - 0.4, 1.0, stage, transform=ax.get_xaxis_transform(), fontsize=6, va="top", color="grey")
+        ax.legend(fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title)
+    _save_figure(fig, Path(path))
+
+
+def plot_seed_curves(curves: Mapping[str, Mapping[str, Mapping[str, list[float]]]], path: Path) -> None:
+    """:func:`mean_curves`: each seed's curve thin, the mean thick, one colour per label."""
+    fig, axes = _curve_figure(list(curves))
+    for ax, labels in zip(axes, curves.values()):
+        for j, (label, c) in enumerate(labels.items()):
+            colour = f"C{j % 10}"
+            for values in c["seeds"]:
+                ax.plot(c["epochs"], values, "-", color=colour, alpha=0.3, linewidth=0.8)
+            n = len(c["seeds"])
+            ax.plot(c["epochs"], c["mean"], "-", color=colour, linewidth=2, label=f"{label} (mean of {n})")
+        ax.legend(fontsize=7, loc="best")
+    _save_figure(fig, path)

@@ -25,8 +25,9 @@ class PatchDropTrainee(Trainee):
 
     metric = "none"
 
-    def __init__(self, cfg: PatchDropConfig, data: tuple[np.ndarray, np.ndarray]) -> None:
+    def __init__(self, cfg: PatchDropConfig, data: tuple[np.ndarray, np.ndarray], run_dir: Path | None = None) -> None:
         self.cfg, (self.images, self.labels) = cfg, data
+        self.run_dir = run_dir  # where training_curves.png goes after every epoch (None: not drawn)
         self.meta = {"family": "patchdrop", "dataset": cfg.dataset}
         self.final: dict[str, list[np.ndarray]] = {}  # the finished stages' networks, by group
         self.finished: list[str] = []
@@ -79,6 +80,14 @@ class PatchDropTrainee(Trainee):
         current = st.stage_groups(self.stage, self.agents) if self.stage else {}
         st.write_groups(path, {**self.final, **current}, self.finished)
 
+    def after_save(self, history: Any) -> None:
+        """The run's learning curves so far (``training_curves.png``: every stage's losses, greedy reward, patches
+        kept and alpha against the run epoch, :func:`zoomrl.eval.patchdrop.plot_history`)."""
+        if self.run_dir is not None:
+            from zoomrl.eval.patchdrop import plot_history
+
+            plot_history(history, self.run_dir / "training_curves.png", f"PatchDrop ({self.cfg.preset})")
+
     def load_weights(self, path: Path) -> None:
         try:
             self.loaded, self.finished = st.read_groups(path)
@@ -125,7 +134,7 @@ def train(
         st.continue_run(model_dir, cfg, saved, latest, stage, retrain)
         data = load_for(cfg, "train")
         log(f"data: {cfg.dataset}, {len(data[0])} training images of {data[0].shape[1:]}")
-        return PatchDropTrainee(cfg, data)
+        return PatchDropTrainee(cfg, data, model_dir)
 
     runner = Runner(
         model_dir,
