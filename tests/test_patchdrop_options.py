@@ -217,10 +217,10 @@ def test_command_line_epochs_error_is_one_line(tmp_path, capsys):
 def test_presets_keep_their_values_and_fast2_turns_the_options_on():
     for name in ("paper", "fast", "tiny"):
         c = make_config(name)
-        assert c.classifier_mask_max == 0 and c.alpha_final == 0, name
+        assert c.classifier_mask_max == 0 and c.alpha_final == 0 and c.precise_bn is False, name
     assert "classifier_mask_max" not in PRESETS["fast"] and "alpha_final" not in PRESETS["fast"]
     c = make_config("fast2")
-    assert c.classifier_mask_max == 0.75 and c.alpha_final == 0.95 and c.execution == "graph"
+    assert c.classifier_mask_max == 0.75 and c.alpha_final == 0.95 and c.execution == "graph" and c.precise_bn
     with pytest.raises(ConfigError, match="alpha_final"):
         make_config("fast", alpha_final=0.3)
     with pytest.raises(ConfigError, match="classifier_mask_max"):

@@ -355,6 +355,40 @@ class PatchDropAgent(BatchAgent):
             out["hr_loss"] = float(np.ravel(self.hr.train_on_batch(masked, labels))[0])
         return out
 
+    def recalibrate_batchnorm(self, images: np.ndarray, batch_size: int, seed: int) -> int:
+        """Precise BatchNorm statistics (:func:`zoomrl.agents.batchnorm.precise_batchnorm`) for every network the
+        configured stage trained, from one pass of whole batches over ``images`` (shuffled by ``seed``), each network
+        fed what the stage trained it on: the policy and the LR classifier the low-resolution images; the HR
+        classifier, in stage 1 the images with patches dropped at the drawn rates (``classifier_mask_max``; whole
+        ones without), in stage 3 the images masked by patches sampled from the (recalibrated) policy at the stage's
+        last alpha. Draws come from their own generator, so the agent's are left as they were. Returns the batches
+        used per network."""
+        from zoomrl.agents.batchnorm import precise_batchnorm
+
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(images))
+        starts = range(0, len(images) - batch_size + 1, batch_size)
+        n = 0
+        for name, net in self.trained.items():  # the policy first: stage 3's HR classifier sees its patches
+            batches = (images[order[i : i + batch_size]] for i in starts)
+            if name == "hr":
+                batches = (self._hr_training_inputs(x, rng) for x in batches)
+            else:
+                batches = (self.low_resolution(x) for x in batches)
+            n = precise_batchnorm(net, batches)
+        return n
+
+    def _hr_training_inputs(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """What the configured stage trains the HR classifier on, for ``images`` (draws from ``rng``)."""
+        if self.stage == "finetune":
+            probs = self.run("policy", self.low_resolution(images))
+            alpha = self.alpha_final if self.total_updates else self.alpha  # the stage's last update's
+            return pt.mask_patches(images, pt.sample_actions(pt.mix_probabilities(probs, alpha), rng), self.grid)
+        if self.mask_max > 0:
+            keep, _ = pt.random_patch_masks(len(images), self.patches, self.mask_max, rng)
+            return pt.mask_patches(images, keep, self.grid)
+        return images
+
     # -- state --------------------------------------------------------------------------------------------------
     def networks(self) -> dict[str, Any]:
         return {"policy": self.policy, "hr": self.hr, "lr": self.lr}

@@ -51,6 +51,12 @@ class PatchDropAgentConfig(ConfigBase):
     dropped and the policy learns to keep most of them."""
     augment: bool = True
     """CIFAR only: random 4-pixel shifts and horizontal flips in stage 1 (digit canvases are never flipped)."""
+    precise_bn: bool = False
+    """At the end of every stage, replace the BatchNorm moving statistics of the networks it trained with their
+    average over one pass of the training images, computed with the final weights ("precise BN",
+    :mod:`zoomrl.agents.batchnorm`). The moving averages lag behind weights that still move fast, and inference
+    mode (the test, and the HR classifier that rewards stage 2's policies) then runs another network than the one
+    trained. A stage-1 field: every later stage reads it too."""
     # -- stage 2: policy pre-training (HR classifier fixed) -----------------------------------------------------
     pretrain_epochs: int = 400
     pretrain_batch: int = 1024
@@ -153,6 +159,7 @@ STAGE_FIELDS = {
         "weight_decay",
         "classifier_mask_max",
         "augment",
+        "precise_bn",
     ),
     "pretrain": (
         "pretrain_epochs",

@@ -90,6 +90,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         **ADAM_CLASSIFIERS,
         "classifier_epochs": 10,
         "classifier_mask_max": 0.75,
+        "precise_bn": True,
         "pretrain_epochs": 12,
         "pretrain_batch": 128,
         "pretrain_lr": 5e-4,

@@ -64,12 +64,22 @@ class PatchDropTrainee(Trainee):
         }
         line = f"stage {k + 1} ({stage}) epoch {e}/{n}: " + ", ".join(f"{a} {b:g}" for a, b in summary.items())
         if e == n:  # the stage's networks are final: later stages start from them, testing reads them
+            if self.cfg.precise_bn:
+                self.precise_bn(k, stage)
+                line += "; BatchNorm statistics re-estimated with the final weights (precise_bn)"
             self.final.update(st.stage_groups(stage, self.agents))
             self.finished.append(stage)
             self.stage, self.agents = None, []
             line += f"; stage {k + 1} finished ({n} epochs on {len(self.images)} images)"
         self.next_epoch = epoch + 1
         return EpochResult({"epoch": epoch + 1, "stage": stage, "stage_epoch": e, **summary}, line)
+
+    def precise_bn(self, k: int, stage: str) -> None:
+        """Every agent's trained networks' BatchNorm statistics from one pass over the training images with the
+        final weights (:meth:`PatchDropAgent.recalibrate_batchnorm`), drawn from ``(seed, stage, agent)``."""
+        for j, agent in enumerate(self.agents):
+            seed = int(np.random.SeedSequence([self.cfg.seed, k + 1, j, 1]).generate_state(1)[0])
+            agent.recalibrate_batchnorm(self.images, self.cfg.stage_batch(stage), seed)
 
     def agent_epoch(self, agent: Any, stage: str, progress: Progress) -> dict[str, float]:
         flip = stage == "classifiers" and self.cfg.augment and self.cfg.dataset != "digits"
