@@ -6,7 +6,8 @@ Mutations tried by hand, and the test that caught each:
 
 * the momentum left at the layer's own (an exponential average, not the plain one): ``test_precise_batchnorm_...``;
 * the momenta not restored afterwards: ``test_precise_batchnorm_...``;
-* the trainee's call removed (``precise_bn`` read nowhere): ``test_stage_end_re_estimates_...``.
+* the trainee's call removed (``precise_bn`` read nowhere): ``test_stage_end_re_estimates_...``;
+* stage 3's HR inputs sampled at ``alpha`` instead of the stage's last (``alpha_final``): ``test_hr_classifier_...``.
 """
 
 import numpy as np
@@ -116,3 +117,33 @@ def _stem_statistics(net, weights, x):
         for j in range(3)
     )
     return (moving_mean, out.mean(axis=(0, 1, 2))), (moving_var, out.var(axis=(0, 1, 2)))
+
+
+def test_hr_classifier_is_recalibrated_on_what_its_stage_trained_it_on():
+    """The HR classifier's recalibration inputs: stage 1 with masking drops whole patches, 0 to round(16 x 0.75)
+    = 12 of them per image (whole images without masking); stage 3 keeps the patches sampled from the policy at
+    the stage's last alpha: a policy that keeps nothing (its sigmoid's bias at -30) keeps a patch with probability
+    1 - alpha_final = 0.05 after mixing, not 1 - alpha = 0.2 (1024 patches: 51 +- 7 expected)."""
+    from zoomrl.agents.patchdrop.agent import PatchDropAgent
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0.1, 1.0, size=(64, 32, 32, 1)).astype(np.float32)  # no pixel is 0 before masking
+
+    def kept(x):
+        patches = x.reshape(64, 4, 8, 4, 8).transpose(0, 1, 3, 2, 4).reshape(64, 16, 64)
+        zero, whole = (patches == 0).all(-1), (patches != 0).all(-1)
+        assert (zero | whole).all()  # whole patches only
+        return whole.sum(1)
+
+    cfg = make_config("tiny", classifier_mask_max=0.75, alpha_final=0.95)
+    agent = PatchDropAgent((32, 32, 1), 10, cfg)
+    agent.configure("classifiers")
+    counts = kept(agent._hr_training_inputs(images, np.random.default_rng(1)))
+    assert counts.min() >= 4 and counts.max() == 16 and counts.mean() < 12
+    agent.mask_max = 0.0
+    np.testing.assert_array_equal(agent._hr_training_inputs(images, np.random.default_rng(1)), images)
+    agent.configure("finetune")
+    agent.schedule(10)
+    bias = agent.policy.net.layers[-1]
+    bias.set_weights([bias.get_weights()[0], np.full(16, -30.0, np.float32)])
+    assert 30 <= kept(agent._hr_training_inputs(images, np.random.default_rng(2))).sum() <= 75
