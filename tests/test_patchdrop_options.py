@@ -336,6 +336,11 @@ def test_seed_summary_hand_values(tmp_path):
 
     from conftest import REPO
 
+    def seeds(*args):
+        """The script run from ``tmp_path`` (its folders given relative to it)."""
+        command = [sys.executable, str(REPO / "scripts" / "patchdrop_seeds.py"), *args]
+        return subprocess.run(command, capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
+
     a = _results(0, 97.0, (96.0, 7.0, 60.0), [(0.5, 90.0, 5.0, 50.0), (2.0, 95.0, 8.0, 70.0)], own_hr=99.0)
     b = _results(1, 98.0, (97.0, 8.0, 70.0), [(0.5, 92.0, 6.0, 52.0), (2.0, 96.0, 9.0, 72.0)], own_hr=98.0)
     for name, r, reward in (("s0", a, 0.2), ("s1", b, 0.4)):
@@ -346,20 +351,7 @@ def test_seed_summary_hand_values(tmp_path):
         ]
         _state_with_history(tmp_path / name / "models", history)
         (tmp_path / name / "results.json").write_text(json.dumps({**r, "model_dir": str(tmp_path / name / "models")}))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "scripts" / "patchdrop_seeds.py"),
-            str(tmp_path / "s0"),
-            str(tmp_path / "s1"),
-            "--output",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=str(REPO),
-        timeout=120,
-    )
+    proc = seeds("s0", "s1", "--output", "out")
     assert proc.returncode == 0, proc.stderr
     s = json.loads((tmp_path / "out" / "seeds.json").read_text())
     f = s["finetuned"]
@@ -380,30 +372,18 @@ def test_seed_summary_hand_values(tmp_path):
     assert (tmp_path / "out" / "training_curves_seeds.png").stat().st_size > 0
     # a run folder without a history: the table still comes, the curves are left out with a warning
     (tmp_path / "s1" / "models" / "training_state.npz").unlink()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "scripts" / "patchdrop_seeds.py"),
-            str(tmp_path / "s0"),
-            str(tmp_path / "s1"),
-            "--output",
-            str(tmp_path / "out2"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=str(REPO),
-        timeout=120,
-    )
+    proc = seeds("s0", "s1", "--output", "out2")
     assert proc.returncode == 0 and "warning: no learning curves:" in proc.stderr and "training_state" in proc.stderr
     assert json.loads((tmp_path / "out2" / "seeds.json").read_text())["learning_curves"] is None
     assert not (tmp_path / "out2" / "training_curves_seeds.png").exists()
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "patchdrop_seeds.py"), str(tmp_path / "none")],
-        capture_output=True,
-        text=True,
-        cwd=str(tmp_path),
-        timeout=120,
-    )
+    # --models: each seed's run folder in place of the one its results name (s0's twice: the mean is s0's own)
+    proc = seeds("s0", "s1", "--output", "out3", "--models", str(tmp_path / "s0" / "models"), "s0/models")
+    assert proc.returncode == 0, proc.stderr
+    mean = json.loads((tmp_path / "out3" / "seeds.json").read_text())["learning_curves"]
+    assert mean["greedy policy's reward"]["finetune"]["mean"] == [0.2]
+    proc = seeds("s0", "s1", "--models", "s0/models")
+    assert proc.returncode == 2 and "--models: 1 folders for 2 results folders" in proc.stderr
+    proc = seeds("none")
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "no such results file" in proc.stderr
     assert proc.stderr.count("\n") == 1
 
