@@ -249,16 +249,12 @@ def figure() -> tuple[Any, Any]:
 
 def save(fig: Any, ax: Any, patches: int, path: Path) -> None:
     """Axes labelled (accuracy against patches kept of ``patches``), legend, PNG written to a temporary name."""
-    from zoomrl.core.io import atomic_path
-
     ax.set_xlabel(f"mean patches sampled (of {patches})")
     ax.set_ylabel("test accuracy (%)")
     ax.set_xlim(-0.5, patches + 0.5)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
+    _save_figure(fig, path)
 
 
 def plot_seeds(summary: dict[str, Any], results: list[dict[str, Any]], path: Path) -> None:
