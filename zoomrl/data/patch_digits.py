@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from zoomrl.core.config import ConfigBase, require_choice, require_positive_int
+from zoomrl.core.config import ConfigBase, require_choice, require_finite, require_positive_int
 
 DATASETS = ("digits", "cifar10", "cifar100")
 SPLITS = ("train", "test")
@@ -208,6 +208,10 @@ class PatchDataConfig(ConfigBase):
     """Use only the first N training images (digits: digit images); 0 = all."""
     test_limit: int = 0
     """Use only the first N test images (digits: digit images); 0 = all."""
+    val_fraction: float = 0.0
+    """Hold out this share of the training images as the ``val`` split, where choices are made (the keep threshold
+    of ``--patch-budget``), never on ``test``; for digits whole digit images go (all their canvases), drawn with
+    ``data_seed``. 0 = no validation split: training sees every training image."""
 
     def validate(self) -> PatchDataConfig:
         super().validate()
@@ -216,17 +220,47 @@ class PatchDataConfig(ConfigBase):
             require_positive_int(name, getattr(self, name))
         for name in ("clutter", "data_seed", "train_limit", "test_limit"):
             require_positive_int(name, getattr(self, name), allow_zero=True)
+        require_finite("val_fraction", self.val_fraction, low=0.0, high=0.5)
         return self
 
 
+def held_out(groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of the images whose group (source image) is held out: ``round(fraction * groups)`` of the
+    distinct groups (at least 1 when ``fraction`` > 0), drawn with ``seed``; all canvases of a group go together, so
+    no digit image is seen in both splits."""
+    ids = np.unique(groups)
+    k = int(round(fraction * len(ids)))
+    if fraction > 0:
+        k = max(k, 1)
+    if k >= len(ids):
+        raise ValueError(f"val_fraction={fraction} leaves no training image ({len(ids)} source images)")
+    chosen = np.random.default_rng([seed, 7]).choice(ids, size=k, replace=False)
+    return np.isin(groups, chosen)
+
+
 def load_for(config: PatchDataConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """``split`` of the data a patchdrop configuration names (its dataset, limits and canvas settings)."""
-    limit = (config.train_limit if split == "train" else config.test_limit) or None
+    """``split`` (``train``, ``val`` or ``test``) of the data a patchdrop configuration names (its dataset, limits,
+    canvas settings and ``val_fraction``: ``train`` and ``val`` share the training images, :func:`held_out`)."""
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be train, val or test; received {split!r}")
+    source = "test" if split == "test" else "train"
+    limit = (config.test_limit if split == "test" else config.train_limit) or None
     if config.dataset != "digits":
-        return load_split(config.dataset, split, limit=limit)
-    per = config.train_per_digit if split == "train" else config.test_per_digit
-    canvas = {"canvas_size": config.canvas_size, "digit_size": config.digit_size, "clutter": config.clutter}
-    return load_split("digits", split, limit=limit, per_digit=per, seed=config.data_seed, **canvas)
+        x, y = load_split(config.dataset, source, limit=limit)
+        per = 1
+    else:
+        per = config.test_per_digit if split == "test" else config.train_per_digit
+        canvas = {"canvas_size": config.canvas_size, "digit_size": config.digit_size, "clutter": config.clutter}
+        x, y = load_split("digits", source, limit=limit, per_digit=per, seed=config.data_seed, **canvas)
+    if split == "test":
+        return x, y
+    if split == "val" and not config.val_fraction:
+        raise ValueError("this run has no validation split (val_fraction = 0)")
+    if not config.val_fraction:
+        return x, y
+    mask = held_out(np.arange(len(x)) // per, config.val_fraction, config.data_seed)
+    keep = mask if split == "val" else ~mask
+    return x[keep], y[keep]
 
 
 def augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:

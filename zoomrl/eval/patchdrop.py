@@ -25,7 +25,9 @@ import numpy as np
 
 from zoomrl.core.io import write_json
 
-ROWS = ("finetuned", "two_stream")
+ROWS = ("finetuned", "finetuned_budget", "two_stream")
+"""The policies' rows of a test's results: the fine-tuned policy (greedy, keep ``p >= 0.5``), the same policy at the
+keep threshold chosen on the validation split for ``--patch-budget`` patches, and the two-stream one."""
 
 
 def draw(
@@ -97,8 +99,9 @@ def summary_line(results: dict[str, Any]) -> str:
     for key in ROWS:
         if results.get(key):
             r = results[key]
+            at = f" at threshold {r['threshold']:g} (chosen on val for <= {r['budget']:g})" if "threshold" in r else ""
             line += (
-                f"; {key} {r['accuracy']}% with {r['mean_patches']:.2f}/{results['patches']} patches "
+                f"; {key} {r['accuracy']}% with {r['mean_patches']:.2f}/{results['patches']} patches{at} "
                 f"(random {r['random_accuracy']}%)"
             )
     return line
@@ -257,6 +260,14 @@ def save(fig: Any, ax: Any, patches: int, path: Path) -> None:
     _save_figure(fig, path)
 
 
+MARKERS = (
+    ("finetuned", "*", "PatchDrop (stage 3)"),
+    ("finetuned_budget", "P", "PatchDrop (stage 3), threshold chosen on val for the budget"),
+    ("two_stream", "D", "two-stream (stage 4)"),
+)
+"""Each policy row's marker and legend in the accuracy-against-patches plots."""
+
+
 def plot_seeds(summary: dict[str, Any], results: list[dict[str, Any]], path: Path) -> None:
     """Each seed's stage-2 curve (thin), their mean (thick) and the random-sampling curve beside it; the
     fine-tuned policies as stars."""
@@ -266,10 +277,11 @@ def plot_seeds(summary: dict[str, Any], results: list[dict[str, Any]], path: Pat
         ax.plot([p["mean_patches"] for p in c], [p["accuracy"] for p in c], "-", color="tab:blue", alpha=0.25)
     if summary["curve"]:
         curve(ax, summary["curve"], f"policy (stage 2), mean of {len(results)} seeds", color="tab:blue")
-    if "finetuned" in summary:
-        f = summary["finetuned"]
-        ax.plot(f["mean_patches"], f["accuracy"], "*", color="tab:red", markersize=10, label="PatchDrop (stage 3)")
-        ax.plot(f["mean_patches"], f["random_accuracy"], "*", color="grey", markersize=7, alpha=0.6)
+    for (key, marker, text), color in zip(MARKERS[:2], ("tab:red", "tab:green")):
+        if key in summary:
+            f = summary[key]
+            ax.plot(f["mean_patches"], f["accuracy"], marker, color=color, markersize=10, label=text)
+            ax.plot(f["mean_patches"], f["random_accuracy"], marker, color="grey", markersize=7, alpha=0.6)
     hr = summary["hr_accuracy_mean"]
     ax.axhline(hr, color="black", linewidth=0.8, linestyle="--", label="HR classifier, all 16 patches")
     save(fig, ax, 16, path)
@@ -280,7 +292,7 @@ def plot_run(results: dict[str, Any], path: Path) -> None:
     fig, ax = figure()
     if results.get("policy_curve"):
         curve(ax, results["policy_curve"], "policy (stage 2)")
-    for key, marker, text in (("finetuned", "*", "PatchDrop (stage 3)"), ("two_stream", "D", "two-stream (stage 4)")):
+    for key, marker, text in MARKERS:
         if results.get(key):
             r = results[key]
             ax.plot([r["mean_patches"]], [r["accuracy"]], marker, markersize=11, label=text)

@@ -274,12 +274,13 @@ class PatchDropAgent(BatchAgent):
         """The policy's keep-probabilities ``(B, P)`` for HR ``images`` (seen at low resolution)."""
         return self.run("policy", self.low_resolution(images))
 
-    def act(self, observations: np.ndarray, explore: bool = False) -> np.ndarray:
-        """Patches to keep ``(B, P)``: greedy, or sampled from the mixed probabilities when ``explore``."""
+    def act(self, observations: np.ndarray, explore: bool = False, threshold: float = 0.5) -> np.ndarray:
+        """Patches to keep ``(B, P)``: greedy (``p >= threshold``), or sampled from the mixed probabilities when
+        ``explore``."""
         probs = self.probabilities(observations)
         if explore:
             return pt.sample_actions(pt.mix_probabilities(probs, self.alpha), self.rng)
-        return pt.greedy_actions(probs)
+        return pt.greedy_actions(probs, threshold)
 
     def hr_scores(self, images: np.ndarray, actions: np.ndarray | None = None) -> np.ndarray:
         """HR class probabilities of ``images`` with only ``actions``' patches kept (all when None)."""

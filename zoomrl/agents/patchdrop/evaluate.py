@@ -6,13 +6,28 @@ pictures, tables and targets are plain NumPy in :mod:`zoomrl.eval.patchdrop`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from zoomrl.agents.patchdrop import patches as pt
 from zoomrl.agents.patchdrop.stages import model_after
+
+THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(1, 20))
+"""Keep thresholds :func:`pick_threshold` chooses among: 0.05, 0.10, ..., 0.95."""
+
+
+def pick_threshold(curve: Sequence[Mapping[str, Any]], budget: float) -> dict[str, Any]:
+    """The point of a validation ``curve`` (rows of ``threshold``, ``accuracy``, ``mean_patches``) with the highest
+    accuracy among those keeping at most ``budget`` patches on average, ties to the fewer patches; when none
+    does, the one keeping the fewest. The test split never takes part: it would choose on what it reports."""
+    if not curve:
+        raise ValueError("no threshold to choose from")
+    fits = [p for p in curve if p["mean_patches"] <= budget]
+    if not fits:
+        return dict(min(curve, key=lambda p: (p["mean_patches"], -p["accuracy"])))
+    return dict(max(fits, key=lambda p: (p["accuracy"], -p["mean_patches"])))
 
 
 def _chunks(n: int, size: int) -> Iterator[slice]:
@@ -30,8 +45,10 @@ def lr_scores(agent: Any, images: np.ndarray, batch: int) -> np.ndarray:
     return np.concatenate([agent.lr_scores(images[s]) for s in _chunks(len(images), batch)])
 
 
-def greedy(agent: Any, images: np.ndarray, batch: int) -> np.ndarray:
-    return np.concatenate([agent.act(images[s], explore=False) for s in _chunks(len(images), batch)])
+def greedy(agent: Any, images: np.ndarray, batch: int, threshold: float = 0.5) -> np.ndarray:
+    return np.concatenate(
+        [agent.act(images[s], explore=False, threshold=threshold) for s in _chunks(len(images), batch)]
+    )
 
 
 def accuracy(pred: np.ndarray, labels: np.ndarray) -> float:
@@ -46,9 +63,11 @@ def evaluate_policy(
     draws: int,
     rng: np.random.Generator,
     two_stream: bool = False,
+    threshold: float = 0.5,
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """The greedy policy's accuracy and mean patches, and random sampling at the same per-image counts."""
-    actions = greedy(agent, images, batch)
+    """The greedy policy's (keep ``p >= threshold``) accuracy and mean patches, and random sampling at the same
+    per-image counts."""
+    actions = greedy(agent, images, batch, threshold)
     lr = lr_scores(agent, images, batch) if two_stream else None
 
     def predict(acts: np.ndarray) -> np.ndarray:
@@ -65,6 +84,50 @@ def evaluate_policy(
         "random_accuracy_draws": rand,
     }
     return row, actions
+
+
+def threshold_curve(
+    agent: Any, images: np.ndarray, labels: np.ndarray, batch: int, thresholds: tuple[float, ...] = THRESHOLDS
+) -> list[dict[str, Any]]:
+    """The greedy policy at each keep threshold: accuracy and mean patches on ``images`` (one policy pass)."""
+    probs = np.concatenate([agent.probabilities(images[s]) for s in _chunks(len(images), batch)])
+    rows = []
+    for t in thresholds:
+        acts = pt.greedy_actions(probs, t)
+        rows.append(
+            {
+                "threshold": float(t),
+                "accuracy": accuracy(hr_scores(agent, images, acts, batch).argmax(1), labels),
+                "mean_patches": round(float(acts.sum(axis=1).mean()), 3),
+            }
+        )
+    return rows
+
+
+def budget_row(
+    agent: Any,
+    val: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    budget: float,
+    batch: int,
+    draws: int,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
+    """The policy at the keep threshold chosen on the ``val`` images for at most ``budget`` patches on average
+    (:func:`pick_threshold`), scored on ``test`` like :func:`evaluate_policy`; the row holds
+    the threshold, the budget and the validation curve it was chosen from."""
+    val_curve = threshold_curve(agent, *val, batch)
+    choice = pick_threshold(val_curve, budget)
+    row, _ = evaluate_policy(agent, *test, batch, draws, rng, threshold=choice["threshold"])
+    row.update(
+        budget=float(budget),
+        threshold=choice["threshold"],
+        val_accuracy=choice["accuracy"],
+        val_mean_patches=choice["mean_patches"],
+        val_images=int(len(val[0])),
+        val_curve=val_curve,
+    )
+    return row
 
 
 def classifier_rows(agent: Any, images: np.ndarray, labels: np.ndarray, batch: int) -> dict[str, Any]:
@@ -91,10 +154,13 @@ def evaluate_stages(
     data: tuple[np.ndarray, np.ndarray, int],
     rng: np.random.Generator,
     step: Callable[[], Any],
+    val: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[dict[str, Any], tuple[Any, np.ndarray, bool] | None]:
     """Every finished stage's model on ``data`` (images, labels, classes) in this order, ``rng`` drawing the random
-    baselines: the classifiers' rows, the stage-2 curve, the fine-tuned and two-stream rows; ``step`` after each
-    model. Returns the rows and the last model scored as ``(agent, its greedy actions, two-stream)``."""
+    baselines: the classifiers' rows, the stage-2 curve, the fine-tuned row (and, given the ``val`` split and a
+    ``patch_budget``, the fine-tuned policy at the threshold chosen on ``val``: :func:`budget_row`) and the
+    two-stream row; ``step`` after each model. Returns the rows and the last model scored as ``(agent, its greedy
+    actions, two-stream)``."""
     images, labels, classes = data
     batch, draws = config.eval_batch, config.random_draws
 
@@ -123,5 +189,8 @@ def evaluate_stages(
             row["hr_all_patches_accuracy"] = accuracy(hr_scores(agent, images, None, batch).argmax(1), labels)
             results[key] = row
             final = (agent, acts, stage == "two_stream")
+            if stage == "finetune" and val is not None and config.patch_budget:
+                budget = budget_row(agent, val, (images, labels), config.patch_budget, batch, draws, rng)
+                results["finetuned_budget"] = {**budget, "hr_all_patches_accuracy": row["hr_all_patches_accuracy"]}
             step()
     return results, final

@@ -44,9 +44,10 @@ def mix_probabilities(probs: np.ndarray, alpha: float) -> np.ndarray:
     return alpha * probs + (1.0 - alpha) * (1.0 - probs)
 
 
-def greedy_actions(probs: np.ndarray) -> np.ndarray:
-    """The greedy policy: keep patch ``k`` when ``p_k >= 0.5``; ``(B, P)`` float32 0/1."""
-    return (np.asarray(probs) >= 0.5).astype(np.float32)
+def greedy_actions(probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """The greedy policy: keep patch ``k`` when ``p_k >= threshold`` (the paper's 0.5; a higher one keeps fewer
+    patches, the operating point ``--patch-budget`` picks); ``(B, P)`` float32 0/1."""
+    return (np.asarray(probs) >= threshold).astype(np.float32)
 
 
 def sample_actions(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -13,7 +13,7 @@ import dataclasses
 from typing import Any
 
 from zoomrl.agents.patchdrop.config import PatchDropAgentConfig
-from zoomrl.core.config import ConfigError, require_positive_int
+from zoomrl.core.config import ConfigError, require_finite, require_positive_int
 from zoomrl.data.patch_digits import PatchDataConfig
 
 
@@ -32,6 +32,10 @@ class PatchDropConfig(PatchDropAgentConfig, PatchDataConfig):
     """Random-sampling baseline: draws averaged per test image."""
     max_pictures: int = 16
     """--bool-draw: pictures written at most."""
+    patch_budget: float = 0.0
+    """The test also scores the fine-tuned policy at the keep threshold (0.05 to 0.95; the greedy policy's is 0.5)
+    that is most accurate on the validation split while keeping at most this many patches on average there (the
+    ``finetuned_budget`` row); needs ``val_fraction`` > 0. 0 = off."""
 
     def validate(self) -> PatchDropConfig:
         super().validate()
@@ -40,6 +44,12 @@ class PatchDropConfig(PatchDropAgentConfig, PatchDataConfig):
         for name in ("eval_batch", "random_draws"):
             require_positive_int(name, getattr(self, name))
         require_positive_int("max_pictures", self.max_pictures, allow_zero=True)
+        require_finite("patch_budget", self.patch_budget, low=0.0, high=float(self.grid**2))
+        if self.patch_budget and not self.val_fraction:
+            raise ConfigError(
+                f"patch_budget={self.patch_budget:g} is chosen on the validation split: it needs val_fraction > 0 "
+                "(a run trained without one has none)"
+            )
         if self.dataset == "digits":
             if self.canvas_size < self.digit_size or self.canvas_size % self.grid or self.canvas_size % self.lr_size:
                 raise ConfigError(
@@ -53,7 +63,7 @@ class PatchDropConfig(PatchDropAgentConfig, PatchDataConfig):
         return self
 
 
-TEST_FIELDS = ("eval_batch", "random_draws", "max_pictures")
+TEST_FIELDS = ("eval_batch", "random_draws", "max_pictures", "patch_budget")
 """What testing may set anew (the rest is the saved run's)."""
 
 
@@ -99,6 +109,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "finetune_epochs": 10,
         "finetune_lr": 3e-4,
         "two_stream_epochs": 2,
+        # a tenth of the training digits held out, where the test picks the keep threshold for at most 8 patches
+        "val_fraction": 0.1,
+        "patch_budget": 8.0,
     },
     # fast's penalties and learning rates of stage 2 on 32 digit images, ResNet-8s of width 4, eager
     "tiny": {

@@ -42,8 +42,9 @@ def run_test(
     t0 = time.perf_counter()
     images, labels = load_for(cfg, "test")
     data = (images, labels, NUM_CLASSES[cfg.dataset])
+    val = load_for(cfg, "val") if cfg.patch_budget and "finetune" in finished else None
     with tqdm(total=len(evaluation_steps(cfg, finished)), desc="test", disable=quiet, unit="model") as bar:
-        rows, final = evaluate_stages(cfg, groups, finished, data, rng, bar.update)
+        rows, final = evaluate_stages(cfg, groups, finished, data, rng, bar.update, val=val)
     results: dict[str, Any] = {
         "dataset": cfg.dataset,
         "test_images": int(len(images)),
@@ -55,6 +56,9 @@ def run_test(
     }
     if results.get("finetuned"):
         results["targets"] = targets(results["finetuned"], results["hr_classifier"]["accuracy"], rows["patches"])
+    if results.get("finetuned_budget"):
+        hr = results["hr_classifier"]["accuracy"]
+        results["targets_budget"] = targets(results["finetuned_budget"], hr, rows["patches"])
     output_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(output_dir / "config.json")
     plot_run(results, output_dir / "accuracy_vs_patches.png")
