@@ -89,6 +89,7 @@ def test_one_run_equals_stage_by_stage_runs(pretrained, tmp_path):
 
 def test_resume_continues_after_finished_stages_then_test(pretrained, tmp_path):
     from zoomrl.agents.patchdrop.agent import PatchDropAgent, forward
+    from zoomrl.agents.patchdrop.evaluate import THRESHOLDS, pick_threshold
     from zoomrl.data.patch_digits import load_for
     from zoomrl.experiments.patchdrop.test import run_test
 
@@ -127,6 +128,27 @@ def test_resume_continues_after_finished_stages_then_test(pretrained, tmp_path):
     assert saved["targets"]["gain_over_random_points"] == pytest.approx(gain)
     assert len(sorted((out / "pictures").glob("*.png"))) == 3  # capped by the preset's max_pictures
     assert (out / "accuracy_vs_patches.png").stat().st_size > 0 and (out / "config.json").is_file()
+
+    # --patch-budget: the keep threshold chosen on the val split, then scored on test, both recomputed by hand (this
+    # run trained on the images held out here: only the wiring is checked)
+    agent.hr.set_weights(g["finetune/hr"])
+
+    def by_hand(x, y, t):
+        n = len(x)
+        keep = forward(agent.policy, x.reshape(n, 8, 4, 8, 4, 1).mean(axis=(2, 4))) >= t
+        masked = x * np.kron(keep.reshape(n, 4, 4), np.ones((8, 8)))[..., None]
+        return 100 * np.mean(forward(agent.hr, masked).argmax(1) == y), keep.sum(1).mean()
+
+    bcfg = make_config("tiny", val_fraction=0.25, patch_budget=3.0)
+    b = run_test(bcfg, run, tmp_path / "budget", quiet=True, log=lambda m: None)["finetuned_budget"]
+    xv, yv = load_for(bcfg, "val")
+    assert b["val_images"] == len(xv) == 8 and [r["threshold"] for r in b["val_curve"]] == list(THRESHOLDS)
+    for r in b["val_curve"]:
+        assert (r["accuracy"], r["mean_patches"]) == pytest.approx(by_hand(xv, yv, r["threshold"]), abs=0.01)
+    assert b["threshold"] == pick_threshold(b["val_curve"], 3.0)["threshold"]
+    assert by_hand(xv, yv, 0.5)[1] > 3.0 and b["threshold"] > 0.5  # the greedy policy keeps too many here
+    acc, kept = by_hand(images, labels, b["threshold"])
+    assert (b["accuracy"], b["mean_patches"], b["budget"]) == pytest.approx((acc, kept, 3.0), abs=0.01)
 
 
 def test_exact_resume_inside_the_policy_curve_stage(tmp_path, monkeypatch):
