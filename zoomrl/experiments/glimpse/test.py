@@ -27,10 +27,10 @@ from zoomrl.core.checkpoint import read_latest
 from zoomrl.core.io import write_json
 from zoomrl.core.runner import WEIGHTS
 from zoomrl.data.landmarks import landmark_scores
-from zoomrl.data.splits import TaskData
 from zoomrl.eval import glimpse_plots
 from zoomrl.eval.ram import draw_seeds, evaluate
 from zoomrl.experiments.glimpse.config import GlimpseConfig
+from zoomrl.experiments.glimpse.features import cell_pixels, task_data
 
 
 def test(
@@ -57,7 +57,7 @@ def test(
     seeds = draw_seeds(seed, cfg.seed)
     log(f"test seed {seed} (the run's: {cfg.seed}): first glimpses and mean paths {seeds[0]}, Monte-Carlo {seeds[1]}")
     t0 = time.time()
-    data = TaskData(cfg)
+    data = task_data(cfg, log)
     split = data.test()
     size = split.images.shape[1]
     results: dict[str, Any] = {
@@ -96,7 +96,7 @@ def test(
         (outputs, paths), run_cfg = pictures
         n = min(cfg.draw_max, len(split))
         bar = lambda r: tqdm(r, desc="pictures", unit="img", disable=quiet, leave=False)  # noqa: E731
-        args = (run_cfg.glimpse_size, run_cfg.scales, n, output_dir / "paths", cfg.task, bar)
+        args = (run_cfg.glimpse_size * cell_pixels(run_cfg), run_cfg.scales, n, output_dir / "paths", cfg.task, bar)
         glimpse_plots.draw_paths(split, outputs, paths, *args)
         log(f"drew {n} glimpse paths in {output_dir / 'paths'}")
     return results

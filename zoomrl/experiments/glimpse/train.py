@@ -21,6 +21,7 @@ from zoomrl.core.runner import AgentTrainee, EpochResult, Progress, Runner
 from zoomrl.data.splits import TaskData, epoch_seed
 from zoomrl.eval.glimpse_plots import plot_training_history
 from zoomrl.experiments.glimpse.config import GlimpseConfig
+from zoomrl.experiments.glimpse.features import task_data
 
 # Settings that may change between a run and its resumption (they do not change what was trained so far).
 RESUMABLE = {"epochs", "baseline_epochs", "models", "mc_samples", "draw_max", "test_size", "preset"}
@@ -66,7 +67,7 @@ class GlimpseTrainee(AgentTrainee):
         if annealed:
             agent.set_loc_std(loc_std_at(cfg, epoch, self.epochs))
         agent.begin_epoch(epoch_seed(cfg.seed, epoch))
-        sums = agent.learn_pass(split.images, split.targets, cfg.batch_size, progress, name)
+        sums = agent.learn_pass(split.inputs, split.targets, cfg.batch_size, progress, name)
         stats = {
             "epoch": epoch + 1,
             "seconds": round(time.time() - t0, 2),
@@ -129,7 +130,7 @@ def train(
 ) -> dict[str, Any]:
     """Train every model of ``cfg.models`` in ``model_dir/<model>/``; returns the summaries."""
     model_dir = Path(model_dir)
-    data = TaskData(cfg)
+    data = task_data(cfg, log)
     warning = glimpse_size_warning(cfg.glimpse_size, data.image_shape()[0])
     if warning and {"ram", "random"} & set(cfg.model_list()):
         log(warning)
