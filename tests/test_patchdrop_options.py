@@ -391,6 +391,7 @@ def test_seed_summary_hand_values(tmp_path):
 NETWORK_FIELDS = {"grid", "lr_size", "classifier_blocks", "policy_blocks", "width", "run_eagerly", "execution"}
 RUN_FIELDS = {"preset", "dataset", "seed", "canvas_size", "digit_size", "clutter", "train_per_digit"}
 RUN_FIELDS |= {"test_per_digit", "data_seed", "train_limit", "test_limit", "eval_batch", "random_draws", "max_pictures"}
+RUN_FIELDS |= {"val_fraction", "patch_budget"}
 
 
 def test_agent_config_holds_the_agents_fields_with_the_papers_defaults():
@@ -408,7 +409,7 @@ def test_agent_config_holds_the_agents_fields_with_the_papers_defaults():
     assert set(run_defaults) - agent_fields == RUN_FIELDS and not agent_fields & RUN_FIELDS
     # no agent field declared again; the data's fields beside the data (what load_for reads)
     data_fields = {"dataset", "canvas_size", "digit_size", "clutter", "train_per_digit", "test_per_digit"}
-    data_fields |= {"data_seed", "train_limit", "test_limit"}
+    data_fields |= {"data_seed", "train_limit", "test_limit", "val_fraction"}
     assert set(inspect.get_annotations(PatchDataConfig)) == data_fields
     assert set(inspect.get_annotations(PatchDropConfig)) == RUN_FIELDS - data_fields
     paper = PatchDropAgentConfig()
