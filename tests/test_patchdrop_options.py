@@ -362,7 +362,7 @@ def test_seed_summary_hand_values(tmp_path):
         {"sigma": 2.0, "seeds": 2, "mean_patches": 8.5, "accuracy": 95.5, "accuracy_std": 0.5, "random_accuracy": 71.0},
     ]
     assert f["gap_to_own_hr_all_patches"] == [3.0, 1.0] and f["gap_to_own_hr_all_patches_mean"] == 2.0
-    assert "| **finetuned** | **mean** | **7.50** | **96.50** | 65.00 | +31.50 | 1.00 | 2.00 |" in proc.stdout
+    assert "| **PatchDrop (stage 3)** | **mean** | **7.50** | **96.50** | 65.00 | +31.50 | 1.00 | 2.00 |" in proc.stdout
     assert (tmp_path / "out" / "accuracy_vs_patches_seeds.png").stat().st_size > 0
     # the learning curves: each seed's history from the run folder its results name, and their mean by hand
     curves = s["learning_curves"]

@@ -28,6 +28,12 @@ from zoomrl.core.io import write_json
 ROWS = ("finetuned", "finetuned_budget", "two_stream")
 """The policies' rows of a test's results: the fine-tuned policy (greedy, keep ``p >= 0.5``), the same policy at the
 keep threshold chosen on the validation split for ``--patch-budget`` patches, and the two-stream one."""
+LABELS = {
+    "finetuned": "PatchDrop (stage 3)",
+    "finetuned_budget": "PatchDrop (stage 3), threshold chosen on val for the budget",
+    "two_stream": "two-stream (stage 4)",
+}
+"""Each row's name in the tables and the plots' legends."""
 
 
 def draw(
@@ -198,13 +204,13 @@ def table(summary: dict[str, Any]) -> str:
         own = row.get("gap_to_own_hr_all_patches")
         for i, seed in enumerate(summary["seeds"]):
             lines.append(
-                f"| {key} | {seed} | {row['mean_patches'][i]:.2f} | {row['accuracy'][i]:.2f} | "
+                f"| {LABELS[key]} | {seed} | {row['mean_patches'][i]:.2f} | {row['accuracy'][i]:.2f} | "
                 f"{row['random_accuracy'][i]:.2f} | {row['gain_over_random'][i]:+.2f} | "
                 f"{row['gap_to_hr'][i]:.2f} | {f'{own[i]:.2f}' if own else '-'} |"
             )
         own_mean = f"{row['gap_to_own_hr_all_patches_mean']:.2f}" if own else "-"
         lines.append(
-            f"| **{key}** | **mean** | **{row['mean_patches_mean']:.2f}** | **{row['accuracy_mean']:.2f}** | "
+            f"| **{LABELS[key]}** | **mean** | **{row['mean_patches_mean']:.2f}** | **{row['accuracy_mean']:.2f}** | "
             f"{row['random_accuracy_mean']:.2f} | {row['gain_over_random_mean']:+.2f} | "
             f"{row['gap_to_hr_mean']:.2f} | {own_mean} |"
         )
@@ -260,11 +266,7 @@ def save(fig: Any, ax: Any, patches: int, path: Path) -> None:
     _save_figure(fig, path)
 
 
-MARKERS = (
-    ("finetuned", "*", "PatchDrop (stage 3)"),
-    ("finetuned_budget", "P", "PatchDrop (stage 3), threshold chosen on val for the budget"),
-    ("two_stream", "D", "two-stream (stage 4)"),
-)
+MARKERS = tuple((key, marker, LABELS[key]) for key, marker in zip(ROWS, ("*", "P", "D")))
 """Each policy row's marker and legend in the accuracy-against-patches plots."""
 
 
