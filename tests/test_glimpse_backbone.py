@@ -38,8 +38,8 @@ def pool4_config(root, **over):
     return make_config("tiny", "regress", **{**args, **over})
 
 
-def by_hand(images):
-    return fake_backbone(preprocess(images * 255.0))[0]
+def by_hand(images, scale=0.05):
+    return scale * fake_backbone(preprocess(images * 255.0))[0]
 
 
 def test_each_epoch_carries_the_maps_of_the_pixels_it_shows(photos):
@@ -62,6 +62,9 @@ def test_each_epoch_carries_the_maps_of_the_pixels_it_shows(photos):
     assert len(t) == 3 and t.features.shape == (3, 4, 4, 512)
     np.testing.assert_allclose(t.features, by_hand(t.images), rtol=1e-5, atol=1e-5)
     assert type(task_data(cfg.replace(glimpse_input="pixels"))) is TaskData
+    unscaled = BackboneTaskData(cfg.replace(feature_scale=1.0), log=lambda m: None)
+    unscaled._backbone = fake_backbone
+    np.testing.assert_allclose(unscaled.test().features, by_hand(t.images, 1.0), rtol=1e-5, atol=1e-5)
 
 
 def test_configuration_errors(photos):
@@ -73,6 +76,8 @@ def test_configuration_errors(photos):
         pool4_config(photos, augment_shift=4)
     with pytest.raises(ConfigError, match="glimpse_input"):
         pool4_config(photos, glimpse_input="pool5")
+    with pytest.raises(ConfigError, match="feature_scale"):
+        pool4_config(photos, feature_scale=0.0)
 
 
 def test_train_and_test_on_pool4_maps_end_to_end(photos, tmp_path, monkeypatch):

