@@ -38,13 +38,15 @@ class BackboneTaskData(TaskData):
         return (side, side, 512)
 
     def maps(self, images: np.ndarray) -> np.ndarray:
-        """``(N, S, S, 3)`` photos in [0, 1] -> their ``block4_pool`` maps ``(N, S/16, S/16, 512)`` float32."""
+        """``(N, S, S, 3)`` photos in [0, 1] -> their ``block4_pool`` maps ``(N, S/16, S/16, 512)`` float32, times
+        ``feature_scale``."""
         from zoomrl.vision.backbone import load_backbone, preprocess
 
         if self._backbone is None:
             self._backbone = load_backbone(self.cfg.weights, log=self.log)
         x = preprocess(np.asarray(images, np.float32) * 255.0)
-        return np.concatenate([self._backbone(x[i : i + BATCH])[0] for i in range(0, len(x), BATCH)]).astype(np.float32)
+        maps = np.concatenate([self._backbone(x[i : i + BATCH])[0] for i in range(0, len(x), BATCH)])
+        return (maps * self.cfg.feature_scale).astype(np.float32)
 
     def _trainval_maps(self) -> tuple[np.ndarray, np.ndarray]:
         """The maps of the trainval photos and of the same photos flipped left-right (the latter only with flips)."""
