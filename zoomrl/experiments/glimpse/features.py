@@ -5,8 +5,8 @@ sensor and the whole-image baselines read the map instead of the pixels (``Split
 The landmarks, the scores and the pictures stay in pixels: the map covers the same field as the letterboxed photo.
 
 Training flips are the maps of the flipped photos (a VGG map is not mirror-symmetric, so the map is not flipped),
-both computed once; an epoch draws its flips from the same stream as the pixels' flips
-(:func:`zoomrl.data.landmarks.augment_landmarks`). Shifts are not offered (a map per shift would be needed).
+both computed once; :meth:`TaskData.train_epoch` draws the epoch's order and flips and hands them to
+:meth:`BackboneTaskData._epoch_inputs`. Shifts are not offered (a map per shift would be needed).
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from zoomrl.data.landmarks import flip_shift, landmark_targets
-from zoomrl.data.splits import BACKBONE_STRIDE, Split, TaskData, TaskDataConfig, epoch_seed
+from zoomrl.data.splits import BACKBONE_STRIDE, Split, TaskData, TaskDataConfig
 
 BATCH = 16
 """Photos per backbone call."""
@@ -57,22 +56,11 @@ class BackboneTaskData(TaskData):
             self._train_maps = (plain, flipped)
         return self._train_maps
 
-    def train_epoch(self, epoch: int) -> Split:
-        """As :meth:`TaskData.train_epoch` (the same order and flips), with each photo's map, or its flipped
-        photo's map where the photo is flipped."""
-        seed = epoch_seed(self.cfg.seed, epoch)
-        s = self._voc_trainval()
+    def _epoch_inputs(self, split: Split, order: np.ndarray, flips: np.ndarray) -> Split:
+        """Each image's map, or its flipped photo's map where the epoch flipped it (no shifts: the config refuses)."""
         plain, flipped = self._trainval_maps()
-        order = np.random.default_rng(seed).permutation(len(s))
-        flips = np.zeros(len(s), bool)
-        if self.cfg.augment_flip:  # the first draws of augment_landmarks' stream: the pixels' flips
-            flips = np.random.default_rng([seed, 1]).random(len(s)) < 0.5
-        images, points, boxes = flip_shift(
-            s.images[order], s.points[order], s.boxes[order], flips, np.zeros((len(s), 2), np.int64)
-        )
         features = np.where(flips[:, None, None, None], flipped[order], plain[order])
-        targets = landmark_targets(points, s.norms[order], images.shape[1])
-        return Split(images, targets, points, s.norms[order], boxes, features=features)
+        return dataclasses.replace(split, features=features)
 
     def test(self) -> Split:
         s = super().test()
