@@ -247,3 +247,17 @@ __all__ = [
     "split_indices",
     "upscale",
 ]
+
+
+def held_out(groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of the images whose group (source image) is held out: ``round(fraction * groups)`` of the
+    distinct groups (at least 1 when ``fraction`` > 0), drawn with ``seed``; all canvases of a group go together, so
+    no digit image is seen in both splits."""
+    ids = np.unique(groups)
+    k = int(round(fraction * len(ids)))
+    if fraction > 0:
+        k = max(k, 1)
+    if k >= len(ids):
+        raise ValueError(f"val_fraction={fraction} leaves no training image ({len(ids)} source images)")
+    chosen = np.random.default_rng([seed, 7]).choice(ids, size=k, replace=False)
+    return np.isin(groups, chosen)

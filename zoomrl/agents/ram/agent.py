@@ -320,6 +320,7 @@ def build_agent(
         reward_radius=cfg.reward_radius,
         supervised_weight=cfg.supervised_weight,
         reinforce_weight=cfg.reinforce_weight,
+        mean_path_weight=cfg.mean_path_weight if name == "ram" else 0.0,
         first_location=cfg.first_location,
         logp_unclipped=cfg.logp_unclipped,
         **common,

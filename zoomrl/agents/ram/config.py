@@ -51,6 +51,12 @@ class RamConfig(ConfigBase):
     """Regression loss: ``l1`` (the variant) or ``mse``."""
     supervised_weight: float = 1.0
     reinforce_weight: float = 1.0
+    mean_path_weight: float = 0.0
+    """If positive, every update adds this weight times the supervised loss of the deterministic mean path (from the
+    model's first location, or the sampled path's first one when ``uniform``; then the location network's means)
+    to the loss of the sampled path: the test's headline follows the mean path, on which training otherwise never
+    fits the classifier. It trains the glimpse network, the core and the head (locations carry no gradient); the
+    location network still learns from the sampled path alone. Costs a second rollout per update. 0: off."""
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     momentum: float = 0.9
@@ -79,6 +85,7 @@ class RamConfig(ConfigBase):
         require_finite("loc_std_final", self.loc_std_final, low=0.0)
         require_finite("supervised_weight", self.supervised_weight, low=0.0)
         require_finite("reinforce_weight", self.reinforce_weight, low=0.0)
+        require_finite("mean_path_weight", self.mean_path_weight, low=0.0)
         require_finite("momentum", self.momentum, low=0.0, high=1.0, high_open=True)
         for name in ("xla", "eager", "logp_unclipped"):
             if not isinstance(getattr(self, name), bool):

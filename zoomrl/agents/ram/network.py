@@ -28,7 +28,9 @@ location and baseline networks read ``stop_gradient(h_t)``. So the supervised lo
 the location) trains the glimpse network, the core and the output head, and nothing else; the REINFORCE surrogate
 ``-sum_t stop_gradient(R - b_t) * log pi(l_{t+1} | mu_t)`` trains the location network only; the baseline network
 learns from ``(R - b_t)^2`` only. With ``random_locations`` there is no policy (no REINFORCE, no baseline loss),
-and a ``"learned"`` first location behaves as ``"centre"`` (there is nothing to learn it from).
+and a ``"learned"`` first location behaves as ``"centre"`` (there is nothing to learn it from). With
+``mean_path_weight`` each update also runs the deterministic mean path and adds that weight times its supervised
+loss: the same layers learn from it (the glimpse network, the core and the head), the location network does not.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class RamModel(keras.Model):
         reg_loss: str = "l1",
         supervised_weight: float = 1.0,
         reinforce_weight: float = 1.0,
+        mean_path_weight: float = 0.0,
         first_location: str = "uniform",
         logp_unclipped: bool = False,
         seed: int = 0,
@@ -97,6 +100,7 @@ class RamModel(keras.Model):
         self.first_location = "centre" if random_locations and first_location == "learned" else first_location
         self.logp_unclipped = bool(logp_unclipped)
         self.supervised_weight, self.reinforce_weight = float(supervised_weight), float(reinforce_weight)
+        self.mean_path_weight = float(mean_path_weight)
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Glimpse network.
         if glimpse_net == "fc":
@@ -137,7 +141,9 @@ class RamModel(keras.Model):
             self.first_theta = self.add_weight(shape=(2,), initializer="zeros", name="first_theta")
             self.first_baseline = self.add_weight(shape=(), initializer="zeros", name="first_baseline")
         self.trackers = {
-            name: keras.metrics.Mean(name=name) for name in ("supervised", "reinforce", "baseline_loss", "reward")
+            name: keras.metrics.Mean(name=name)
+            for name in ("supervised", "reinforce", "baseline_loss", "reward")
+            + (("mean_path",) if self.mean_path_weight > 0 else ())
         }
 
     def current_loc_std(self):
@@ -234,7 +240,15 @@ class RamModel(keras.Model):
         return (out, stack(means, (batch, 0, 2)), ops.stack(locs, axis=1), stack(bases, (batch, 0)))
 
     def call(self, images, training=False):
-        return self.rollout(images, None, stochastic=True)
+        """The sampled rollout; with ``mean_path_weight`` also the mean path's outputs, appended (what
+        :meth:`compute_loss` fits): from the same first location as the sampled path unless the model has a fixed
+        start of its own, then along the location network's means."""
+        sampled = self.rollout(images, None, stochastic=True)
+        if self.mean_path_weight <= 0:
+            return sampled
+        first = None if self.has_fixed_start() else sampled[2][:, 0]
+        mean_out = self.rollout(images, first, stochastic=False)[0]
+        return (*sampled, mean_out)
 
     # -- loss -------------------------------------------------------------------------------------------------
     def supervised_loss(self, y, out):
@@ -253,8 +267,14 @@ class RamModel(keras.Model):
         return regression_reward(d, self.reward_kind, self.reward_sigma, self.reward_radius)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        out, means, locs, bases = y_pred
+        out, means, locs, bases = y_pred[:4]
         sup = self.supervised_loss(y, out)
+        if len(y_pred) > 4:  # mean_path_weight: the mean path's supervised loss, added to the total below
+            mean_sup = self.supervised_loss(y, y_pred[4])
+            self.trackers["mean_path"].update_state(mean_sup)
+            sup_total = self.supervised_weight * sup + self.mean_path_weight * mean_sup
+        else:
+            sup_total = self.supervised_weight * sup
         reward = ops.stop_gradient(self.reward(y, out))
         steps = means.shape[1]
         if self.random_locations or not steps:
@@ -267,7 +287,7 @@ class RamModel(keras.Model):
             advantage = ops.stop_gradient(reward[:, None] - bases)
             rl = -ops.mean(ops.sum(advantage * log_pi, axis=1))
             base_loss = ops.mean(ops.square(reward[:, None] - bases))
-        total = self.supervised_weight * sup + self.reinforce_weight * rl + base_loss
+        total = sup_total + self.reinforce_weight * rl + base_loss
         for name, value in (
             ("supervised", sup),
             ("reinforce", rl),

@@ -33,7 +33,7 @@ OWN_FLAGS = {
 spelling still works, with a note), and their help."""
 TRAIN_FIELDS = tuple(f.name for f in dataclasses.fields(GlimpseConfig) if f.name not in {"preset", "task", "seed"})
 """Fields with a generated flag in training (``--preset``, ``--task`` and ``--seed`` are the common flags)."""
-TEST_FIELDS = ("models", "mc_samples", "test_size", "draw_max")
+TEST_FIELDS = ("models", "mc_samples", "test_size", "draw_max", "eval_split")
 """What a test may change in the saved configuration: what is measured, not what was trained."""
 TEST_SEED_HELP = (
     "seeds the test's own random draws alone: the Monte-Carlo paths, the random-glimpse model's glimpses and a "

@@ -12,7 +12,7 @@ from typing import Any
 
 from zoomrl.agents.ram.config import RamConfig
 from zoomrl.core.config import ConfigError, require_choice, require_positive_int
-from zoomrl.data.splits import TASKS, TaskDataConfig
+from zoomrl.data.splits import EVAL_SPLITS, TASKS, TaskDataConfig
 
 MODELS = ("ram", "random", "cnn", "mlp")
 
@@ -35,6 +35,9 @@ class GlimpseConfig(TaskDataConfig, RamConfig):
     """Epochs of the whole-image baselines (cnn, mlp)."""
     mc_samples: int = 10
     """Paths sampled per test image for the Monte-Carlo evaluation."""
+    eval_split: str = "test"
+    """What ``glimpse test`` measures: ``test``, or ``val`` (the held-out training digits of ``val_fraction``,
+    where choices are made)."""
     draw_max: int = 16
     """--bool-draw draws the first draw_max test images."""
 
@@ -50,6 +53,9 @@ class GlimpseConfig(TaskDataConfig, RamConfig):
             require_choice("models", m, MODELS)
         if len(set(models)) != len(models):
             raise ConfigError(f"models must not repeat a model; received {self.models!r}")
+        require_choice("eval_split", self.eval_split, EVAL_SPLITS)
+        if self.eval_split == "val" and not self.val_fraction:
+            raise ConfigError("eval_split val needs a run trained with a validation split (val_fraction > 0)")
         for name in ("batch_size", "mc_samples"):
             require_positive_int(name, getattr(self, name))
         for name in ("epochs", "baseline_epochs", "draw_max"):

@@ -58,7 +58,7 @@ def test(
     log(f"test seed {seed} (the run's: {cfg.seed}): first glimpses and mean paths {seeds[0]}, Monte-Carlo {seeds[1]}")
     t0 = time.time()
     data = task_data(cfg, log)
-    split = data.test()
+    split = data.split(cfg.eval_split)
     size = split.images.shape[1]
     results: dict[str, Any] = {
         "task": cfg.task,
@@ -66,6 +66,7 @@ def test(
         "headline": "mean_path",
         "first_location": cfg.first_location,
         "protocol": None if cfg.is_voc() else cfg.resolved_protocol(),
+        "split": cfg.eval_split,
         "test_size": len(split),
         "glimpses": cfg.glimpses,
         "models": {},
@@ -88,10 +89,10 @@ def test(
     results["seconds"] = round(time.time() - t0, 1)
     write_json(output_dir / "results.json", results)
     cfg.save(output_dir / "config.json")
-    title = f"{cfg.task} {results['protocol'] or Path(cfg.dataset).name}, {len(split)} test images"
+    title = f"{cfg.task} {results['protocol'] or Path(cfg.dataset).name}, {len(split)} {cfg.eval_split} images"
     summary = glimpse_plots.plot_summary(cfg.task, results["models"], output_dir, title)
     what = "test error" if cfg.task == "classify" else "detection rate at 0.10"
-    log(f"{what} on {len(split)} images: {summary}; results in {output_dir / 'results.json'}")
+    log(f"{what} on {len(split)} {cfg.eval_split} images: {summary}; results in {output_dir / 'results.json'}")
     if draw and pictures is not None:
         (outputs, paths), run_cfg = pictures
         n = min(cfg.draw_max, len(split))

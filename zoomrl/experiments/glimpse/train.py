@@ -24,7 +24,7 @@ from zoomrl.experiments.glimpse.config import GlimpseConfig
 from zoomrl.experiments.glimpse.features import task_data
 
 # Settings that may change between a run and its resumption (they do not change what was trained so far).
-RESUMABLE = {"epochs", "baseline_epochs", "models", "mc_samples", "draw_max", "test_size", "preset"}
+RESUMABLE = {"epochs", "baseline_epochs", "models", "mc_samples", "draw_max", "test_size", "eval_split", "preset"}
 
 
 def epochs_of(name: str, cfg: GlimpseConfig) -> int:
