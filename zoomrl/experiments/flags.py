@@ -30,6 +30,7 @@ DQN_TRAIN_FLAGS = (
     "learning_rate",
     "train_every",
     "minibatch",
+    "replay_size",
     "hidden_units",
     "target_update_every",
     "double_dqn",
