@@ -3,7 +3,8 @@
 * ``val_fraction``: whole training digit images held out (the same ones for every run and seed), one fixed canvas
   each; training epochs never draw them; ``glimpse test --eval-split val`` measures there.
 * ``mean_path_weight``: every update adds the supervised loss of the deterministic mean path (the path the test's
-  headline follows), from the model's own start or the sampled path's first location.
+  headline follows), from the model's own start or the sampled path's first location;
+* ``learning_rate_final``: RAM's learning rate falls linearly over the epochs, set before each one.
 
 Mutations tried by hand, and the test that caught each:
 
@@ -16,7 +17,9 @@ Mutations tried by hand, and the test that caught each:
   that_path``;
 * ``mean_path_weight`` not passed from the configuration to the model: ``test_the_option_reaches_ram_only``;
 * ``glimpse test`` measuring the test split whatever ``eval_split`` says: ``test_test_command_measures_the_val_
-  split``.
+  split``;
+* the epoch's learning rate never set: ``test_training_sets_each_epochs_learning_rate``;
+* ``set_learning_rate`` setting another value: ``test_a_compiled_step_reads_the_learning_rate_set``.
 """
 
 from __future__ import annotations
@@ -34,14 +37,14 @@ from zoomrl.experiments.glimpse.config import make_config
 TINY = dict(glimpses=3, glimpse_size=4, scales=2, glimpse_hidden=8, loc_hidden=8, glimpse_units=16, core_units=16)
 
 
-def tiny_agent(**kw) -> RamAgent:
+def tiny_agent(run_eagerly: bool = True, **kw) -> RamAgent:
     return RamAgent(
         (16, 16, 1),
         optimizer="sgd",
         learning_rate=0.5,
         momentum=0.0,
         jit_compile=False,
-        run_eagerly=True,
+        run_eagerly=run_eagerly,
         seed=1,
         task="classify",
         n_outputs=10,
@@ -187,3 +190,50 @@ def test_the_option_reaches_ram_only():
     assert build_agent("random", cfg, (60, 60, 1), 10, "classify", 0).model.mean_path_weight == 0.0
     with pytest.raises(ConfigError, match="mean_path_weight"):
         make_config("tiny", "classify", mean_path_weight=-1.0)
+
+
+# -- the learning-rate decay ------------------------------------------------------------------------------------
+def test_learning_rate_schedule_by_hand():
+    from zoomrl.agents.ram.config import RamConfig, learning_rate_at
+
+    cfg = RamConfig(learning_rate=0.3, learning_rate_final=0.1)
+    assert [round(learning_rate_at(cfg, e, 3), 10) for e in range(4)] == [0.3, 0.2, 0.1, 0.1]
+    assert [learning_rate_at(RamConfig(learning_rate=0.3), e, 3) for e in range(3)] == [0.3] * 3
+    with pytest.raises(ConfigError, match="learning_rate_final"):
+        make_config("tiny", "classify", learning_rate_final=-0.1)
+
+
+def test_a_compiled_step_reads_the_learning_rate_set():
+    """Plain SGD: after the step was traced at 0.5, a second step at 0.2 moves every weight twice as far as the
+    same step at 0.1 (same weights, batch and draws)."""
+    import keras
+
+    x, y = images(24)
+    deltas = []
+    for rate in (0.1, 0.2):
+        keras.utils.set_random_seed(0)
+        agent = tiny_agent(run_eagerly=False)
+        agent.learn(LabelledBatch(x, y))  # traced at the built rate, 0.5
+        agent.set_learning_rate(rate)
+        agent.reseed(3)
+        before = agent.weights()
+        agent.learn(LabelledBatch(x, y))
+        deltas.append([a - b for a, b in zip(agent.weights(), before, strict=True)])
+    assert sum(float(np.abs(d).sum()) for d in deltas[0]) > 1e-3
+    for a, b in zip(*deltas, strict=True):
+        np.testing.assert_allclose(b, 2.0 * a, rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["ram", "random"])
+def test_training_sets_each_epochs_learning_rate(model, monkeypatch, tmp_path):
+    from zoomrl.experiments.glimpse.train import train_model
+
+    seen: list[float] = []
+    monkeypatch.setattr(RamAgent, "set_learning_rate", lambda self, v: seen.append(v))
+    cfg = make_config("tiny", "classify", epochs=3, learning_rate=0.3, learning_rate_final=0.1, models=model)
+    out = train_model(model, cfg, splits.TaskData(cfg), tmp_path / model, quiet=True, log=lambda s: None)
+    if model == "ram":
+        assert [round(v, 10) for v in seen] == [0.3, 0.2, 0.1]
+        assert [h["learning_rate"] for h in out["history"]] == [0.3, 0.2, 0.1]
+    else:  # RAM's option alone: random glimpses keep their rate
+        assert seen == [] and "learning_rate" not in out["history"][-1]

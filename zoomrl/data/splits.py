@@ -3,6 +3,8 @@
 * classify: digit canvases (:mod:`zoomrl.data.digits`): fresh placements and clutter every training epoch
   (``train_size`` canvases drawn from the training digits with seed :func:`epoch_seed`); the test canvases are
   fixed (:data:`TEST_SEED`), one per test digit unless ``test_size`` says otherwise;
+  with ``val_fraction``, a share of the training digits is held out as a fixed ``val`` split
+  (:data:`VAL_SEED`) that training epochs never draw from;
 * regress on digits: the same canvases with the ink centroid as landmark
   (:func:`zoomrl.data.landmarks.digit_centroids`);
 * regress on a VOC folder: its ``trainval`` and ``test`` image sets (:func:`zoomrl.data.landmarks.voc_landmarks`),

@@ -71,6 +71,10 @@ class _KerasAgent(BatchAgent):
         self.model(np.zeros((1, *image_shape), np.float32))  # build the weights
         self.model.optimizer.build(self.model.trainable_variables)
 
+    def set_learning_rate(self, value: float) -> None:
+        """Set the optimizer's learning rate (a variable: a compiled training step reads the value set here)."""
+        self.model.optimizer.learning_rate.assign(float(value))
+
     def learn(self, batch: LabelledBatch) -> dict[str, float]:
         """One ``train_on_batch``; its logs are this batch's alone (``train_on_batch`` resets the metrics first)."""
         logs = self.model.train_on_batch(_as_batch(batch.inputs), np.asarray(batch.targets), return_dict=True)

@@ -59,6 +59,10 @@ class RamConfig(ConfigBase):
     location network still learns from the sampled path alone. Costs a second rollout per update. 0: off."""
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    learning_rate_final: float = 0.0
+    """If positive, RAM's learning rate falls linearly from ``learning_rate`` in the first epoch to this in the last
+    (:func:`learning_rate_at`, set before each epoch), so that the weights the run keeps, the last epoch's, stop
+    moving with the minibatch noise; 0 keeps ``learning_rate`` throughout. RAM (``ram``) only, as ``loc_std_final``."""
     momentum: float = 0.9
     """SGD momentum (optimizer sgd only)."""
     baseline_hidden: int = 256
@@ -83,6 +87,7 @@ class RamConfig(ConfigBase):
         for name in ("loc_std", "reward_sigma", "reward_radius", "learning_rate"):
             require_finite(name, getattr(self, name), low=0.0, low_open=True)
         require_finite("loc_std_final", self.loc_std_final, low=0.0)
+        require_finite("learning_rate_final", self.learning_rate_final, low=0.0)
         require_finite("supervised_weight", self.supervised_weight, low=0.0)
         require_finite("reinforce_weight", self.reinforce_weight, low=0.0)
         require_finite("mean_path_weight", self.mean_path_weight, low=0.0)
@@ -97,14 +102,24 @@ class RamConfig(ConfigBase):
         return self
 
 
-def loc_std_at(cfg: RamConfig, epoch: int, epochs: int) -> float:
-    """The location policy's standard deviation in (0-based) ``epoch`` of ``epochs``: ``loc_std`` when
-    ``loc_std_final`` is 0, else linear from ``loc_std`` (first epoch) to ``loc_std_final`` (last epoch, and after).
-    It depends on the run's ``epochs``: a run resumed with more epochs re-plans its remaining epochs."""
-    if cfg.loc_std_final <= 0.0:
-        return cfg.loc_std
+def linear_at(start: float, final: float, epoch: int, epochs: int) -> float:
+    """``start`` in (0-based) ``epoch`` 0, ``final`` in the last epoch ``epochs - 1`` (and after; a one-epoch run
+    trains at ``final``), linear in between; ``start`` throughout when ``final`` is 0 (no schedule). It depends on
+    the run's ``epochs``: a run resumed with more epochs re-plans its remaining epochs."""
+    if final <= 0.0:
+        return start
     frac = 1.0 if epochs <= 1 else min(max(epoch / (epochs - 1), 0.0), 1.0)
-    return (1.0 - frac) * cfg.loc_std + frac * cfg.loc_std_final
+    return (1.0 - frac) * start + frac * final
+
+
+def loc_std_at(cfg: RamConfig, epoch: int, epochs: int) -> float:
+    """The location policy's standard deviation in ``epoch`` of ``epochs``: ``loc_std`` to ``loc_std_final``."""
+    return linear_at(cfg.loc_std, cfg.loc_std_final, epoch, epochs)
+
+
+def learning_rate_at(cfg: RamConfig, epoch: int, epochs: int) -> float:
+    """RAM's learning rate in ``epoch`` of ``epochs``: ``learning_rate`` to ``learning_rate_final``."""
+    return linear_at(cfg.learning_rate, cfg.learning_rate_final, epoch, epochs)
 
 
 def glimpse_size_warning(glimpse_size: int, canvas: int) -> str | None:

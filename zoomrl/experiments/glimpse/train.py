@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from zoomrl.agents.ram.agent import RamAgent, WholeImageAgent, build_agent, speed_line
-from zoomrl.agents.ram.config import glimpse_size_warning, loc_std_at
+from zoomrl.agents.ram.config import glimpse_size_warning, learning_rate_at, loc_std_at
 from zoomrl.agents.seeding import seed_everything
 from zoomrl.core.runner import AgentTrainee, EpochResult, Progress, Runner
 from zoomrl.data.splits import TaskData, epoch_seed
@@ -66,6 +66,9 @@ class GlimpseTrainee(AgentTrainee):
         annealed = name == "ram" and cfg.loc_std_final > 0
         if annealed:
             agent.set_loc_std(loc_std_at(cfg, epoch, self.epochs))
+        decayed = name == "ram" and cfg.learning_rate_final > 0
+        if decayed:
+            agent.set_learning_rate(learning_rate_at(cfg, epoch, self.epochs))
         agent.begin_epoch(epoch_seed(cfg.seed, epoch))
         sums = agent.learn_pass(split.inputs, split.targets, cfg.batch_size, progress, name)
         stats = {
@@ -75,6 +78,8 @@ class GlimpseTrainee(AgentTrainee):
         }
         if annealed:
             stats["loc_std"] = round(loc_std_at(cfg, epoch, self.epochs), 5)
+        if decayed:
+            stats["learning_rate"] = float(f"{learning_rate_at(cfg, epoch, self.epochs):.6g}")
         line = ""  # --quiet: the last epoch's line only
         if not self.quiet or epoch + 1 == self.epochs:
             parts = " ".join(f"{k} {v:.4f}" for k, v in stats.items() if k not in ("epoch", "seconds"))
