@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from test_glimpse_options import images, np_, tiny_agent  # the same tiny RAM and batches
 from zoomrl.agents.base import LabelledBatch
 from zoomrl.agents.ram.agent import RamAgent, build_agent
 from zoomrl.core.config import ConfigError
@@ -34,39 +35,11 @@ from zoomrl.data import splits
 from zoomrl.data.digits import load_digit_images
 from zoomrl.experiments.glimpse.config import make_config
 
-TINY = dict(glimpses=3, glimpse_size=4, scales=2, glimpse_hidden=8, loc_hidden=8, glimpse_units=16, core_units=16)
-
-
-def tiny_agent(run_eagerly: bool = True, **kw) -> RamAgent:
-    return RamAgent(
-        (16, 16, 1),
-        optimizer="sgd",
-        learning_rate=0.5,
-        momentum=0.0,
-        jit_compile=False,
-        run_eagerly=run_eagerly,
-        seed=1,
-        task="classify",
-        n_outputs=10,
-        **{**TINY, "loc_std": 0.2, **kw},
-    )
-
-
-def images(n: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return rng.random((n, 16, 16), dtype=np.float32), rng.integers(0, 10, n)
-
 
 def cross_entropy(logits: np.ndarray, y: np.ndarray) -> float:
     z = logits - logits.max(1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(1, keepdims=True))
     return float(-np.mean(logp[np.arange(len(y)), y]))
-
-
-def np_(x) -> np.ndarray:
-    import keras
-
-    return np.asarray(keras.ops.convert_to_numpy(x), np.float64)
 
 
 def rows(a: np.ndarray) -> set[bytes]:
