@@ -31,10 +31,11 @@ A, B, C = [0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]  # image a: A cover
 D, E = [0, 0, 20, 20], [30, 30, 40, 40]  # image b: D covers its object, E misses
 
 
-def records(predicted: bool = True) -> list[dict]:
+def records(predicted: bool = True, region: bool = True) -> list[dict]:
     """Two images, one object each, five attended boxes. Per box: (trigger Q, best other Q -> margin, predicted
-    IoU): A (1.0, 0.9 -> 0.1, 0.9) hit; B (3.0, 5.0 -> -2.0, 0.2); C (2.0, 1.0 -> 1.0, 0.1); D (0.5, 0.0 -> 0.5,
-    0.6) hit; E (0.8, 2.0 -> -1.2, 0.7). The triggered boxes (C, E) both miss."""
+    IoU, region score): A (1.0, 0.9 -> 0.1, 0.9, 2.0) hit; B (3.0, 5.0 -> -2.0, 0.2, -1.0); C (2.0, 1.0 -> 1.0,
+    0.1, 3.0); D (0.5, 0.0 -> 0.5, 0.6, 1.5) hit; E (0.8, 2.0 -> -1.2, 0.7, 2.5). The triggered boxes (C, E) both
+    miss."""
     gt = [{"box": [0, 0, 10, 10], "difficult": False}]
     a = [
         {"windows": [A, B], "actions": [RIGHT, DOWN], "q_values": [q(1.0, 0.9), q(3.0, 5.0)], "triggered": False},
@@ -43,6 +44,8 @@ def records(predicted: bool = True) -> list[dict]:
     b = [{"windows": [D, E], "actions": [LEFT, TRIGGER], "q_values": [q(0.5, 0.0), q(0.8, 2.0)], "triggered": True}]
     if predicted:
         a[0]["predicted_iou"], a[1]["predicted_iou"], b[0]["predicted_iou"] = [0.9, 0.2], [0.1], [0.6, 0.7]
+    if region:
+        a[0]["region_score"], a[1]["region_score"], b[0]["region_score"] = [2.0, -1.0], [3.0], [1.5, 2.5]
     for s in a + b:
         s.update(box=s["windows"][-1] if s["triggered"] else None, score=None, steps=len(s["actions"]))
     return [
@@ -55,11 +58,18 @@ def records(predicted: bool = True) -> list[dict]:
 #   trigger_q          B 3.0 F, C 2.0 F, A 1.0 T (1/3), E 0.8 F, D 0.5 T (2/5)
 #   trigger_advantage  C 1.0 F, D 0.5 T (1/2), A 0.1 T (2/3), E -1.2 F, B -2.0 F
 #   predicted_iou      A 0.9 T (1), E 0.7 F, D 0.6 T (2/3), B 0.2 F, C 0.1 F
+#   region_score       C 3.0 F, E 2.5 F, A 2.0 T (1/3), D 1.5 T (2/4), B -1.0 F
 # AP (area): the interpolated precision (the best at this recall or beyond) over recall 0.5 and 1.0:
-#   trigger_q 0.5 * 2/5 + 0.5 * 2/5; trigger_advantage 0.5 * 2/3 + 0.5 * 2/3; predicted_iou 0.5 * 1 + 0.5 * 2/3.
+#   trigger_q 0.5 * 2/5 + 0.5 * 2/5; trigger_advantage 0.5 * 2/3 + 0.5 * 2/3; predicted_iou 0.5 * 1 + 0.5 * 2/3;
+#   region_score 0.5 * 1/2 + 0.5 * 1/2.
 # AP (VOC07): thresholds 0.0 .. 0.5 (6 of 11) take the first value, 0.6 .. 1.0 (5 of 11) the second.
-BY_HAND_AREA = {"trigger_q": 0.4, "trigger_advantage": 2 / 3, "predicted_iou": 5 / 6}
-BY_HAND_VOC07 = {"trigger_q": 0.4, "trigger_advantage": 2 / 3, "predicted_iou": (6 * 1 + 5 * 2 / 3) / 11}
+BY_HAND_AREA = {"trigger_q": 0.4, "trigger_advantage": 2 / 3, "predicted_iou": 5 / 6, "region_score": 0.5}
+BY_HAND_VOC07 = {
+    "trigger_q": 0.4,
+    "trigger_advantage": 2 / 3,
+    "predicted_iou": (6 * 1 + 5 * 2 / 3) / 11,
+    "region_score": 0.5,
+}
 
 
 def test_each_attended_box_score_gives_its_ap_by_hand():
@@ -74,6 +84,7 @@ def test_each_attended_box_score_gives_its_ap_by_hand():
         "trigger_q": [3.0, 2.0, 1.0, 0.8, 0.5],
         "trigger_advantage": [1.0, 0.5, 0.1, -1.2, -2.0],
         "predicted_iou": [0.9, 0.7, 0.6, 0.2, 0.1],
+        "region_score": [3.0, 2.5, 2.0, 1.5, -1.0],
     }
     for name, scores in want.items():
         assert got[name]["scores"] == pytest.approx(scores), name
@@ -125,7 +136,7 @@ def test_results_hold_the_chosen_aar_and_every_scores(tmp_path):
         assert {k: v["ap_voc07"] for k, v in res["aar_by_score"].items()} == pytest.approx(BY_HAND_VOC07)
         assert list(res["agent"]) == ["terminal_regions", "all_attended_regions", "recall_vs_proposals"]
         assert res["score"] == "trigger_q" and res["agent"]["terminal_regions"]["ap_area"] == 0.0  # C, E miss
-    plain = records(predicted=False)
+    plain = records(predicted=False, region=False)
     assert attended_scores(plain, TRIGGER) == ["trigger_q", "trigger_advantage"]
     with pytest.raises(ValueError, match="predicted_iou needs a network trained with --iou-weight"):
         TESTER.agent_results(plain, make_config("tiny", aar_score="predicted_iou"), checkpoint, _quiet)
@@ -139,7 +150,7 @@ def test_the_option_is_checked_and_a_test_time_flag():
     from zoomrl.experiments.active.cli import build_parser, make_run_config
     from zoomrl.experiments.active.config import RESULT_FIELDS, TEST_FIELDS
 
-    assert AAR_SCORES == (*ATTENDED_SCORES, "auto") and make_config("fast_roi").aar_score == "trigger_q"
+    assert AAR_SCORES == (*ATTENDED_SCORES, "auto") and make_config("fast_roi").aar_score == "auto"
     with pytest.raises(ConfigError, match="aar_score"):
         make_config("tiny", aar_score="trigger_order")
     assert "aar_score" in TEST_FIELDS and "aar_score" not in RESULT_FIELDS  # may change between train and test
@@ -244,7 +255,8 @@ def test_the_iou_head_trains_and_tests_in_the_active_family(data, tmp_path):
     assert read_weights_meta(Path(out["weights"]))["iou_head"] is True
     record = json.loads((tmp_path / "m" / "box" / "validation.json").read_text())
     for epoch in record["epochs"]:
-        assert "predicted_iou" in epoch["ap_by_score"] and set(epoch["aar_ap_by_score"]) == set(ATTENDED_SCORES)
+        assert "predicted_iou" in epoch["ap_by_score"]
+        assert set(epoch["aar_ap_by_score"]) == set(ATTENDED_SCORES) - {"region_score"}  # no --region-scorer
     kw = dict(model_dir=tmp_path / "m", features=TinyFeatures(), log=_quiet, show_progress=False, baselines=False)
     # the test's command line says nothing of the head: the run's iou_weight is adopted
     res = test(
@@ -256,7 +268,8 @@ def test_the_iou_head_trains_and_tests_in_the_active_family(data, tmp_path):
         **kw,
     )
     assert res["config"]["iou_weight"] == 1.0 and res["aar_score"] == "predicted_iou"
-    assert set(res["aar_by_score"]) == set(ATTENDED_SCORES) and "predicted_iou" in res["agent_by_score"]
+    assert set(res["aar_by_score"]) == set(ATTENDED_SCORES) - {"region_score"}
+    assert "predicted_iou" in res["agent_by_score"]
     images = json.loads((tmp_path / "r" / "detections.json").read_text())["images"]
     windows = 0
     for image in images:

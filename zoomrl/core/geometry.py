@@ -64,6 +64,35 @@ def clip_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
     return b
 
 
+def sample_boxes(
+    width: int,
+    height: int,
+    objects: np.ndarray,
+    rng: np.random.Generator,
+    jitter_per_object: int = 24,
+    random_boxes: int = 24,
+    min_side: float = 8.0,
+) -> np.ndarray:
+    """Boxes ``(N, 4)`` to train a region classifier on, R-CNN style, in an image ``width`` x ``height`` holding
+    ``objects`` ``(M, 4)``: the whole image, each object's box, ``jitter_per_object`` boxes around each object
+    (centre moved by a normal of 0.25 of the object's side, each side scaled by ``exp`` of a normal of 0.35), and
+    ``random_boxes`` boxes of uniform sides in ``[0.1, 1]`` of the image's at uniform places. Boxes are clipped to
+    the image; those with a side under ``min_side`` pixels after clipping are dropped."""
+    objects = as_boxes(objects).reshape(-1, 4)
+    out = [np.array([[0.0, 0.0, float(width), float(height)]]), objects.astype(np.float64)]
+    for x1, y1, x2, y2 in objects:
+        w, h = x2 - x1, y2 - y1
+        centre = np.array([(x1 + x2) / 2, (y1 + y2) / 2]) + rng.normal(0.0, 0.25, (jitter_per_object, 2)) * [w, h]
+        sides = np.exp(rng.normal(0.0, 0.35, (jitter_per_object, 2))) * [w, h]
+        out.append(np.concatenate([centre - sides / 2, centre + sides / 2], axis=1))
+    sides = rng.uniform(0.1, 1.0, (random_boxes, 2)) * [width, height]
+    corner = rng.uniform(0.0, 1.0, (random_boxes, 2)) * ([width, height] - sides)
+    out.append(np.concatenate([corner, corner + sides], axis=1))
+    boxes = clip_boxes(np.concatenate(out), width, height)
+    keep = (boxes[:, 2] - boxes[:, 0] >= min_side) & (boxes[:, 3] - boxes[:, 1] >= min_side)
+    return boxes[keep]
+
+
 def voc_to_box(xmin: float, ymin: float, xmax: float, ymax: float) -> tuple[float, float, float, float]:
     """Convert VOC's 1-based inclusive pixel indices to a pixel-edge box ``(x1, y1, x2, y2)``."""
     return (float(xmin) - 1.0, float(ymin) - 1.0, float(xmax), float(ymax))

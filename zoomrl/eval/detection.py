@@ -475,6 +475,11 @@ def _predicted_iou(search: dict[str, Any], index: int = 0) -> float | None:
     return None if not values or values[-1] is None else float(values[-1])
 
 
+def _region_score(search: dict[str, Any], index: int = 0) -> float | None:
+    values = search.get("region_score")
+    return None if not values or values[-1] is None else float(values[-1])
+
+
 def _trigger_order(search: dict[str, Any], index: int = 0) -> float | None:
     adv = _trigger_advantage(search)
     # -index plus the margin squashed into [0.1, 0.9]: an image's earlier trigger always ranks above its later ones.
@@ -487,13 +492,18 @@ DETECTION_SCORES = {
     "trigger_probability": _trigger_probability,
     "predicted_iou": _predicted_iou,
     "trigger_order": _trigger_order,
+    "region_score": _region_score,
 }
 """Scores of a triggered window, from its search's record and ``index``, the number of triggers before it in its
 image: from the Q-values of the last step, the trigger's Q-value (the paper's), its margin over the best other
 action (how sure the agent is that stopping beats moving on) and its softmax probability; the IoU head's
-prediction for the triggered window (agents trained with ``iou_weight > 0``); and the trigger's order in its image
+prediction for the triggered window (agents trained with ``iou_weight > 0``); the trigger's order in its image
 (the first trigger of every image above every second one, and so on), the margin ranking those of the same order:
-later searches run on an image whose best object is already painted out."""
+later searches run on an image whose best object is already painted out; and a region classifier's score of the
+window (``region_score`` in the record: the active family's ``--region-scorer``)."""
+
+SCORE_FIELDS = {"predicted_iou": "predicted_iou", "region_score": "region_score"}
+"""The record field a detection score reads, where it is not the Q-values."""
 
 
 def available_scores(records: Sequence[Record]) -> list[str]:
@@ -502,7 +512,7 @@ def available_scores(records: Sequence[Record]) -> list[str]:
     triggered = [s for s in searches if s.get("triggered")]
     out = []
     for name, fn in DETECTION_SCORES.items():
-        field = "predicted_iou" if name == "predicted_iou" else "q_values"
+        field = SCORE_FIELDS.get(name, "q_values")
         if any(s.get(field) for s in searches) and all(fn(s) is not None for s in triggered):
             out.append(name)
     return out

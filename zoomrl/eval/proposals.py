@@ -27,10 +27,11 @@ from zoomrl.eval.detection import DETECTION_SCORES, evaluate
 
 PROPOSAL_GRID = (1, 2, 5, 10, 20, 50, 100, 200)
 
-ATTENDED_SCORES = ("trigger_q", "trigger_advantage", "predicted_iou")
+ATTENDED_SCORES = ("trigger_q", "trigger_advantage", "predicted_iou", "region_score")
 """The scores an attended box may take (:func:`window_score`), each the detection score of
 :data:`zoomrl.eval.detection.DETECTION_SCORES` of that name, applied as if the agent had triggered in the box: the
-trigger's Q-value there, its margin over the best other action, the IoU head's prediction for the box."""
+trigger's Q-value there, its margin over the best other action, the IoU head's prediction for the box, a region
+classifier's score of the box."""
 
 WindowScore = Callable[[Mapping[str, Any], int], "float | None"]
 """A per-window detection score ``(search, index) -> value or None`` (those of ``DETECTION_SCORES``): it scores
@@ -53,17 +54,19 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
 
 
 def window_step(search: Mapping[str, Any], j: int, trigger: int) -> dict[str, Any]:
-    """Step ``j`` of ``search`` as a one-step search that triggered there: its window, its Q-values and its
-    predicted IoU (None where the record has none), and ``trigger`` as its action, so that a detection score of
-    :data:`~zoomrl.eval.detection.DETECTION_SCORES` scores the box as a terminal region."""
+    """Step ``j`` of ``search`` as a one-step search that triggered there: its window, its Q-values, its
+    predicted IoU and its region score (None where the record has none), and ``trigger`` as its action, so that a
+    detection score of :data:`~zoomrl.eval.detection.DETECTION_SCORES` scores the box as a terminal region."""
     qs = search.get("q_values") or []
-    predicted = search.get("predicted_iou") or []
-    return {
+    out: dict[str, Any] = {
         "windows": [search["windows"][j]],
         "actions": [trigger],
         "q_values": [qs[j] if j < len(qs) else None],
-        "predicted_iou": [predicted[j] if j < len(predicted) else None],
     }
+    for field in ("predicted_iou", "region_score"):
+        values = search.get(field) or []
+        out[field] = [values[j] if j < len(values) else None]
+    return out
 
 
 def window_score(

@@ -183,9 +183,16 @@ class DQNTester:
         raise NotImplementedError
 
     def agent_records(
-        self, images: Sequence[VocImage], store: ImageStore, config: Any, agent: Any, features: Any, progress: Any
+        self,
+        images: Sequence[VocImage],
+        store: ImageStore,
+        config: Any,
+        agent: Any,
+        features: Any,
+        progress: Any,
+        checkpoint: Path,
     ) -> Records:
-        """The greedy agent's records."""
+        """The greedy agent's records (``checkpoint``: the weights tested, whose folder may hold more of the run)."""
         raise NotImplementedError
 
     def agent_results(self, records: Records, config: Any, checkpoint: Path, log: Log) -> tuple[Any, Records, dict]:
@@ -237,7 +244,7 @@ class ScoredTester(DQNTester):
             raise ValueError(
                 f"detection score '{config.score}' is not available for {checkpoint} (its records can be "
                 f"scored by {', '.join(by_score) or 'nothing'}); predicted_iou needs a network trained "
-                f"with --iou-weight > 0"
+                f"with --iou-weight > 0, region_score an active run trained with --region-scorer"
             )
         records = by_score[config.score]
         results: dict[str, Any] = {"agent": self.evaluate_agent(records, config), "score": config.score}
@@ -309,7 +316,7 @@ def test_family(
 
     t0 = time.perf_counter()
     with tqdm(total=len(images), desc="test", unit="img", disable=not show_progress, leave=False) as bar:
-        records = tester.agent_records(images, store, config, agent, features, bar.update)
+        records = tester.agent_records(images, store, config, agent, features, bar.update, checkpoint)
     seconds = time.perf_counter() - t0
     features.close()
     config, records, results = tester.agent_results(records, config, checkpoint, log)

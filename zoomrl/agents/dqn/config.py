@@ -138,7 +138,15 @@ class DQNRunConfig(DQNConfig):
         return self
 
 
-SCORES = ("trigger_q", "trigger_advantage", "trigger_probability", "predicted_iou", "trigger_order", "auto")
+SCORES = (
+    "trigger_q",
+    "trigger_advantage",
+    "trigger_probability",
+    "predicted_iou",
+    "trigger_order",
+    "region_score",
+    "auto",
+)
 """The detection scores ``score`` may name (``auto``: the one validation chose)."""
 
 
@@ -151,8 +159,9 @@ class ScoredRunConfig(ConfigBase):
     """Detection score of a triggered window (``zoomrl.eval.detection.DETECTION_SCORES``): ``trigger_q`` (the
     trigger's Q-value, as the papers), ``trigger_advantage`` (its margin over the best move) or
     ``trigger_probability`` (softmax), ``predicted_iou`` (the IoU head's prediction for the triggered window;
-    needs ``iou_weight > 0``), or ``trigger_order`` (an image's first trigger above its second, and so on; the
-    margin within each rank). Testing reports the AP of every score; this one is the agent's. ``auto``: the
+    needs ``iou_weight > 0``), ``trigger_order`` (an image's first trigger above its second, and so on; the
+    margin within each rank), or ``region_score`` (a region classifier's score of the window: the active family's
+    ``region_scorer``). Testing reports the AP of every score; this one is the agent's. ``auto``: the
     score that scored best on the run's validation images (``val_fraction``; see ``validation.json``), for the
     checkpoint tested."""
     val_fraction: float = 0.0

@@ -33,6 +33,7 @@ FLAGS = FamilyFlags(
         "state_steps",
         "explore_trigger",
         "iou_weight",
+        "region_scorer",
         "roi_max_side",
         "val_fraction",
         "val_every",

@@ -47,6 +47,13 @@ class Config(ScoredRunConfig, ActiveTaskConfig, BoxFeatureConfig, DQNRunConfig):
     score (``aar_by_score``); this one is the agent's. ``validation.json`` records each validated epoch's AAR APs
     and choice (``aar_ap_by_score``, ``aar_score``), and the best epoch's. One of :data:`AAR_SCORES`."""
 
+    region_scorer: bool = False
+    """Train a region classifier before the agent (R-CNN's per-class linear detector over the box descriptors of
+    boxes sampled on the training images: ``zoomrl/agents/region_scorer.py``), saved as ``region_scorer.npz`` in
+    the run folder; validation and testing then score every window the agent visited with it, which adds the
+    ``region_score`` detection score to both sets (``score``, ``aar_score``; ``auto`` may choose it). Not with
+    ``features: scratch``, whose descriptor is pixels."""
+
     def validate(self) -> Config:
         super().validate()
         require_finite("aar_nms", self.aar_nms, low=0.0, high=1.0)
@@ -56,6 +63,11 @@ class Config(ScoredRunConfig, ActiveTaskConfig, BoxFeatureConfig, DQNRunConfig):
                 "iou_weight > 0 (the IoU head) needs the MLP Q-network of vgg, roi or clip features; "
                 "--features scratch trains a CNN (zoomrl/agents/dqn/scratch.py) that has no IoU head: "
                 "drop --iou-weight or choose other --features"
+            )
+        if self.region_scorer and self.features == "scratch":
+            raise ConfigError(
+                "region_scorer needs box descriptors (vgg, roi or clip features); --features scratch describes a "
+                "box by its pixels: drop --region-scorer or choose other --features"
             )
         return self
 
@@ -102,6 +114,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "val_fraction": 0.15,
         "val_every": 5,
         "score": "auto",
+        # The paper scores attended regions with a detector: R-CNN's linear classifier on the box descriptors,
+        # chosen (or not) by validation for both sets.
+        "region_scorer": True,
+        "aar_score": "auto",
     },
     # Seconds: for smoke tests.
     "tiny": {**SMOKE_TEST, "episode_batch": 8, "test_batch": 8, "number_of_steps": 4, "test_steps": 10},

@@ -22,6 +22,7 @@ from zoomrl.envs.active_runs import run_records, test_policy
 from zoomrl.eval.detection import evaluate
 from zoomrl.eval.proposals import attended_by_score, attended_records, recall_vs_proposals
 from zoomrl.experiments.active.config import Config
+from zoomrl.experiments.active.scorer import score_records, scorer_path
 from zoomrl.experiments.active.train import ActiveTrainee
 from zoomrl.experiments.dqn_test import ScoredTester, test_family, validation_score
 
@@ -64,12 +65,22 @@ class ActiveTester(ScoredTester):
 
     run_records = staticmethod(run_records)  # type: ignore[assignment]
 
-    def agent_records(self, images: Any, store: Any, config: Config, agent: Any, features: Any, progress: Any) -> Any:
+    def agent_records(
+        self, images: Any, store: Any, config: Config, agent: Any, features: Any, progress: Any, checkpoint: Path
+    ) -> Any:
+        """The greedy agent's records; with ``region_scorer``, every visited window scored by the run's region
+        classifier (``region_scorer.npz`` beside ``checkpoint``)."""
         from zoomrl.agents.dqn.agent import agent_outputs
 
         policy = test_policy(config)
         outputs = agent_outputs(agent)  # the Q-values, and the predicted IoU with the IoU head
-        return run_records(images, store, config, policy, config.test_batch, features, outputs, progress)
+        records = run_records(images, store, config, policy, config.test_batch, features, outputs, progress)
+        if config.region_scorer:
+            from zoomrl.agents.region_scorer import RegionScorer
+
+            scorer = RegionScorer.load(scorer_path(Path(checkpoint).parent))
+            score_records(records, images, store, features, scorer, config.context)
+        return records
 
     def agent_results(self, records: Any, config: Config, checkpoint: Path, log: Log) -> tuple[Any, Any, dict]:
         """Terminal regions as :class:`~zoomrl.experiments.dqn_test.ScoredTester` scores them, and all attended
@@ -83,7 +94,7 @@ class ActiveTester(ScoredTester):
             raise ValueError(
                 f"attended-region score '{config.aar_score}' is not available for {checkpoint} (its records can be "
                 f"scored by {', '.join(by_score) or 'nothing'}); predicted_iou needs a network trained with "
-                f"--iou-weight > 0"
+                f"--iou-weight > 0, region_score one trained with --region-scorer"
             )
         config, records, results = super().agent_results(records, config, checkpoint, log)
         results["aar_score"] = config.aar_score

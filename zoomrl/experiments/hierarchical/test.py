@@ -41,7 +41,9 @@ class HierarchicalTester(ScoredTester):
 
     run_records = staticmethod(run_records)  # type: ignore[assignment]
 
-    def agent_records(self, images: Any, store: Any, config: Config, agent: Any, features: Any, progress: Any) -> Any:
+    def agent_records(
+        self, images: Any, store: Any, config: Config, agent: Any, features: Any, progress: Any, checkpoint: Path
+    ) -> Any:
         return run_records(
             images, store, config, greedy_policy, config.test_batch, features, agent_outputs(agent), progress=progress
         )
