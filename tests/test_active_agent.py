@@ -208,7 +208,7 @@ def test_validation_every_k_epochs_chooses_the_score_that_testing_uses(data, tmp
     aar = iter([{"trigger_q": 0.1, "trigger_advantage": 0.4}, {"trigger_q": 0.5, "trigger_advantage": 0.2}])
     calls: list[int] = []
 
-    def fake_validate(images, store, features, agent, config, scorer=None):
+    def fake_validate(images, store, features, agent, config, scored=None):
         calls.append(len(images))
         return next(aps), next(aar)
 

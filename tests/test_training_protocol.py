@@ -402,7 +402,7 @@ def test_validation_picks_the_best_checkpoint_and_the_score(square_root, tmp_pat
     )
     seen: list[list[str]] = []
 
-    def fake_validate(images, store, features, agent, config):
+    def fake_validate(images, store, features, agent, config, scored=None):
         seen.append([im.image_id for im in images])
         return next(aps)
 

@@ -1,10 +1,10 @@
 """A region classifier: R-CNN's per-class linear detector over region descriptors, to score boxes an agent attended.
 
-Caicedo and Lazebnik score the regions their agent attended with an object detector; the agent's own trigger
-Q-value ranks them badly (docs/active.md). This is that detector: an L2-regularised logistic regression over the
-standardised descriptor of a box, trained on boxes sampled on the training images
+The active agent's own trigger Q-value ranks the regions it attended badly (docs/active.md); R-CNN ranked its
+proposals with a per-class classifier of their descriptors. This is that classifier: an L2-regularised logistic
+regression over the standardised descriptor of a box, trained on boxes sampled on the training images
 (:func:`zoomrl.core.geometry.sample_boxes`), positive at IoU >= ``positive_iou`` with an object of the class and
-negative below ``negative_iou`` (R-CNN's 0.3: boxes in between are left out, as R-CNN's SVMs left them). Its score
+negative below ``negative_iou`` (R-CNN's 0.3 for its SVMs' negatives; the boxes in between are left out). Its score
 is the logit, which ranks the same as the probability and does not saturate.
 
 It sees arrays only (descriptors, IoUs); where the boxes and their descriptors come from is the family's business

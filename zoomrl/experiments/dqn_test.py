@@ -195,6 +195,32 @@ class DQNTester:
         """The greedy agent's records (``checkpoint``: the weights tested, whose folder may hold more of the run)."""
         raise NotImplementedError
 
+    def scorer_view(self, config: Any) -> Callable[[Sequence[float], int, int], tuple[float, float, float, float]]:
+        """How the family's feature model sees a window (:data:`zoomrl.experiments.region_scoring.View`): the
+        window itself; a family that pads windows says so."""
+        from zoomrl.experiments.region_scoring import window_itself
+
+        return window_itself
+
+    def scored_records(
+        self,
+        records: Records,
+        images: Sequence[VocImage],
+        store: ImageStore,
+        config: Any,
+        features: Any,
+        checkpoint: Path,
+    ) -> Records:
+        """``records`` with every visited window's ``region_score`` when the run trained a region classifier
+        (``region_scorer``: ``region_scorer.npz`` beside ``checkpoint``), as they are otherwise."""
+        if not getattr(config, "region_scorer", False):
+            return records
+        from zoomrl.agents.region_scorer import RegionScorer
+        from zoomrl.experiments.region_scoring import score_records, scorer_path
+
+        scorer = RegionScorer.load(scorer_path(Path(checkpoint).parent))
+        return score_records(records, images, store, features, scorer, self.scorer_view(config))
+
     def agent_results(self, records: Records, config: Any, checkpoint: Path, log: Log) -> tuple[Any, Records, dict]:
         """``(config, records, results)``: the agent's evaluation; a family that chooses the detection score here
         returns the config that records the choice and the records scored by it."""

@@ -27,12 +27,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from zoomrl.agents.dqn.checkpoint import META_KEYS, load_weights_checked, write_weights
+from zoomrl.agents.region_scorer import RegionScorer
 from zoomrl.core.config import ConfigBase
 from zoomrl.core.io import write_json
 from zoomrl.core.runner import BarFactory, EpochResult, Progress, Runner
 from zoomrl.data.images import ImageStore
 from zoomrl.data.voc import VocImage
-from zoomrl.experiments import dqn_loop
+from zoomrl.experiments import dqn_loop, region_scoring
 
 Log = Callable[[str], None]
 
@@ -349,9 +350,46 @@ class DQNTrainee:
     def run_epoch(self, epoch: int, progress: Progress) -> EpochResult:
         return self.finish_epoch(*self.epoch(epoch, progress))
 
+    def scorer_view(self, window: Sequence[float], width: int, height: int) -> tuple[float, float, float, float]:
+        """The box the feature model describes for ``window`` (:data:`zoomrl.experiments.region_scoring.View`):
+        the window itself; a family that pads windows says so."""
+        return region_scoring.window_itself(window, width, height)
+
+    def region_scorer(self) -> RegionScorer | None:
+        """The run's region classifier (None without ``region_scorer``): read from the run folder, where the fresh
+        start saved it (:meth:`init_fresh`); a resumed run that lacks it fits it again, which gives the same one."""
+        if not getattr(self.config, "region_scorer", False):
+            return None
+        if getattr(self, "_scorer", None) is None:
+            path = region_scoring.scorer_path(self.run_dir)
+            if path.is_file():
+                self._scorer = RegionScorer.load(path)
+            else:
+                self._scorer = self.train_scorer()
+        return self._scorer
+
+    def train_scorer(self, progress: Progress | None = None) -> RegionScorer:
+        """Fit the region classifier on the training images and save it in the run folder."""
+        path = region_scoring.scorer_path(self.run_dir)
+        return region_scoring.train_scorer(
+            self.images, self.store, self.features, self.config, path, self.scorer_view, self.log, progress
+        )
+
+    def scored(self, records: list[dict[str, Any]], images: Sequence[VocImage]) -> list[dict[str, Any]]:
+        """``records`` of ``images`` with every visited window's ``region_score`` when the run has a region
+        classifier (as they are otherwise)."""
+        scorer = self.region_scorer()
+        if scorer is None:
+            return records
+        return region_scoring.score_records(records, images, self.store, self.features, scorer, self.scorer_view)
+
     def init_fresh(self, bar: BarFactory) -> None:
-        """Oracle demonstrations, then the behaviour-cloning warm-up (when the configuration asks for them)."""
+        """The region classifier (``region_scorer``: it needs the frozen features alone), then oracle
+        demonstrations and the behaviour-cloning warm-up (when the configuration asks for them)."""
         agent, config = self.agent, self.config
+        if getattr(config, "region_scorer", False):
+            with bar(len(self.images), "region scorer") as b:
+                self._scorer = self.train_scorer(b.update)
         if agent.demos is None:
             return
         with bar(self.demo_units, "oracle demonstrations") as b:

@@ -155,12 +155,14 @@ class ScoredRunConfig(ConfigBase):
     """A detecting family's detection score and validation split (mixed into the hierarchical and active
     configurations; the trainee's validation is :meth:`zoomrl.experiments.dqn_trainee.DQNTrainee.validation`)."""
 
+    MODEL_FIELDS = ("region_scorer",)  # a test reads the run's classifier when the run trained one
+
     score: str = "trigger_q"
     """Detection score of a triggered window (``zoomrl.eval.detection.DETECTION_SCORES``): ``trigger_q`` (the
     trigger's Q-value, as the papers), ``trigger_advantage`` (its margin over the best move) or
     ``trigger_probability`` (softmax), ``predicted_iou`` (the IoU head's prediction for the triggered window;
     needs ``iou_weight > 0``), ``trigger_order`` (an image's first trigger above its second, and so on; the
-    margin within each rank), or ``region_score`` (a region classifier's score of the window: the active family's
+    margin within each rank), or ``region_score`` (the run's region classifier's score of the window:
     ``region_scorer``). Testing reports the AP of every score; this one is the agent's. ``auto``: the
     score that scored best on the run's validation images (``val_fraction``; see ``validation.json``), for the
     checkpoint tested."""
@@ -174,6 +176,13 @@ class ScoredRunConfig(ConfigBase):
     """With a validation split, validate every this many epochs, and always at the last (the epochs between have
     no validation AP and cannot be ``best``): validation runs the whole test protocol, which can cost more than
     an epoch of training."""
+
+    region_scorer: bool = False
+    """Train a region classifier before the agent (R-CNN's per-class linear detector over the descriptors of boxes
+    sampled on the training images: ``zoomrl/agents/region_scorer.py``, ``zoomrl/experiments/region_scoring.py``),
+    saved as ``region_scorer.npz`` in the run folder; validation and testing then score every window the agent
+    visited with it, which adds the ``region_score`` detection score (``score``; the active family's
+    ``aar_score`` too; ``auto`` may choose it)."""
 
     def validate(self) -> Any:
         super().validate()

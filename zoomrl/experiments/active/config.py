@@ -47,13 +47,6 @@ class Config(ScoredRunConfig, ActiveTaskConfig, BoxFeatureConfig, DQNRunConfig):
     score (``aar_by_score``); this one is the agent's. ``validation.json`` records each validated epoch's AAR APs
     and choice (``aar_ap_by_score``, ``aar_score``), and the best epoch's. One of :data:`AAR_SCORES`."""
 
-    region_scorer: bool = False
-    """Train a region classifier before the agent (R-CNN's per-class linear detector over the box descriptors of
-    boxes sampled on the training images: ``zoomrl/agents/region_scorer.py``), saved as ``region_scorer.npz`` in
-    the run folder; validation and testing then score every window the agent visited with it, which adds the
-    ``region_score`` detection score to both sets (``score``, ``aar_score``; ``auto`` may choose it). Not with
-    ``features: scratch``, whose descriptor is pixels."""
-
     def validate(self) -> Config:
         super().validate()
         require_finite("aar_nms", self.aar_nms, low=0.0, high=1.0)

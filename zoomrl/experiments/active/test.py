@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from zoomrl.data.voc import VocImage
-from zoomrl.envs.active import TRIGGER
+from zoomrl.envs.active import TRIGGER, context_window
 from zoomrl.envs.active_runs import run_records, test_policy
 from zoomrl.eval.detection import evaluate
 from zoomrl.eval.proposals import attended_by_score, attended_records, recall_vs_proposals
 from zoomrl.experiments.active.config import Config
-from zoomrl.experiments.active.scorer import score_records, scorer_path
 from zoomrl.experiments.active.train import ActiveTrainee
 from zoomrl.experiments.dqn_test import ScoredTester, test_family, validation_score
 
@@ -75,12 +74,11 @@ class ActiveTester(ScoredTester):
         policy = test_policy(config)
         outputs = agent_outputs(agent)  # the Q-values, and the predicted IoU with the IoU head
         records = run_records(images, store, config, policy, config.test_batch, features, outputs, progress)
-        if config.region_scorer:
-            from zoomrl.agents.region_scorer import RegionScorer
+        return self.scored_records(records, images, store, config, features, checkpoint)
 
-            scorer = RegionScorer.load(scorer_path(Path(checkpoint).parent))
-            score_records(records, images, store, features, scorer, config.context)
-        return records
+    def scorer_view(self, config: Config) -> Callable[[Sequence[float], int, int], tuple[float, float, float, float]]:
+        # The box with its R-CNN context, as the agent's descriptor sees it.
+        return lambda window, width, height: context_window(window, width, height, config.context)
 
     def agent_results(self, records: Any, config: Config, checkpoint: Path, log: Log) -> tuple[Any, Any, dict]:
         """Terminal regions as :class:`~zoomrl.experiments.dqn_test.ScoredTester` scores them, and all attended

@@ -11,13 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoomrl.agents.region_scorer import RegionScorer
-from zoomrl.core.runner import BarFactory, EpochResult
+from zoomrl.core.runner import EpochResult
 from zoomrl.data.voc import VocImage
-from zoomrl.envs.active import TRIGGER, ActiveEnv, extra_state_size
+from zoomrl.envs.active import TRIGGER, ActiveEnv, context_window, extra_state_size
 from zoomrl.envs.active_runs import guided_choice, make_envs, run_records, test_policy
 from zoomrl.experiments.active.config import RESULT_FIELDS, Config
-from zoomrl.experiments.active.scorer import score_records, scorer_path, train_scorer
 from zoomrl.experiments.dqn_trainee import DQNTrainee, EpochStats, train_family, training_split
 
 if TYPE_CHECKING:
@@ -78,20 +76,20 @@ def validate(
     features: Any,
     agent: DQNAgent,
     config: Config,
-    scorer: RegionScorer | None = None,
+    scored: Callable[[list, Sequence[VocImage]], list] | None = None,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """The agent's APs (area) on ``images`` with the test protocol (:func:`test_policy`, ``test_steps`` per image,
     ``test_batch`` images in lockstep), from one run: ``(terminal regions by detection score, all attended regions
-    by attended-box score)`` (every score the records support; AAR after the ``aar_nms`` suppression). With a
-    region ``scorer``, the ``region_score`` of every visited window too."""
+    by attended-box score)`` (every score the records support; AAR after the ``aar_nms`` suppression). ``scored``
+    adds to the records (the run's region scores: :meth:`~zoomrl.experiments.dqn_trainee.DQNTrainee.scored`)."""
     from zoomrl.agents.dqn.agent import agent_outputs
     from zoomrl.eval.detection import ap_by_score
     from zoomrl.eval.proposals import attended_by_score
 
     policy = test_policy(config)
     records = run_records(images, store, config, policy, config.test_batch, features, agent_outputs(agent))
-    if scorer is not None:
-        score_records(records, images, store, features, scorer, config.context)
+    if scored is not None:
+        records = scored(records, images)
     aar = attended_by_score(records, TRIGGER, config.aar_nms)
     return ap_by_score(records), {name: float(ev["ap_area"]) for name, ev in aar.items()}
 
@@ -139,34 +137,14 @@ class ActiveTrainee(DQNTrainee):
         return self.validation_set_aps()[""]
 
     def validation_set_aps(self) -> dict[str, dict[str, float]]:
-        scorer = self.region_scorer()
         terminal, attended = validate(
-            self.val_images, self.store, self.features, self.agent, self.config, scorer=scorer
+            self.val_images, self.store, self.features, self.agent, self.config, scored=self.scored
         )
         return {"": terminal, "aar": attended}
 
-    def init_fresh(self, bar: BarFactory) -> None:
-        """The region classifier first (``region_scorer``: it needs the frozen features alone), then the oracle's
-        demonstrations and the warm-up."""
-        if self.config.region_scorer:
-            with bar(len(self.images), "region scorer") as b:
-                self._scorer = train_scorer(
-                    self.images, self.store, self.features, self.config, scorer_path(self.run_dir), self.log, b.update
-                )
-        super().init_fresh(bar)
-
-    def region_scorer(self) -> RegionScorer | None:
-        """The run's region classifier (None without ``region_scorer``): read from the run folder, where the fresh
-        start saved it (:meth:`init_fresh`); a resumed run that lacks it fits it again, which gives the same one."""
-        if not self.config.region_scorer:
-            return None
-        if getattr(self, "_scorer", None) is None:
-            path = scorer_path(self.run_dir)
-            if path.is_file():
-                self._scorer = RegionScorer.load(path)
-            else:
-                self._scorer = train_scorer(self.images, self.store, self.features, self.config, path, self.log)
-        return self._scorer
+    def scorer_view(self, window: Sequence[float], width: int, height: int) -> tuple[float, float, float, float]:
+        # The box with its R-CNN context, as the agent's descriptor sees it.
+        return context_window(window, width, height, self.config.context)
 
 
 def train(config: Config, data: Sequence[str | Path], image_set: str | None, model_dir: str | Path, **kw: Any) -> dict:

@@ -47,6 +47,7 @@ FLAGS = FamilyFlags(
         "descriptor_pool",
         "val_fraction",
         "val_every",
+        "region_scorer",
         "force_trigger",
         "train_searches",  # issue 17: training that sees what testing sees
         "train_paint",

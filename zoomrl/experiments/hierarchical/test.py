@@ -44,9 +44,10 @@ class HierarchicalTester(ScoredTester):
     def agent_records(
         self, images: Any, store: Any, config: Config, agent: Any, features: Any, progress: Any, checkpoint: Path
     ) -> Any:
-        return run_records(
+        records = run_records(
             images, store, config, greedy_policy, config.test_batch, features, agent_outputs(agent), progress=progress
         )
+        return self.scored_records(records, images, store, config, features, checkpoint)
 
     def oracles(self, oracle: Callable[..., Any]) -> dict[str, Any]:
         return {"upper_bound": {f"scale_{s:g}": oracle(scale=s) for s in (3 / 4, 1 / 2)}}

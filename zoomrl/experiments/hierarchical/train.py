@@ -42,13 +42,21 @@ def training_policy(config: Config, epsilon: float, seed: int, epoch: int) -> Ex
 
 
 def validate(
-    images: Sequence[VocImage], store: ImageStore, features: FeatureModel, agent: DQNAgent, config: Config
+    images: Sequence[VocImage],
+    store: ImageStore,
+    features: FeatureModel,
+    agent: DQNAgent,
+    config: Config,
+    scored: Callable[[list, Sequence[VocImage]], list] | None = None,
 ) -> dict[str, float]:
     """The agent's AP (area) on ``images`` with the test protocol (greedy, testing's searches and painting,
-    ``test_batch`` images in lockstep), for every detection score it can give."""
+    ``test_batch`` images in lockstep), for every detection score it can give; ``scored`` adds to the records (the
+    run's region scores: :meth:`~zoomrl.experiments.dqn_trainee.DQNTrainee.scored`)."""
     from zoomrl.eval.detection import ap_by_score
 
     records = run_records(images, store, config, greedy_policy, config.test_batch, features, agent_outputs(agent))
+    if scored is not None:
+        records = scored(records, images)
     return ap_by_score(records)
 
 
@@ -107,7 +115,7 @@ class HierarchicalTrainee(DQNTrainee):
         return make_envs(positives, self.store, self.config, True, idx, self.features, flips=flips, demo=True)
 
     def validation_aps(self) -> dict[str, float]:
-        return validate(self.val_images, self.store, self.features, self.agent, self.config)
+        return validate(self.val_images, self.store, self.features, self.agent, self.config, scored=self.scored)
 
 
 def train(config: Config, data: Sequence[str | Path], image_set: str | None, model_dir: str | Path, **kw: Any) -> dict:
