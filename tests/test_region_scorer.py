@@ -52,9 +52,12 @@ def test_sampled_boxes_hold_the_image_the_objects_and_jitter_around_them():
 
 
 def test_labels_leave_the_boxes_between_the_thresholds_out():
-    used, positive = labels_from_iou(np.array([0.0, 0.29, 0.3, 0.49, 0.5, 0.9]))
+    ious = np.array([0.0, 0.29, 0.3, 0.49, 0.5, 0.9])
+    used, positive = labels_from_iou(ious, 0.5, 0.3)  # R-CNN's negatives
     assert used.tolist() == [True, True, False, False, True, True]
     assert positive.tolist() == [False, False, False, False, True, True]
+    used, positive = labels_from_iou(ious)  # the default: every box counts, a near miss as a negative
+    assert used.tolist() == [True] * 6 and positive.tolist() == [False, False, False, False, True, True]
 
 
 def test_the_scorer_is_the_standardised_linear_score_and_survives_its_file(tmp_path):
