@@ -274,3 +274,55 @@ def test_the_option_is_a_training_flag_refused_with_pixels():
     assert make_run_config(args).region_scorer is True
     args = build_parser("train").parse_args(["--preset", "fast_roi", "--no-region-scorer"])
     assert make_run_config(args).region_scorer is False
+
+
+def test_the_choice_script_scores_the_validation_boxes_of_a_run(data, tmp_path):
+    """scripts/region_scorer_choice.py: one row per (negatives, C), each the APs of the run's validation boxes
+    under that classifier; the run's own classifier (its defaults) gives its row; a run without a validation split
+    is one line, exit code 2."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    from zoomrl.experiments.dqn_trainee import split_validation
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import region_scorer_choice
+    finally:
+        sys.path.pop(0)
+    cfg = make_config("tiny", class_object="box", epochs=1, val_fraction=0.25, region_scorer=True)
+    _train(cfg, data, tmp_path / "m")
+    run = tmp_path / "m" / "box"
+    result = region_scorer_choice.compare(
+        run, [str(data / "train")], "trainval", [0.3, 0.5], [1e-5, 1.0], features=TinyFeatures(), log=_quiet
+    )
+    assert [(r["negative_iou"], r["c"]) for r in result["rows"]] == [(0.3, 1e-5), (0.3, 1.0), (0.5, 1e-5), (0.5, 1.0)]
+    assert result["images"] == json.loads((run / "validation.json").read_text())["images"]
+    assert all(0.0 <= r["aar_ap"] <= 1.0 and 0.0 <= r["tr_ap"] <= 1.0 for r in result["rows"])
+    # The run's own classifier (negatives below 0.5, C 1e-5) on the same boxes: the same AP as its row.
+    from zoomrl.agents.dqn.agent import agent_outputs
+    from zoomrl.agents.dqn.checkpoint import load_weights_checked
+    from zoomrl.data.images import ImageStore, load_images
+    from zoomrl.envs.active import TRIGGER
+    from zoomrl.envs.active_runs import run_records, test_policy
+    from zoomrl.eval.proposals import attended_by_score
+    from zoomrl.experiments.active.train import ActiveTrainee
+    from zoomrl.experiments.region_scoring import score_records
+
+    saved = make_config("tiny", class_object="box", epochs=1, val_fraction=0.25, region_scorer=True)
+    images = load_images([data / "train"], "trainval", "box", False, None, _quiet, progress=False)
+    _, val = split_validation(images, saved.val_fraction, saved.seed)
+    features, agent, size = ActiveTrainee.build(saved, TinyFeatures(), _quiet)
+    load_weights_checked(run / "best.weights.h5", agent, ActiveTrainee.run_meta(saved, size))
+    store = ImageStore()
+    records = run_records(val, store, saved, test_policy(saved), saved.test_batch, features, agent_outputs(agent))
+    score_records(records, val, store, features, RegionScorer.load(run / "region_scorer.npz"), ACTIVE_VIEW)
+    own = attended_by_score(records, TRIGGER, saved.aar_nms, ["region_score"])["region_score"]["ap_area"]
+    assert result["rows"][2]["aar_ap"] == pytest.approx(own)
+    # no validation split: one line, exit code 2
+    _train(make_config("tiny", class_object="box", epochs=1), data, tmp_path / "n")
+    script = [sys.executable, str(REPO / "scripts" / "region_scorer_choice.py")]
+    out = subprocess.run([*script, "--run-dir", str(tmp_path / "n" / "box"), "--data", str(data / "train")],
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 2 and "no validation split" in out.stderr and len(out.stderr.strip().splitlines()) == 1

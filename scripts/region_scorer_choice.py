@@ -1,0 +1,109 @@
+#!/usr/bin/env python
+"""Choose the region classifier's negatives and L2 strength on an active run's validation images.
+
+    python scripts/region_scorer_choice.py --run-dir runs/rs/s0/models/raccoon --data ../shared/data/raccoon \\
+        [--image-set trainval] [--checkpoint best] [--negatives 0.3 0.5] [--c 1e-5 1e-4 1e-3] [--output choice.json]
+
+The run's agent (``config.json`` and the checkpoint in ``--run-dir``) runs the test protocol once on the run's
+validation images (the split its training held out: ``val_fraction`` and ``seed`` of its configuration, over
+``--data``/``--image-set``); a classifier is fitted for each pair of ``--negatives`` (boxes below this IoU are
+negatives; 0.5 leaves none out) and ``--c`` on the boxes sampled on the run's training images, and the agent's
+boxes are scored by each: the table gives all attended regions' AP (area, after the run's suppression) and the
+terminal regions' AP by ``region_score``. Nothing here reads the test split. Bad input: one line, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def compare(
+    run_dir: str | Path,
+    data: list[str],
+    image_set: str,
+    negatives: list[float],
+    cs: list[float],
+    checkpoint: str = "best",
+    features: Any = None,
+    log: Any = print,
+) -> dict[str, Any]:
+    """``{"images": [...], "rows": [{"negative_iou", "c", "aar_ap", "tr_ap"}]}`` (see the module docstring)."""
+    from zoomrl.agents.dqn.agent import agent_outputs
+    from zoomrl.agents.dqn.checkpoint import load_weights_checked
+    from zoomrl.agents.region_scorer import fit_region_scorer
+    from zoomrl.data.images import ImageStore, load_images
+    from zoomrl.envs.active import TRIGGER
+    from zoomrl.envs.active_runs import run_records, test_policy
+    from zoomrl.eval.detection import ap_by_score
+    from zoomrl.eval.proposals import attended_by_score
+    from zoomrl.experiments.active.config import Config
+    from zoomrl.experiments.active.test import TESTER
+    from zoomrl.experiments.active.train import ActiveTrainee
+    from zoomrl.experiments.dqn_test import resolve_checkpoint
+    from zoomrl.experiments.dqn_trainee import split_validation
+    from zoomrl.experiments.region_scoring import region_examples, score_records
+
+    run = Path(run_dir)
+    config = Config.load(run / "config.json")
+    if config.val_fraction <= 0:
+        raise ValueError(f"{run / 'config.json'}: the run has no validation split (val_fraction 0)")
+    path = resolve_checkpoint(None if checkpoint == "latest" else checkpoint, run.parent, config.class_object)
+    images = load_images(data, image_set, config.class_object, False, None, log, progress=False)
+    train, val = split_validation(images, config.val_fraction, config.seed)
+    features, agent, size = ActiveTrainee.build(config, features, log)
+    load_weights_checked(path, agent, ActiveTrainee.run_meta(config, size))
+    store = ImageStore()
+    records = run_records(val, store, config, test_policy(config), config.test_batch, features, agent_outputs(agent))
+    view = TESTER.scorer_view(config)
+    x, ious = region_examples(train, store, features, config.class_object, config.seed, view)
+    rows = []
+    for neg in negatives:
+        for c in cs:
+            scorer = fit_region_scorer(x, ious, c=c, negative_iou=neg, seed=config.seed)
+            scored = score_records(copy.deepcopy(records), val, store, features, scorer, view)
+            aar = attended_by_score(scored, TRIGGER, config.aar_nms, ["region_score"])["region_score"]["ap_area"]
+            rows.append(
+                {"negative_iou": neg, "c": c, "aar_ap": float(aar), "tr_ap": ap_by_score(scored)["region_score"]}
+            )
+    return {"checkpoint": str(path), "images": [im.image_id for im in val], "rows": rows}
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = ["| negatives below IoU | C | AAR AP (region_score) | TR AP (region_score) |", "| --- | --- | --- | --- |"]
+    for r in result["rows"]:
+        lines.append(f"| {r['negative_iou']:g} | {r['c']:g} | {r['aar_ap']:.3f} | {r['tr_ap']:.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run-dir", required=True, help="an active run folder (MODEL_DIR/<class>) with a validation split")
+    p.add_argument("--data", action="append", required=True, help="the training run's VOC root (repeatable)")
+    p.add_argument("--image-set", default="trainval", help="the training run's image set (default trainval)")
+    p.add_argument("--checkpoint", default="best", help="best, latest or a weights file (default best)")
+    p.add_argument("--negatives", type=float, nargs="+", default=[0.3, 0.5])
+    p.add_argument("--c", type=float, nargs="+", default=[1e-5, 1e-4, 1e-3])
+    p.add_argument("--output", default=None, help="also write the result as JSON to this file")
+    args = p.parse_args(argv)
+    from zoomrl.experiments.common import quiet_backend
+
+    quiet_backend()  # the backend's start-up lines would bury a one-line error
+    try:
+        result = compare(args.run_dir, args.data, args.image_set, args.negatives, args.c, args.checkpoint)
+    except (OSError, ValueError) as exc:
+        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+    print(table(result))
+    if args.output:
+        from zoomrl.core.io import write_json
+
+        write_json(args.output, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
