@@ -196,11 +196,9 @@ class DQNTester:
         raise NotImplementedError
 
     def scorer_view(self, config: Any) -> Callable[[Sequence[float], int, int], tuple[float, float, float, float]]:
-        """How the family's feature model sees a window (:data:`zoomrl.experiments.region_scoring.View`): the
-        window itself; a family that pads windows says so."""
-        from zoomrl.experiments.region_scoring import window_itself
-
-        return window_itself
+        """How the family's feature model sees a window, for the region classifier (the trainee's
+        :meth:`~zoomrl.experiments.dqn_trainee.DQNTrainee.view_of`)."""
+        return self.trainee.view_of(config)
 
     def scored_records(
         self,

@@ -350,10 +350,15 @@ class DQNTrainee:
     def run_epoch(self, epoch: int, progress: Progress) -> EpochResult:
         return self.finish_epoch(*self.epoch(epoch, progress))
 
+    @staticmethod
+    def view_of(config: Any) -> region_scoring.View:
+        """How the family's feature model sees a window (:data:`zoomrl.experiments.region_scoring.View`), for the
+        region classifier: the window itself; a family that pads windows says so."""
+        return region_scoring.window_itself
+
     def scorer_view(self, window: Sequence[float], width: int, height: int) -> tuple[float, float, float, float]:
-        """The box the feature model describes for ``window`` (:data:`zoomrl.experiments.region_scoring.View`):
-        the window itself; a family that pads windows says so."""
-        return region_scoring.window_itself(window, width, height)
+        """The box the feature model describes for ``window`` in this run (:meth:`view_of`)."""
+        return self.view_of(self.config)(window, width, height)
 
     def region_scorer(self) -> RegionScorer | None:
         """The run's region classifier (None without ``region_scorer``): read from the run folder, where the fresh

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from zoomrl.data.voc import VocImage
-from zoomrl.envs.active import TRIGGER, context_window
+from zoomrl.envs.active import TRIGGER
 from zoomrl.envs.active_runs import run_records, test_policy
 from zoomrl.eval.detection import evaluate
 from zoomrl.eval.proposals import attended_by_score, attended_records, recall_vs_proposals
@@ -75,10 +75,6 @@ class ActiveTester(ScoredTester):
         outputs = agent_outputs(agent)  # the Q-values, and the predicted IoU with the IoU head
         records = run_records(images, store, config, policy, config.test_batch, features, outputs, progress)
         return self.scored_records(records, images, store, config, features, checkpoint)
-
-    def scorer_view(self, config: Config) -> Callable[[Sequence[float], int, int], tuple[float, float, float, float]]:
-        # The box with its R-CNN context, as the agent's descriptor sees it.
-        return lambda window, width, height: context_window(window, width, height, config.context)
 
     def agent_results(self, records: Any, config: Config, checkpoint: Path, log: Log) -> tuple[Any, Any, dict]:
         """Terminal regions as :class:`~zoomrl.experiments.dqn_test.ScoredTester` scores them, and all attended

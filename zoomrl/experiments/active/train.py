@@ -142,9 +142,10 @@ class ActiveTrainee(DQNTrainee):
         )
         return {"": terminal, "aar": attended}
 
-    def scorer_view(self, window: Sequence[float], width: int, height: int) -> tuple[float, float, float, float]:
+    @staticmethod
+    def view_of(config: Config) -> Callable[[Sequence[float], int, int], tuple[float, float, float, float]]:
         # The box with its R-CNN context, as the agent's descriptor sees it.
-        return context_window(window, width, height, self.config.context)
+        return lambda window, width, height: context_window(window, width, height, config.context)
 
 
 def train(config: Config, data: Sequence[str | Path], image_set: str | None, model_dir: str | Path, **kw: Any) -> dict:
