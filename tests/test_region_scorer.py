@@ -326,3 +326,21 @@ def test_the_choice_script_scores_the_validation_boxes_of_a_run(data, tmp_path):
     out = subprocess.run([*script, "--run-dir", str(tmp_path / "n" / "box"), "--data", str(data / "train")],
                          capture_output=True, text=True)  # fmt: skip
     assert out.returncode == 2 and "no validation split" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_a_resumed_run_reads_its_classifier_or_fits_the_same_one(data, tmp_path):
+    from zoomrl.experiments.active.train import train
+
+    cfg = make_config("tiny", class_object="box", epochs=1, val_fraction=0.25, region_scorer=True)
+    kw = dict(features=TinyFeatures(), log=_quiet, show_progress=False)
+    train(cfg, [data / "train"], "trainval", tmp_path / "m", **kw)
+    path = tmp_path / "m" / "box" / "region_scorer.npz"
+    first = RegionScorer.load(path)
+    path.unlink()  # lost between the runs: the resumed run's validation fits it again
+    train(cfg.replace(epochs=2), [data / "train"], "trainval", tmp_path / "m", resume=True, **kw)
+    again = RegionScorer.load(path)
+    np.testing.assert_array_equal(again.weights, first.weights)
+    assert again.bias == first.bias
+    record = json.loads((tmp_path / "m" / "box" / "validation.json").read_text())
+    assert [e["epoch"] for e in record["epochs"]] == [1, 2]
+    assert all("region_score" in e["aar_ap_by_score"] for e in record["epochs"])
