@@ -12,27 +12,13 @@ runs. A missing or damaged results file is a one-line error (exit code 2).
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("results", nargs="+", help="one results folder (or results.json) per seed")
-    p.add_argument("--output", default=None, help="also write the summary as JSON to this file")
-    args = p.parse_args(argv)
-    from zoomrl.core.io import write_json
-    from zoomrl.eval.detection_seeds import load_seed, summarize, table
+    from zoomrl.eval.seed_files import seeds_main
 
-    try:
-        summary = summarize([load_seed(f) for f in args.results])
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(table(summary))
-    if args.output:
-        write_json(args.output, summary)
-    return 0
+    return seeds_main(argv, __doc__, "zoomrl.eval.detection_seeds")
 
 
 if __name__ == "__main__":

@@ -9,11 +9,12 @@ regions (``aar_score``, ``aar_by_score``); then the baselines of the same run.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from zoomrl.eval.seed_files import read_results
 
 
 def load_seed(folder: str | Path) -> dict[str, Any]:
@@ -23,13 +24,8 @@ def load_seed(folder: str | Path) -> dict[str, Any]:
     if path.is_dir():
         found = [path / "results.json"] if (path / "results.json").is_file() else sorted(path.glob("*/results.json"))
         path = found[0] if len(found) == 1 else path / "results.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such results file (run the family's test first)") from None
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: not a readable results file ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("agent"), dict) or "whole_image" not in data:
+    data = read_results(path, "the family's test")
+    if not isinstance(data.get("agent"), dict) or "whole_image" not in data:
         raise ValueError(f"{path}: holds no 'agent' and 'whole_image': not a detection results file")
     return {**data, "_path": str(path)}
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from zoomrl.eval.seed_files import read_results
+
 PATHS = (("mean_path", "single path"), ("monte_carlo", "Monte-Carlo"))
 ORDER = ("ram", "random", "cnn", "mlp", "centre")
 
@@ -23,13 +25,8 @@ def load_seed(folder: str | Path) -> dict[str, Any]:
     or damaged file names itself."""
     path = Path(folder)
     path = path / "results.json" if path.is_dir() else path
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such results file (run `python -m zoomrl glimpse test` first)") from None
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: not a readable results file ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("models"), dict) or "task" not in data:
+    data = read_results(path, "`python -m zoomrl glimpse test`")
+    if not isinstance(data.get("models"), dict) or "task" not in data:
         raise ValueError(f"{path}: holds no 'task' and 'models': not a glimpse results file")
     config = path.parent / "config.json"
     seed = json.loads(config.read_text(encoding="utf-8")).get("seed") if config.is_file() else None
