@@ -1,15 +1,20 @@
 #!/usr/bin/env python
-"""Choose the region classifier's negatives and L2 strength on an active run's validation images.
+"""Choose the region classifier's negatives and L2 strength, and the box regressor's, on an active run's validation
+images.
 
     python scripts/region_scorer_choice.py --run-dir runs/rs/s0/models/raccoon --data ../shared/data/raccoon \\
-        [--image-set trainval] [--checkpoint best] [--negatives 0.3 0.5] [--c 1e-5 1e-4 1e-3] [--output choice.json]
+        [--image-set trainval] [--checkpoint best] [--negatives 0.3 0.5] [--c 1e-5 1e-4 1e-3] \\
+        [--box-alphas 1e3 1e4 1e5 [--box-min-iou 0.4 0.5 0.6]] [--output choice.json]
 
 The run's agent (``config.json`` and the checkpoint in ``--run-dir``) runs the test protocol once on the run's
 validation images (the split its training held out: ``val_fraction`` and ``seed`` of its configuration, over
 ``--data``/``--image-set``); a classifier is fitted for each pair of ``--negatives`` (boxes below this IoU are
 negatives; 0.5 leaves none out) and ``--c`` on the boxes sampled on the run's training images, and the agent's
 boxes are scored by each: the table gives all attended regions' AP (area, after the run's suppression) and the
-terminal regions' AP by ``region_score``. Nothing here reads the test split. Bad input: one line, exit code 2.
+terminal regions' AP by ``region_score`` (and by the best score). With ``--box-alphas``, more rows: the default
+classifier with a box regressor (:func:`zoomrl.agents.box_regressor.fit_box_regressor`) for each pair of
+``--box-min-iou`` and ``--box-alphas``, the detections at the moved windows. Nothing here reads the test split.
+Bad input: one line, exit code 2.
 """
 
 from __future__ import annotations
@@ -30,11 +35,14 @@ def compare(
     checkpoint: str = "best",
     features: Any = None,
     log: Any = print,
+    box_alphas: list[float] = (),  # type: ignore[assignment]
+    box_min_ious: list[float] = (0.5,),  # type: ignore[assignment]
 ) -> dict[str, Any]:
     """``{"images": [...], "rows": [{"negative_iou", "c", "aar_ap", "tr_ap"}]}`` (see the module docstring)."""
+    from zoomrl.agents.box_regressor import fit_box_regressor
     from zoomrl.agents.dqn.agent import agent_outputs
     from zoomrl.agents.dqn.checkpoint import load_weights_checked
-    from zoomrl.agents.region_scorer import fit_region_scorer
+    from zoomrl.agents.region_scorer import NEGATIVE_IOU, C, fit_region_scorer
     from zoomrl.data.images import ImageStore, load_images
     from zoomrl.envs.active import TRIGGER
     from zoomrl.envs.active_runs import run_records, test_policy
@@ -45,7 +53,7 @@ def compare(
     from zoomrl.experiments.active.train import ActiveTrainee
     from zoomrl.experiments.dqn_test import resolve_checkpoint
     from zoomrl.experiments.dqn_trainee import split_validation
-    from zoomrl.experiments.region_scoring import region_examples, score_records
+    from zoomrl.experiments.region_scoring import region_samples, score_records
 
     run = Path(run_dir)
     config = Config.load(run / "config.json")
@@ -59,23 +67,42 @@ def compare(
     store = ImageStore()
     records = run_records(val, store, config, test_policy(config), config.test_batch, features, agent_outputs(agent))
     view = TESTER.scorer_view(config)
-    x, ious = region_examples(train, store, features, config.class_object, config.seed, view)
+    samples = region_samples(train, store, features, config.class_object, config.seed, view)
+    x, ious = samples.descriptors, samples.ious
     rows = []
+
+    def row(scorer: Any, regressor: Any, **keys: Any) -> None:
+        scored = score_records(copy.deepcopy(records), val, store, features, scorer, view, regressor)
+        aar = attended_by_score(scored, TRIGGER, config.aar_nms, ["region_score"])["region_score"]["ap_area"]
+        tr = ap_by_score(scored)
+        rows.append({**keys, "aar_ap": float(aar), "tr_ap": tr["region_score"], "tr_ap_by_score": tr})
+
     for neg in negatives:
         for c in cs:
             scorer = fit_region_scorer(x, ious, c=c, negative_iou=neg, seed=config.seed)
-            scored = score_records(copy.deepcopy(records), val, store, features, scorer, view)
-            aar = attended_by_score(scored, TRIGGER, config.aar_nms, ["region_score"])["region_score"]["ap_area"]
-            rows.append(
-                {"negative_iou": neg, "c": c, "aar_ap": float(aar), "tr_ap": ap_by_score(scored)["region_score"]}
-            )
+            row(scorer, None, negative_iou=neg, c=c)
+    if box_alphas:
+        scorer = fit_region_scorer(x, ious, seed=config.seed)  # the default classifier, NEGATIVE_IOU and C
+        for min_iou in box_min_ious:
+            for alpha in box_alphas:
+                regressor = fit_box_regressor(*samples, alpha=alpha, min_iou=min_iou)
+                row(scorer, regressor, negative_iou=NEGATIVE_IOU, c=C, box_min_iou=min_iou, box_alpha=alpha)
     return {"checkpoint": str(path), "images": [im.image_id for im in val], "rows": rows}
 
 
 def table(result: dict[str, Any]) -> str:
-    lines = ["| negatives below IoU | C | AAR AP (region_score) | TR AP (region_score) |", "| --- | --- | --- | --- |"]
+    lines = [
+        "| negatives below IoU | C | box regression: min IoU, alpha | AAR AP (region_score) | TR AP (region_score) "
+        "| TR AP, best score |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for r in result["rows"]:
-        lines.append(f"| {r['negative_iou']:g} | {r['c']:g} | {r['aar_ap']:.3f} | {r['tr_ap']:.3f} |")
+        box = f"{r['box_min_iou']:g}, {r['box_alpha']:g}" if "box_alpha" in r else "none"
+        best = max(r["tr_ap_by_score"].items(), key=lambda kv: kv[1])
+        lines.append(
+            f"| {r['negative_iou']:g} | {r['c']:g} | {box} | {r['aar_ap']:.3f} | {r['tr_ap']:.3f} "
+            f"| {best[1]:.3f} ({best[0]}) |"
+        )
     return "\n".join(lines)
 
 
@@ -87,13 +114,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", default="best", help="best, latest or a weights file (default best)")
     p.add_argument("--negatives", type=float, nargs="+", default=[0.3, 0.5])
     p.add_argument("--c", type=float, nargs="+", default=[1e-5, 1e-4, 1e-3])
+    p.add_argument(
+        "--box-alphas", type=float, nargs="*", default=[], help="also rows with a box regressor of each ridge strength"
+    )
+    p.add_argument("--box-min-iou", type=float, nargs="+", default=[0.5], help="the box regressor's boxes' IoU")
     p.add_argument("--output", default=None, help="also write the result as JSON to this file")
     args = p.parse_args(argv)
     from zoomrl.experiments.common import quiet_backend
 
     quiet_backend()  # the backend's start-up lines would bury a one-line error
     try:
-        result = compare(args.run_dir, args.data, args.image_set, args.negatives, args.c, args.checkpoint)
+        result = compare(
+            args.run_dir,
+            args.data,
+            args.image_set,
+            args.negatives,
+            args.c,
+            args.checkpoint,
+            box_alphas=args.box_alphas,
+            box_min_ious=args.box_min_iou,
+        )
     except (OSError, ValueError) as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2

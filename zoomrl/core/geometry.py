@@ -93,6 +93,27 @@ def sample_boxes(
     return boxes[keep]
 
 
+def box_deltas(boxes: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """R-CNN's regression targets ``(N, 4)`` that take each of ``boxes`` to its ``targets`` (both ``(N, 4)``,
+    ``x1, y1, x2, y2`` in pixel edges, positive sides): the centre's shift in units of the box's width and height,
+    then the log of the width and height ratios, ``(dx, dy, log(w'/w), log(h'/h))``."""
+    b, t = as_boxes(boxes), as_boxes(targets)
+    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    tw, th = t[:, 2] - t[:, 0], t[:, 3] - t[:, 1]
+    dx = ((t[:, 0] + t[:, 2]) - (b[:, 0] + b[:, 2])) / (2 * bw)
+    dy = ((t[:, 1] + t[:, 3]) - (b[:, 1] + b[:, 3])) / (2 * bh)
+    return np.stack([dx, dy, np.log(tw / bw), np.log(th / bh)], axis=1)
+
+
+def apply_deltas(boxes: np.ndarray, deltas: np.ndarray) -> np.ndarray:
+    """The boxes ``(N, 4)`` that :func:`box_deltas` ``deltas`` ``(N, 4)`` make of ``boxes`` (its inverse)."""
+    b, d = as_boxes(boxes), np.asarray(deltas, dtype=np.float64).reshape(-1, 4)
+    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    cx, cy = (b[:, 0] + b[:, 2]) / 2 + d[:, 0] * bw, (b[:, 1] + b[:, 3]) / 2 + d[:, 1] * bh
+    w, h = bw * np.exp(d[:, 2]), bh * np.exp(d[:, 3])
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+
+
 def voc_to_box(xmin: float, ymin: float, xmax: float, ymax: float) -> tuple[float, float, float, float]:
     """Convert VOC's 1-based inclusive pixel indices to a pixel-edge box ``(x1, y1, x2, y2)``."""
     return (float(xmin) - 1.0, float(ymin) - 1.0, float(xmax), float(ymax))

@@ -110,6 +110,10 @@ def _search_score(search: Mapping[str, Any], image_id: str) -> float:
 
 
 def _search_box(search: Mapping[str, Any], image_id: str) -> np.ndarray:
+    refined = search.get("refined")
+    if refined:
+        # A box regressor moved the search's windows (``--box-regression``): the detection is its last window moved.
+        return as_boxes(refined[-1])[0]
     box = search.get("box")
     if box is None:
         windows = search.get("windows")
@@ -516,6 +520,20 @@ def available_scores(records: Sequence[Record]) -> list[str]:
         if any(s.get(field) for s in searches) and all(fn(s) is not None for s in triggered):
             out.append(name)
     return out
+
+
+def has_refined(records: Sequence[Record]) -> bool:
+    """Whether a search of ``records`` holds the box regressor's ``refined`` windows."""
+    return any(s.get("refined") for r in records for s in r.get("searches") or [])
+
+
+def unrefined(records: Sequence[Record]) -> list[dict[str, Any]]:
+    """Copies of ``records`` without the box regressor's ``refined`` windows: their detections are the windows the
+    agent reported, as without ``--box-regression``."""
+    return [
+        {**r, "searches": [{k: v for k, v in s.items() if k != "refined"} for s in r.get("searches") or []]}
+        for r in records
+    ]
 
 
 def ap_by_score(records: Sequence[Record]) -> dict[str, float]:

@@ -87,14 +87,16 @@ def attended_records(
 ) -> list[dict[str, Any]]:
     """The records with each analysed box as a triggered one-step search scored by ``score`` at that box
     (:func:`window_score`; by default ``Q[trigger]``; a box it cannot score scores 0), after non-maximum
-    suppression at ``nms_iou`` per image."""
+    suppression at ``nms_iou`` per image. A box is its window moved by the box regressor where the search has
+    ``refined`` windows (``--box-regression``)."""
     out = []
     for record in records:
         boxes, scores, actions = [], [], []
         for search in record.get("searches") or []:
+            refined = search.get("refined") or []  # the box regressor's move of each window, if the run has one
             for j, (window, action) in enumerate(zip(search.get("windows") or [], search.get("actions") or [])):
                 value = window_score(search, j, trigger, score)
-                boxes.append([float(v) for v in window])
+                boxes.append([float(v) for v in (refined[j] if j < len(refined) else window)])
                 scores.append(float(value) if value is not None else 0.0)
                 actions.append(int(action))
         keep = nms(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(scores), nms_iou)

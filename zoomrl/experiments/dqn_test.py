@@ -209,15 +209,17 @@ class DQNTester:
         features: Any,
         checkpoint: Path,
     ) -> Records:
-        """``records`` with every visited window's ``region_score`` when the run trained a region classifier
-        (``region_scorer``: ``region_scorer.npz`` beside ``checkpoint``), as they are otherwise."""
-        if not getattr(config, "region_scorer", False):
-            return records
+        """``records`` with every visited window's ``region_score`` and ``refined`` box when the run trained a
+        region classifier or a box regressor (``region_scorer``, ``box_regression``: ``region_scorer.npz`` and
+        ``box_regressor.npz`` beside ``checkpoint``), as they are otherwise."""
+        from zoomrl.agents.box_regressor import BoxRegressor
         from zoomrl.agents.region_scorer import RegionScorer
-        from zoomrl.experiments.region_scoring import score_records, scorer_path
+        from zoomrl.experiments.region_scoring import regressor_path, score_records, scorer_path
 
-        scorer = RegionScorer.load(scorer_path(Path(checkpoint).parent))
-        return score_records(records, images, store, features, scorer, self.scorer_view(config))
+        run_dir = Path(checkpoint).parent
+        scorer = RegionScorer.load(scorer_path(run_dir)) if getattr(config, "region_scorer", False) else None
+        regressor = BoxRegressor.load(regressor_path(run_dir)) if getattr(config, "box_regression", False) else None
+        return score_records(records, images, store, features, scorer, self.scorer_view(config), regressor)
 
     def agent_results(self, records: Records, config: Any, checkpoint: Path, log: Log) -> tuple[Any, Records, dict]:
         """``(config, records, results)``: the agent's evaluation; a family that chooses the detection score here
@@ -259,7 +261,7 @@ class ScoredTester(DQNTester):
 
     def agent_results(self, records: Records, config: Any, checkpoint: Path, log: Log) -> tuple[Any, Records, dict]:
         """The records scored by ``config.score`` (``auto``: the validation's choice, :func:`validation_score`)."""
-        from zoomrl.eval.detection import available_scores, evaluate, rescored
+        from zoomrl.eval.detection import available_scores, evaluate, has_refined, rescored, unrefined
 
         by_score = {name: rescored(records, name) for name in available_scores(records)}
         if config.score == "auto":
@@ -272,10 +274,13 @@ class ScoredTester(DQNTester):
             )
         records = by_score[config.score]
         results: dict[str, Any] = {"agent": self.evaluate_agent(records, config), "score": config.score}
-        results["agent_by_score"] = {}
-        for name, recs in by_score.items():
-            ev = evaluate(recs)
-            results["agent_by_score"][name] = {"ap_area": ev["ap_area"], "ap_voc07": ev["ap_voc07"]}
+        results["agent_by_score"] = {name: ap_pair(evaluate(recs)) for name, recs in by_score.items()}
+        if has_refined(records):
+            # The box regressor's effect in every run: the same detections at the agent's own windows.
+            plain = unrefined(records)
+            results["unrefined_by_score"] = {
+                name: ap_pair(evaluate(rescored(plain, name))) for name in available_scores(plain)
+            }
         return config, records, results
 
     def evaluate_agent(self, records: Records, config: Any) -> dict[str, Any]:
@@ -292,6 +297,15 @@ class ScoredTester(DQNTester):
                 for name, v in results["agent_by_score"].items()
             )
         )
+        if "unrefined_by_score" in results:
+            plain = results["unrefined_by_score"].get(config.score)
+            if plain is not None:
+                log(f"box regression: agent AP (area) {plain['ap_area']:.3f} at the unmoved windows ({config.score})")
+
+
+def ap_pair(evaluation: Mapping[str, Any]) -> dict[str, float]:
+    """The two APs of an evaluation (``results.json``'s ``*_by_score`` entries)."""
+    return {"ap_area": evaluation["ap_area"], "ap_voc07": evaluation["ap_voc07"]}
 
 
 def test_family(

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from zoomrl.agents.box_regressor import BoxRegressor
 from zoomrl.agents.dqn.checkpoint import META_KEYS, load_weights_checked, write_weights
 from zoomrl.agents.region_scorer import RegionScorer
 from zoomrl.core.config import ConfigBase
@@ -360,41 +361,50 @@ class DQNTrainee:
         """The box the feature model describes for ``window`` in this run (:meth:`view_of`)."""
         return self.view_of(self.config)(window, width, height)
 
-    def region_scorer(self) -> RegionScorer | None:
-        """The run's region classifier (None without ``region_scorer``): read from the run folder, where the fresh
-        start saved it (:meth:`init_fresh`); a resumed run that lacks it fits it again, which gives the same one."""
-        if not getattr(self.config, "region_scorer", False):
-            return None
-        if getattr(self, "_scorer", None) is None:
-            path = region_scoring.scorer_path(self.run_dir)
-            if path.is_file():
-                self._scorer = RegionScorer.load(path)
+    def region_models(self) -> tuple[RegionScorer | None, BoxRegressor | None]:
+        """The run's region classifier and box regressor (each None when the configuration does not ask for it,
+        ``region_scorer``, ``box_regression``): read from the run folder, where the fresh start saved them
+        (:meth:`init_fresh`); a resumed run that lacks one fits them again, which gives the same ones."""
+        config = self.config
+        wanted = (getattr(config, "region_scorer", False), getattr(config, "box_regression", False))
+        if not any(wanted):
+            return None, None
+        if getattr(self, "_region_models", None) is None:
+            paths = (region_scoring.scorer_path(self.run_dir), region_scoring.regressor_path(self.run_dir))
+            if all(path.is_file() for path, want in zip(paths, wanted) if want):
+                self._region_models = (
+                    RegionScorer.load(paths[0]) if wanted[0] else None,
+                    BoxRegressor.load(paths[1]) if wanted[1] else None,
+                )
             else:
-                self._scorer = self.train_scorer()
-        return self._scorer
+                self._region_models = self.train_region_models()
+        return self._region_models
 
-    def train_scorer(self, progress: Progress | None = None) -> RegionScorer:
-        """Fit the region classifier on the training images and save it in the run folder."""
-        path = region_scoring.scorer_path(self.run_dir)
-        return region_scoring.train_scorer(
-            self.images, self.store, self.features, self.config, path, self.scorer_view, self.log, progress
+    def region_scorer(self) -> RegionScorer | None:
+        """The run's region classifier (None without ``region_scorer``; :meth:`region_models`)."""
+        return self.region_models()[0]
+
+    def train_region_models(self, progress: Progress | None = None) -> tuple[RegionScorer | None, BoxRegressor | None]:
+        """Fit the region models on the training images and save them in the run folder."""
+        return region_scoring.train_region_models(
+            self.images, self.store, self.features, self.config, self.run_dir, self.scorer_view, self.log, progress
         )
 
     def scored(self, records: list[dict[str, Any]], images: Sequence[VocImage]) -> list[dict[str, Any]]:
-        """``records`` of ``images`` with every visited window's ``region_score`` when the run has a region
-        classifier (as they are otherwise)."""
-        scorer = self.region_scorer()
-        if scorer is None:
-            return records
-        return region_scoring.score_records(records, images, self.store, self.features, scorer, self.scorer_view)
+        """``records`` of ``images`` with every visited window's ``region_score`` and ``refined`` box when the run
+        has those region models (as they are otherwise)."""
+        scorer, regressor = self.region_models()
+        return region_scoring.score_records(
+            records, images, self.store, self.features, scorer, self.scorer_view, regressor
+        )
 
     def init_fresh(self, bar: BarFactory) -> None:
-        """The region classifier (``region_scorer``: it needs the frozen features alone), then oracle
-        demonstrations and the behaviour-cloning warm-up (when the configuration asks for them)."""
+        """The region models (``region_scorer``, ``box_regression``: they need the frozen features alone), then
+        oracle demonstrations and the behaviour-cloning warm-up (when the configuration asks for them)."""
         agent, config = self.agent, self.config
-        if getattr(config, "region_scorer", False):
-            with bar(len(self.images), "region scorer") as b:
-                self._scorer = self.train_scorer(b.update)
+        if getattr(config, "region_scorer", False) or getattr(config, "box_regression", False):
+            with bar(len(self.images), "region models") as b:
+                self._region_models = self.train_region_models(b.update)
         if agent.demos is None:
             return
         with bar(self.demo_units, "oracle demonstrations") as b:

@@ -1,17 +1,21 @@
-"""The region classifier of the detecting families (``--region-scorer``): trained before the agent on boxes sampled
-on the training images, it scores every window the agent visits (the ``region_score`` detection score: of the
-terminal regions in both families, of all attended regions in the active one).
+"""The region models of the detecting families, trained before the agent on boxes sampled on the training images:
+the region classifier (``--region-scorer``), which scores every window the agent visits (the ``region_score``
+detection score: of the terminal regions in both families, of all attended regions in the active one), and the box
+regressor (``--box-regression``), which moves every visited window onto the object it sees (``refined``: the box a
+detection there reports).
 
-The classifier is :class:`zoomrl.agents.region_scorer.RegionScorer`, R-CNN's per-class linear detector. Its boxes
+The classifier is :class:`zoomrl.agents.region_scorer.RegionScorer`, R-CNN's per-class linear detector; the
+regressor :class:`zoomrl.agents.box_regressor.BoxRegressor`, R-CNN's per-class box regression. Their boxes
 come from :func:`zoomrl.core.geometry.sample_boxes`, each described as the agent sees a window (``view``: the
 active family's R-CNN context, :func:`zoomrl.envs.active.context_window`; the hierarchy's window itself) by the
-run's own feature model, on the image as loaded. A visited window is scored the same way after the agent's run
-(:func:`score_records`): as R-CNN scores a proposal, on the clean image, whatever the agent painted over found
-objects; suppression (the active family's AAR) and the run's validation deal with windows found twice.
+run's own feature model, on the image as loaded. A visited window is scored and moved the same way after the
+agent's run (:func:`score_records`): as R-CNN treats a proposal, on the clean image, whatever the agent painted over
+found objects; suppression (the active family's AAR) and the run's validation deal with windows found twice.
 
-It is saved once per run as ``region_scorer.npz`` in the run folder (:func:`scorer_path`); testing reads it from the
-tested checkpoint's folder. The trainee's side is :class:`zoomrl.experiments.dqn_trainee.DQNTrainee`'s
-``init_fresh`` and ``region_scorer``; the tester's, :meth:`zoomrl.experiments.dqn_test.DQNTester.scored_records`.
+They are saved once per run as ``region_scorer.npz`` and ``box_regressor.npz`` in the run folder (:func:`scorer_path`,
+:func:`regressor_path`); testing reads them from the tested checkpoint's folder. The trainee's side is
+:class:`zoomrl.experiments.dqn_trainee.DQNTrainee`'s ``init_fresh`` and ``region_models``; the tester's,
+:meth:`zoomrl.experiments.dqn_test.DQNTester.scored_records`.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from zoomrl.agents.box_regressor import MIN_IOU, BoxRegressor, fit_box_regressor
 from zoomrl.agents.region_scorer import RegionScorer, fit_region_scorer
 from zoomrl.core.geometry import iou_matrix, sample_boxes
 from zoomrl.data.images import ImageStore, class_objects
@@ -30,6 +35,7 @@ from zoomrl.data.voc import VocImage
 from zoomrl.vision.features import Request
 
 SCORER_FILE = "region_scorer.npz"
+REGRESSOR_FILE = "box_regressor.npz"
 CLEAN: tuple = ()
 """The mask key of an image with nothing painted on it (:class:`zoomrl.envs.search.SearchEpisode`'s start)."""
 
@@ -52,6 +58,51 @@ def describe_boxes(image: VocImage, pixels: np.ndarray, boxes: np.ndarray, featu
     return features.describe([Request(image.key, CLEAN, pixels, view(b, w, h)) for b in boxes])
 
 
+class RegionSamples(NamedTuple):
+    """The boxes :func:`~zoomrl.core.geometry.sample_boxes` draws on some images, for the region models."""
+
+    descriptors: np.ndarray
+    """``(N, D)``: each box as the agent's feature model sees it."""
+    ious: np.ndarray
+    """``(N,)``: each box's best IoU with an object of the class (0 in an image without one)."""
+    boxes: np.ndarray
+    """``(N, 4)``: the boxes."""
+    objects: np.ndarray
+    """``(N, 4)``: the object of each box's best IoU (the box itself in an image without one)."""
+
+
+def region_samples(
+    images: Sequence[VocImage],
+    store: ImageStore,
+    features: Any,
+    class_object: str,
+    seed: int,
+    view: View,
+    progress: Callable[[int], None] | None = None,
+) -> RegionSamples:
+    """The boxes :func:`~zoomrl.core.geometry.sample_boxes` draws on each image (seeded by ``(seed, image
+    index)``), described through ``view``, with the object each overlaps most of ``class_object`` (difficult ones
+    included: a box on one is not a negative)."""
+    xs, ious, boxes_out, targets = [], [], [], []
+    for k, image in enumerate(images):
+        pixels = store.get(image)
+        objects, _ = class_objects(image, pixels, class_object)
+        h, w = pixels.shape[:2]
+        boxes = sample_boxes(w, h, objects, np.random.default_rng([int(seed), k, 7]))
+        xs.append(describe_boxes(image, pixels, boxes, features, view))
+        boxes_out.append(boxes)
+        if len(objects):
+            overlaps = iou_matrix(boxes, objects)
+            ious.append(overlaps.max(axis=1))
+            targets.append(np.asarray(objects, dtype=np.float64).reshape(-1, 4)[overlaps.argmax(axis=1)])
+        else:
+            ious.append(np.zeros(len(boxes)))
+            targets.append(boxes)
+        if progress is not None:
+            progress(1)
+    return RegionSamples(*(np.concatenate(v) for v in (xs, ious, boxes_out, targets)))
+
+
 def region_examples(
     images: Sequence[VocImage],
     store: ImageStore,
@@ -61,43 +112,42 @@ def region_examples(
     view: View,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(descriptors, ious)`` of the boxes :func:`~zoomrl.core.geometry.sample_boxes` draws on each image (seeded
-    by ``(seed, image index)``), each box's IoU being its best with an object of ``class_object`` (difficult ones
-    included: a box on one is not a negative)."""
-    xs, ious = [], []
-    for k, image in enumerate(images):
-        pixels = store.get(image)
-        objects, _ = class_objects(image, pixels, class_object)
-        h, w = pixels.shape[:2]
-        boxes = sample_boxes(w, h, objects, np.random.default_rng([int(seed), k, 7]))
-        xs.append(describe_boxes(image, pixels, boxes, features, view))
-        ious.append(iou_matrix(boxes, objects).max(axis=1) if len(objects) else np.zeros(len(boxes)))
-        if progress is not None:
-            progress(1)
-    return np.concatenate(xs), np.concatenate(ious)
+    """``(descriptors, ious)`` of :func:`region_samples`: what the region classifier is fitted on."""
+    samples = region_samples(images, store, features, class_object, seed, view, progress)
+    return samples.descriptors, samples.ious
 
 
-def train_scorer(
+def train_region_models(
     images: Sequence[VocImage],
     store: ImageStore,
     features: Any,
     config: Any,
-    path: Path,
+    run_dir: Path,
     view: View,
     log: Log,
     progress: Callable[[int], None] | None = None,
-) -> RegionScorer:
-    """Fit the region classifier of ``config.class_object`` on ``images`` (seed ``config.seed``) and save it to
-    ``path``; one summary line."""
+) -> tuple[RegionScorer | None, BoxRegressor | None]:
+    """The region classifier (``config.region_scorer``) and the box regressor (``config.box_regression``) of
+    ``config.class_object``, each fitted on the same boxes sampled on ``images`` (seed ``config.seed``) and saved
+    in ``run_dir`` (:func:`scorer_path`, :func:`regressor_path`); one summary line each."""
     t0 = time.perf_counter()
-    x, ious = region_examples(images, store, features, config.class_object, config.seed, view, progress)
-    scorer = fit_region_scorer(x, ious, seed=int(config.seed))
-    scorer.save(path)
-    log(
-        f"region scorer: {len(images)} images, {scorer.n_positives} positive and {scorer.n_negatives} negative "
-        f"boxes of {len(ious)}, fitted in {time.perf_counter() - t0:.1f} s; saved {path}"
-    )
-    return scorer
+    samples = region_samples(images, store, features, config.class_object, config.seed, view, progress)
+    scorer = regressor = None
+    if getattr(config, "region_scorer", False):
+        scorer = fit_region_scorer(samples.descriptors, samples.ious, seed=int(config.seed))
+        scorer.save(scorer_path(run_dir))
+        log(
+            f"region scorer: {len(images)} images, {scorer.n_positives} positive and {scorer.n_negatives} negative "
+            f"boxes of {len(samples.ious)}, fitted in {time.perf_counter() - t0:.1f} s; saved {scorer_path(run_dir)}"
+        )
+    if getattr(config, "box_regression", False):
+        regressor = fit_box_regressor(*samples)
+        regressor.save(regressor_path(run_dir))
+        log(
+            f"box regressor: {regressor.n_examples} boxes of {len(samples.ious)} at IoU >= {MIN_IOU}, "
+            f"{time.perf_counter() - t0:.1f} s with the boxes' descriptors; saved {regressor_path(run_dir)}"
+        )
+    return scorer, regressor
 
 
 def score_records(
@@ -105,25 +155,34 @@ def score_records(
     images: Sequence[VocImage],
     store: ImageStore,
     features: Any,
-    scorer: RegionScorer,
+    scorer: RegionScorer | None,
     view: View,
+    regressor: BoxRegressor | None = None,
 ) -> list[dict[str, Any]]:
-    """``records`` (one per image of ``images``, matched by image id) with ``region_score`` added to every search:
-    the classifier's score of each window it visited (the ``region_score`` detection score). The records are
-    changed in place and returned."""
+    """``records`` (one per image of ``images``, matched by image id) with, in every search, ``region_score``
+    (``scorer``'s score of each window it visited: the ``region_score`` detection score) and ``refined`` (each
+    window moved by ``regressor``: the box a detection there reports, :mod:`zoomrl.eval.detection`), for those
+    given. The records are changed in place and returned."""
+    if scorer is None and regressor is None:
+        return list(records)
     by_id: Mapping[str, VocImage] = {im.image_id: im for im in images}
     for record in records:
         image = by_id[record["image_id"]]
         searches = record.get("searches") or []
-        windows = [w for s in searches for w in (s.get("windows") or [])]
-        if not windows:
+        windows = np.asarray([w for s in searches for w in (s.get("windows") or [])], dtype=np.float64)
+        if not len(windows):
             continue
         pixels = store.get(image)
-        values = scorer.score(describe_boxes(image, pixels, np.asarray(windows, dtype=np.float64), features, view))
+        x = describe_boxes(image, pixels, windows, features, view)
+        values = scorer.score(x) if scorer is not None else None
+        refined = regressor.refine(windows, x, pixels.shape[1], pixels.shape[0]) if regressor is not None else None
         start = 0
         for s in searches:
             n = len(s.get("windows") or [])
-            s["region_score"] = [float(v) for v in values[start : start + n]]
+            if values is not None:
+                s["region_score"] = [float(v) for v in values[start : start + n]]
+            if refined is not None:
+                s["refined"] = [[float(v) for v in box] for box in refined[start : start + n]]
             start += n
     return list(records)
 
@@ -132,13 +191,21 @@ def scorer_path(run_dir: str | Path) -> Path:
     return Path(run_dir) / SCORER_FILE
 
 
+def regressor_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / REGRESSOR_FILE
+
+
 __all__ = [
+    "REGRESSOR_FILE",
     "SCORER_FILE",
+    "RegionSamples",
     "View",
     "describe_boxes",
     "region_examples",
+    "region_samples",
+    "regressor_path",
     "score_records",
     "scorer_path",
-    "train_scorer",
+    "train_region_models",
     "window_itself",
 ]

@@ -155,7 +155,7 @@ class ScoredRunConfig(ConfigBase):
     """A detecting family's detection score and validation split (mixed into the hierarchical and active
     configurations; the trainee's validation is :meth:`zoomrl.experiments.dqn_trainee.DQNTrainee.validation`)."""
 
-    MODEL_FIELDS = ("region_scorer",)  # a test reads the run's classifier when the run trained one
+    MODEL_FIELDS = ("region_scorer", "box_regression")  # a test reads the run's region models when it trained them
 
     score: str = "trigger_q"
     """Detection score of a triggered window (``zoomrl.eval.detection.DETECTION_SCORES``): ``trigger_q`` (the
@@ -183,6 +183,12 @@ class ScoredRunConfig(ConfigBase):
     saved as ``region_scorer.npz`` in the run folder; validation and testing then score every window the agent
     visited with it, which adds the ``region_score`` detection score (``score``; the active family's
     ``aar_score`` too; ``auto`` may choose it)."""
+    box_regression: bool = False
+    """Train a box regressor before the agent (R-CNN's per-class bounding-box regression from a box's descriptor
+    to the object it overlaps most, on the same sampled boxes: ``zoomrl/agents/box_regressor.py``), saved as
+    ``box_regressor.npz`` in the run folder; validation and testing then report every detection at its window
+    moved by the regressor (``refined`` in the records), the agent's windows staying as they were (pictures,
+    recall against proposals); ``results.json`` also gives the APs at the unmoved windows (``unrefined_*``)."""
 
     def validate(self) -> Any:
         super().validate()

@@ -34,6 +34,7 @@ FLAGS = FamilyFlags(
         "explore_trigger",
         "iou_weight",
         "region_scorer",
+        "box_regression",
         "roi_max_side",
         "val_fraction",
         "val_every",

@@ -62,6 +62,11 @@ class Config(ScoredRunConfig, ActiveTaskConfig, BoxFeatureConfig, DQNRunConfig):
                 "region_scorer needs box descriptors (vgg, roi or clip features); --features scratch describes a "
                 "box by its pixels: drop --region-scorer or choose other --features"
             )
+        if self.box_regression and self.features == "scratch":
+            raise ConfigError(
+                "box_regression needs box descriptors (vgg, roi or clip features); --features scratch describes a "
+                "box by its pixels: drop --box-regression or choose other --features"
+            )
         return self
 
 

@@ -19,11 +19,11 @@ from typing import Any
 from zoomrl.data.voc import VocImage
 from zoomrl.envs.active import TRIGGER
 from zoomrl.envs.active_runs import run_records, test_policy
-from zoomrl.eval.detection import evaluate
+from zoomrl.eval.detection import evaluate, has_refined, unrefined
 from zoomrl.eval.proposals import attended_by_score, attended_records, recall_vs_proposals
 from zoomrl.experiments.active.config import Config
 from zoomrl.experiments.active.train import ActiveTrainee
-from zoomrl.experiments.dqn_test import ScoredTester, test_family, validation_score
+from zoomrl.experiments.dqn_test import ScoredTester, ap_pair, test_family, validation_score
 
 Log = Callable[[str], None]
 
@@ -92,9 +92,10 @@ class ActiveTester(ScoredTester):
             )
         config, records, results = super().agent_results(records, config, checkpoint, log)
         results["aar_score"] = config.aar_score
-        results["aar_by_score"] = {
-            name: {"ap_area": ev["ap_area"], "ap_voc07": ev["ap_voc07"]} for name, ev in by_score.items()
-        }
+        results["aar_by_score"] = {name: ap_pair(ev) for name, ev in by_score.items()}
+        if has_refined(records):
+            plain = attended_by_score(unrefined(records), TRIGGER, config.aar_nms)
+            results["unrefined_aar_by_score"] = {name: ap_pair(ev) for name, ev in plain.items()}
         agent = results["agent"]
         results["agent"] = {
             "terminal_regions": agent["terminal_regions"],
@@ -151,6 +152,9 @@ class ActiveTester(ScoredTester):
                 for name, v in results["aar_by_score"].items()
             )
         )
+        plain = results.get("unrefined_aar_by_score", {}).get(config.aar_score)
+        if plain is not None:
+            log(f"box regression: agent AAR AP (area) {plain['ap_area']:.3f} at the unmoved windows")
 
 
 TESTER = ActiveTester()

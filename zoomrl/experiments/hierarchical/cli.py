@@ -48,6 +48,7 @@ FLAGS = FamilyFlags(
         "val_fraction",
         "val_every",
         "region_scorer",
+        "box_regression",
         "force_trigger",
         "train_searches",  # issue 17: training that sees what testing sees
         "train_paint",

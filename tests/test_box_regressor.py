@@ -1,0 +1,272 @@
+"""The box regressor of the detecting families (``--box-regression``): R-CNN's deltas, the ridge, the fitted
+regressor and its file, detections at the moved windows, and runs of both families that train, validate and test
+with it."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import TinyFeatures
+from zoomrl.agents.box_regressor import BoxRegressor, fit_box_regressor, ridge
+from zoomrl.core.config import ConfigError
+from zoomrl.core.geometry import apply_deltas, box_deltas, iou_matrix
+from zoomrl.core.io import FileDamagedError
+from zoomrl.envs.active import context_window
+from zoomrl.experiments.active.config import make_config
+
+
+def _quiet(_):
+    pass
+
+
+def ACTIVE_VIEW(window, width, height):
+    return context_window(window, width, height, 16)
+
+
+def test_deltas_by_hand_and_their_inverse():
+    # (0, 0, 10, 20) -> (5, 0, 25, 40): the centre (5, 10) -> (15, 20) is one width right and half a height down,
+    # and both sides double.
+    d = box_deltas(np.array([[0.0, 0.0, 10.0, 20.0]]), np.array([[5.0, 0.0, 25.0, 40.0]]))
+    np.testing.assert_allclose(d, [[1.0, 0.5, np.log(2), np.log(2)]])
+    np.testing.assert_allclose(apply_deltas(np.array([[0.0, 0.0, 10.0, 20.0]]), d), [[5.0, 0.0, 25.0, 40.0]])
+    np.testing.assert_allclose(box_deltas(np.array([[3.0, 4, 9, 8]]), np.array([[3.0, 4, 9, 8]])), 0.0, atol=1e-12)
+    rng = np.random.default_rng(0)
+    corners = rng.uniform(0, 100, (50, 2))
+    a = np.concatenate([corners, corners + rng.uniform(5, 50, (50, 2))], axis=1)
+    corners = rng.uniform(0, 100, (50, 2))
+    b = np.concatenate([corners, corners + rng.uniform(5, 50, (50, 2))], axis=1)
+    np.testing.assert_allclose(apply_deltas(a, box_deltas(a, b)), b, atol=1e-9)
+
+
+@pytest.mark.parametrize("n, d", [(40, 6), (6, 40)])  # the primal and the dual form
+def test_ridge_is_scikit_learns_with_an_unpenalised_intercept(n, d):
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(n, d)), rng.normal(size=(n, 4))
+    for alpha in (0.1, 10.0):
+        w, b = ridge(x, y, alpha)
+        ref = Ridge(alpha=alpha, fit_intercept=True).fit(x, y)
+        np.testing.assert_allclose(w, ref.coef_.T, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(b, ref.intercept_, rtol=1e-6, atol=1e-9)
+    # One feature by hand: x = (0, 1, 2), y = (1, 3, 5) = 1 + 2x; centred, w = sum(xc yc) / (sum(xc^2) + alpha)
+    w, b = ridge(np.array([[0.0], [1.0], [2.0]]), np.array([[1.0], [3.0], [5.0]]), 2.0)
+    assert w[0, 0] == pytest.approx(4.0 / 4.0) and b[0] == pytest.approx(3.0 - 1.0 * 1.0)
+
+
+def _shifted(rng, objects, n):
+    """``n`` boxes jittered around each object, with a descriptor that holds the deltas back to the object (plus
+    noise features): what a perfect feature would tell the regressor."""
+    boxes, targets = [], []
+    for obj in objects:
+        w, h = obj[2] - obj[0], obj[3] - obj[1]
+        shift = rng.normal(0, 0.1, (n, 2)) * [w, h]
+        scale = np.exp(rng.normal(0, 0.1, (n, 2)))
+        centre = (obj[:2] + obj[2:]) / 2 + shift
+        sides = scale * [w, h]
+        boxes.append(np.concatenate([centre - sides / 2, centre + sides / 2], axis=1))
+        targets.append(np.repeat(obj[None], n, axis=0))
+    boxes, targets = np.concatenate(boxes), np.concatenate(targets)
+    x = np.concatenate([box_deltas(boxes, targets), rng.normal(size=(len(boxes), 3))], axis=1)
+    return x, boxes, targets, np.diag(iou_matrix(boxes, targets))
+
+
+def test_a_fitted_regressor_moves_boxes_onto_their_object_and_survives_its_file(tmp_path):
+    rng = np.random.default_rng(2)
+    objects = np.array([[20.0, 30.0, 80.0, 90.0], [100.0, 10.0, 140.0, 70.0]])
+    x, boxes, targets, ious = _shifted(rng, objects, 200)
+    reg = fit_box_regressor(x, ious, boxes, targets, alpha=1e-3, min_iou=0.5)
+    assert reg.n_examples == int((ious >= 0.5).sum()) and reg.weights.shape == (7, 4)
+    xt, bt, tt, it = _shifted(np.random.default_rng(3), objects, 50)
+    moved = reg.refine(bt, xt, 200, 120)
+    assert np.diag(iou_matrix(moved, tt)).min() > 0.99 and it.mean() < 0.9
+    # clipped to the image
+    far = reg.refine(np.array([[150.0, 60.0, 200.0, 120.0]]), np.array([[2.0, 2.0, 1.0, 1.0, 0, 0, 0]]), 200, 120)
+    np.testing.assert_array_equal(far[0, 2:], [200.0, 120.0])
+    path = tmp_path / "run" / "box_regressor.npz"
+    reg.save(path)
+    assert [p.name for p in path.parent.iterdir()] == ["box_regressor.npz"]
+    back = BoxRegressor.load(path)
+    np.testing.assert_array_equal(back.refine(bt, xt, 200, 120), moved)
+    assert back.n_examples == reg.n_examples
+    with pytest.raises(ValueError, match=r"expected descriptors \(N, 7\)"):
+        reg.deltas(np.zeros((2, 5)))
+    with pytest.raises(FileNotFoundError, match="no such box regressor"):
+        BoxRegressor.load(tmp_path / "none.npz")
+    np.savez(tmp_path / "bad.npz", mean=np.zeros(3), scale=np.ones(3), weights=np.zeros((3, 2)), bias=np.zeros(2),
+             count=np.array(1))  # fmt: skip
+    with pytest.raises(FileDamagedError, match="not a box regressor"):
+        BoxRegressor.load(tmp_path / "bad.npz")
+    with pytest.raises(ValueError, match="at least 2 boxes with IoU >= 0.5"):
+        fit_box_regressor(x, np.zeros(len(ious)), boxes, targets)
+
+
+def test_detections_report_the_moved_windows():
+    """A near miss (IoU 0.47) moved onto the object: the terminal detection and the attended box both hit
+    (AP 1), and ``unrefined`` gives back the agent's own windows (AP 0). Recall against proposals counts the agent's
+    windows either way."""
+    from zoomrl.eval.detection import evaluate, has_refined, unrefined
+    from zoomrl.eval.proposals import attended_records, recall_vs_proposals
+
+    gt, near = [0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 4.7]
+    assert iou_matrix(np.array([near]), np.array([gt]))[0, 0] == pytest.approx(0.47)
+    search = {"windows": [near], "actions": [5], "q_values": [[0.0] * 5 + [1.0]], "triggered": True, "box": near,
+              "score": 1.0, "steps": 1, "refined": [gt]}  # fmt: skip
+    recs = [{"image_id": "a", "ground_truth": [{"box": gt, "difficult": False}], "searches": [search]}]
+    assert has_refined(recs) and not has_refined(unrefined(recs))
+    assert "refined" in recs[0]["searches"][0]  # unrefined copies
+    assert evaluate(recs)["ap_area"] == pytest.approx(1.0)
+    assert evaluate(unrefined(recs))["ap_area"] == pytest.approx(0.0)
+    assert evaluate(attended_records(recs, 5))["ap_area"] == pytest.approx(1.0)
+    assert evaluate(attended_records(unrefined(recs), 5))["ap_area"] == pytest.approx(0.0)
+    assert recall_vs_proposals(recs, (1,)) == {"1": 0.0}
+
+
+@pytest.fixture(scope="module")
+def data(square_voc):
+    return square_voc
+
+
+def _refit(data, run, cfg, view):
+    from zoomrl.data.images import ImageStore, load_images
+    from zoomrl.experiments.region_scoring import region_samples
+
+    held_out = json.loads((run / "validation.json").read_text())["images"]
+    images = load_images([data / "train"], "trainval", "box", False, None, _quiet, progress=False)
+    train = [im for im in images if im.image_id not in held_out]
+    return fit_box_regressor(*region_samples(train, ImageStore(), TinyFeatures(), "box", cfg.seed, view))
+
+
+def _check_test_records(data, out, regressor, view):
+    """Every visited window of a test carries the regressor's move of it, from its descriptor on the clean image."""
+    from zoomrl.data.images import ImageStore, load_images
+    from zoomrl.experiments.region_scoring import describe_boxes
+
+    images = {im.image_id: im for im in load_images([data / "test"], "test", "box", False, None, _quiet, False)}
+    store, n = ImageStore(), 0
+    records = json.loads((out / "detections.json").read_text())["images"]
+    for rec in records:
+        image = images[rec["image_id"]]
+        pixels = store.get(image)
+        for search in rec["searches"]:
+            boxes = np.array(search["windows"])
+            want = regressor.refine(boxes, describe_boxes(image, pixels, boxes, TinyFeatures(), view), 64, 64)
+            np.testing.assert_allclose(search["refined"], want, rtol=1e-5, atol=1e-4)
+            n += len(boxes)
+    assert n > 0
+    return records
+
+
+def test_an_active_run_trains_validates_and_tests_with_its_box_regressor(data, tmp_path):
+    from zoomrl.eval.detection import evaluate, rescored, unrefined
+    from zoomrl.eval.proposals import attended_by_score
+    from zoomrl.experiments.active.test import test
+    from zoomrl.experiments.active.train import train
+
+    cfg = make_config("tiny", class_object="box", epochs=2, val_fraction=0.25, box_regression=True)
+    train(cfg, [data / "train"], "trainval", tmp_path / "m", features=TinyFeatures(), log=_quiet, show_progress=False)
+    run = tmp_path / "m" / "box"
+    saved = BoxRegressor.load(run / "box_regressor.npz")
+    assert not (run / "region_scorer.npz").exists()
+    refit = _refit(data, run, cfg, ACTIVE_VIEW)  # the training images' sampled boxes, seen with R-CNN context
+    np.testing.assert_allclose(refit.weights, saved.weights, rtol=1e-6, atol=1e-9)
+    kw = dict(model_dir=tmp_path / "m", features=TinyFeatures(), log=_quiet, show_progress=False, baselines=False)
+    res = test(make_config("tiny", class_object="box"), [data / "test"], "test", None, tmp_path / "r", **kw)
+    assert res["config"]["box_regression"] is True
+    records = _check_test_records(data, tmp_path / "r", saved, ACTIVE_VIEW)
+    # the agent's figures come from the moved windows, the unrefined ones from the windows themselves
+    score, aar = res["score"], res["aar_score"]
+    assert res["agent"]["terminal_regions"]["ap_area"] == pytest.approx(evaluate(rescored(records, score))["ap_area"])
+    plain = evaluate(rescored(unrefined(records), score))["ap_area"]
+    assert res["unrefined_by_score"][score]["ap_area"] == pytest.approx(plain)
+    from zoomrl.envs.active import TRIGGER
+
+    moved = attended_by_score(records, TRIGGER, cfg.aar_nms, [aar])[aar]["ap_area"]
+    kept = attended_by_score(unrefined(records), TRIGGER, cfg.aar_nms, [aar])[aar]["ap_area"]
+    assert res["aar_by_score"][aar]["ap_area"] == pytest.approx(moved)
+    assert res["unrefined_aar_by_score"][aar]["ap_area"] == pytest.approx(kept)
+
+
+def test_a_hierarchical_run_moves_its_windows_as_they_are(data, tmp_path):
+    from zoomrl.experiments.hierarchical.config import make_config as hierarchical_config
+    from zoomrl.experiments.hierarchical.test import test
+    from zoomrl.experiments.hierarchical.train import train
+    from zoomrl.experiments.region_scoring import window_itself
+
+    cfg = hierarchical_config("tiny", class_object="box", epochs=1, val_fraction=0.25, box_regression=True)
+    train(cfg, [data / "train"], "trainval", tmp_path / "m", features=TinyFeatures(), log=_quiet, show_progress=False)
+    run = tmp_path / "m" / "box"
+    saved = BoxRegressor.load(run / "box_regressor.npz")
+    np.testing.assert_allclose(_refit(data, run, cfg, window_itself).weights, saved.weights, rtol=1e-6, atol=1e-9)
+    kw = dict(model_dir=tmp_path / "m", features=TinyFeatures(), log=_quiet, show_progress=False, baselines=False)
+    res = test(hierarchical_config("tiny", class_object="box"), [data / "test"], "test", None, tmp_path / "r", **kw)
+    assert res["config"]["box_regression"] is True and "unrefined_by_score" in res
+    _check_test_records(data, tmp_path / "r", saved, window_itself)
+
+
+def test_the_option_is_a_training_flag_refused_with_pixels():
+    from zoomrl.experiments.active.cli import build_parser, make_run_config
+    from zoomrl.experiments.hierarchical.cli import build_parser as hierarchical_parser
+    from zoomrl.experiments.hierarchical.cli import make_run_config as hierarchical_run_config
+
+    with pytest.raises(ConfigError, match="box_regression needs box descriptors"):
+        make_config("tiny", features="scratch", box_regression=True)
+    assert make_run_config(build_parser("train").parse_args(["--box-regression"])).box_regression is True
+    assert make_run_config(build_parser("train").parse_args([])).box_regression is False
+    args = hierarchical_parser("train").parse_args(["--box-regression"])
+    assert hierarchical_run_config(args).box_regression is True
+
+
+def test_a_resumed_run_reads_its_regressor_or_fits_the_same_one(data, tmp_path):
+    from zoomrl.experiments.active.train import train
+
+    cfg = make_config("tiny", class_object="box", epochs=1, val_fraction=0.25, box_regression=True)
+    kw = dict(features=TinyFeatures(), log=_quiet, show_progress=False)
+    train(cfg, [data / "train"], "trainval", tmp_path / "m", **kw)
+    path = tmp_path / "m" / "box" / "box_regressor.npz"
+    first = BoxRegressor.load(path)
+    path.unlink()
+    train(cfg.replace(epochs=2), [data / "train"], "trainval", tmp_path / "m", resume=True, **kw)
+    np.testing.assert_array_equal(BoxRegressor.load(path).weights, first.weights)
+
+
+def test_the_choice_script_adds_a_row_per_regressor(data, tmp_path):
+    """scripts/region_scorer_choice.py --box-alphas: one more row per (min IoU, alpha), the default classifier with
+    that regressor; the run's own models (the defaults) give the same AAR AP as their row."""
+    import sys
+
+    from conftest import REPO
+    from zoomrl.agents.box_regressor import ALPHA, MIN_IOU
+    from zoomrl.agents.dqn.agent import agent_outputs
+    from zoomrl.agents.dqn.checkpoint import load_weights_checked
+    from zoomrl.agents.region_scorer import RegionScorer
+    from zoomrl.data.images import ImageStore, load_images
+    from zoomrl.envs.active import TRIGGER
+    from zoomrl.envs.active_runs import run_records, test_policy
+    from zoomrl.eval.proposals import attended_by_score
+    from zoomrl.experiments.active.train import ActiveTrainee, train
+    from zoomrl.experiments.dqn_trainee import split_validation
+    from zoomrl.experiments.region_scoring import score_records
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import region_scorer_choice
+    finally:
+        sys.path.pop(0)
+    cfg = make_config("tiny", class_object="box", epochs=1, val_fraction=0.25, region_scorer=True, box_regression=True)
+    train(cfg, [data / "train"], "trainval", tmp_path / "m", features=TinyFeatures(), log=_quiet, show_progress=False)
+    run = tmp_path / "m" / "box"
+    kw = dict(features=TinyFeatures(), log=_quiet, box_alphas=[1.0, ALPHA], box_min_ious=[MIN_IOU])
+    result = region_scorer_choice.compare(run, [str(data / "train")], "trainval", [0.5], [1e-5], **kw)
+    assert [r.get("box_alpha") for r in result["rows"]] == [None, 1.0, ALPHA]
+    images = load_images([data / "train"], "trainval", "box", False, None, _quiet, progress=False)
+    _, val = split_validation(images, cfg.val_fraction, cfg.seed)
+    features, agent, size = ActiveTrainee.build(cfg, TinyFeatures(), _quiet)
+    load_weights_checked(run / "best.weights.h5", agent, ActiveTrainee.run_meta(cfg, size))
+    store = ImageStore()
+    records = run_records(val, store, cfg, test_policy(cfg), cfg.test_batch, features, agent_outputs(agent))
+    models = RegionScorer.load(run / "region_scorer.npz"), BoxRegressor.load(run / "box_regressor.npz")
+    score_records(records, val, store, features, models[0], ACTIVE_VIEW, models[1])
+    own = attended_by_score(records, TRIGGER, cfg.aar_nms, ["region_score"])["region_score"]["ap_area"]
+    assert result["rows"][2]["aar_ap"] == pytest.approx(own)
