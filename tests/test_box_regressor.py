@@ -270,3 +270,42 @@ def test_the_choice_script_adds_a_row_per_regressor(data, tmp_path):
     score_records(records, val, store, features, models[0], ACTIVE_VIEW, models[1])
     own = attended_by_score(records, TRIGGER, cfg.aar_nms, ["region_score"])["region_score"]["ap_area"]
     assert result["rows"][2]["aar_ap"] == pytest.approx(own)
+
+
+def test_the_check_script_moves_the_validation_boxes(data):
+    """scripts/box_regression_check.py: a row per (min IoU, alpha); each band's boxes counted and judged before by
+    their own IoU, after by the regressor fitted on the training images' boxes; a preset without a validation
+    split is one line, exit code 2."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    from zoomrl.data.images import ImageStore, load_images
+    from zoomrl.experiments.dqn_trainee import split_validation
+    from zoomrl.experiments.region_scoring import region_samples
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import box_regression_check
+    finally:
+        sys.path.pop(0)
+    kw = dict(features=TinyFeatures(), log=_quiet, val_fraction=0.25)
+    result = box_regression_check.check("active", "tiny", [str(data / "train")], "box", [0.5], [1.0, 10.0], **kw)
+    assert [(r["min_iou"], r["alpha"]) for r in result["rows"]] == [(0.5, 1.0), (0.5, 10.0)]
+    images = load_images([data / "train"], "trainval", "box", False, None, _quiet, progress=False)
+    train, val = split_validation(images, 0.25, 0)
+    assert result["images"] == [im.image_id for im in val]
+    store = ImageStore()
+    fit = region_samples(train, store, TinyFeatures(), "box", 0, ACTIVE_VIEW)
+    held = region_samples(val, store, TinyFeatures(), "box", 1, ACTIVE_VIEW)
+    moved = fit_box_regressor(*fit, alpha=10.0).refine(held.boxes, held.descriptors, 10**9, 10**9)
+    after = np.diag(iou_matrix(moved, held.objects))
+    near = (held.ious >= 0.3) & (held.ious < 0.5)
+    band = result["rows"][1]["bands"][0]
+    assert band["n"] == int(near.sum()) > 0 and band["hits_before"] == 0.0
+    assert band["hits_after"] == pytest.approx((after[near] >= 0.5).mean())
+    assert band["iou_after"] == pytest.approx(after[near].mean())
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "box_regression_check.py"), "--family", "active",
+                          "--preset", "tiny", "--data", str(data / "train"), "--class-object", "box"],
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 2 and "no validation split" in out.stderr and len(out.stderr.strip().splitlines()) == 1
