@@ -128,6 +128,16 @@ def data(square_voc):
     return square_voc
 
 
+def images_of(data):
+    from zoomrl.data.images import load_images
+
+    return load_images([data / "test"], "test", "box", False, None, _quiet, False)
+
+
+def res_config(res):
+    return make_config("tiny", class_object="box").replace(box_regression=res["config"]["box_regression"])
+
+
 def _refit(data, run, cfg, view):
     from zoomrl.data.images import ImageStore, load_images
     from zoomrl.experiments.region_scoring import region_samples
@@ -186,6 +196,29 @@ def test_an_active_run_trains_validates_and_tests_with_its_box_regressor(data, t
     kept = attended_by_score(unrefined(records), TRIGGER, cfg.aar_nms, [aar])[aar]["ap_area"]
     assert res["aar_by_score"][aar]["ap_area"] == pytest.approx(moved)
     assert res["unrefined_aar_by_score"][aar]["ap_area"] == pytest.approx(kept)
+    # the whole-image baseline moved by the same regressor: one detection per image at the moved image box
+    from zoomrl.data.images import ImageStore, load_images
+    from zoomrl.experiments.region_scoring import describe_boxes
+
+    store, whole = ImageStore(), []
+    for image in load_images([data / "test"], "test", "box", False, None, _quiet, False):
+        pixels = store.get(image)
+        box = np.array([[0.0, 0.0, 64.0, 64.0]])
+        to = saved.refine(box, describe_boxes(image, pixels, box, TinyFeatures(), ACTIVE_VIEW), 64, 64)[0]
+        gt = [{"box": list(b), "difficult": False} for b in image.boxes("box", include_difficult=False)]
+        search = {"windows": [to.tolist()], "actions": [], "triggered": True, "box": to.tolist(), "score": 1.0}
+        whole.append({"image_id": image.image_id, "ground_truth": gt, "searches": [search]})
+    assert res["whole_image_moved"]["terminal_regions"]["ap_area"] == pytest.approx(evaluate(whole)["ap_area"])
+    # the boxes themselves: moved_whole_image's detection of each image is the image box moved by hand above
+    from zoomrl.experiments.dqn_test import moved_whole_image
+
+    recs = [{k: r[k] for k in ("image_id", "width", "height", "ground_truth")} for r in records]
+    got = moved_whole_image(recs, images_of(data), store, res_config(res), TinyFeatures(), run / "best.weights.h5",
+                            ACTIVE_VIEW)  # fmt: skip
+    got_boxes = {r["image_id"]: r["searches"][0]["refined"][-1] for r in got}
+    for w in whole:
+        np.testing.assert_allclose(got_boxes[w["image_id"]], w["searches"][0]["box"], rtol=1e-5, atol=1e-4)
+        assert w["searches"][0]["box"] != [0.0, 0.0, 64.0, 64.0]
 
 
 def test_a_hierarchical_run_moves_its_windows_as_they_are(data, tmp_path):

@@ -308,6 +308,27 @@ def ap_pair(evaluation: Mapping[str, Any]) -> dict[str, float]:
     return {"ap_area": evaluation["ap_area"], "ap_voc07": evaluation["ap_voc07"]}
 
 
+def moved_whole_image(
+    records: Records,
+    images: Sequence[VocImage],
+    store: ImageStore,
+    config: Any,
+    features: Any,
+    checkpoint: Path,
+    view: Callable[[Sequence[float], int, int], tuple[float, float, float, float]],
+) -> Records | None:
+    """With ``box_regression``, the whole-image detector's records (one detection per image) with the whole image
+    moved by the run's regressor: the baseline of what the regressor does without the agent (None without one)."""
+    if not getattr(config, "box_regression", False):
+        return None
+    from zoomrl.agents.box_regressor import BoxRegressor
+    from zoomrl.envs.oracles import whole_image_records
+    from zoomrl.experiments.region_scoring import regressor_path, score_records
+
+    regressor = BoxRegressor.load(regressor_path(Path(checkpoint).parent))
+    return score_records(whole_image_records(records), images, store, features, None, view, regressor)
+
+
 def test_family(
     tester: DQNTester,
     config: Any,
@@ -337,7 +358,7 @@ def test_family(
     from zoomrl.data.images import load_images
     from zoomrl.data.voc import LoadReport
     from zoomrl.envs.oracles import oracle_policy, random_policy, score_oracle, score_random, whole_image_records
-    from zoomrl.eval.detection import summary_table
+    from zoomrl.eval.detection import evaluate, summary_table
     from zoomrl.eval.pictures import draw_pictures
     from zoomrl.eval.plots import plot_pr_curves
 
@@ -356,10 +377,13 @@ def test_family(
     with tqdm(total=len(images), desc="test", unit="img", disable=not show_progress, leave=False) as bar:
         records = tester.agent_records(images, store, config, agent, features, bar.update, checkpoint)
     seconds = time.perf_counter() - t0
+    moved_whole = moved_whole_image(records, images, store, config, features, checkpoint, tester.scorer_view(config))
     features.close()
     config, records, results = tester.agent_results(records, config, checkpoint, log)
     # The whole image once per image: no run needed, so every test reports it (issue 17's "do nothing" bar).
     results["whole_image"] = tester.baseline(whole_image_records(records))
+    if moved_whole is not None:
+        results["whole_image_moved"] = tester.baseline(moved_whole)
     if baselines:
         rand = tester.run_records(
             images, store, config, random_policy(config.seed, tester.num_actions(config)), config.test_batch
@@ -396,6 +420,9 @@ def test_family(
         draw_pictures(images, records, store, out, config.class_object, tester.label(config), show_progress)
     log(summary_table(curves))
     tester.report(results, config, log)
+    if moved_whole is not None:
+        ap = evaluate(moved_whole)["ap_area"]
+        log(f"box regression: the whole image moved by the regressor, AP (area) {ap:.3f} (the agent's regressor alone)")
     log(
         f"test: {len(images)} images in {seconds:.1f} s ({seconds / max(len(images), 1):.2f} s/image); wrote "
         f"{out / 'results.json'}, {out / 'detections.json'} and plots"
