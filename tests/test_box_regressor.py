@@ -342,3 +342,35 @@ def test_the_check_script_moves_the_validation_boxes(data):
                           "--preset", "tiny", "--data", str(data / "train"), "--class-object", "box"],
                          capture_output=True, text=True)  # fmt: skip
     assert out.returncode == 2 and "no validation split" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_validation_weighs_the_moved_windows(data, tmp_path, monkeypatch):
+    """Validation hands the run's regressor to score_records, and each validated epoch's APs are those of the
+    records it moved (the terminal regions and the attended ones)."""
+    from zoomrl.envs.active import TRIGGER
+    from zoomrl.eval.detection import ap_by_score
+    from zoomrl.eval.proposals import attended_by_score
+    from zoomrl.experiments import region_scoring
+    from zoomrl.experiments.active.train import train
+
+    seen = []
+    real = region_scoring.score_records
+
+    def spy(records, images, store, features, scorer, view, regressor=None):
+        out = real(records, images, store, features, scorer, view, regressor)
+        seen.append((regressor, out))
+        return out
+
+    monkeypatch.setattr(region_scoring, "score_records", spy)
+    cfg = make_config("tiny", class_object="box", epochs=2, val_fraction=0.25, box_regression=True)
+    train(cfg, [data / "train"], "trainval", tmp_path / "m", features=TinyFeatures(), log=_quiet, show_progress=False)
+    run = tmp_path / "m" / "box"
+    epochs = json.loads((run / "validation.json").read_text())["epochs"]
+    assert len(seen) == len(epochs) == 2
+    saved = BoxRegressor.load(run / "box_regressor.npz")
+    for (regressor, records), epoch in zip(seen, epochs):
+        np.testing.assert_array_equal(regressor.weights, saved.weights)
+        assert all("refined" in s for r in records for s in r["searches"] if s["windows"])
+        assert epoch["ap_by_score"] == pytest.approx(ap_by_score(records))
+        aar = {k: v["ap_area"] for k, v in attended_by_score(records, TRIGGER, cfg.aar_nms).items()}
+        assert epoch["aar_ap_by_score"] == pytest.approx(aar)
