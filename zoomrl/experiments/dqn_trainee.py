@@ -380,10 +380,6 @@ class DQNTrainee:
                 self._region_models = self.train_region_models()
         return self._region_models
 
-    def region_scorer(self) -> RegionScorer | None:
-        """The run's region classifier (None without ``region_scorer``; :meth:`region_models`)."""
-        return self.region_models()[0]
-
     def train_region_models(self, progress: Progress | None = None) -> tuple[RegionScorer | None, BoxRegressor | None]:
         """Fit the region models on the training images and save them in the run folder."""
         return region_scoring.train_region_models(
