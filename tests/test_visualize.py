@@ -109,3 +109,24 @@ def test_overwrite_existing_png(tmp_path, image, record):
     out.write_bytes(b"old")
     draw_search(image, record, out, class_name="seven")
     _check_png(out)
+
+
+def test_a_moved_detection_is_drawn_in_magenta(tmp_path, record):
+    """A triggered search with the box regressor's ``refined`` windows: the moved box (its last) is drawn dashed
+    magenta; without ``refined``, or untriggered, nothing magenta is drawn."""
+    from zoomrl.eval.pictures import moved_box
+
+    grey = np.full((200, 300, 3), 128, dtype=np.uint8)
+    rec = copy.deepcopy(record)
+    first = rec["searches"][0]
+    first["refined"] = [[0.0, 0.0, 1.0, 1.0]] * (len(first["windows"]) - 1) + [[150.0, 40.0, 250.0, 160.0]]
+    assert moved_box(first) == [150.0, 40.0, 250.0, 160.0]
+    assert moved_box({**first, "triggered": False}) is None and moved_box(record["searches"][0]) is None
+
+    def magenta(rec, name):
+        out = draw_search(grey, rec, tmp_path / name, class_name="seven")
+        px = np.asarray(Image.open(out).convert("RGB")).astype(int)
+        return int(((px[..., 0] > 200) & (px[..., 1] < 60) & (px[..., 2] > 200)).sum())
+
+    assert magenta(rec, "moved.png") > 100
+    assert magenta(record, "plain.png") == 0

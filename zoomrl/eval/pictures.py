@@ -56,6 +56,13 @@ def _rect(box: Sequence[float], **kwargs: Any) -> Rectangle:
     return Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, **kwargs)
 
 
+def moved_box(search: dict[str, Any]) -> list[float] | None:
+    """The detection of a triggered search that a box regressor moved (``refined``, ``--box-regression``): its last
+    window moved; None otherwise."""
+    refined = search.get("refined")
+    return [float(v) for v in refined[-1]] if search.get("triggered") and refined else None
+
+
 def search_lines(record: dict[str, Any]) -> list[str]:
     """The text panel's lines: one per step, ``"search s, step k: <action> Q=[...]"`` (1-based s and k)."""
     lines: list[str] = []
@@ -87,7 +94,8 @@ def draw_search(
     ``image`` is ``(H, W, 3)`` uint8 RGB (``(H, W)`` grey is accepted). Left: the image with the ground-truth
     boxes (green; dashed when difficult) and, for every search, its sequence of windows coloured by step number
     (search 1 solid lines, search 2 dashed, search 3 dotted)
-    (colour bar at the right of the image), the triggered box drawn thick and labelled with its search number.
+    (colour bar at the right of the image), the triggered box drawn thick and labelled with its search number, and
+    where a box regressor moved it (:func:`moved_box`) the moved box, the detection reported, dashed magenta.
     Right: one line per step, ``"search s, step k: <action name> Q=[6 values]"`` (``Q=n/a`` when the record has no
     Q-values, as for the baselines). The file is written to a temporary name and moved into place. Returns
     ``path``.
@@ -145,6 +153,10 @@ def draw_search(
                 zorder=6,
                 bbox={"facecolor": "black", "alpha": 0.6, "pad": 1, "edgecolor": "none"},
             )
+
+        moved = moved_box(search)
+        if moved is not None:  # the box regressor's move of the triggered window: the detection reported
+            ax.add_patch(_rect(moved, edgecolor="magenta", linewidth=2.0, linestyle=(0, (4, 2)), zorder=6))
 
     sm = ScalarMappable(norm=norm, cmap=cmap)
     cbar = fig.colorbar(sm, cax=cax, ticks=np.arange(1, max_steps + 1))
