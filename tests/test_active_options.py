@@ -98,6 +98,33 @@ def test_revisit_actions_name_the_moves_back_to_a_visited_box():
     assert TRIGGER not in env.info()["revisit_actions"]
 
 
+def test_a_revisit_tolerance_stops_the_bigger_smaller_near_cycle():
+    """Three times smaller from the whole 100 x 100 image: (24.4, 24.4, 75.6, 75.6), side 51.2; bigger (side 61.44)
+    then smaller would give a box of side 49.152 with the same centre, not visited before but at IoU
+    (49.152 / 51.2)^2 = 0.9216 with the box three steps back: a revisit at ``revisit_iou`` 0.9, not at 1."""
+    from zoomrl.core.config import ConfigError
+    from zoomrl.experiments.active.cli import build_parser, make_run_config
+
+    for tolerance, expected in ((1.0, ()), (0.93, ()), (0.9, (SMALLER,))):
+        env = ActiveEnv(np.zeros((100, 100, 3), np.uint8), np.array([[0, 0, 50, 50]]), training=False,
+                        revisit_iou=tolerance)  # fmt: skip
+        env.reset(seed=0)
+        for _ in range(3):
+            env.step(SMALLER)
+        np.testing.assert_allclose(env.episode.window, (24.4, 24.4, 75.6, 75.6))
+        env.step(BIGGER)
+        assert env.info()["revisit_actions"] == expected
+    assert make_config("fast_roi").revisit_iou == 1.0
+    args = build_parser("test").parse_args(["--preset", "fast_roi", "--revisit-iou", "0.9"])
+    assert make_run_config(args).revisit_iou == 0.9
+    assert make_config("tiny", revisit_iou=0.9).env_kwargs(False)["revisit_iou"] == 0.9
+    with pytest.raises(ConfigError, match="revisit_iou"):
+        make_config("tiny", revisit_iou=1.5)
+    from zoomrl.experiments.active.config import RESULT_FIELDS
+
+    assert "revisit_iou" not in RESULT_FIELDS  # a test may choose it: training never reads it
+
+
 def _ping_pong(obs):
     """Q-values of a policy that cycles: SMALLER twice (away from the borders), then RIGHT and LEFT in turn (the
     state's first 9 values are the last action, the next 9 the one before); the trigger is always the worst."""

@@ -208,6 +208,7 @@ class ActiveEpisode(SearchEpisode):
         stop_when_found: bool = False,
         state_geometry: bool = False,
         state_steps: bool = False,
+        revisit_iou: float = 1.0,
         index: int = 0,
     ) -> None:
         self._setup(image_key, image, gt_boxes, difficult, training, max_steps, history_length, trigger_iou, index)
@@ -221,6 +222,7 @@ class ActiveEpisode(SearchEpisode):
         self.stop_when_found = stop_when_found
         self.state_geometry = bool(state_geometry)
         self.state_steps = bool(state_steps)
+        self.revisit_iou = float(revisit_iou)
         self.max_searches = max(1, int((~self.difficult).sum()))
         self.starts: list[Box] = []
         self._start_search()
@@ -287,8 +289,14 @@ class ActiveEpisode(SearchEpisode):
 
     def revisit_actions(self) -> tuple[int, ...]:
         """The moves that would lead to a box already visited in this search (the current box included: a move
-        against the border, which changes nothing). The trigger is never among them."""
-        return tuple(a for a in range(self.num_actions) if a != TRIGGER and box_key(self.moved(a)) in self.visited)
+        against the border, which changes nothing), or with ``revisit_iou`` < 1 to a box overlapping one of them at
+        IoU >= ``revisit_iou``. The trigger is never among them."""
+        moves = [a for a in range(self.num_actions) if a != TRIGGER]
+        if self.revisit_iou >= 1.0:
+            return tuple(a for a in moves if box_key(self.moved(a)) in self.visited)
+        seen = np.asarray([*self.log.windows, self.window], dtype=np.float64)
+        near = iou_matrix(np.asarray([self.moved(a) for a in moves], dtype=np.float64), seen).max(axis=1)
+        return tuple(a for a, v in zip(moves, near) if v >= self.revisit_iou or box_key(self.moved(a)) in self.visited)
 
     # --- privileged information: exploration, demonstrations and baselines only ---------------------------
     def positive_actions(self) -> tuple[int, ...]:

@@ -153,9 +153,14 @@ class ActiveTaskConfig(SearchTaskConfig):
     """Testing: the greedy policy never takes a move to a box already visited in this search (nor a move that
     leaves the box where it is); it takes the best of the other actions. The trigger is always allowed, so a
     search whose every move is a revisit ends by triggering. Off: the paper's plain greedy policy."""
+    revisit_iou: float = 1.0
+    """With ``avoid_revisits``, a move is a revisit when its box overlaps a box already visited in this search at
+    IoU >= this (1: only the same box). Below 1 it also stops near-cycles, such as *bigger* then *smaller*, which
+    leave the box at 0.96 of its size, a box not visited before, and spend the search's steps there."""
 
     def validate(self) -> Any:
         super().validate()
+        require_finite("revisit_iou", self.revisit_iou, low=0.0, high=1.0)
         for name in ("history_length", "number_of_steps", "test_steps"):
             require_positive_int(name, getattr(self, name))
         require_positive_int("context", self.context, allow_zero=True)
@@ -190,6 +195,7 @@ class ActiveTaskConfig(SearchTaskConfig):
             context=self.context,
             state_geometry=self.state_geometry,
             state_steps=self.state_steps,
+            revisit_iou=self.revisit_iou,
         )
 
 

@@ -145,6 +145,7 @@ def train_or_test(
             model_dir=model_dir,
             bool_draw=args.bool_draw,
             baselines=args.baselines,
+            eval_split=getattr(args, "eval_split", "test"),
             **common,
         )
 

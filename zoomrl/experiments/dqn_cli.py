@@ -148,6 +148,14 @@ class FamilyFlags:
                 default=True,
                 help="also run the random agent and the oracle (upper bounds)",
             )
+            p.add_argument(
+                "--eval-split",
+                choices=("test", "val"),
+                default="test",
+                help="test: the images of --data/--image-set; val: the run's validation images, the split its "
+                "training held out of --data/--image-set (give the training data), for choices that must not see "
+                "the test split",
+            )
         if self.extra_flags is not None:
             self.extra_flags(p, command, given or {})
         p.set_defaults(_constants=c)

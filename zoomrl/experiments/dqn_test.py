@@ -308,6 +308,30 @@ def ap_pair(evaluation: Mapping[str, Any]) -> dict[str, float]:
     return {"ap_area": evaluation["ap_area"], "ap_voc07": evaluation["ap_voc07"]}
 
 
+def validation_images(images: Sequence[VocImage], config: Any, checkpoint: Path, log: Log) -> list[VocImage]:
+    """``test --eval-split val``: the validation split that the run of ``checkpoint`` held out of ``images`` (the
+    ``val_fraction`` and ``seed`` of its ``config.json``), checked against its ``validation.json``; a run without
+    one, or data that do not give its validation images back, is a one-line ValueError."""
+    from zoomrl.core.io import read_json
+    from zoomrl.experiments.dqn_trainee import split_validation
+
+    saved = saved_config(checkpoint) or {}
+    fraction, seed = saved.get("val_fraction", 0.0), saved.get("seed", config.seed)  # the run's, not this test's
+    if not fraction:
+        raise ValueError(f"{checkpoint}: --eval-split val needs a run trained with a validation split (--val-fraction)")
+    _, val = split_validation(images, float(fraction), int(seed))
+    record = Path(checkpoint).parent / VALIDATION_FILE
+    if record.is_file():
+        expected = read_json(record, what="validation record").get("images")
+        if expected is not None and sorted(expected) != sorted(im.image_id for im in val):
+            raise ValueError(
+                f"{record}: the run validated on {len(expected)} other images; --eval-split val needs the run's "
+                f"training --data and --image-set"
+            )
+    log(f"testing on the run's {len(val)} validation images (--eval-split val), not on a test split")
+    return val
+
+
 def moved_whole_image(
     records: Records,
     images: Sequence[VocImage],
@@ -342,6 +366,7 @@ def test_family(
     skip_bad: bool = False,
     bool_draw: bool = False,
     baselines: bool = True,
+    eval_split: str = "test",
     log: Log = print,
     show_progress: bool = True,
     features: Any = None,
@@ -368,6 +393,8 @@ def test_family(
     images = load_images(data, image_set, config.class_object, skip_bad, max_images, log, report=report)
     checkpoint = resolve_checkpoint(checkpoint, model_dir, config.class_object)
     config = tester.adopt_trained_config(config, checkpoint, log)
+    if eval_split == "val":
+        images = validation_images(images, config, checkpoint, log)
     features, agent, state_size = tester.trainee.build(config, features, log)
     load_weights_checked(checkpoint, agent, tester.trainee.run_meta(config, state_size))
     store = ImageStore()
@@ -404,6 +431,7 @@ def test_family(
         "weights": getattr(features, "weights_name", config.weights),
         "data": [str(d) for d in data],
         "image_set": image_set,
+        "split": eval_split,
         "n_images": len(images),
         "skipped": report.skipped_record(config.class_object),
         "seconds": round(seconds, 2),

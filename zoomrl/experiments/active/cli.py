@@ -25,7 +25,7 @@ FLAGS = FamilyFlags(
     title="the active localisation agent (Caicedo and Lazebnik 2015)",
     config_cls=Config,
     presets=PRESETS,
-    fields=("features", "clip_preset", "avoid_revisits", "test_steps", "fine_smaller"),
+    fields=("features", "clip_preset", "avoid_revisits", "revisit_iou", "test_steps", "fine_smaller"),
     train_fields=(
         "continuous_trigger",
         "guided_exploration",

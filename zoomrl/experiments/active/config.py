@@ -75,6 +75,7 @@ TEST_FIELDS = (
     "test_trigger_iou",
     "restart_scale",
     "avoid_revisits",
+    "revisit_iou",
     "aar_nms",
     "aar_score",
     "score",
