@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--alphas", type=float, nargs="+", default=[1e2, 1e3, 1e4, 1e5])
     p.add_argument("--output", default=None, help="also write the result as JSON to this file")
     args = p.parse_args(argv)
-    from zoomrl.experiments.common import quiet_backend
+    from zoomrl.experiments.common import quiet_backend, report_result
 
     quiet_backend()
     overrides: dict[str, Any] = {"weights": args.weights, "seed": args.seed}
@@ -121,20 +121,20 @@ def main(argv: list[str] | None = None) -> int:
         overrides["variant"] = args.variant
     if args.val_fraction is not None:
         overrides["val_fraction"] = args.val_fraction
-    try:
-        result = check(
-            args.family, args.preset, args.data, args.class_object, args.min_iou, args.alphas, args.image_set,
+    return report_result(
+        lambda: check(
+            args.family,
+            args.preset,
+            args.data,
+            args.class_object,
+            args.min_iou,
+            args.alphas,
+            args.image_set,
             **overrides,
-        )  # fmt: skip
-    except (OSError, ValueError) as exc:
-        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 2
-    print(table(result))
-    if args.output:
-        from zoomrl.core.io import write_json
-
-        write_json(args.output, result)
-    return 0
+        ),
+        table,
+        args.output,
+    )
 
 
 if __name__ == "__main__":

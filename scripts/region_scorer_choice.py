@@ -120,11 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--box-min-iou", type=float, nargs="+", default=[0.5], help="the box regressor's boxes' IoU")
     p.add_argument("--output", default=None, help="also write the result as JSON to this file")
     args = p.parse_args(argv)
-    from zoomrl.experiments.common import quiet_backend
+    from zoomrl.experiments.common import quiet_backend, report_result
 
     quiet_backend()  # the backend's start-up lines would bury a one-line error
-    try:
-        result = compare(
+    return report_result(
+        lambda: compare(
             args.run_dir,
             args.data,
             args.image_set,
@@ -133,16 +133,10 @@ def main(argv: list[str] | None = None) -> int:
             args.checkpoint,
             box_alphas=args.box_alphas,
             box_min_ious=args.box_min_iou,
-        )
-    except (OSError, ValueError) as exc:
-        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 2
-    print(table(result))
-    if args.output:
-        from zoomrl.core.io import write_json
-
-        write_json(args.output, result)
-    return 0
+        ),
+        table,
+        args.output,
+    )
 
 
 if __name__ == "__main__":

@@ -210,11 +210,11 @@ def test_an_active_run_trains_validates_and_tests_with_its_box_regressor(data, t
         whole.append({"image_id": image.image_id, "ground_truth": gt, "searches": [search]})
     assert res["whole_image_moved"]["terminal_regions"]["ap_area"] == pytest.approx(evaluate(whole)["ap_area"])
     # the boxes themselves: moved_whole_image's detection of each image is the image box moved by hand above
-    from zoomrl.experiments.dqn_test import moved_whole_image
+    from zoomrl.experiments.active.test import TESTER
 
     recs = [{k: r[k] for k in ("image_id", "width", "height", "ground_truth")} for r in records]
-    got = moved_whole_image(recs, images_of(data), store, res_config(res), TinyFeatures(), run / "best.weights.h5",
-                            ACTIVE_VIEW)  # fmt: skip
+    got = TESTER.moved_whole_image(recs, images_of(data), store, res_config(res), TinyFeatures(),
+                                   run / "best.weights.h5")  # fmt: skip
     got_boxes = {r["image_id"]: r["searches"][0]["refined"][-1] for r in got}
     for w in whole:
         np.testing.assert_allclose(got_boxes[w["image_id"]], w["searches"][0]["box"], rtol=1e-5, atol=1e-4)

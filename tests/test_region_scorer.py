@@ -144,7 +144,7 @@ def _train(cfg, data, model_dir):
 def test_a_run_trains_validates_and_tests_with_its_region_scorer(data, tmp_path):
     from zoomrl.data.images import ImageStore, load_images
     from zoomrl.experiments.active.test import test
-    from zoomrl.experiments.region_scoring import describe_boxes, region_examples
+    from zoomrl.experiments.region_scoring import describe_boxes, region_samples
 
     cfg = make_config("tiny", class_object="box", epochs=2, val_fraction=0.25, region_scorer=True)
     _train(cfg, data, tmp_path / "m")
@@ -157,7 +157,7 @@ def test_a_run_trains_validates_and_tests_with_its_region_scorer(data, tmp_path)
         for im in load_images([data / "train"], "trainval", "box", False, None, _quiet, progress=False)
         if im.image_id not in record["images"]
     ]
-    x, ious = region_examples(train_images, ImageStore(), TinyFeatures(), "box", cfg.seed, ACTIVE_VIEW)
+    x, ious, *_ = region_samples(train_images, ImageStore(), TinyFeatures(), "box", cfg.seed, ACTIVE_VIEW)
     refit = fit_region_scorer(x, ious, seed=cfg.seed)
     np.testing.assert_allclose(refit.weights, scorer.weights, rtol=1e-6, atol=1e-9)
     for epoch in record["epochs"]:
@@ -238,12 +238,12 @@ def test_the_scorer_learns_the_squares(data):
     """Fitted on the training images' sampled boxes, the scorer puts each test square's own box above a box of
     the image that misses it."""
     from zoomrl.data.images import ImageStore, load_images
-    from zoomrl.experiments.region_scoring import describe_boxes, region_examples
+    from zoomrl.experiments.region_scoring import describe_boxes, region_samples
 
     cfg = make_config("tiny", class_object="box")
     store, features = ImageStore(), TinyFeatures()
     train_images = load_images([data / "train"], "trainval", "box", False, None, _quiet, progress=False)
-    scorer = fit_region_scorer(*region_examples(train_images, store, features, "box", cfg.seed, ACTIVE_VIEW))
+    scorer = fit_region_scorer(*region_samples(train_images, store, features, "box", cfg.seed, ACTIVE_VIEW)[:2])
     for image in load_images([data / "test"], "test", "box", False, None, _quiet, progress=False):
         pixels = store.get(image)
         gt = np.array(image.boxes("box", include_difficult=False), dtype=np.float64)

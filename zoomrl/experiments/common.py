@@ -212,6 +212,21 @@ def run_guarded(fn: Callable[[], Any], command: str = "train") -> int:
     return 0
 
 
+def report_result(compute: Callable[[], Any], table: Callable[[Any], str], output: str | None = None) -> int:
+    """A script's last step: ``compute()``, its ``table`` printed and, with ``output``, its result written as JSON;
+    bad input is one line and exit code 2 (:func:`run_guarded`)."""
+
+    def run() -> None:
+        from zoomrl.core.io import write_json
+
+        result = compute()
+        print(table(result))
+        if output:
+            write_json(output, result)
+
+    return run_guarded(run, "script")
+
+
 def saved_run_config(
     config_cls: type,
     path: Path,

@@ -208,18 +208,39 @@ class DQNTester:
         config: Any,
         features: Any,
         checkpoint: Path,
+        classifier: bool = True,
     ) -> Records:
         """``records`` with every visited window's ``region_score`` and ``refined`` box when the run trained a
         region classifier or a box regressor (``region_scorer``, ``box_regression``: ``region_scorer.npz`` and
-        ``box_regressor.npz`` beside ``checkpoint``), as they are otherwise."""
+        ``box_regressor.npz`` beside ``checkpoint``), as they are otherwise (``classifier`` False: no scores)."""
         from zoomrl.agents.box_regressor import BoxRegressor
         from zoomrl.agents.region_scorer import RegionScorer
         from zoomrl.experiments.region_scoring import regressor_path, score_records, scorer_path
 
         run_dir = Path(checkpoint).parent
-        scorer = RegionScorer.load(scorer_path(run_dir)) if getattr(config, "region_scorer", False) else None
+        wanted = classifier and getattr(config, "region_scorer", False)
+        scorer = RegionScorer.load(scorer_path(run_dir)) if wanted else None
         regressor = BoxRegressor.load(regressor_path(run_dir)) if getattr(config, "box_regression", False) else None
         return score_records(records, images, store, features, scorer, self.scorer_view(config), regressor)
+
+    def moved_whole_image(
+        self,
+        records: Records,
+        images: Sequence[VocImage],
+        store: ImageStore,
+        config: Any,
+        features: Any,
+        checkpoint: Path,
+    ) -> Records | None:
+        """With ``box_regression``, the whole-image detector's records (one detection per image, of the images of
+        ``records``) with the whole image moved by the run's regressor: what the regressor does without the agent
+        (None without one)."""
+        if not getattr(config, "box_regression", False):
+            return None
+        from zoomrl.envs.oracles import whole_image_records
+
+        whole = whole_image_records(records)
+        return self.scored_records(whole, images, store, config, features, checkpoint, classifier=False)
 
     def agent_results(self, records: Records, config: Any, checkpoint: Path, log: Log) -> tuple[Any, Records, dict]:
         """``(config, records, results)``: the agent's evaluation; a family that chooses the detection score here
@@ -332,27 +353,6 @@ def validation_images(images: Sequence[VocImage], config: Any, checkpoint: Path,
     return val
 
 
-def moved_whole_image(
-    records: Records,
-    images: Sequence[VocImage],
-    store: ImageStore,
-    config: Any,
-    features: Any,
-    checkpoint: Path,
-    view: Callable[[Sequence[float], int, int], tuple[float, float, float, float]],
-) -> Records | None:
-    """With ``box_regression``, the whole-image detector's records (one detection per image) with the whole image
-    moved by the run's regressor: the baseline of what the regressor does without the agent (None without one)."""
-    if not getattr(config, "box_regression", False):
-        return None
-    from zoomrl.agents.box_regressor import BoxRegressor
-    from zoomrl.envs.oracles import whole_image_records
-    from zoomrl.experiments.region_scoring import regressor_path, score_records
-
-    regressor = BoxRegressor.load(regressor_path(Path(checkpoint).parent))
-    return score_records(whole_image_records(records), images, store, features, None, view, regressor)
-
-
 def test_family(
     tester: DQNTester,
     config: Any,
@@ -404,7 +404,7 @@ def test_family(
     with tqdm(total=len(images), desc="test", unit="img", disable=not show_progress, leave=False) as bar:
         records = tester.agent_records(images, store, config, agent, features, bar.update, checkpoint)
     seconds = time.perf_counter() - t0
-    moved_whole = moved_whole_image(records, images, store, config, features, checkpoint, tester.scorer_view(config))
+    moved_whole = tester.moved_whole_image(records, images, store, config, features, checkpoint)
     features.close()
     config, records, results = tester.agent_results(records, config, checkpoint, log)
     # The whole image once per image: no run needed, so every test reports it (issue 17's "do nothing" bar).

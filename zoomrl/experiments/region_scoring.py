@@ -103,20 +103,6 @@ def region_samples(
     return RegionSamples(*(np.concatenate(v) for v in (xs, ious, boxes_out, targets)))
 
 
-def region_examples(
-    images: Sequence[VocImage],
-    store: ImageStore,
-    features: Any,
-    class_object: str,
-    seed: int,
-    view: View,
-    progress: Callable[[int], None] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(descriptors, ious)`` of :func:`region_samples`: what the region classifier is fitted on."""
-    samples = region_samples(images, store, features, class_object, seed, view, progress)
-    return samples.descriptors, samples.ious
-
-
 def train_region_models(
     images: Sequence[VocImage],
     store: ImageStore,
@@ -201,7 +187,6 @@ __all__ = [
     "RegionSamples",
     "View",
     "describe_boxes",
-    "region_examples",
     "region_samples",
     "regressor_path",
     "score_records",
