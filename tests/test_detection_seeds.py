@@ -78,3 +78,19 @@ def test_the_script_prints_the_table_and_refuses_a_missing_file(tmp_path):
     ok = subprocess.run([*script, str(a), "--output", str(tmp_path / "s.json")], capture_output=True, text=True)
     assert ok.returncode == 0 and "| agent AAR, score used | 0.300 (region_score) |" in ok.stdout
     assert json.loads((tmp_path / "s.json").read_text())["seeds"] == [0]
+
+
+def test_a_run_with_a_box_regressor_adds_its_unmoved_and_moved_whole_image_rows(tmp_path):
+    a = write_active(tmp_path / "a", 0, 0.4, 0.3, 0.3)
+    path = a / "raccoon" / "results.json"
+    data = json.loads(path.read_text())
+    data["unrefined_by_score"] = {"trigger_q": ap(0.05), "trigger_order": ap(0.25)}
+    data["unrefined_aar_by_score"] = {"trigger_q": ap(0.1), "region_score": ap(0.22)}
+    data["whole_image_moved"] = {"terminal_regions": ap(0.31)}
+    path.write_text(json.dumps(data))
+    by_name = {r["name"]: r["values"] for r in summarize([load_seed(a)])["rows"]}
+    assert by_name["TR, score used, unmoved windows"] == [0.25]  # the score used: trigger_order
+    assert by_name["AAR, score used, unmoved windows"] == [0.22]  # region_score
+    assert by_name["whole image moved by the regressor"] == [0.31]
+    plain = {r["name"] for r in summarize([load_seed(write_active(tmp_path / "b", 0, 0.4, 0.3, 0.3))])["rows"]}
+    assert not any("unmoved" in n or "moved by" in n for n in plain)

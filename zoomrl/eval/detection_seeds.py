@@ -3,8 +3,9 @@ Python): one row per detection set and score, each seed's AP (area) and their me
 random agent and the oracle; the table the docs show (``scripts/detection_seeds.py``).
 
 Rows: the agent's terminal regions under the score its test used (the validation's choice with ``--score auto``,
-named per seed), then under every score the records support; for the active family the same for all attended
-regions (``aar_score``, ``aar_by_score``); then the baselines of the same run.
+named per seed), then under every score the records support, and with a box regressor at the unmoved windows; for
+the active family the same for all attended regions (``aar_score``, ``aar_by_score``); then the baselines of the
+same run (with a box regressor, the whole image moved by it too).
 """
 
 from __future__ import annotations
@@ -51,10 +52,18 @@ def rows(data: dict[str, Any]) -> list[tuple[str, float | None, str]]:
         ("agent TR, score used", float(_terminal(agent)["ap_area"]), str(data.get("score", "")))
     ]
     out += [(f"TR by {k}", float(v["ap_area"]), "") for k, v in (data.get("agent_by_score") or {}).items()]
+    unmoved = data.get("unrefined_by_score") or {}
+    if data.get("score") in unmoved:
+        out.append(("TR, score used, unmoved windows", float(unmoved[data["score"]]["ap_area"]), ""))
     if "all_attended_regions" in agent:
         out.append(("agent AAR, score used", float(agent["all_attended_regions"]["ap_area"]), str(data["aar_score"])))
         out += [(f"AAR by {k}", float(v["ap_area"]), "") for k, v in (data.get("aar_by_score") or {}).items()]
+        unmoved = data.get("unrefined_aar_by_score") or {}
+        if data.get("aar_score") in unmoved:
+            out.append(("AAR, score used, unmoved windows", float(unmoved[data["aar_score"]]["ap_area"]), ""))
     out.append(("whole image", float(_terminal(data["whole_image"])["ap_area"]), ""))
+    if "whole_image_moved" in data:
+        out.append(("whole image moved by the regressor", float(_terminal(data["whole_image_moved"])["ap_area"]), ""))
     if "random" in data:
         out.append(("random agent TR", float(_terminal(data["random"])["ap_area"]), ""))
     out.append(("oracle TR", _oracle(data), ""))
