@@ -243,6 +243,7 @@ def test_the_option_is_a_training_flag_refused_with_pixels():
     from zoomrl.experiments.hierarchical.cli import build_parser as hierarchical_parser
     from zoomrl.experiments.hierarchical.cli import make_run_config as hierarchical_run_config
 
+    assert make_config("fast_roi").box_regression is True and make_config("fast").box_regression is False
     with pytest.raises(ConfigError, match="box_regression needs box descriptors"):
         make_config("tiny", features="scratch", box_regression=True)
     assert make_run_config(build_parser("train").parse_args(["--box-regression"])).box_regression is True
