@@ -61,7 +61,16 @@ def test_testing_adopts_the_model_fields_only(tmp_path, tester, make, model, tes
 def test_the_fields_a_trained_network_fixes_are_named_by_each_configuration_class():
     # the DQN's layers and IoU head, the descriptor's scale, the history, the run's region classifier; the
     # hierarchy's pooled descriptor
-    dqn = {"hidden_units", "dropout", "dueling", "iou_weight", "descriptor_scale", "history_length", "region_scorer"}
+    dqn = {
+        "hidden_units",
+        "dropout",
+        "dueling",
+        "iou_weight",
+        "descriptor_scale",
+        "history_length",
+        "region_scorer",
+        "box_regression",
+    }
     assert set(hierarchical_config.Config.model_fields()) == dqn | {"descriptor_pool"}
     box = {"features", "roi_max_side", "clip_preset"}
     moves = {"alpha", "fine_smaller", "fine_alpha", "context", "cross_width", "state_geometry", "state_steps"}

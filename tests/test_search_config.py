@@ -91,6 +91,7 @@ def test_a_resumed_run_may_change_only_the_running_and_test_time_fields() -> Non
         "test_trigger_iou",
         "restart_scale",
         "avoid_revisits",
+        "revisit_iou",
         "aar_nms",
         "aar_score",
         "score",
