@@ -292,11 +292,13 @@ class ActiveEpisode(SearchEpisode):
         against the border, which changes nothing), or with ``revisit_iou`` < 1 to a box overlapping one of them at
         IoU >= ``revisit_iou``. The trigger is never among them."""
         moves = [a for a in range(self.num_actions) if a != TRIGGER]
-        if self.revisit_iou >= 1.0:
-            return tuple(a for a in moves if box_key(self.moved(a)) in self.visited)
-        seen = np.asarray([*self.log.windows, self.window], dtype=np.float64)
-        near = iou_matrix(np.asarray([self.moved(a) for a in moves], dtype=np.float64), seen).max(axis=1)
-        return tuple(a for a, v in zip(moves, near) if v >= self.revisit_iou or box_key(self.moved(a)) in self.visited)
+        boxes = [self.moved(a) for a in moves]
+        revisit = [box_key(b) in self.visited for b in boxes]
+        if self.revisit_iou < 1.0:
+            seen = np.asarray([*self.log.windows, self.window], dtype=np.float64)
+            near = iou_matrix(np.asarray(boxes, dtype=np.float64), seen).max(axis=1) >= self.revisit_iou
+            revisit = [r or bool(n) for r, n in zip(revisit, near)]
+        return tuple(a for a, r in zip(moves, revisit) if r)
 
     # --- privileged information: exploration, demonstrations and baselines only ---------------------------
     def positive_actions(self) -> tuple[int, ...]:
