@@ -21,7 +21,7 @@ Paths are reported where the sensor read them, clipped to [-1, 1].
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +33,16 @@ from zoomrl.agents.ram.config import RamConfig
 PREDICT_MODES = ("mean", "sample")
 
 
-def _optimizer(name: str, learning_rate: float, momentum: float):
+def _optimizer(name: str, learning_rate: float, momentum: float, weight_average: float = 0.0):
+    """Keras's optimizer; ``weight_average`` > 0 turns on its moving average of the weights (``use_ema``), updated
+    in the same compiled step as the weights."""
     import keras
 
+    ema = dict(use_ema=True, ema_momentum=float(weight_average)) if weight_average > 0 else {}
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate=learning_rate)
+        return keras.optimizers.Adam(learning_rate=learning_rate, **ema)
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum, **ema)
     raise ValueError(f"optimizer must be adam or sgd; received {name!r}")
 
 
@@ -64,10 +67,10 @@ class _KerasAgent(BatchAgent):
         image_shape: tuple[int, ...],
         jit_compile: bool | str,
         run_eagerly: bool = False,
+        weight_average: float = 0.0,
     ) -> None:
-        self.model.compile(
-            optimizer=_optimizer(optimizer, learning_rate, momentum), jit_compile=jit_compile, run_eagerly=run_eagerly
-        )
+        opt = _optimizer(optimizer, learning_rate, momentum, weight_average)
+        self.model.compile(optimizer=opt, jit_compile=jit_compile, run_eagerly=run_eagerly)
         self.model(np.zeros((1, *image_shape), np.float32))  # build the weights
         self.model.optimizer.build(self.model.trainable_variables)
 
@@ -105,14 +108,57 @@ class _KerasAgent(BatchAgent):
         """Set the random draws of the model's passes to a state that depends only on ``seed`` (none by default:
         the whole-image networks draw nothing)."""
 
+    @property
+    def averaged(self) -> bool:
+        """Whether the optimizer keeps a moving average of the weights (``weight_average`` > 0)."""
+        return bool(getattr(self.model.optimizer, "use_ema", False))
+
+    def raw_weights(self) -> list[np.ndarray]:
+        """The trainable weights that the updates move (not their average)."""
+        import keras
+
+        return [np.array(keras.ops.convert_to_numpy(v)) for v in self.model.trainable_variables]
+
+    def set_raw_weights(self, values: Sequence[np.ndarray]) -> None:
+        variables = self.model.trainable_variables
+        if len(values) != len(variables):
+            raise ValueError(f"{len(values)} raw weights for {len(variables)} trainable variables")
+        for v, value in zip(variables, values, strict=True):
+            v.assign(value)
+
+    def use_raw_weights(self, state: Mapping[str, np.ndarray]) -> None:
+        """Set the model to the raw weights that :meth:`get_state` of an averaging agent saved (the test's
+        ``unaveraged`` figures); a state without them is a :class:`ValueError`."""
+        if "raw_weight_count" not in state:
+            raise ValueError("this run state holds no raw weights (the run did not average its weights)")
+        self.set_raw_weights([state[f"raw_weight_{i}"] for i in range(int(state["raw_weight_count"]))])
+
     def get_state(self) -> dict[str, np.ndarray]:
-        return optimizer_state(self.model.optimizer)
+        """The optimizer's variables (with the weights' average, when kept) and, for an averaging agent, the raw
+        weights: its weights file holds the average."""
+        out = optimizer_state(self.model.optimizer)
+        if self.averaged:
+            raw = self.raw_weights()
+            out["raw_weight_count"] = np.array(len(raw))
+            out.update({f"raw_weight_{i}": w for i, w in enumerate(raw)})
+        return out
 
     def set_state(self, state: Mapping[str, np.ndarray]) -> None:
         set_optimizer_state(self.model.optimizer, state)
+        if self.averaged:  # after load_weights (the average): training continues from the raw weights
+            self.use_raw_weights(state)
 
     def save_weights(self, path: str | Path) -> None:
-        self.model.save_weights(str(path))
+        """The weights file; for an averaging agent the averaged weights, the model keeping its raw ones."""
+        if not self.averaged:
+            self.model.save_weights(str(path))
+            return
+        raw = self.raw_weights()
+        self.model.optimizer.finalize_variable_values(self.model.trainable_variables)
+        try:
+            self.model.save_weights(str(path))
+        finally:
+            self.set_raw_weights(raw)
 
     def load_weights(self, path: str | Path) -> None:
         path = Path(path)
@@ -142,6 +188,7 @@ class RamAgent(_KerasAgent):
         jit_compile: bool | str = "auto",
         run_eagerly: bool = False,
         seed: int = 0,
+        weight_average: float = 0.0,
         **model_kwargs: Any,
     ) -> None:
         from zoomrl.agents.ram.network import RamModel
@@ -149,7 +196,7 @@ class RamAgent(_KerasAgent):
         image_shape = tuple(image_shape) if len(image_shape) == 3 else (*image_shape, 1)
         self.image_shape = image_shape
         self.model = RamModel(seed=seed, **model_kwargs)
-        self._compile(optimizer, learning_rate, momentum, image_shape, jit_compile, run_eagerly)
+        self._compile(optimizer, learning_rate, momentum, image_shape, jit_compile, run_eagerly, weight_average)
 
     @property
     def glimpses(self) -> int:
@@ -247,13 +294,14 @@ class WholeImageAgent(_KerasAgent):
         jit_compile: bool | str = "auto",
         run_eagerly: bool = False,
         seed: int = 0,
+        weight_average: float = 0.0,
     ) -> None:
         from zoomrl.agents.ram.baselines import WholeImageNet
 
         image_shape = tuple(image_shape) if len(image_shape) == 3 else (*image_shape, 1)
         self.image_shape = image_shape
         self.model = WholeImageNet(kind=kind, task=task, n_outputs=n_outputs, reg_loss=reg_loss, hidden=hidden)
-        self._compile(optimizer, learning_rate, momentum, image_shape, jit_compile, run_eagerly)
+        self._compile(optimizer, learning_rate, momentum, image_shape, jit_compile, run_eagerly, weight_average)
 
     def act(self, observations: np.ndarray, explore: bool = False) -> np.ndarray:
         return self.predict(observations)
@@ -300,6 +348,7 @@ def build_agent(
     """The agent of one model: ``ram`` (learned glimpses), ``random`` (RAM with uniformly random glimpses), or a
     whole-image ``cnn`` or ``mlp``."""
     common = dict(optimizer=cfg.optimizer, learning_rate=cfg.learning_rate, momentum=cfg.momentum, seed=seed)
+    common.update(weight_average=cfg.weight_average)
     common.update(run_eagerly=cfg.eager, task=task, n_outputs=n_outputs, reg_loss=cfg.reg_loss)
     if name not in ("ram", "random"):
         kind = dict(kind=name, hidden=cfg.baseline_hidden, jit_compile=jit_for(name, cfg.xla))

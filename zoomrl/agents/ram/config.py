@@ -65,6 +65,13 @@ class RamConfig(ConfigBase):
     moving with the minibatch noise; 0 keeps ``learning_rate`` throughout. RAM (``ram``) only, as ``loc_std_final``."""
     momentum: float = 0.9
     """SGD momentum (optimizer sgd only)."""
+    weight_average: float = 0.0
+    """If positive, the momentum of an exponential moving average of the trainable weights (Polyak averaging,
+    updated by the optimizer inside the compiled step after each update: ``average = m * average + (1 - m) *
+    weights``). Every model of the run keeps one. Checkpoints save the averaged weights, which the test measures;
+    the run state keeps the raw ones, so a resumed run continues the same trajectory, and the test also reports the
+    raw weights' figures (``unaveraged``). The averaging changes no update: a run's raw weights are those of the
+    same run without it. 0: off, the last update's weights, as before."""
     baseline_hidden: int = 256
     """Hidden units of the whole-image baselines (cnn, mlp)."""
     xla: bool = True
@@ -92,6 +99,7 @@ class RamConfig(ConfigBase):
         require_finite("reinforce_weight", self.reinforce_weight, low=0.0)
         require_finite("mean_path_weight", self.mean_path_weight, low=0.0)
         require_finite("momentum", self.momentum, low=0.0, high=1.0, high_open=True)
+        require_finite("weight_average", self.weight_average, low=0.0, high=1.0, high_open=True)
         for name in ("xla", "eager", "logp_unclipped"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, received {getattr(self, name)!r}")

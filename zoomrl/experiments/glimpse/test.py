@@ -7,6 +7,9 @@ For each model folder ``<model-dir>/<model>/`` with a finished epoch, the last e
 * regression: the normalised distance (pixels / box height) and the detection rate at 0.02 ... 0.10, for RAM
   (mean path and Monte-Carlo: predicted locations averaged), the whole-image CNN, and the image centre.
 
+A run trained with ``weight_average`` saved averaged weights: they are the model's figures, and ``unaveraged``
+holds the same figures for the last update's raw weights (from the run state).
+
 ``results.json`` holds all of it, with the test-set size; ``errors.png`` or ``detection_rates.png`` the summary;
 with ``--bool-draw``, ``paths/<i>.png`` the mean glimpse path of RAM on the first ``draw_max`` test images.
 """
@@ -23,9 +26,9 @@ from tqdm import tqdm
 
 from zoomrl.agents.ram.agent import build_agent
 from zoomrl.agents.seeding import seed_everything
-from zoomrl.core.checkpoint import read_latest
+from zoomrl.core.checkpoint import read_latest, read_state
 from zoomrl.core.io import write_json
-from zoomrl.core.runner import WEIGHTS
+from zoomrl.core.runner import STATE_FILE, WEIGHTS
 from zoomrl.data.landmarks import landmark_scores
 from zoomrl.eval import glimpse_plots
 from zoomrl.eval.ram import draw_seeds, evaluate
@@ -78,6 +81,9 @@ def test(
         agent = build_agent(name, run_cfg, data.image_shape(), data.n_outputs, run_cfg.task, run_cfg.seed)
         agent.load_weights(run_dir / latest["files"][WEIGHTS])
         scores, extra = evaluate(name, agent, split, cfg, seeds)
+        if agent.averaged:  # the weights file holds the average; the run state the last update's weights
+            agent.use_raw_weights(read_state(run_dir / STATE_FILE))
+            scores["unaveraged"] = evaluate(name, agent, split, cfg, seeds)[0]
         scores["epochs"] = int(latest["epoch"])
         results["models"][name] = scores
         if name == "ram" and extra is not None:
