@@ -398,9 +398,10 @@ def test_fast2_preset_and_the_existing_presets_unchanged():
     c = make_config("fast2", "classify")
     assert (c.first_location, c.logp_unclipped, c.epochs, c.glimpses, c.glimpse_net) == ("centre", True, 80, 6, "fc")
     assert c.mean_path_weight == 1.0  # digits only: the photos' runs keep the sampled path's loss alone
+    assert c.weight_average == 0.999  # digits only, as the mean-path loss
     r = make_config("fast2", "regress")
     assert (r.glimpses, r.glimpse_net, r.augment_flip, r.augment_shift, r.models) == (8, "conv", True, 8, "ram,cnn")
-    assert r.mean_path_weight == 0.0
+    assert r.mean_path_weight == 0.0 and r.weight_average == 0.0
     for preset in ("paper", "fast", "tiny"):
         for task in ("classify", "regress"):
             cfg = make_config(preset, task)
@@ -410,7 +411,7 @@ def test_fast2_preset_and_the_existing_presets_unchanged():
                 False,
                 0,
             )
-            assert cfg.mean_path_weight == 0.0 and cfg.val_fraction == 0.0
+            assert cfg.mean_path_weight == 0.0 and cfg.val_fraction == 0.0 and cfg.weight_average == 0.0
     assert make_config("fast").epochs == 40 and make_config("fast", "regress").glimpses == 6
     for overrides, text in (
         ({"first_location": "corner"}, "first_location must be one of"),
