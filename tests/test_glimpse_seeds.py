@@ -56,3 +56,35 @@ def test_mixed_or_missing_results_are_one_line_errors(tmp_path):
     ok = subprocess.run([*script, str(a), "--output", str(tmp_path / "s.json")], capture_output=True, text=True)
     assert ok.returncode == 0 and "| cnn |" in ok.stdout
     assert json.loads((tmp_path / "s.json").read_text())["seeds"] == [0]
+
+
+def test_raw_weight_rows_by_hand(tmp_path):
+    """Models trained with ``weight_average`` get their raw weights' rows too, where every seed holds them."""
+    folders = []
+    for seed, (avg, raw) in enumerate(((0.05, 0.09), (0.07, 0.08))):
+        folder = tmp_path / f"s{seed}"
+        folder.mkdir()
+        ram = {"mean_path": {"error": avg}, "monte_carlo": {"error": avg / 2}}
+        ram["unaveraged"] = {"mean_path": {"error": raw}, "monte_carlo": {"error": raw / 2}}
+        cnn = {"error": 0.1, "unaveraged": {"error": 0.2 + seed / 10}}
+        models = {"ram": ram, "cnn": cnn, "mlp": {"error": 0.3}}
+        (folder / "results.json").write_text(json.dumps({"task": "classify", "test_size": 359, "models": models}))
+        folders.append(folder)
+    rows = {(r["model"], r["path"]): r for r in summarize([load_seed(f) for f in folders])["rows"]}
+    assert list(rows) == [
+        ("ram", "single path"),
+        ("ram", "Monte-Carlo"),
+        ("ram", "single path, raw weights"),
+        ("ram", "Monte-Carlo, raw weights"),
+        ("cnn", ""),
+        ("cnn", "raw weights"),
+        ("mlp", ""),
+    ]
+    assert rows["ram", "single path, raw weights"]["means"]["error"] == pytest.approx(8.5)  # (9 + 8) / 2
+    assert rows["ram", "single path"]["means"]["error"] == pytest.approx(6.0)  # (5 + 7) / 2
+    assert rows["cnn", "raw weights"]["figures"]["error"] == pytest.approx([20.0, 30.0])
+    one = json.loads((folders[1] / "results.json").read_text())
+    del one["models"]["cnn"]["unaveraged"]
+    (folders[1] / "results.json").write_text(json.dumps(one))
+    rows = {(r["model"], r["path"]) for r in summarize([load_seed(f) for f in folders])["rows"]}
+    assert ("cnn", "raw weights") not in rows and ("ram", "single path, raw weights") in rows

@@ -3,7 +3,9 @@ figure and their mean, the table the docs show (``scripts/glimpse_seeds.py``).
 
 Regression rows: the detection rate (%) at normalised distances 0.06 and 0.10 and the mean distance; classification
 rows: the test error (%). RAM and random glimpses give two rows each, the single deterministic path (the headline)
-and Monte-Carlo; the whole-image baselines and, for regression, the image centre one each.
+and Monte-Carlo; the whole-image baselines and, for regression, the image centre one each. A model trained with
+``weight_average`` (its figures are the averaged weights') gets the same rows again for its raw weights
+(``unaveraged``), labelled "raw weights", where every seed holds them.
 """
 
 from __future__ import annotations
@@ -57,13 +59,19 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     rows = []
     names = [m for m in ORDER if all(m in r["models"] for r in results)]
     for name in names:
-        first = results[0]["models"][name]
-        paths = [(k, label) for k, label in PATHS if k in first] or [(None, "")]
-        for key, label in paths:
-            per = [_figures(task, r["models"][name][key] if key else r["models"][name]) for r in results]
-            figures = {f: [p[f] for p in per] for f in per[0]}
-            means = {f: float(np.mean(v)) for f, v in figures.items()}
-            rows.append({"model": name, "path": label, "figures": figures, "means": means})
+        weights = [("", lambda scores: scores)]
+        if all("unaveraged" in r["models"][name] for r in results):
+            weights.append(("raw weights", lambda scores: scores["unaveraged"]))
+        for which, pick in weights:
+            first = pick(results[0]["models"][name])
+            paths = [(k, label) for k, label in PATHS if k in first] or [(None, "")]
+            for key, label in paths:
+                per = [pick(r["models"][name]) for r in results]
+                per = [_figures(task, scores[key] if key else scores) for scores in per]
+                figures = {f: [p[f] for p in per] for f in per[0]}
+                means = {f: float(np.mean(v)) for f, v in figures.items()}
+                path = ", ".join(x for x in (label, which) if x)
+                rows.append({"model": name, "path": path, "figures": figures, "means": means})
     return {
         "task": task,
         "test_size": sizes.pop(),
