@@ -6,7 +6,7 @@ measures the average with the raw weights' figures beside it (``unaveraged``).
 
 Mutations tried by hand, and the test that caught each:
 
-* the option not passed from the configuration to the optimizer: ``test_the_option_reaches_every_model``;
+* the option not passed from the configuration to RAM's optimizer: ``test_the_option_reaches_every_model``;
 * the weights file written with the raw weights: ``test_the_average_by_hand_and_the_weights_file``;
 * saving left the model on the average (training then continues from it): ``test_the_average_by_hand_and_the_
   weights_file`` and ``test_the_updates_do_not_change``;
@@ -101,8 +101,12 @@ def test_a_resumed_agent_continues_both(tmp_path):
 
 @pytest.mark.parametrize("name", ["ram", "random", "cnn", "mlp"])
 def test_the_option_reaches_every_model(name):
+    """RAM and random glimpses average; the whole-image baselines do not (too few updates for 0.999)."""
     cfg = make_config("tiny", "classify", weight_average=0.9)
     agent = build_agent(name, cfg, (60, 60, 1), 10, "classify", 0)
+    if name in ("cnn", "mlp"):
+        assert not agent.averaged
+        return
     assert agent.averaged and agent.model.optimizer.ema_momentum == pytest.approx(0.9)
     assert not build_agent(name, make_config("tiny", "classify"), (60, 60, 1), 10, "classify", 0).averaged
 
@@ -115,7 +119,7 @@ def test_bad_momentum_is_refused(value):
 
 def test_the_test_reports_both_and_raw_equals_a_plain_run(tmp_path):
     """A tiny RAM and CNN trained with averaging and without, same seed: the averaging run's ``unaveraged``
-    figures are the plain run's exactly, and its headline figures are those of its weights file, recomputed."""
+    figures are the plain run's exactly, and its weights file holds other weights (the average)."""
     from zoomrl.core.io import read_json
     from zoomrl.core.runner import WEIGHTS
     from zoomrl.experiments.glimpse.test import test
@@ -133,14 +137,11 @@ def test_the_test_reports_both_and_raw_equals_a_plain_run(tmp_path):
     plain = test(cfg, tmp_path / "plain", tmp_path / "rp", **quiet)["models"]
     res = test(avg, tmp_path / "avg", tmp_path / "ra", **quiet)["models"]
     assert "unaveraged" not in plain["cnn"] and "unaveraged" not in plain["ram"]
-    assert res["cnn"]["unaveraged"]["error"] == plain["cnn"]["error"]
+    assert "unaveraged" not in res["cnn"] and res["cnn"]["error"] == plain["cnn"]["error"]  # RAM's option alone
     assert res["ram"]["unaveraged"]["mean_path"] == plain["ram"]["mean_path"]
     data = splits.TaskData(avg)
-    agent = build_agent("cnn", avg, data.image_shape(), 10, "classify", avg.seed)
-    agent.load_weights(weights_file(tmp_path / "avg" / "cnn"))
-    test_split = data.split("test")
-    expected = float(np.mean(agent.predict(test_split.images).argmax(1) != test_split.targets))
-    assert res["cnn"]["error"] == pytest.approx(expected)
-    raw_cnn = build_agent("cnn", cfg, data.image_shape(), 10, "classify", cfg.seed)
-    raw_cnn.load_weights(weights_file(tmp_path / "plain" / "cnn"))
-    assert not close(agent.raw_weights(), raw_cnn.raw_weights(), 1e-5)  # the file holds the average, not the last
+    agent = build_agent("ram", avg, data.image_shape(), 10, "classify", avg.seed)
+    agent.load_weights(weights_file(tmp_path / "avg" / "ram"))
+    raw = build_agent("ram", cfg, data.image_shape(), 10, "classify", cfg.seed)
+    raw.load_weights(weights_file(tmp_path / "plain" / "ram"))
+    assert not close(agent.raw_weights(), raw.raw_weights(), 1e-5)  # the file holds the average, not the last

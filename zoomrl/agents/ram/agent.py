@@ -348,7 +348,6 @@ def build_agent(
     """The agent of one model: ``ram`` (learned glimpses), ``random`` (RAM with uniformly random glimpses), or a
     whole-image ``cnn`` or ``mlp``."""
     common = dict(optimizer=cfg.optimizer, learning_rate=cfg.learning_rate, momentum=cfg.momentum, seed=seed)
-    common.update(weight_average=cfg.weight_average)
     common.update(run_eagerly=cfg.eager, task=task, n_outputs=n_outputs, reg_loss=cfg.reg_loss)
     if name not in ("ram", "random"):
         kind = dict(kind=name, hidden=cfg.baseline_hidden, jit_compile=jit_for(name, cfg.xla))
@@ -374,6 +373,7 @@ def build_agent(
         supervised_weight=cfg.supervised_weight,
         reinforce_weight=cfg.reinforce_weight,
         mean_path_weight=cfg.mean_path_weight if name == "ram" else 0.0,
+        weight_average=cfg.weight_average,
         first_location=cfg.first_location,
         logp_unclipped=cfg.logp_unclipped,
         **common,

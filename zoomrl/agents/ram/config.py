@@ -68,7 +68,8 @@ class RamConfig(ConfigBase):
     weight_average: float = 0.0
     """If positive, the momentum of an exponential moving average of the trainable weights (Polyak averaging,
     updated by the optimizer inside the compiled step after each update: ``average = m * average + (1 - m) *
-    weights``). Every model of the run keeps one. Checkpoints save the averaged weights, which the test measures;
+    weights``). RAM and random glimpses only: at 0.999 the whole-image baselines' 1000 updates are too few (their
+    average still holds the first weights). Checkpoints save the averaged weights, which the test measures;
     the run state keeps the raw ones, so a resumed run continues the same trajectory, and the test also reports the
     raw weights' figures (``unaveraged``). The averaging changes no update: a run's raw weights are those of the
     same run without it. 0: off, the last update's weights, as before."""
