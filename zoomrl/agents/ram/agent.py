@@ -294,14 +294,13 @@ class WholeImageAgent(_KerasAgent):
         jit_compile: bool | str = "auto",
         run_eagerly: bool = False,
         seed: int = 0,
-        weight_average: float = 0.0,
     ) -> None:
         from zoomrl.agents.ram.baselines import WholeImageNet
 
         image_shape = tuple(image_shape) if len(image_shape) == 3 else (*image_shape, 1)
         self.image_shape = image_shape
         self.model = WholeImageNet(kind=kind, task=task, n_outputs=n_outputs, reg_loss=reg_loss, hidden=hidden)
-        self._compile(optimizer, learning_rate, momentum, image_shape, jit_compile, run_eagerly, weight_average)
+        self._compile(optimizer, learning_rate, momentum, image_shape, jit_compile, run_eagerly)
 
     def act(self, observations: np.ndarray, explore: bool = False) -> np.ndarray:
         return self.predict(observations)

@@ -107,9 +107,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 TASK_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    # Digits: the classifier also fits the deterministic mean path the test reports, and every model is measured at
-    # the moving average of its weights (each chosen on the validation split of the training digits: docs/glimpse.md,
-    # "Training on the mean path" and "Averaged weights").
+    # Digits: the classifier also fits the deterministic mean path the test reports, and RAM (and random glimpses)
+    # are measured at the moving average of their weights (each chosen on the validation split of the training
+    # digits: docs/glimpse.md, "Training on the mean path" and "Averaged weights").
     "classify": {"fast2": {"mean_path_weight": 1.0, "weight_average": 0.999}},
     "regress": {
         "paper": {"glimpses": 8, "glimpse_net": "conv", "models": "ram,cnn"},
