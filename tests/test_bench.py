@@ -11,6 +11,7 @@ import pytest
 
 from zoomrl.experiments.bench.cli import different_work, ratio_table
 from zoomrl.experiments.bench.flops import forward_flops
+from zoomrl.experiments.bench.measure import optimizer_step_bytes
 from zoomrl.experiments.cli import main
 
 
@@ -68,6 +69,8 @@ def test_quick_run_writes_the_documented_fields(quick_result, capsys):
     roof = r["roofline"]
     assert roof["dtype"] == "float32" and roof["flops_per_second"] > 0
     assert roof["flops_per_second"] == pytest.approx(2 * roof["size"] ** 3 / roof["seconds"])
+    bw = r["bandwidth"]  # a triad over two arrays of 8 MiB (quick): 16 MiB read, 8 MiB written
+    assert bw["megabytes"] == 8 and bw["bytes_per_second"] == pytest.approx(3 * 8 * 2**20 / bw["seconds"])
     assert set(r["families"]) == {"hierarchical", "active", "glimpse", "patchdrop"}
     for name, fam in r["families"].items():
         assert fam["env"]["unit"] and fam["memory"]["peak_rss_mb"] > 0 and fam["memory"]["tracemalloc_peak_mb"] > 0
@@ -76,6 +79,12 @@ def test_quick_run_writes_the_documented_fields(quick_result, capsys):
             assert net["updates_per_second"] > 0 and net["update_flops"] > 0, (name, net["label"])
             achieved = net["update_flops"] * net["updates_per_second"]
             assert net["fraction_of_roofline"] == pytest.approx(achieved / roof["flops_per_second"])
+            floor = (
+                net["update_flops"] / roof["flops_per_second"] + net["optimizer_step_bytes"] / bw["bytes_per_second"]
+            )
+            assert net["machine_bound_seconds"] == pytest.approx(floor)
+            assert net["fraction_of_machine"] == pytest.approx(floor * net["updates_per_second"])
+            assert net["fraction_of_machine"] > net["fraction_of_roofline"]  # the optimizer's bytes add to the floor
     # the cache: the second, identical pass of the DQN envs computes no descriptor, so it is the faster
     for name in ("hierarchical", "active"):
         env = r["families"][name]["env"]
@@ -93,6 +102,30 @@ def test_dqn_update_flops_follow_the_layer_shapes(quick_result):
     with_iou = q_net + 2 * b * 32 * 1
     # a train step of the whole network, and the TD targets' two forwards of the Q-values (Double DQN)
     assert net["update_flops"] == 3 * with_iou + 2 * q_net
+    # Adam over every weight (biases and the IoU head's included): the weight read and written, its gradient
+    # read, its two moments read and written; 4 bytes each
+    weights = (25112 * 32 + 32) + (32 * 32 + 32) + (32 * 6 + 6) + (32 + 1)
+    assert net["parameters"] == weights and net["optimizer_step_bytes"] == 7 * 4 * weights
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "values_per_weight"),
+    [
+        (lambda: keras.optimizers.SGD(0.1), 3),  # weight read and written, gradient read
+        (lambda: keras.optimizers.SGD(0.1, momentum=0.9), 5),  # and the momentum read and written
+        (lambda: keras.optimizers.Adam(), 7),  # two moments
+        (lambda: keras.optimizers.Adam(use_ema=True), 9),  # and the weight average
+    ],
+)
+def test_optimizer_step_bytes_by_hand(optimizer, values_per_weight):
+    net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)])  # 12 + 4 weights
+    net.compile(optimizer=optimizer())
+    net.optimizer.build(net.trainable_variables)
+    assert optimizer_step_bytes([net]) == values_per_weight * 16 * 4
+    other = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])  # 2 weights
+    other.compile(optimizer=keras.optimizers.SGD(0.1))
+    other.optimizer.build(other.trainable_variables)
+    assert optimizer_step_bytes([net, other]) == values_per_weight * 16 * 4 + 3 * 2 * 4
 
 
 def test_bad_family_and_backend_exit_2(tmp_path, capsys):

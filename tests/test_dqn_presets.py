@@ -39,7 +39,11 @@ PAPER_DQN = {"learning_rate": 1e-6, "minibatch": 100, "learning_starts": 100, "t
         (active, "tiny", {**TINY, "episode_batch": 8, "test_batch": 8, "number_of_steps": 4, "test_steps": 10}),
         (hierarchical, "baseline", {**CPU, "epochs": 12, "epsilon_decay": 0.1, "episode_batch": 16, "n_step": 1}),
         (hierarchical, "fast", {**CPU, "epochs": 12, "episode_batch": 16, "n_step": 3, "demo_ratio": 0.25}),
-        (hierarchical, "fast2", {**CPU, "epochs": 12, "episode_batch": 16, "epsilon_decay": 0.02, "box_regression": True}),
+        (
+            hierarchical,
+            "fast2",
+            {**CPU, "epochs": 12, "episode_batch": 16, "epsilon_decay": 0.02, "box_regression": True},
+        ),
         (hierarchical, "fast", {"box_regression": False}),
         (active, "fast", {**CPU, "epochs": 15, "epsilon_decay": 0.18, "episode_batch": 16, "demo_ratio": 0.0}),
         (active, "fast_roi", {**CPU, "epochs": 15, "epsilon_decay": 0.18, "episode_batch": 16, "features": "roi"}),

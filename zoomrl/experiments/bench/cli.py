@@ -4,7 +4,9 @@ Per family, in one process, on fixed synthetic data (:mod:`.families`): environm
 warm feature cache for the two DQN families), learner updates per second at the network of the ``fast`` preset
 (and of ``fast2`` where it differs), the seconds of a ``fast`` epoch extrapolated from those rates, each update's
 FLOPs counted from its layers' shapes (:mod:`.flops`) against a ``keras.ops.matmul`` roofline measured in the same
-run ("fraction of the machine"), and peak memory (RSS, and Python's tracemalloc over one more update of each
+run, and the update's floor on this machine: those FLOPs at the roofline plus the bytes its optimizer step moves at
+least (every weight, gradient and optimizer slot) at a triad's bandwidth, measured too ("fraction of the machine":
+the floor over the measured time), and peak memory (RSS, and Python's tracemalloc over one more update of each
 network). Writes JSON (a temporary file, then renamed) and prints one table.
 
 ``--backend all`` (or a backend other than the one Keras loaded) runs the same benchmark in a subprocess per
@@ -75,7 +77,7 @@ def run_families(families: list[str], quick: bool, roofline_size: int | None) ->
 
     from zoomrl.agents.seeding import seed_everything
     from zoomrl.experiments.bench.families import PROBES, Sizes
-    from zoomrl.experiments.bench.measure import matmul_roofline, peak_rss_mb, traced_peak_mb
+    from zoomrl.experiments.bench.measure import bandwidth_roofline, matmul_roofline, peak_rss_mb, traced_peak_mb
 
     seed_everything(0)
     sizes = Sizes(quick)
@@ -94,6 +96,8 @@ def run_families(families: list[str], quick: bool, roofline_size: int | None) ->
     bar.set_postfix_str("matmul roofline")
     roofline = matmul_roofline(size, dtype, repeats=3 if quick else 10)
     result["roofline"] = roofline
+    bandwidth = bandwidth_roofline(8 if quick else 256, dtype, repeats=3 if quick else 10)
+    result["bandwidth"] = bandwidth
     bar.update()
     for name in families:
         bar.set_postfix_str(name)
@@ -102,6 +106,14 @@ def run_families(families: list[str], quick: bool, roofline_size: int | None) ->
             achieved = net["update_flops"] * net["updates_per_second"]
             net["achieved_flops_per_second"] = achieved
             net["fraction_of_roofline"] = achieved / roofline["flops_per_second"]
+            # The update's floor on this machine: its matmuls at the matmul roofline, then its optimizer's
+            # element-wise step at the triad's bandwidth (one after the other: the step needs every gradient).
+            bound = (
+                net["update_flops"] / roofline["flops_per_second"]
+                + net["optimizer_step_bytes"] / bandwidth["bytes_per_second"]
+            )
+            net["machine_bound_seconds"] = bound
+            net["fraction_of_machine"] = bound * net["updates_per_second"]
         updates = [net.pop("_update") for net in out["networks"]]
         out["memory"] = {
             "peak_rss_mb": peak_rss_mb(),
@@ -124,6 +136,7 @@ def table(result: dict[str, Any]) -> str:
     """One table: a row per network (its family's environment and epoch figures on its first row)."""
     head = (
         f"{'network':58s} {'batch':>5s} {'upd/s':>7s} {'MFLOP/upd':>10s} {'GFLOP/s':>8s} {'of roof':>7s} "
+        f"{'opt MB':>7s} {'of bound':>8s} "
         f"{'env/s cold':>10s} {'env/s warm':>10s} {'epoch s cold':>12s} {'epoch s warm':>12s} {'RSS MB':>7s} "
         f"{'tracemalloc MB':>14s}"
     )
@@ -140,15 +153,18 @@ def table(result: dict[str, Any]) -> str:
                 f"{net['label'][:58]:58s} {net['batch']:>5d} {_fmt(net['updates_per_second']):>7s} "
                 f"{_fmt(net['update_flops'] / 1e6):>10s} {_fmt(net['achieved_flops_per_second'] / 1e9):>8s} "
                 f"{net['fraction_of_roofline']:>7.1%} "
+                f"{_fmt(net['optimizer_step_bytes'] / 2**20):>7s} {net['fraction_of_machine']:>8.1%} "
                 f"{_fmt(env_cold) if first else '':>10s} {_fmt(env_warm) if first else '':>10s} "
                 f"{_fmt(ep_cold) if first else '':>12s} {_fmt(ep_warm) if first else '':>12s} "
                 f"{_fmt(mem['peak_rss_mb']) if first else '':>7s} "
                 f"{_fmt(mem['tracemalloc_peak_mb']) if first else '':>14s}"
             )
-    roof = result["roofline"]
+    roof, bw = result["roofline"], result["bandwidth"]
     lines.append(
         f"backend {result['backend']} on {result['machine']}; roofline: {roof['size']}x{roof['size']} {roof['dtype']} "
-        f"matmul at {roof['flops_per_second'] / 1e9:.1f} GFLOP/s; epochs are extrapolated from the measured rates "
+        f"matmul at {roof['flops_per_second'] / 1e9:.1f} GFLOP/s; bandwidth: {bw['megabytes']} MB triad at "
+        f"{bw['bytes_per_second'] / 1e9:.1f} GB/s; 'of bound': the update's time over its matmuls at the roofline plus "
+        f"its optimizer step ('opt MB') at the bandwidth; epochs are extrapolated from the measured rates "
         f"(a fixed number of steps, not a whole epoch; JSON 'epoch.basis' says how); patchdrop's epoch is its policy "
         f"stage's; RSS is the process peak so far (it never goes down); {result['seconds']:.0f} s"
         + (" (--quick: tiny sizes, the figures mean nothing)" if result.get("quick") else "")

@@ -9,7 +9,7 @@ stand-in for VGG-16, a handful of steps): it proves the benchmark runs, its figu
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from zoomrl.agents.base import LabelledBatch
 from zoomrl.experiments.bench.flops import BACKWARD_FACTOR, forward_flops
-from zoomrl.experiments.bench.measure import rate
+from zoomrl.experiments.bench.measure import optimizer_step_bytes, rate
 
 FAMILY_NAMES = ("hierarchical", "active", "glimpse", "patchdrop")
 
@@ -60,9 +60,12 @@ def network_entry(
     repeats: int,
     note: str,
     warmup: int = 2,
+    trained: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Time ``update`` and count its FLOPs: ``forward_parts`` are ``(eager forward, factor)`` pairs whose sum of
-    ``factor * forward FLOPs`` is the update's (``BACKWARD_FACTOR`` for a network trained, 1 for one only run)."""
+    ``factor * forward FLOPs`` is the update's (``BACKWARD_FACTOR`` for a network trained, 1 for one only run).
+    ``trained`` are the compiled models the update steps (their optimizers): the bytes that step moves at the
+    least (:func:`~zoomrl.experiments.bench.measure.optimizer_step_bytes`)."""
     flops = 0
     forward = 0
     for fn, factor in forward_parts:
@@ -83,6 +86,7 @@ def network_entry(
         "trained_forward_flops": int(forward),
         "update_flops": int(flops),
         "update_composition": note,
+        "optimizer_step_bytes": optimizer_step_bytes(trained),
         "updates_per_second": r["per_second"],
         "first_update_seconds": r["first_call_seconds"],
         "updates_timed": r["units"],
@@ -200,6 +204,7 @@ def _dqn_network(family: str, preset: str, config: Any, state_size: int, num_act
         sizes.updates,
         note,
         sizes.warmup,
+        trained=[agent.learner],
     )
 
 
@@ -343,6 +348,7 @@ def probe_glimpse(sizes: Sizes, shared: dict[str, Any]) -> dict[str, Any]:
             sizes.updates,
             "3 x the rollout (every glimpse's networks); the glimpse sensor's crops not counted",
             sizes.warmup,
+            trained=[agent.model],
         )
         net["epoch_updates"] = int(cfg.train_size) // b
         networks.append(net)
@@ -391,6 +397,7 @@ def probe_patchdrop(sizes: Sizes, shared: dict[str, Any]) -> dict[str, Any]:
                 sizes.updates,
                 "3 x (HR forward + LR forward)",
                 sizes.warmup,
+                trained=[agent.hr, agent.lr],
             )
             networks.append(net)
             epoch["classifiers_seconds"] = epoch_images / b / net["updates_per_second"]
@@ -414,6 +421,7 @@ def probe_patchdrop(sizes: Sizes, shared: dict[str, Any]) -> dict[str, Any]:
             sizes.updates,
             "policy forward (sampling) + 3 x policy (train step) + HR forward on sampled and greedy masks (2B)",
             sizes.warmup,
+            trained=[agent.policy],
         )
         networks.append(net)
         epoch[f"policy_seconds_{preset}"] = epoch_images / b / net["updates_per_second"]

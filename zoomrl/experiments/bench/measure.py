@@ -1,4 +1,5 @@
-"""What every family's benchmark measures the same way: rates, the matmul roofline, peak memory."""
+"""What every family's benchmark measures the same way: rates, the matmul and memory-bandwidth rooflines, the bytes
+an optimizer step moves, peak memory."""
 
 from __future__ import annotations
 
@@ -67,3 +68,43 @@ def matmul_roofline(size: int, dtype: str, repeats: int) -> dict[str, Any]:
         best = min(best, time.perf_counter() - t0)
     flops = 2 * size**3
     return {"size": size, "dtype": dtype, "flops_per_second": flops / best, "seconds": best}
+
+
+def bandwidth_roofline(megabytes: int, dtype: str, repeats: int) -> dict[str, Any]:
+    """Bytes/s of a ``keras.ops`` triad (``a * 0.5 + b`` over two arrays of ``megabytes`` each: two read, one
+    written), the best of ``repeats``. What an element-wise pass such as an optimizer step can reach on this
+    machine: the second ceiling, beside the matmul's, that an update is compared with."""
+    import keras
+    import numpy as np
+
+    n = max(1, megabytes * 2**20 // np.dtype(dtype).itemsize)
+    a = keras.ops.convert_to_tensor(np.ones(n, dtype))
+    b = keras.ops.convert_to_tensor(np.ones(n, dtype))
+
+    def triad() -> None:
+        keras.ops.convert_to_numpy(keras.ops.add(keras.ops.multiply(a, 0.5), b)[:1])  # finished, one value back
+
+    triad()
+    best = float("inf")
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        triad()
+        best = min(best, time.perf_counter() - t0)
+    moved = 3 * n * np.dtype(dtype).itemsize
+    return {"megabytes": megabytes, "dtype": dtype, "bytes_per_second": moved / best, "seconds": best}
+
+
+def optimizer_step_bytes(models: Any) -> int:
+    """The least memory one optimizer step over ``models`` (compiled Keras models, each with its ``optimizer``)
+    moves: every trained weight read and written, its gradient read, and every optimizer variable read and
+    written (Adam's two moments, SGD's momentum, a weight average). Adam: 7 values per weight."""
+    import numpy as np
+
+    def size(variables: Any) -> int:
+        return sum(int(np.prod(v.shape)) * np.dtype(str(v.dtype)).itemsize for v in variables)
+
+    total = 0
+    for model in models:
+        slots = [v for v in model.optimizer.variables if len(v.shape)]  # not its step counter, learning rate
+        total += 3 * size(model.trainable_variables) + 2 * size(slots)
+    return int(total)
