@@ -60,7 +60,8 @@ def network_entry(
     repeats: int,
     note: str,
     warmup: int = 2,
-    trained: Sequence[Any] = (),
+    *,
+    trained: Sequence[Any],
 ) -> dict[str, Any]:
     """Time ``update`` and count its FLOPs: ``forward_parts`` are ``(eager forward, factor)`` pairs whose sum of
     ``factor * forward FLOPs`` is the update's (``BACKWARD_FACTOR`` for a network trained, 1 for one only run).
