@@ -50,6 +50,18 @@ def rate(fn: Callable[[], int], repeats: int, warmup: int = 1) -> dict[str, floa
     return {"per_second": units / max(seconds, 1e-12), "first_call_seconds": first, "units": units, "seconds": seconds}
 
 
+def _best_seconds(run: Callable[[], Any], repeats: int) -> float:
+    """The shortest of ``repeats`` timed calls of ``run``, after one untimed call (kernels chosen, threads
+    started). ``run`` brings its result to the host, so that asynchronous backends have finished."""
+    run()
+    best = float("inf")
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def matmul_roofline(size: int, dtype: str, repeats: int) -> dict[str, Any]:
     """FLOP/s of a ``size x size`` by ``size x size`` ``keras.ops.matmul`` at ``dtype``, the best of ``repeats``
     (each result brought to the host, so that asynchronous backends have finished). What one dense kernel of
@@ -60,12 +72,7 @@ def matmul_roofline(size: int, dtype: str, repeats: int) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     a = keras.ops.convert_to_tensor(rng.standard_normal((size, size)).astype(dtype))
     b = keras.ops.convert_to_tensor(rng.standard_normal((size, size)).astype(dtype))
-    keras.ops.convert_to_numpy(keras.ops.matmul(a, b))  # warm-up: kernels chosen, threads started
-    best = float("inf")
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        keras.ops.convert_to_numpy(keras.ops.matmul(a, b))
-        best = min(best, time.perf_counter() - t0)
+    best = _best_seconds(lambda: keras.ops.convert_to_numpy(keras.ops.matmul(a, b)), repeats)
     flops = 2 * size**3
     return {"size": size, "dtype": dtype, "flops_per_second": flops / best, "seconds": best}
 
@@ -84,12 +91,7 @@ def bandwidth_roofline(megabytes: int, dtype: str, repeats: int) -> dict[str, An
     def triad() -> None:
         keras.ops.convert_to_numpy(keras.ops.add(keras.ops.multiply(a, 0.5), b)[:1])  # finished, one value back
 
-    triad()
-    best = float("inf")
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        triad()
-        best = min(best, time.perf_counter() - t0)
+    best = _best_seconds(triad, repeats)
     moved = 3 * n * np.dtype(dtype).itemsize
     return {"megabytes": megabytes, "dtype": dtype, "bytes_per_second": moved / best, "seconds": best}
 
