@@ -326,3 +326,57 @@ def test_active_resume_keeps_every_dqn_field_that_changes_training():
     for name in ("iou_weight", "bc_minibatch", "weight_decay", "n_step", "learning_rate"):
         assert name in ACTIVE and name in HIERARCHICAL, name
     assert len(set(HIERARCHICAL)) == len(HIERARCHICAL) and len(set(ACTIVE)) == len(ACTIVE)
+
+
+def _corner_revisit(scope: str, revisit_iou: float = 1.0) -> tuple[tuple[int, ...], ActiveEnv]:
+    """Six searches of two actions on a 100 x 100 image: the whole image (smaller twice), then the corners of
+    75 x 75: top-left (right: (15, 0, 90, 75) analysed, then smaller), top-right, bottom-left, bottom-right
+    (smaller twice each), and the top-left corner again, where the revisiting moves are read."""
+    env = ActiveEnv(np.zeros((100, 100, 3), np.uint8), np.array([[0, 0, 50, 50]]), training=False, max_steps=2,
+                    revisit_scope=scope, revisit_iou=revisit_iou)  # fmt: skip
+    env.reset(seed=0)
+    for actions in ((SMALLER, SMALLER), (RIGHT, SMALLER), *[(SMALLER, SMALLER)] * 3):
+        for a in actions:
+            *_, truncated, _ = env.step(a)
+        assert truncated
+        env.reset()  # the next search, the image's painting and searches kept
+    assert len(env.episode.searches) == 6
+    np.testing.assert_allclose(env.episode.window, (0, 0, 75, 75))
+    return env.info()["revisit_actions"], env
+
+
+def test_an_image_wide_revisit_scope_counts_the_earlier_searches_boxes():
+    """From the top-left corner box, left and up leave the box where it is (revisits in any scope); right leads to
+    (15, 0, 90, 75), which the second search analysed: a revisit only when the image's earlier searches count."""
+    from zoomrl.core.config import ConfigError
+    from zoomrl.experiments.active.cli import build_parser, make_run_config
+
+    assert set(_corner_revisit("search")[0]) == {LEFT, UP}
+    assert set(_corner_revisit("image")[0]) == {LEFT, UP, RIGHT}
+    # the test's first search has no earlier one: the same under both scopes
+    for scope in ("search", "image"):
+        env = ActiveEnv(np.zeros((100, 100, 3), np.uint8), np.array([[0, 0, 50, 50]]), training=False,
+                        revisit_scope=scope)  # fmt: skip
+        env.reset(seed=0)
+        assert set(env.info()["revisit_actions"]) == {RIGHT, LEFT, UP, DOWN, BIGGER}
+    # when the earlier searches' boxes would leave no move, the search's own boxes alone count
+    _, env = _corner_revisit("image")
+    e = env.episode
+    e.searches[0].windows.extend([list(e.moved(a)) for a in range(9) if a != TRIGGER])
+    assert set(env.info()["revisit_actions"]) == {LEFT, UP}
+    # with a tolerance, a box near one an earlier search analysed: down leads to (0, 15, 75, 90), at IoU
+    # 74.5 / 75.5 = 0.987 with (0, 15.5, 75, 90.5)
+    for scope, expected in (("search", {LEFT, UP}), ("image", {LEFT, UP, RIGHT, DOWN})):
+        _, env = _corner_revisit(scope, revisit_iou=0.9)
+        env.episode.searches[0].windows.append([0.0, 15.5, 75.0, 90.5])
+        assert set(env.info()["revisit_actions"]) == expected
+    # the flag, the config and its check
+    args = build_parser("test").parse_args(["--preset", "fast_roi", "--revisit-scope", "image"])
+    assert make_run_config(args).revisit_scope == "image"
+    assert make_config("fast_roi").revisit_scope == "search"
+    assert make_config("tiny", revisit_scope="image").env_kwargs(False)["revisit_scope"] == "image"
+    with pytest.raises(ConfigError, match="revisit_scope"):
+        make_config("tiny", revisit_scope="everywhere")
+    from zoomrl.experiments.active.config import RESULT_FIELDS
+
+    assert "revisit_scope" not in RESULT_FIELDS  # a test may choose it: training never reads it

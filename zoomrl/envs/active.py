@@ -26,7 +26,8 @@
 * ``info`` holds the box, its IoU with the target, the oracle's action and ``positive_actions`` (the actions whose
   reward would be positive: guided exploration draws among them). Only exploration, demonstrations and baselines
   may read them. ``revisit_actions`` (not privileged: the agent knows its own path) are the moves that would lead
-  to a box already visited in this search, a move against the border (which leaves the box) included; the test
+  to a box already visited in this search (with ``revisit_scope="image"``, in any search of the image), a move
+  against the border (which leaves the box) included; the test
   policy with ``avoid_revisits`` never takes them (see
   :func:`zoomrl.envs.active_runs.revisit_free_greedy_policy`).
 
@@ -60,6 +61,8 @@ RESTART_SCALE = 0.75
 CROSS_WIDTH = 0.2
 """Each arm of the inhibition-of-return cross is this fraction of the box's side thick."""
 CROSS_PIXEL = np.array([0, 0, 0], dtype=np.uint8)
+REVISIT_SCOPES = ("search", "image")
+"""Where ``revisit_actions`` looks for visited boxes: the current search's, or every search's of the image."""
 
 
 def num_actions(fine_smaller: bool) -> int:
@@ -209,6 +212,7 @@ class ActiveEpisode(SearchEpisode):
         state_geometry: bool = False,
         state_steps: bool = False,
         revisit_iou: float = 1.0,
+        revisit_scope: str = "search",
         index: int = 0,
     ) -> None:
         self._setup(image_key, image, gt_boxes, difficult, training, max_steps, history_length, trigger_iou, index)
@@ -223,6 +227,9 @@ class ActiveEpisode(SearchEpisode):
         self.state_geometry = bool(state_geometry)
         self.state_steps = bool(state_steps)
         self.revisit_iou = float(revisit_iou)
+        if revisit_scope not in REVISIT_SCOPES:
+            raise ValueError(f"revisit_scope must be one of {', '.join(REVISIT_SCOPES)}; received {revisit_scope!r}")
+        self.revisit_scope = revisit_scope
         self.max_searches = max(1, int((~self.difficult).sum()))
         self.starts: list[Box] = []
         self._start_search()
@@ -290,15 +297,31 @@ class ActiveEpisode(SearchEpisode):
     def revisit_actions(self) -> tuple[int, ...]:
         """The moves that would lead to a box already visited in this search (the current box included: a move
         against the border, which changes nothing), or with ``revisit_iou`` < 1 to a box overlapping one of them at
-        IoU >= ``revisit_iou``. The trigger is never among them."""
+        IoU >= ``revisit_iou``. The trigger is never among them.
+
+        With ``revisit_scope`` ``"image"`` the boxes of the image's earlier searches count as visited too, so that
+        a later search goes where the agent has not looked; when that would leave no move (a search restarted on
+        a corner box already explored), the search's own boxes alone count."""
         moves = [a for a in range(self.num_actions) if a != TRIGGER]
         boxes = [self.moved(a) for a in moves]
-        revisit = [box_key(b) in self.visited for b in boxes]
-        if self.revisit_iou < 1.0:
-            seen = np.asarray([*self.log.windows, self.window], dtype=np.float64)
-            near = iou_matrix(np.asarray(boxes, dtype=np.float64), seen).max(axis=1) >= self.revisit_iou
-            revisit = [r or bool(n) for r, n in zip(revisit, near)]
+        revisit = self._revisits(boxes, self.visited, [*self.log.windows, self.window])
+        if self.revisit_scope == "image" and len(self.searches) > 1:
+            earlier = [w for log in self.searches[:-1] for w in log.windows]
+            keys = self.visited | {box_key(w) for w in earlier}
+            wider = self._revisits(boxes, keys, [*earlier, *self.log.windows, self.window])
+            if not all(wider):
+                revisit = wider
         return tuple(a for a, r in zip(moves, revisit) if r)
+
+    def _revisits(self, boxes: list[Box], keys: set[Any], seen: list[Box]) -> list[bool]:
+        """Whether each box is one of ``keys`` or, with ``revisit_iou`` < 1, overlaps a box of ``seen`` at IoU >=
+        ``revisit_iou``."""
+        revisit = [box_key(b) in keys for b in boxes]
+        if self.revisit_iou < 1.0:
+            seen_array = np.asarray(seen, dtype=np.float64)
+            near = iou_matrix(np.asarray(boxes, dtype=np.float64), seen_array).max(axis=1) >= self.revisit_iou
+            revisit = [r or bool(n) for r, n in zip(revisit, near)]
+        return revisit
 
     # --- privileged information: exploration, demonstrations and baselines only ---------------------------
     def positive_actions(self) -> tuple[int, ...]:
@@ -378,4 +401,5 @@ __all__ = [
     "num_actions",
     "extra_state_size",
     "box_key",
+    "REVISIT_SCOPES",
 ]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zoomrl.core.config import ConfigBase, ConfigError, require_choice, require_finite, require_positive_int
+from zoomrl.envs.active import REVISIT_SCOPES
 
 TRAIN_SEARCHES = ("objects", "test")
 TRAIN_PAINTS = ("truth", "window")
@@ -157,10 +158,16 @@ class ActiveTaskConfig(SearchTaskConfig):
     """With ``avoid_revisits``, a move is a revisit when its box overlaps a box already visited in this search at
     IoU >= this (1: only the same box). Below 1 it also stops near-cycles, such as *bigger* then *smaller*, which
     leave the box at 0.96 of its size, a box not visited before, and spend the search's steps there."""
+    revisit_scope: str = "search"
+    """With ``avoid_revisits``: ``search`` counts the boxes visited in this search as revisits; ``image`` also the
+    boxes of the image's earlier searches, so that a search after a trigger or a restart goes where the agent has
+    not looked yet (when that leaves no move, as on a corner start box already explored, the search's own boxes
+    alone count). The first search of a test image is the same under both."""
 
     def validate(self) -> Any:
         super().validate()
         require_finite("revisit_iou", self.revisit_iou, low=0.0, high=1.0)
+        require_choice("revisit_scope", self.revisit_scope, REVISIT_SCOPES)
         for name in ("history_length", "number_of_steps", "test_steps"):
             require_positive_int(name, getattr(self, name))
         require_positive_int("context", self.context, allow_zero=True)
@@ -196,6 +203,7 @@ class ActiveTaskConfig(SearchTaskConfig):
             state_geometry=self.state_geometry,
             state_steps=self.state_steps,
             revisit_iou=self.revisit_iou,
+            revisit_scope=self.revisit_scope,
         )
 
 

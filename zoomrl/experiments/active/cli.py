@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from zoomrl.agents.dqn.config import SCORES
+from zoomrl.envs.active import REVISIT_SCOPES
 from zoomrl.experiments.active.config import AAR_SCORES, PRESETS, Config
 from zoomrl.experiments.dqn_cli import FamilyFlags, command_of, data_roots
 from zoomrl.vision.feature_config import FEATURES
@@ -25,7 +26,7 @@ FLAGS = FamilyFlags(
     title="the active localisation agent (Caicedo and Lazebnik 2015)",
     config_cls=Config,
     presets=PRESETS,
-    fields=("features", "clip_preset", "avoid_revisits", "revisit_iou", "test_steps", "fine_smaller"),
+    fields=("features", "clip_preset", "avoid_revisits", "revisit_iou", "revisit_scope", "test_steps", "fine_smaller"),
     train_fields=(
         "continuous_trigger",
         "guided_exploration",
@@ -46,6 +47,7 @@ FLAGS = FamilyFlags(
         "roi_max_side": {"metavar": "PX"},
         "score": {"choices": SCORES},
         "aar_score": {"choices": AAR_SCORES},
+        "revisit_scope": {"choices": REVISIT_SCOPES},
     },
 )
 

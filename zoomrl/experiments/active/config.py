@@ -76,6 +76,7 @@ TEST_FIELDS = (
     "restart_scale",
     "avoid_revisits",
     "revisit_iou",
+    "revisit_scope",
     "aar_nms",
     "aar_score",
     "score",
