@@ -26,7 +26,7 @@
 * ``info`` holds the box, its IoU with the target, the oracle's action and ``positive_actions`` (the actions whose
   reward would be positive: guided exploration draws among them). Only exploration, demonstrations and baselines
   may read them. ``revisit_actions`` (not privileged: the agent knows its own path) are the moves that would lead
-  to a box already visited in this search (with ``revisit_scope="image"``, in any search of the image), a move
+  to a box already visited in this search (with ``revisit_scope="image"``, or analysed in an earlier search of the image), a move
   against the border (which leaves the box) included; the test
   policy with ``avoid_revisits`` never takes them (see
   :func:`zoomrl.envs.active_runs.revisit_free_greedy_policy`).
@@ -299,7 +299,7 @@ class ActiveEpisode(SearchEpisode):
         against the border, which changes nothing), or with ``revisit_iou`` < 1 to a box overlapping one of them at
         IoU >= ``revisit_iou``. The trigger is never among them.
 
-        With ``revisit_scope`` ``"image"`` the boxes of the image's earlier searches count as visited too, so that
+        With ``revisit_scope`` ``"image"`` the boxes analysed in the image's earlier searches count too, so that
         a later search goes where the agent has not looked; when that would leave no move (a search restarted on
         a corner box already explored), the search's own boxes alone count."""
         moves = [a for a in range(self.num_actions) if a != TRIGGER]
