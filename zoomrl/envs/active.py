@@ -26,9 +26,9 @@
 * ``info`` holds the box, its IoU with the target, the oracle's action and ``positive_actions`` (the actions whose
   reward would be positive: guided exploration draws among them). Only exploration, demonstrations and baselines
   may read them. ``revisit_actions`` (not privileged: the agent knows its own path) are the moves that would lead
-  to a box already visited in this search (with ``revisit_scope="image"``, or analysed in an earlier search of the image), a move
-  against the border (which leaves the box) included; the test
-  policy with ``avoid_revisits`` never takes them (see
+  to a box already visited in this search (with ``revisit_scope="image"``, or analysed in an earlier search of
+  the image), a move against the border (which leaves the box) included; the test policy with ``avoid_revisits``
+  never takes them (see
   :func:`zoomrl.envs.active_runs.revisit_free_greedy_policy`).
 
 :class:`ActiveEpisode` is the plain NumPy state machine of one image; :class:`ActiveEnv` wraps it as a
