@@ -92,6 +92,7 @@ def test_a_resumed_run_may_change_only_the_running_and_test_time_fields() -> Non
         "restart_scale",
         "avoid_revisits",
         "revisit_iou",
+        "revisit_scope",
         "aar_nms",
         "aar_score",
         "score",
