@@ -373,7 +373,7 @@ def test_an_image_wide_revisit_scope_counts_the_earlier_searches_boxes():
     # the flag, the config and its check
     args = build_parser("test").parse_args(["--preset", "fast_roi", "--revisit-scope", "image"])
     assert make_run_config(args).revisit_scope == "image"
-    assert make_config("fast_roi").revisit_scope == "search"
+    assert make_config("fast_roi").revisit_scope == "image" and make_config("fast").revisit_scope == "search"
     assert make_config("tiny", revisit_scope="image").env_kwargs(False)["revisit_scope"] == "image"
     with pytest.raises(ConfigError, match="revisit_scope"):
         make_config("tiny", revisit_scope="everywhere")
