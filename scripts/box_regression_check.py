@@ -62,7 +62,7 @@ def check(
     rows = []
     for min_iou in min_ious:
         for alpha in alphas:
-            regressor = fit_box_regressor(*fit, alpha=alpha, min_iou=min_iou)
+            regressor = fit_box_regressor(*fit[:4], alpha=alpha, min_iou=min_iou)
             moved = regressor.refine(held.boxes, held.descriptors, 10**9, 10**9)  # unclipped: IoU with the object
             after = np.diag(iou_matrix(moved, held.objects)) if len(moved) else np.zeros(0)
             bands = []

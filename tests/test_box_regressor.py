@@ -145,7 +145,7 @@ def _refit(data, run, cfg, view):
     held_out = json.loads((run / "validation.json").read_text())["images"]
     images = load_images([data / "train"], "trainval", "box", False, None, _quiet, progress=False)
     train = [im for im in images if im.image_id not in held_out]
-    return fit_box_regressor(*region_samples(train, ImageStore(), TinyFeatures(), "box", cfg.seed, view))
+    return fit_box_regressor(*region_samples(train, ImageStore(), TinyFeatures(), "box", cfg.seed, view)[:4])
 
 
 def _check_test_records(data, out, regressor, view):
@@ -332,7 +332,7 @@ def test_the_check_script_moves_the_validation_boxes(data):
     store = ImageStore()
     fit = region_samples(train, store, TinyFeatures(), "box", 0, ACTIVE_VIEW)
     held = region_samples(val, store, TinyFeatures(), "box", 1, ACTIVE_VIEW)
-    moved = fit_box_regressor(*fit, alpha=10.0).refine(held.boxes, held.descriptors, 10**9, 10**9)
+    moved = fit_box_regressor(*fit[:4], alpha=10.0).refine(held.boxes, held.descriptors, 10**9, 10**9)
     after = np.diag(iou_matrix(moved, held.objects))
     near = (held.ious >= 0.3) & (held.ious < 0.5)
     band = result["rows"][1]["bands"][0]

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from zoomrl.agents.box_regressor import MIN_IOU, BoxRegressor, fit_box_regressor
+from zoomrl.agents.box_regressor import ALPHA, MIN_IOU, BoxRegressor, fit_box_regressor
 from zoomrl.agents.region_scorer import RegionScorer, fit_region_scorer
 from zoomrl.core.geometry import iou_matrix, sample_boxes
 from zoomrl.data.images import ImageStore, class_objects
@@ -69,6 +69,8 @@ class RegionSamples(NamedTuple):
     """``(N, 4)``: the boxes."""
     objects: np.ndarray
     """``(N, 4)``: the object of each box's best IoU (the box itself in an image without one)."""
+    image: np.ndarray
+    """``(N,)``: the index of each box's image among the images sampled (folds of :func:`refined_ious`)."""
 
 
 def region_samples(
@@ -83,7 +85,7 @@ def region_samples(
     """The boxes :func:`~zoomrl.core.geometry.sample_boxes` draws on each image (seeded by ``(seed, image
     index)``), described through ``view``, with the object each overlaps most of ``class_object`` (difficult ones
     included: a box on one is not a negative)."""
-    xs, ious, boxes_out, targets = [], [], [], []
+    xs, ious, boxes_out, targets, index = [], [], [], [], []
     for k, image in enumerate(images):
         pixels = store.get(image)
         objects, _ = class_objects(image, pixels, class_object)
@@ -98,9 +100,42 @@ def region_samples(
         else:
             ious.append(np.zeros(len(boxes)))
             targets.append(boxes)
+        index.append(np.full(len(boxes), k, dtype=np.int64))
         if progress is not None:
             progress(1)
-    return RegionSamples(*(np.concatenate(v) for v in (xs, ious, boxes_out, targets)))
+    return RegionSamples(*(np.concatenate(v) for v in (xs, ious, boxes_out, targets, index)))
+
+
+def refined_ious(samples: RegionSamples, folds: int = 2, alpha: float = ALPHA, min_iou: float = MIN_IOU) -> np.ndarray:
+    """``(N,)``: each sampled box's best IoU with an object of its image once moved by a box regressor that did not
+    see its image: the images are split into ``folds`` by index (image ``k`` in fold ``k % folds``) and each
+    fold's boxes are moved by :func:`~zoomrl.agents.box_regressor.fit_box_regressor` fitted on the other folds'
+    (``alpha``, ``min_iou``). A regressor fitted on the box itself would land on its object more often than it
+    will on an unseen image. Boxes of an image without an object keep 0. ValueError when there are fewer than two
+    images, or a fold's complement has fewer than two boxes to fit on."""
+    n_images = int(samples.image.max()) + 1 if len(samples.image) else 0
+    if n_images < 2 or folds < 2:
+        raise ValueError(f"refined IoUs: need at least 2 images and 2 folds; got {n_images} and {folds}")
+    fold = samples.image % folds
+    out = np.zeros(len(samples.ious), dtype=np.float64)
+    for f in range(folds):
+        held = np.flatnonzero(fold == f)
+        if not len(held):
+            continue
+        fit = fold != f
+        regressor = fit_box_regressor(
+            samples.descriptors[fit], samples.ious[fit], samples.boxes[fit], samples.objects[fit], alpha, min_iou
+        )
+        # Unclipped: the move's IoU with the object, as the box regression check measures it.
+        moved = regressor.refine(samples.boxes[held], samples.descriptors[held], 10**9, 10**9)
+        for k in np.unique(samples.image[held]):
+            rows = samples.image[held] == k
+            in_image = (samples.image == k) & (samples.ious > 0)
+            if not in_image.any():
+                continue  # no object: the boxes keep 0
+            objects = np.unique(samples.objects[in_image], axis=0)
+            out[held[rows]] = iou_matrix(moved[rows], objects).max(axis=1)
+    return out
 
 
 def train_region_models(
@@ -120,14 +155,18 @@ def train_region_models(
     samples = region_samples(images, store, features, config.class_object, config.seed, view, progress)
     scorer = regressor = None
     if getattr(config, "region_scorer", False):
-        scorer = fit_region_scorer(samples.descriptors, samples.ious, seed=int(config.seed))
+        # "refined": label a box by where the regressor will move it, the box a detection there reports.
+        target = getattr(config, "scorer_target", "window")
+        ious = refined_ious(samples) if target == "refined" else samples.ious
+        scorer = fit_region_scorer(samples.descriptors, ious, seed=int(config.seed))
         scorer.save(scorer_path(run_dir))
         log(
             f"region scorer: {len(images)} images, {scorer.n_positives} positive and {scorer.n_negatives} negative "
-            f"boxes of {len(samples.ious)}, fitted in {time.perf_counter() - t0:.1f} s; saved {scorer_path(run_dir)}"
+            f"boxes ({target}) of {len(samples.ious)}, fitted in {time.perf_counter() - t0:.1f} s; saved "
+            f"{scorer_path(run_dir)}"
         )
     if getattr(config, "box_regression", False):
-        regressor = fit_box_regressor(*samples)
+        regressor = fit_box_regressor(samples.descriptors, samples.ious, samples.boxes, samples.objects)
         regressor.save(regressor_path(run_dir))
         log(
             f"box regressor: {regressor.n_examples} boxes of {len(samples.ious)} at IoU >= {MIN_IOU}, "
@@ -187,6 +226,7 @@ __all__ = [
     "RegionSamples",
     "View",
     "describe_boxes",
+    "refined_ious",
     "region_samples",
     "regressor_path",
     "score_records",

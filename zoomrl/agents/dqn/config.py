@@ -149,6 +149,9 @@ SCORES = (
 )
 """The detection scores ``score`` may name (``auto``: the one validation chose)."""
 
+SCORER_TARGETS = ("window", "refined")
+"""What the region classifier's labels look at (``scorer_target``)."""
+
 
 @dataclass
 class ScoredRunConfig(ConfigBase):
@@ -183,6 +186,13 @@ class ScoredRunConfig(ConfigBase):
     saved as ``region_scorer.npz`` in the run folder; validation and testing then score every window the agent
     visited with it, which adds the ``region_score`` detection score (``score``; the active family's
     ``aar_score`` too; ``auto`` may choose it)."""
+    scorer_target: str = "window"
+    """What the region classifier (``region_scorer``) learns to call a hit: ``window``, a sampled box at IoU >= 0.5
+    with an object (R-CNN's labels); ``refined``, a box that the box regressor (``box_regression``, needed) moves
+    to IoU >= 0.5, the regressor being fitted on the other half of the training images
+    (:func:`zoomrl.experiments.region_scoring.refined_ious`). A detection reports the moved window, so
+    ``refined`` ranks the boxes the evaluation counts; a near miss the regressor rescues is no longer a
+    negative."""
     box_regression: bool = False
     """Train a box regressor before the agent (R-CNN's per-class bounding-box regression from a box's descriptor
     to the object it overlaps most, on the same sampled boxes: ``zoomrl/agents/box_regressor.py``), saved as
@@ -193,6 +203,12 @@ class ScoredRunConfig(ConfigBase):
     def validate(self) -> Any:
         super().validate()
         require_choice("score", self.score, SCORES)
+        require_choice("scorer_target", self.scorer_target, SCORER_TARGETS)
+        if self.scorer_target == "refined" and not (self.region_scorer and self.box_regression):
+            raise ConfigError(
+                "scorer_target 'refined' labels the region scorer's boxes by the box regressor's moves: it needs "
+                "region_scorer and box_regression (--region-scorer --box-regression)"
+            )
         require_finite("val_fraction", self.val_fraction, low=0.0, high=0.9)
         require_positive_int("val_every", self.val_every)
         return self

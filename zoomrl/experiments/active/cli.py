@@ -13,7 +13,7 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from zoomrl.agents.dqn.config import SCORES
+from zoomrl.agents.dqn.config import SCORER_TARGETS, SCORES
 from zoomrl.envs.active import REVISIT_SCOPES
 from zoomrl.experiments.active.config import AAR_SCORES, PRESETS, Config
 from zoomrl.experiments.dqn_cli import FamilyFlags, command_of, data_roots
@@ -35,6 +35,7 @@ FLAGS = FamilyFlags(
         "explore_trigger",
         "iou_weight",
         "region_scorer",
+        "scorer_target",
         "box_regression",
         "roi_max_side",
         "val_fraction",
@@ -46,6 +47,7 @@ FLAGS = FamilyFlags(
         "clip_preset": {"metavar": "NAME"},
         "roi_max_side": {"metavar": "PX"},
         "score": {"choices": SCORES},
+        "scorer_target": {"choices": SCORER_TARGETS},
         "aar_score": {"choices": AAR_SCORES},
         "revisit_scope": {"choices": REVISIT_SCOPES},
     },
