@@ -4,7 +4,7 @@ images.
 
     python scripts/region_scorer_choice.py --run-dir runs/rs/s0/models/raccoon --data ../shared/data/raccoon \\
         [--image-set trainval] [--checkpoint best] [--negatives 0.3 0.5] [--c 1e-5 1e-4 1e-3] \\
-        [--box-alphas 1e3 1e4 1e5 [--box-min-iou 0.4 0.5 0.6]] [--scorer-targets window refined] \\
+        [--box-alphas 1e3 1e4 1e5 [--box-min-iou 0.4 0.5 0.6]] [--clamps off on [--scorer-targets window refined]] \\
         [--output choice.json]
 
 The run's agent (``config.json`` and the checkpoint in ``--run-dir``) runs the test protocol once on the run's
@@ -14,8 +14,9 @@ negatives; 0.5 leaves none out) and ``--c`` on the boxes sampled on the run's tr
 boxes are scored by each: the table gives all attended regions' AP (area, after the run's suppression) and the
 terminal regions' AP by ``region_score`` (and by the best score). With ``--box-alphas``, more rows: the default
 classifier with a box regressor (:func:`zoomrl.agents.box_regressor.fit_box_regressor`) for each pair of
-``--box-min-iou`` and ``--box-alphas``, the detections at the moved windows. With ``--scorer-targets``, a row per
-label target of the classifier (``--scorer-target``: ``window`` or ``refined``), with the default regressor.
+``--box-min-iou`` and ``--box-alphas``, the detections at the moved windows. With ``--clamps``, a row per clamp
+setting of the default regressor (its moves clamped to its training targets' range, or not) and per label target
+of the classifier (``--scorer-targets``: ``window``, the default, or ``refined``, ``--scorer-target``).
 Nothing here reads the test split.
 Bad input: one line, exit code 2.
 """
@@ -41,6 +42,7 @@ def compare(
     box_alphas: list[float] = (),  # type: ignore[assignment]
     box_min_ious: list[float] = (0.5,),  # type: ignore[assignment]
     scorer_targets: list[str] = (),  # type: ignore[assignment]
+    clamps: list[bool] = (),  # type: ignore[assignment]
 ) -> dict[str, Any]:
     """``{"images": [...], "rows": [{"negative_iou", "c", "aar_ap", "tr_ap"}]}`` (see the module docstring)."""
     from zoomrl.agents.box_regressor import fit_box_regressor
@@ -91,12 +93,12 @@ def compare(
             for alpha in box_alphas:
                 regressor = fit_box_regressor(*samples[:4], alpha=alpha, min_iou=min_iou)
                 row(scorer, regressor, negative_iou=NEGATIVE_IOU, c=C, box_min_iou=min_iou, box_alpha=alpha)
-    if scorer_targets:
-        regressor = fit_box_regressor(*samples[:4])  # the default regressor, MIN_IOU and ALPHA
-        for target in scorer_targets:
+    for clamp in clamps:
+        regressor = fit_box_regressor(*samples[:4], clamp=clamp)  # the default regressor, MIN_IOU and ALPHA
+        for target in scorer_targets or ["window"]:
             labels = refined_ious(samples) if target == "refined" else ious
             scorer = fit_region_scorer(x, labels, seed=config.seed)
-            row(scorer, regressor, negative_iou=NEGATIVE_IOU, c=C, scorer_target=target)
+            row(scorer, regressor, negative_iou=NEGATIVE_IOU, c=C, scorer_target=target, clamp=clamp)
     return {"checkpoint": str(path), "images": [im.image_id for im in val], "rows": rows}
 
 
@@ -109,7 +111,7 @@ def table(result: dict[str, Any]) -> str:
     for r in result["rows"]:
         box = f"{r['box_min_iou']:g}, {r['box_alpha']:g}" if "box_alpha" in r else "none"
         if "scorer_target" in r:
-            box = f"default; scorer target {r['scorer_target']}"
+            box = f"default, {'clamped' if r['clamp'] else 'unclamped'}; scorer target {r['scorer_target']}"
         best = max(r["tr_ap_by_score"].items(), key=lambda kv: kv[1])
         lines.append(
             f"| {r['negative_iou']:g} | {r['c']:g} | {box} | {r['aar_ap']:.3f} | {r['tr_ap']:.3f} "
@@ -135,7 +137,14 @@ def main(argv: list[str] | None = None) -> int:
         nargs="*",
         default=[],
         choices=["window", "refined"],
-        help="also rows with the default regressor and a classifier of each label target (--scorer-target)",
+        help="with --clamps: a classifier of each label target (--scorer-target; default window)",
+    )
+    p.add_argument(
+        "--clamps",
+        nargs="*",
+        default=[],
+        choices=["off", "on"],
+        help="also rows with the default regressor, its moves unclamped (off) or clamped to its targets' range (on)",
     )
     p.add_argument("--output", default=None, help="also write the result as JSON to this file")
     args = p.parse_args(argv)
@@ -153,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             box_alphas=args.box_alphas,
             box_min_ious=args.box_min_iou,
             scorer_targets=args.scorer_targets,
+            clamps=[c == "on" for c in args.clamps],
         ),
         table,
         args.output,

@@ -76,8 +76,9 @@ def test_a_fitted_regressor_moves_boxes_onto_their_object_and_survives_its_file(
     rng = np.random.default_rng(2)
     objects = np.array([[20.0, 30.0, 80.0, 90.0], [100.0, 10.0, 140.0, 70.0]])
     x, boxes, targets, ious = _shifted(rng, objects, 200)
-    reg = fit_box_regressor(x, ious, boxes, targets, alpha=1e-3, min_iou=0.5)
+    reg = fit_box_regressor(x, ious, boxes, targets, alpha=1e-3, min_iou=0.5, clamp=False)
     assert reg.n_examples == int((ious >= 0.5).sum()) and reg.weights.shape == (7, 4)
+    assert reg.low is None and reg.high is None
     xt, bt, tt, it = _shifted(np.random.default_rng(3), objects, 50)
     moved = reg.refine(bt, xt, 200, 120)
     assert np.diag(iou_matrix(moved, tt)).min() > 0.99 and it.mean() < 0.9
@@ -263,6 +264,35 @@ def test_a_resumed_run_reads_its_regressor_or_fits_the_same_one(data, tmp_path):
     path.unlink()
     train(cfg.replace(epochs=2), [data / "train"], "trainval", tmp_path / "m", resume=True, **kw)
     np.testing.assert_array_equal(BoxRegressor.load(path).weights, first.weights)
+
+
+def test_moves_stay_within_the_range_of_the_training_targets(tmp_path):
+    # Two boxes a known move from their object: dx = +0.25 and -0.1, the width's log-ratio log(50/40) and
+    # log(50/62.5); the heights fit. A third descriptor far past both is clamped to the largest of each training delta.
+    objects = np.array([[40.0, 40.0, 90.0, 90.0]] * 2)
+    boxes = np.array([[35.0, 40.0, 75.0, 90.0], [40.0, 40.0, 102.5, 90.0]])  # widths 40 and 62.5
+    ious = np.diag(iou_matrix(boxes, objects))
+    x = np.array([[1.0], [-1.0]])
+    reg = fit_box_regressor(x, ious, boxes, objects, alpha=1e-9, min_iou=0.5)
+    want = box_deltas(boxes, objects)
+    np.testing.assert_allclose(want, [[0.25, 0, np.log(1.25), 0], [-0.1, 0, np.log(0.8), 0]], atol=1e-12)
+    np.testing.assert_allclose(reg.low, [-0.1, 0, np.log(0.8), 0], atol=1e-12)
+    np.testing.assert_allclose(reg.high, [0.25, 0, np.log(1.25), 0], atol=1e-12)
+    np.testing.assert_allclose(reg.deltas(x), want, atol=1e-6)  # inside the range: the fit itself
+    np.testing.assert_allclose(reg.deltas(np.array([[5.0], [-5.0]])), want, atol=1e-6)  # far out: clamped
+    free = fit_box_regressor(x, ious, boxes, objects, alpha=1e-9, min_iou=0.5, clamp=False)
+    assert free.deltas(np.array([[5.0]]))[0, 0] > 0.5  # unclamped, the line goes on
+    path = tmp_path / "box_regressor.npz"
+    reg.save(path)
+    back = BoxRegressor.load(path)
+    np.testing.assert_array_equal(back.low, reg.low)
+    np.testing.assert_array_equal(back.high, reg.high)
+    free.save(path)  # a file without the bounds (written before the clamp) moves as it did
+    assert BoxRegressor.load(path).low is None
+    arrays = dict(np.load(path)) | {"low": reg.low}  # one bound without the other
+    np.savez(tmp_path / "half.npz", **arrays)
+    with pytest.raises(FileDamagedError, match="optionally low and high"):
+        BoxRegressor.load(tmp_path / "half.npz")
 
 
 def test_the_choice_script_adds_a_row_per_regressor(data, tmp_path):

@@ -40,19 +40,30 @@ class BoxRegressor:
     weights: np.ndarray
     bias: np.ndarray
     n_examples: int = 0
+    low: np.ndarray | None = None
+    """``(4,)``: the smallest of each delta among the training targets; predictions are clamped to
+    ``[low, high]`` (None: no clamp, a file written before the clamp). A descriptor unlike the training boxes'
+    can otherwise send a window far past any move the regressor was fitted on, e.g. to a sliver at the image's
+    border (docs/active.md, "The box regressor")."""
+    high: np.ndarray | None = None
+    """``(4,)``: the largest of each delta among the training targets (see ``low``)."""
 
     @property
     def descriptor_size(self) -> int:
         return int(self.weights.shape[0])
 
     def deltas(self, descriptors: np.ndarray) -> np.ndarray:
-        """The predicted deltas ``(N, 4)`` of descriptors ``(N, D)``."""
+        """The predicted deltas ``(N, 4)`` of descriptors ``(N, D)``, clamped to ``[low, high]`` when the
+        regressor has them."""
         x = np.asarray(descriptors, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.descriptor_size:
             raise ValueError(
                 f"box regressor: expected descriptors (N, {self.descriptor_size}), received shape {x.shape}"
             )
-        return ((x - self.mean) / self.scale) @ self.weights + self.bias
+        deltas = ((x - self.mean) / self.scale) @ self.weights + self.bias
+        if self.low is not None and self.high is not None:
+            deltas = np.clip(deltas, self.low, self.high)
+        return deltas
 
     def refine(self, boxes: np.ndarray, descriptors: np.ndarray, width: int, height: int) -> np.ndarray:
         """``boxes`` ``(N, 4)`` moved by the deltas of their ``descriptors``, clipped to the image."""
@@ -68,6 +79,8 @@ class BoxRegressor:
             "bias": self.bias,
             "count": np.array(self.n_examples),
         }
+        if self.low is not None and self.high is not None:
+            arrays["low"], arrays["high"] = self.low, self.high
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)
 
@@ -85,10 +98,14 @@ class BoxRegressor:
             weights, bias = np.asarray(arrays["weights"]), np.asarray(arrays["bias"])
             if weights.ndim != 2 or weights.shape[1] != 4 or bias.shape != (4,):
                 raise ValueError
-            return cls(arrays["mean"], arrays["scale"], weights, bias, int(arrays["count"]))
+            low, high = (np.asarray(arrays[k], dtype=np.float64) if k in arrays else None for k in ("low", "high"))
+            if (low is None) != (high is None) or any(v is not None and v.shape != (4,) for v in (low, high)):
+                raise ValueError
+            return cls(arrays["mean"], arrays["scale"], weights, bias, int(arrays["count"]), low, high)
         except (KeyError, IndexError, TypeError, ValueError):
             raise FileDamagedError(
-                f"{path}: not a box regressor (expected the arrays mean, scale, weights (D, 4), bias (4,), count)"
+                f"{path}: not a box regressor (expected the arrays mean, scale, weights (D, 4), bias (4,), count, and "
+                "optionally low and high (4,))"
             ) from None
 
 
@@ -114,11 +131,13 @@ def fit_box_regressor(
     objects: np.ndarray,
     alpha: float = ALPHA,
     min_iou: float = MIN_IOU,
+    clamp: bool = True,
 ) -> BoxRegressor:
     """The ridge regression from standardised ``descriptors`` ``(N, D)`` of ``boxes`` ``(N, 4)`` to the deltas
     that take each box to its object ``objects`` ``(N, 4)`` (the object of its best IoU, ``ious`` ``(N,)``), on the
     boxes with IoU >= ``min_iou``. The arguments are in the order of
-    :class:`zoomrl.experiments.region_scoring.RegionSamples`. Needs at least two such boxes (ValueError otherwise)."""
+    :class:`zoomrl.experiments.region_scoring.RegionSamples`. With ``clamp``, its predictions stay within the range
+    of these boxes' targets (``low``, ``high``). Needs at least two such boxes (ValueError otherwise)."""
     x = np.asarray(descriptors, dtype=np.float64)
     used = np.asarray(ious, dtype=np.float64) >= min_iou
     if int(used.sum()) < 2:
@@ -130,7 +149,8 @@ def fit_box_regressor(
     scale = np.where(scale > 1e-6, scale, 1.0)
     targets = box_deltas(as_boxes(boxes)[used], as_boxes(objects)[used])
     weights, bias = ridge((x - mean) / scale, targets, alpha)
-    return BoxRegressor(mean, scale, weights, bias, int(used.sum()))
+    low, high = (targets.min(axis=0), targets.max(axis=0)) if clamp else (None, None)
+    return BoxRegressor(mean, scale, weights, bias, int(used.sum()), low, high)
 
 
 __all__ = ["ALPHA", "MIN_IOU", "BoxRegressor", "fit_box_regressor", "ridge"]

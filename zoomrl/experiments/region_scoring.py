@@ -106,13 +106,15 @@ def region_samples(
     return RegionSamples(*(np.concatenate(v) for v in (xs, ious, boxes_out, targets, index)))
 
 
-def refined_ious(samples: RegionSamples, folds: int = 2, alpha: float = ALPHA, min_iou: float = MIN_IOU) -> np.ndarray:
+def refined_ious(
+    samples: RegionSamples, folds: int = 2, alpha: float = ALPHA, min_iou: float = MIN_IOU, clamp: bool = True
+) -> np.ndarray:
     """``(N,)``: each sampled box's best IoU with an object of its image once moved by a box regressor that did not
     see its image: the images are split into ``folds`` by index (image ``k`` in fold ``k % folds``) and each
     fold's boxes are moved by :func:`~zoomrl.agents.box_regressor.fit_box_regressor` fitted on the other folds'
-    (``alpha``, ``min_iou``). A regressor fitted on the box itself would land on its object more often than it
-    will on an unseen image. Boxes of an image without an object keep 0. ValueError when there are fewer than two
-    images, or a fold's complement has fewer than two boxes to fit on."""
+    (``alpha``, ``min_iou``, ``clamp``: as the run's own regressor). A regressor fitted on the box itself would
+    land on its object more often than it will on an unseen image. Boxes of an image without an object keep 0.
+    ValueError when there are fewer than two images, or a fold's complement has fewer than two boxes to fit on."""
     n_images = int(samples.image.max()) + 1 if len(samples.image) else 0
     if n_images < 2 or folds < 2:
         raise ValueError(f"refined IoUs: need at least 2 images and 2 folds; got {n_images} and {folds}")
@@ -124,7 +126,7 @@ def refined_ious(samples: RegionSamples, folds: int = 2, alpha: float = ALPHA, m
             continue
         fit = fold != f
         regressor = fit_box_regressor(
-            samples.descriptors[fit], samples.ious[fit], samples.boxes[fit], samples.objects[fit], alpha, min_iou
+            samples.descriptors[fit], samples.ious[fit], samples.boxes[fit], samples.objects[fit], alpha, min_iou, clamp
         )
         # Unclipped: the move's IoU with the object, as the box regression check measures it.
         moved = regressor.refine(samples.boxes[held], samples.descriptors[held], 10**9, 10**9)
