@@ -70,6 +70,22 @@ def test_each_image_is_moved_by_the_regressor_of_the_other_fold():
     assert (out < 0.999).all()  # a regressor fitted on the box's own image would have reached IoU 1
 
 
+def test_a_moved_box_counts_against_every_object_of_its_image():
+    # Image 0 holds two raccoons far apart: boxes around the second land on it, at IoU 0 with the first.
+    one, two = _samples((1.0, 1.0), n_images=3), _samples((1.0, 1.0), n_images=3)
+    far = np.array([300.0, 0.0, 300.0, 0.0])  # the second object: the first's boxes and object shifted right
+    rows = two.image == 0
+    merged = RegionSamples(
+        descriptors=np.concatenate([one.descriptors, two.descriptors[rows]]),
+        ious=np.concatenate([one.ious, two.ious[rows]]),
+        boxes=np.concatenate([one.boxes, two.boxes[rows] + far]),
+        objects=np.concatenate([one.objects, two.objects[rows] + far]),
+        image=np.concatenate([one.image, two.image[rows]]),
+    )
+    out = refined_ious(merged, alpha=1e-8, min_iou=0.3, clamp=False)
+    np.testing.assert_allclose(out, 1.0, atol=1e-6)
+
+
 def test_refined_ious_need_two_images():
     s = _samples((1.0, 1.0), n_images=1)
     with pytest.raises(ValueError, match="at least 2 images"):
