@@ -405,3 +405,35 @@ def test_validation_weighs_the_moved_windows(data, tmp_path, monkeypatch):
         assert epoch["ap_by_score"] == pytest.approx(ap_by_score(records))
         aar = {k: v["ap_area"] for k, v in attended_by_score(records, TRIGGER, cfg.aar_nms).items()}
         assert epoch["aar_ap_by_score"] == pytest.approx(aar)
+
+
+def test_the_bounds_script_gives_an_old_regressor_the_bounds_of_todays_fit(data, tmp_path):
+    """scripts/regressor_bounds.py: a regressor saved without bounds (before the clamp) gets those that fitting it
+    today stores, in a new folder of links; the run folder is untouched; other images are refused."""
+    import sys
+
+    from conftest import REPO
+    from zoomrl.experiments.active.train import train
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import regressor_bounds
+    finally:
+        sys.path.pop(0)
+    cfg = make_config("tiny", class_object="box", epochs=1, val_fraction=0.25, box_regression=True)
+    train(cfg, [data / "train"], "trainval", tmp_path / "m", features=TinyFeatures(), log=_quiet, show_progress=False)
+    run = tmp_path / "m" / "box"
+    today = BoxRegressor.load(run / "box_regressor.npz")
+    assert today.low is not None and (today.low < today.high).all()
+    old = BoxRegressor(today.mean, today.scale, today.weights, today.bias, today.n_examples)
+    old.save(run / "box_regressor.npz")  # as written before the clamp
+    result = regressor_bounds.bounds(run, [str(data / "train")], "trainval", tmp_path / "out")
+    back = BoxRegressor.load(tmp_path / "out" / "box_regressor.npz")
+    np.testing.assert_array_equal(back.low, today.low)
+    np.testing.assert_array_equal(back.high, today.high)
+    np.testing.assert_array_equal(back.weights, today.weights)
+    assert result["boxes"] == today.n_examples
+    assert BoxRegressor.load(run / "box_regressor.npz").low is None  # the run folder is not touched
+    assert (tmp_path / "out" / "config.json").is_symlink() and (tmp_path / "out" / "best.weights.h5").exists()
+    with pytest.raises(ValueError, match="expected the run's own --data"):
+        regressor_bounds.bounds(run, [str(data / "test")], "test", tmp_path / "out2")
