@@ -106,7 +106,7 @@ def test_a_fitted_regressor_moves_boxes_onto_their_object_and_survives_its_file(
 def test_detections_report_the_moved_windows():
     """A near miss (IoU 0.47) moved onto the object: the terminal detection and the attended box both hit
     (AP 1), and ``unrefined`` gives back the agent's own windows (AP 0). Recall against proposals counts the agent's
-    windows either way."""
+    windows, or (``moved``) the moved ones."""
     from zoomrl.eval.detection import evaluate, has_refined, unrefined
     from zoomrl.eval.proposals import attended_records, recall_vs_proposals
 
@@ -122,6 +122,8 @@ def test_detections_report_the_moved_windows():
     assert evaluate(attended_records(recs, 5))["ap_area"] == pytest.approx(1.0)
     assert evaluate(attended_records(unrefined(recs), 5))["ap_area"] == pytest.approx(0.0)
     assert recall_vs_proposals(recs, (1,)) == {"1": 0.0}
+    assert recall_vs_proposals(recs, (1,), moved=True) == {"1": 1.0}
+    assert recall_vs_proposals(unrefined(recs), (1,), moved=True) == {"1": 0.0}  # no move: the window itself
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +199,10 @@ def test_an_active_run_trains_validates_and_tests_with_its_box_regressor(data, t
     kept = attended_by_score(unrefined(records), TRIGGER, cfg.aar_nms, [aar])[aar]["ap_area"]
     assert res["aar_by_score"][aar]["ap_area"] == pytest.approx(moved)
     assert res["unrefined_aar_by_score"][aar]["ap_area"] == pytest.approx(kept)
+    from zoomrl.eval.proposals import recall_vs_proposals
+
+    assert res["agent"]["recall_vs_proposals_moved"] == recall_vs_proposals(records, moved=True)
+    assert res["agent"]["recall_vs_proposals"] == recall_vs_proposals(unrefined(records))
     # the whole-image baseline moved by the same regressor: one detection per image at the moved image box
     from zoomrl.data.images import ImageStore, load_images
     from zoomrl.experiments.region_scoring import describe_boxes

@@ -12,7 +12,7 @@
   records support.
 * :func:`recall_vs_proposals`: the share of non-difficult objects covered (IoU >= 0.5) by one of the first ``k``
   boxes an image analysed, in the order the agent visited them, for each ``k``: recall against the number of
-  proposals per image.
+  proposals per image; the agent's own windows, or (``moved``) each moved by the box regressor.
 """
 
 from __future__ import annotations
@@ -146,10 +146,15 @@ def attended_by_score(
 
 
 def recall_vs_proposals(
-    records: Sequence[Mapping[str, Any]], grid: Iterable[int] = PROPOSAL_GRID, iou_threshold: float = 0.5
+    records: Sequence[Mapping[str, Any]],
+    grid: Iterable[int] = PROPOSAL_GRID,
+    iou_threshold: float = 0.5,
+    moved: bool = False,
 ) -> dict[str, float]:
     """``{str(k): recall}``: the share of non-difficult objects with IoU >= ``iou_threshold`` with one of the first
-    ``k`` analysed boxes of their image (visit order), for each ``k`` of ``grid`` (0.0 without objects)."""
+    ``k`` analysed boxes of their image (visit order), for each ``k`` of ``grid`` (0.0 without objects). With
+    ``moved``, each box is its window moved by the box regressor (``refined``, where the search has it): the box a
+    detection there would report."""
     grid = tuple(int(k) for k in grid)
     first_cover: list[float] = []  # per object: 1-based index of the first covering box, inf if none
     for record in records:
@@ -157,7 +162,11 @@ def recall_vs_proposals(
         if not gts:
             continue
         gt = np.array([g["box"] for g in gts], dtype=np.float64).reshape(-1, 4)
-        boxes = [w for s in record.get("searches") or [] for w in (s.get("windows") or [])]
+        boxes = [
+            (s.get("refined") or [])[j] if moved and j < len(s.get("refined") or []) else w
+            for s in record.get("searches") or []
+            for j, w in enumerate(s.get("windows") or [])
+        ]
         if not boxes:
             first_cover.extend([np.inf] * len(gt))
             continue

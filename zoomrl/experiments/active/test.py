@@ -4,7 +4,8 @@ evaluation (:func:`~zoomrl.experiments.dqn_test.test_family` runs it; this modul
 
 Outputs in ``output_dir``: ``detections.json`` (docs/detections_format.md, plus each search's ``start`` box),
 ``results.json`` (``terminal_regions`` and ``all_attended_regions``: every metric of
-:func:`zoomrl.eval.detection.evaluate`; ``recall_vs_proposals``; the detection score of each set, ``score`` and
+:func:`zoomrl.eval.detection.evaluate`; ``recall_vs_proposals``, and with a box regressor
+``recall_vs_proposals_moved``, the same boxes moved; the detection score of each set, ``score`` and
 ``aar_score``, with the AP under every score beside it, ``agent_by_score`` and ``aar_by_score``; the baselines;
 seconds per image; the configuration, checkpoint and data), ``pr_curve.png``, ``recall_vs_proposals.png``,
 ``windows_per_object.png`` and, with ``bool_draw``, one picture per image of the box's path in ``pictures/``.
@@ -102,6 +103,8 @@ class ActiveTester(ScoredTester):
             "all_attended_regions": by_score[config.aar_score],
             "recall_vs_proposals": agent["recall_vs_proposals"],
         }
+        if has_refined(records):  # the same boxes moved by the regressor: what a detection there would report
+            results["agent"]["recall_vs_proposals_moved"] = recall_vs_proposals(records, moved=True)
         return config, records, results
 
     def evaluate_agent(self, records: Any, config: Config) -> dict[str, Any]:
@@ -144,6 +147,9 @@ class ActiveTester(ScoredTester):
     def report(self, results: Mapping[str, Any], config: Config, log: Log) -> None:
         rvp = results["agent"]["recall_vs_proposals"]
         log("recall vs boxes analysed per image: " + ", ".join(f"{k}: {v:.2f}" for k, v in rvp.items()))
+        moved = results["agent"].get("recall_vs_proposals_moved")
+        if moved is not None:
+            log("the same boxes moved by the regressor: " + ", ".join(f"{k}: {v:.2f}" for k, v in moved.items()))
         super().report(results, config, log)
         log(
             "agent AAR AP (area) by attended-box score: "
