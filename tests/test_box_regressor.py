@@ -203,6 +203,23 @@ def test_an_active_run_trains_validates_and_tests_with_its_box_regressor(data, t
 
     assert res["agent"]["recall_vs_proposals_moved"] == recall_vs_proposals(records, moved=True)
     assert res["agent"]["recall_vs_proposals"] == recall_vs_proposals(unrefined(records))
+    # with the baselines, the random agent's boxes moved by the same regressor for the same comparison; its AP
+    # stays its own boxes'
+    from zoomrl.data.images import ImageStore
+    from zoomrl.envs.active_runs import run_records
+    from zoomrl.envs.oracles import random_policy, score_random
+    from zoomrl.experiments.region_scoring import score_records
+
+    res2 = test(make_config("tiny", class_object="box"), [data / "test"], "test", None, tmp_path / "r2",
+                **{**kw, "baselines": True})  # fmt: skip
+    test_cfg, store = res_config(res2), ImageStore()
+    rand = run_records(images_of(data), store, test_cfg, random_policy(test_cfg.seed, test_cfg.num_actions), 8)
+    score_random(rand, test_cfg.seed)
+    assert res2["random"]["terminal_regions"]["ap_area"] == pytest.approx(evaluate(rand)["ap_area"])
+    score_records(rand, images_of(data), store, TinyFeatures(), None, ACTIVE_VIEW, saved)
+    assert res2["random"]["recall_vs_proposals_moved"] == recall_vs_proposals(rand, moved=True)
+    assert res2["random"]["recall_vs_proposals"] == recall_vs_proposals(unrefined(rand))
+    assert (tmp_path / "r2" / "recall_vs_proposals_moved.png").stat().st_size > 0
     # the whole-image baseline moved by the same regressor: one detection per image at the moved image box
     from zoomrl.data.images import ImageStore, load_images
     from zoomrl.experiments.region_scoring import describe_boxes

@@ -14,6 +14,7 @@ Imports no family.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -242,6 +243,12 @@ class DQNTester:
         whole = whole_image_records(records)
         return self.scored_records(whole, images, store, config, features, checkpoint, classifier=False)
 
+    def moved_recall(self, records: Records) -> dict[str, float] | None:
+        """The recall against the boxes analysed, each moved by the box regressor, of records that carry the moves
+        (``refined``): a family that reports recall against proposals says it (the active one); None here, and
+        then no baseline's boxes are moved for it."""
+        return None
+
     def agent_results(self, records: Records, config: Any, checkpoint: Path, log: Log) -> tuple[Any, Records, dict]:
         """``(config, records, results)``: the agent's evaluation; a family that chooses the detection score here
         returns the config that records the choice and the records scored by it."""
@@ -405,7 +412,6 @@ def test_family(
         records = tester.agent_records(images, store, config, agent, features, bar.update, checkpoint)
     seconds = time.perf_counter() - t0
     moved_whole = tester.moved_whole_image(records, images, store, config, features, checkpoint)
-    features.close()
     config, records, results = tester.agent_results(records, config, checkpoint, log)
     # The whole image once per image: no run needed, so every test reports it (issue 17's "do nothing" bar).
     results["whole_image"] = tester.baseline(whole_image_records(records))
@@ -417,6 +423,11 @@ def test_family(
         )
         score_random(rand, config.seed)
         results["random"] = tester.baseline(rand)
+        if moved_whole is not None and tester.moved_recall(moved_whole) is not None:
+            # The random agent's boxes moved by the same regressor, for the agent's moved recall (its AP stays
+            # the unmoved boxes': the random agent has no regressor).
+            moved = tester.scored_records(copy.deepcopy(rand), images, store, config, features, checkpoint, False)
+            results["random"]["recall_vs_proposals_moved"] = tester.moved_recall(moved)
 
         def oracle(**kw: Any) -> Any:
             found = tester.run_records(images, store, config, oracle_policy, config.test_batch, oracle=True, **kw)
@@ -424,6 +435,7 @@ def test_family(
             return tester.baseline(found)
 
         results.update(tester.oracles(oracle))
+    features.close()
 
     meta = {
         "config": config.to_dict(),

@@ -7,7 +7,8 @@ Outputs in ``output_dir``: ``detections.json`` (docs/detections_format.md, plus 
 :func:`zoomrl.eval.detection.evaluate`; ``recall_vs_proposals``, and with a box regressor
 ``recall_vs_proposals_moved``, the same boxes moved; the detection score of each set, ``score`` and
 ``aar_score``, with the AP under every score beside it, ``agent_by_score`` and ``aar_by_score``; the baselines;
-seconds per image; the configuration, checkpoint and data), ``pr_curve.png``, ``recall_vs_proposals.png``,
+seconds per image; the configuration, checkpoint and data), ``pr_curve.png``, ``recall_vs_proposals.png`` (and
+``recall_vs_proposals_moved.png`` with a box regressor),
 ``windows_per_object.png`` and, with ``bool_draw``, one picture per image of the box's path in ``pictures/``.
 """
 
@@ -103,9 +104,13 @@ class ActiveTester(ScoredTester):
             "all_attended_regions": by_score[config.aar_score],
             "recall_vs_proposals": agent["recall_vs_proposals"],
         }
-        if has_refined(records):  # the same boxes moved by the regressor: what a detection there would report
-            results["agent"]["recall_vs_proposals_moved"] = recall_vs_proposals(records, moved=True)
+        moved = self.moved_recall(records)  # the same boxes moved by the regressor: what a detection there reports
+        if moved is not None:
+            results["agent"]["recall_vs_proposals_moved"] = moved
         return config, records, results
+
+    def moved_recall(self, records: Any) -> dict[str, float] | None:
+        return recall_vs_proposals(records, moved=True) if has_refined(records) else None
 
     def evaluate_agent(self, records: Any, config: Config) -> dict[str, Any]:
         # All attended regions come from agent_results, which evaluates them under every score once.
@@ -142,6 +147,17 @@ class ActiveTester(ScoredTester):
         plot_recall_vs_windows(
             proposals, out / "recall_vs_proposals.png", title="Recall (IoU >= 0.5) against boxes analysed per image"
         )
+        moved = {
+            k: {"recall_at_windows": results[k]["recall_vs_proposals_moved"]}
+            for k in ("agent", "random")
+            if "recall_vs_proposals_moved" in results.get(k, {})
+        }
+        if moved:
+            plot_recall_vs_windows(
+                moved,
+                out / "recall_vs_proposals_moved.png",
+                title="Recall (IoU >= 0.5) against boxes analysed per image, moved by the box regressor",
+            )
         plot_windows_per_object(results["agent"]["terminal_regions"], out / "windows_per_object.png")
 
     def report(self, results: Mapping[str, Any], config: Config, log: Log) -> None:
