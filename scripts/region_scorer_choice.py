@@ -4,7 +4,7 @@ images.
 
     python scripts/region_scorer_choice.py --run-dir runs/rs/s0/models/raccoon --data ../shared/data/raccoon \\
         [--image-set trainval] [--checkpoint best] [--negatives 0.3 0.5] [--c 1e-5 1e-4 1e-3] \\
-        [--box-alphas 1e3 1e4 1e5 [--box-min-iou 0.4 0.5 0.6]] [--clamps off on [--scorer-targets window refined]] \\
+        [--box-alphas 1e3 1e4 1e5 [--box-min-iou 0.4 0.5 0.6]] [--clamps off on [--labels window refined]] \\
         [--output choice.json]
 
 The run's agent (``config.json`` and the checkpoint in ``--run-dir``) runs the test protocol once on the run's
@@ -16,7 +16,7 @@ terminal regions' AP by ``region_score`` (and by the best score). With ``--box-a
 classifier with a box regressor (:func:`zoomrl.agents.box_regressor.fit_box_regressor`) for each pair of
 ``--box-min-iou`` and ``--box-alphas``, the detections at the moved windows. With ``--clamps``, a row per clamp
 setting of the default regressor (its moves clamped to its training targets' range, or not) and per label target
-of the classifier (``--scorer-targets``: ``window``, the default, or ``refined``, ``--scorer-target``).
+of the classifier (``--labels``: ``window``, the default, or ``refined``, ``--region-labels``).
 Nothing here reads the test split.
 Bad input: one line, exit code 2.
 """
@@ -41,7 +41,7 @@ def compare(
     log: Any = print,
     box_alphas: list[float] = (),  # type: ignore[assignment]
     box_min_ious: list[float] = (0.5,),  # type: ignore[assignment]
-    scorer_targets: list[str] = (),  # type: ignore[assignment]
+    labels: list[str] = (),  # type: ignore[assignment]
     clamps: list[bool] = (),  # type: ignore[assignment]
 ) -> dict[str, Any]:
     """``{"images": [...], "rows": [{"negative_iou", "c", "aar_ap", "tr_ap"}]}`` (see the module docstring)."""
@@ -95,10 +95,11 @@ def compare(
                 row(scorer, regressor, negative_iou=NEGATIVE_IOU, c=C, box_min_iou=min_iou, box_alpha=alpha)
     for clamp in clamps:
         regressor = fit_box_regressor(*samples[:4], clamp=clamp)  # the default regressor, MIN_IOU and ALPHA
-        for target in scorer_targets or ["window"]:
-            labels = refined_ious(samples) if target == "refined" else ious
-            scorer = fit_region_scorer(x, labels, seed=config.seed)
-            row(scorer, regressor, negative_iou=NEGATIVE_IOU, c=C, scorer_target=target, clamp=clamp)
+        for target in labels or ["window"]:
+            y = refined_ious(samples) if target == "refined" else ious
+            scorer = fit_region_scorer(x, y, seed=config.seed)
+            row(scorer, regressor, negative_iou=NEGATIVE_IOU, c=C, region_labels=target, clamp=clamp,
+                positives=scorer.n_positives)  # fmt: skip
     return {"checkpoint": str(path), "images": [im.image_id for im in val], "rows": rows}
 
 
@@ -110,8 +111,8 @@ def table(result: dict[str, Any]) -> str:
     ]
     for r in result["rows"]:
         box = f"{r['box_min_iou']:g}, {r['box_alpha']:g}" if "box_alpha" in r else "none"
-        if "scorer_target" in r:
-            box = f"default, {'clamped' if r['clamp'] else 'unclamped'}; scorer target {r['scorer_target']}"
+        if "region_labels" in r:
+            box = f"default, {'clamped' if r['clamp'] else 'unclamped'}; labels {r['region_labels']}"
         best = max(r["tr_ap_by_score"].items(), key=lambda kv: kv[1])
         lines.append(
             f"| {r['negative_iou']:g} | {r['c']:g} | {box} | {r['aar_ap']:.3f} | {r['tr_ap']:.3f} "
@@ -133,11 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--box-min-iou", type=float, nargs="+", default=[0.5], help="the box regressor's boxes' IoU")
     p.add_argument(
-        "--scorer-targets",
+        "--labels",
         nargs="*",
         default=[],
         choices=["window", "refined"],
-        help="with --clamps: a classifier of each label target (--scorer-target; default window)",
+        help="with --clamps: a classifier of each label target (--region-labels; default window)",
     )
     p.add_argument(
         "--clamps",
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             args.checkpoint,
             box_alphas=args.box_alphas,
             box_min_ious=args.box_min_iou,
-            scorer_targets=args.scorer_targets,
+            labels=args.labels,
             clamps=[c == "on" for c in args.clamps],
         ),
         table,

@@ -2,6 +2,7 @@
 regressor and its file, detections at the moved windows, and runs of both families that train, validate and test
 with it."""
 
+import copy
 import json
 
 import numpy as np
@@ -318,7 +319,18 @@ def test_moves_stay_within_the_range_of_the_training_targets(tmp_path):
         BoxRegressor.load(tmp_path / "half.npz")
 
 
-def test_the_choice_script_adds_a_row_per_regressor(data, tmp_path):
+def refined_ious_of(data, cfg):
+    """The refined IoUs of the boxes sampled on the training images of a run of ``cfg`` (its validation split)."""
+    from zoomrl.data.images import ImageStore, load_images
+    from zoomrl.experiments.dqn_trainee import split_validation
+    from zoomrl.experiments.region_scoring import refined_ious, region_samples
+
+    images = load_images([data / "train"], "trainval", "box", False, None, _quiet, progress=False)
+    train_images, _ = split_validation(images, cfg.val_fraction, cfg.seed)
+    return refined_ious(region_samples(train_images, ImageStore(), TinyFeatures(), "box", cfg.seed, ACTIVE_VIEW))
+
+
+def test_the_choice_script_adds_a_row_per_regressor(data, tmp_path, monkeypatch):
     """scripts/region_scorer_choice.py --box-alphas: one more row per (min IoU, alpha), the default classifier with
     that regressor; the run's own models (the defaults) give the same AAR AP as their row."""
     import sys
@@ -344,9 +356,22 @@ def test_the_choice_script_adds_a_row_per_regressor(data, tmp_path):
     cfg = make_config("tiny", class_object="box", epochs=1, val_fraction=0.25, region_scorer=True, box_regression=True)
     train(cfg, [data / "train"], "trainval", tmp_path / "m", features=TinyFeatures(), log=_quiet, show_progress=False)
     run = tmp_path / "m" / "box"
-    kw = dict(features=TinyFeatures(), log=_quiet, box_alphas=[1.0, ALPHA], box_min_ious=[MIN_IOU])
+    kw = dict(features=TinyFeatures(), log=_quiet, box_alphas=[1.0, ALPHA], box_min_ious=[MIN_IOU],
+              clamps=[False, True], labels=["window", "refined"])  # fmt: skip
+    import zoomrl.agents.box_regressor as box_module
+
+    fitted, fit = [], box_module.fit_box_regressor
+    monkeypatch.setattr(box_module, "fit_box_regressor", lambda *a, **k: fitted.append(fit(*a, **k)) or fitted[-1])
     result = region_scorer_choice.compare(run, [str(data / "train")], "trainval", [0.5], [1e-5], **kw)
-    assert [r.get("box_alpha") for r in result["rows"]] == [None, 1.0, ALPHA]
+    monkeypatch.undo()
+    assert [r.low is not None for r in fitted] == [True, True, False, True]  # the alphas' rows, then the clamps'
+    assert [r["positives"] for r in result["rows"][3:5]] == [
+        RegionScorer.load(run / "region_scorer.npz").n_positives, int((refined_ious_of(data, cfg) >= 0.5).sum())
+    ]  # fmt: skip
+    assert [r.get("box_alpha") for r in result["rows"]] == [None, 1.0, ALPHA, None, None, None, None]
+    assert [(r["clamp"], r["region_labels"]) for r in result["rows"][3:]] == [
+        (False, "window"), (False, "refined"), (True, "window"), (True, "refined")
+    ]  # fmt: skip
     images = load_images([data / "train"], "trainval", "box", False, None, _quiet, progress=False)
     _, val = split_validation(images, cfg.val_fraction, cfg.seed)
     features, agent, size = ActiveTrainee.build(cfg, TinyFeatures(), _quiet)
@@ -357,6 +382,17 @@ def test_the_choice_script_adds_a_row_per_regressor(data, tmp_path):
     score_records(records, val, store, features, models[0], ACTIVE_VIEW, models[1])
     own = attended_by_score(records, TRIGGER, cfg.aar_nms, ["region_score"])["region_score"]["ap_area"]
     assert result["rows"][2]["aar_ap"] == pytest.approx(own)
+    assert result["rows"][5]["aar_ap"] == pytest.approx(own)  # the defaults: clamped, window labels
+    # the refined labels' classifier scores the same boxes as one fitted on refined_ious
+    from zoomrl.agents.region_scorer import fit_region_scorer
+    from zoomrl.experiments.region_scoring import refined_ious, region_samples
+
+    train_images, _ = split_validation(images, cfg.val_fraction, cfg.seed)
+    samples = region_samples(train_images, store, TinyFeatures(), "box", cfg.seed, ACTIVE_VIEW)
+    refined = fit_region_scorer(samples.descriptors, refined_ious(samples), seed=cfg.seed)
+    again = score_records(copy.deepcopy(records), val, store, features, refined, ACTIVE_VIEW, models[1])
+    want = attended_by_score(again, TRIGGER, cfg.aar_nms, ["region_score"])["region_score"]["ap_area"]
+    assert result["rows"][6]["aar_ap"] == pytest.approx(want)
 
 
 def test_the_check_script_moves_the_validation_boxes(data):

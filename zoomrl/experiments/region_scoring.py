@@ -158,7 +158,7 @@ def train_region_models(
     scorer = regressor = None
     if getattr(config, "region_scorer", False):
         # "refined": label a box by where the regressor will move it, the box a detection there reports.
-        target = getattr(config, "scorer_target", "window")
+        target = getattr(config, "region_labels", "window")
         ious = refined_ious(samples) if target == "refined" else samples.ious
         scorer = fit_region_scorer(samples.descriptors, ious, seed=int(config.seed))
         scorer.save(scorer_path(run_dir))

@@ -149,8 +149,8 @@ SCORES = (
 )
 """The detection scores ``score`` may name (``auto``: the one validation chose)."""
 
-SCORER_TARGETS = ("window", "refined")
-"""What the region classifier's labels look at (``scorer_target``)."""
+REGION_LABELS = ("window", "refined")
+"""What the region classifier's labels look at (``region_labels``)."""
 
 
 @dataclass
@@ -186,7 +186,7 @@ class ScoredRunConfig(ConfigBase):
     saved as ``region_scorer.npz`` in the run folder; validation and testing then score every window the agent
     visited with it, which adds the ``region_score`` detection score (``score``; the active family's
     ``aar_score`` too; ``auto`` may choose it)."""
-    scorer_target: str = "window"
+    region_labels: str = "window"
     """What the region classifier (``region_scorer``) learns to call a hit: ``window``, a sampled box at IoU >= 0.5
     with an object (R-CNN's labels); ``refined``, a box that the box regressor (``box_regression``, needed) moves
     to IoU >= 0.5, the regressor being fitted on the other half of the training images
@@ -203,10 +203,10 @@ class ScoredRunConfig(ConfigBase):
     def validate(self) -> Any:
         super().validate()
         require_choice("score", self.score, SCORES)
-        require_choice("scorer_target", self.scorer_target, SCORER_TARGETS)
-        if self.scorer_target == "refined" and not (self.region_scorer and self.box_regression):
+        require_choice("region_labels", self.region_labels, REGION_LABELS)
+        if self.region_labels == "refined" and not (self.region_scorer and self.box_regression):
             raise ConfigError(
-                "scorer_target 'refined' labels the region scorer's boxes by the box regressor's moves: it needs "
+                "region_labels 'refined' labels the region scorer's boxes by the box regressor's moves: it needs "
                 "region_scorer and box_regression (--region-scorer --box-regression)"
             )
         require_finite("val_fraction", self.val_fraction, low=0.0, high=0.9)

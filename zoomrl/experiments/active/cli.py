@@ -13,7 +13,7 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from zoomrl.agents.dqn.config import SCORER_TARGETS, SCORES
+from zoomrl.agents.dqn.config import REGION_LABELS, SCORES
 from zoomrl.envs.active import REVISIT_SCOPES
 from zoomrl.experiments.active.config import AAR_SCORES, PRESETS, Config
 from zoomrl.experiments.dqn_cli import FamilyFlags, command_of, data_roots
@@ -35,7 +35,7 @@ FLAGS = FamilyFlags(
         "explore_trigger",
         "iou_weight",
         "region_scorer",
-        "scorer_target",
+        "region_labels",
         "box_regression",
         "roi_max_side",
         "val_fraction",
@@ -47,7 +47,7 @@ FLAGS = FamilyFlags(
         "clip_preset": {"metavar": "NAME"},
         "roi_max_side": {"metavar": "PX"},
         "score": {"choices": SCORES},
-        "scorer_target": {"choices": SCORER_TARGETS},
+        "region_labels": {"choices": REGION_LABELS},
         "aar_score": {"choices": AAR_SCORES},
         "revisit_scope": {"choices": REVISIT_SCOPES},
     },

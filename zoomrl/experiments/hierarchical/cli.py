@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from zoomrl.agents.dqn.config import SCORER_TARGETS
+from zoomrl.agents.dqn.config import REGION_LABELS
 from zoomrl.envs.search_config import TRAIN_PAINTS, TRAIN_SEARCHES
 from zoomrl.experiments.common import non_negative_int
 from zoomrl.experiments.dqn_cli import FamilyFlags, command_of, data_roots, open_fraction
@@ -49,7 +49,7 @@ FLAGS = FamilyFlags(
         "val_fraction",
         "val_every",
         "region_scorer",
-        "scorer_target",
+        "region_labels",
         "box_regression",
         "force_trigger",
         "train_searches",  # issue 17: training that sees what testing sees
@@ -60,7 +60,7 @@ FLAGS = FamilyFlags(
     options={
         "scale_subregion": {"type": open_fraction},
         "score": {"choices": SCORES},
-        "scorer_target": {"choices": SCORER_TARGETS},
+        "region_labels": {"choices": REGION_LABELS},
         "train_searches": {"choices": TRAIN_SEARCHES},
         "train_paint": {"choices": TRAIN_PAINTS},
     },

@@ -1,4 +1,4 @@
-"""``--scorer-target refined``: the region classifier labels each sampled box by where a box regressor fitted on
+"""``--region-labels refined``: the region classifier labels each sampled box by where a box regressor fitted on
 the other images moves it (:func:`zoomrl.experiments.region_scoring.refined_ious`), since a detection reports the
 moved window."""
 
@@ -97,17 +97,17 @@ def test_the_target_needs_both_region_models_and_is_a_training_flag():
     from zoomrl.experiments.hierarchical.cli import build_parser as hierarchical_parser
     from zoomrl.experiments.hierarchical.cli import make_run_config as hierarchical_config
 
-    assert make_config("tiny").scorer_target == "window"
+    assert make_config("tiny").region_labels == "window"
     with pytest.raises(ConfigError, match="needs region_scorer and box_regression"):
-        make_config("tiny", region_scorer=True, scorer_target="refined")
+        make_config("tiny", region_scorer=True, region_labels="refined")
     with pytest.raises(ConfigError, match="needs region_scorer and box_regression"):
-        make_config("tiny", box_regression=True, scorer_target="refined")
-    with pytest.raises(ConfigError, match="scorer_target"):
-        make_config("tiny", region_scorer=True, box_regression=True, scorer_target="moved")
-    argv = ["--preset", "fast_roi", "--scorer-target", "refined"]
-    assert make_run_config(build_parser("train").parse_args(argv)).scorer_target == "refined"
-    argv = ["--preset", "fast2", "--region-scorer", "--scorer-target", "refined"]
-    assert hierarchical_config(hierarchical_parser("train").parse_args(argv)).scorer_target == "refined"
+        make_config("tiny", box_regression=True, region_labels="refined")
+    with pytest.raises(ConfigError, match="region_labels"):
+        make_config("tiny", region_scorer=True, box_regression=True, region_labels="moved")
+    argv = ["--preset", "fast_roi", "--region-labels", "refined"]
+    assert make_run_config(build_parser("train").parse_args(argv)).region_labels == "refined"
+    argv = ["--preset", "fast2", "--region-scorer", "--region-labels", "refined"]
+    assert hierarchical_config(hierarchical_parser("train").parse_args(argv)).region_labels == "refined"
 
 
 def test_a_run_fits_its_classifier_on_the_refined_labels(data, tmp_path):
@@ -118,7 +118,7 @@ def test_a_run_fits_its_classifier_on_the_refined_labels(data, tmp_path):
 
     lines = []
     cfg = make_config(
-        "tiny", class_object="box", epochs=1, region_scorer=True, box_regression=True, scorer_target="refined"
+        "tiny", class_object="box", epochs=1, region_scorer=True, box_regression=True, region_labels="refined"
     )
     train(cfg, [data / "train"], "trainval", tmp_path / "m", features=TinyFeatures(), log=lines.append,
           show_progress=False)  # fmt: skip
