@@ -156,7 +156,7 @@ class ActiveTester(ScoredTester):
             plot_recall_vs_windows(
                 moved,
                 out / "recall_vs_proposals_moved.png",
-                title="Recall (IoU >= 0.5) against boxes analysed per image, moved by the box regressor",
+                title="Recall (IoU >= 0.5), the boxes moved by the regressor",
             )
         plot_windows_per_object(results["agent"]["terminal_regions"], out / "windows_per_object.png")
 
