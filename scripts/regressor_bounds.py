@@ -25,14 +25,12 @@ from typing import Any
 
 def bounds(run_dir: str | Path, data: list[str], image_set: str, output_dir: str | Path) -> dict[str, Any]:
     """Write ``output_dir`` (see the module docstring); returns the bounds and the number of boxes."""
-    import numpy as np
-
     from zoomrl.agents.box_regressor import MIN_IOU, BoxRegressor
-    from zoomrl.core.geometry import as_boxes, box_deltas, iou_matrix, sample_boxes
+    from zoomrl.core.geometry import box_deltas
     from zoomrl.core.io import read_json
-    from zoomrl.data.images import ImageStore, class_objects, load_images
+    from zoomrl.data.images import ImageStore, load_images
     from zoomrl.experiments.dqn_trainee import split_validation
-    from zoomrl.experiments.region_scoring import REGRESSOR_FILE
+    from zoomrl.experiments.region_scoring import REGRESSOR_FILE, region_samples, window_itself
 
     run, out = Path(run_dir), Path(output_dir)
     if run.resolve() == out.resolve():
@@ -45,19 +43,10 @@ def bounds(run_dir: str | Path, data: list[str], image_set: str, output_dir: str
     images = load_images(data, image_set, class_object, False, None, lambda _: None, progress=False)
     fraction = float(config.get("val_fraction", 0.0))
     train = split_validation(images, fraction, seed)[0] if fraction > 0 else images
-    store, targets = ImageStore(), []
-    for k, image in enumerate(train):  # as zoomrl.experiments.region_scoring.region_samples draws them
-        pixels = store.get(image)
-        objects, _ = class_objects(image, pixels, class_object)
-        if not len(objects):
-            continue
-        h, w = pixels.shape[:2]
-        boxes = sample_boxes(w, h, objects, np.random.default_rng([seed, k, 7]))
-        overlaps = iou_matrix(boxes, objects)
-        used = overlaps.max(axis=1) >= MIN_IOU
-        nearest = np.asarray(objects, dtype=np.float64).reshape(-1, 4)[overlaps.argmax(axis=1)]
-        targets.append(box_deltas(as_boxes(boxes)[used], nearest[used]))
-    deltas = np.concatenate(targets) if targets else np.zeros((0, 4))
+    # The fit's own boxes, drawn as it drew them; no descriptor is needed for their targets.
+    samples = region_samples(train, ImageStore(), None, class_object, seed, window_itself)
+    used = samples.ious >= MIN_IOU
+    deltas = box_deltas(samples.boxes[used], samples.objects[used])
     if len(deltas) != regressor.n_examples:
         raise ValueError(
             f"{run / REGRESSOR_FILE}: fitted on {regressor.n_examples} boxes, but these images give {len(deltas)}; "

@@ -84,14 +84,16 @@ def region_samples(
 ) -> RegionSamples:
     """The boxes :func:`~zoomrl.core.geometry.sample_boxes` draws on each image (seeded by ``(seed, image
     index)``), described through ``view``, with the object each overlaps most of ``class_object`` (difficult ones
-    included: a box on one is not a negative)."""
+    included: a box on one is not a negative). ``features`` None: the boxes alone, with empty ``(N, 0)``
+    descriptors (what the regressor's bounds need, ``scripts/regressor_bounds.py``)."""
     xs, ious, boxes_out, targets, index = [], [], [], [], []
     for k, image in enumerate(images):
         pixels = store.get(image)
         objects, _ = class_objects(image, pixels, class_object)
         h, w = pixels.shape[:2]
         boxes = sample_boxes(w, h, objects, np.random.default_rng([int(seed), k, 7]))
-        xs.append(describe_boxes(image, pixels, boxes, features, view))
+        described = features is not None
+        xs.append(describe_boxes(image, pixels, boxes, features, view) if described else np.zeros((len(boxes), 0)))
         boxes_out.append(boxes)
         if len(objects):
             overlaps = iou_matrix(boxes, objects)
