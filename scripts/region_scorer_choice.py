@@ -79,7 +79,8 @@ def compare(
 
     def row(scorer: Any, regressor: Any, **keys: Any) -> None:
         scored = score_records(copy.deepcopy(records), val, store, features, scorer, view, regressor)
-        aar = attended_by_score(scored, TRIGGER, config.aar_nms, ["region_score"])["region_score"]["ap_area"]
+        aar = attended_by_score(scored, TRIGGER, config.aar_nms, ["region_score"], config.aar_vote)
+        aar = aar["region_score"]["ap_area"]
         tr = ap_by_score(scored)
         rows.append({**keys, "aar_ap": float(aar), "tr_ap": tr["region_score"], "tr_ap_by_score": tr})
 

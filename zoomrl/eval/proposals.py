@@ -7,7 +7,8 @@
   had triggered there (:data:`ATTENDED_SCORES`): by default the trigger's Q-value at that box, i.e. the agent's own
   estimate of how good a detection it would make; or the trigger's margin over the best other action; or the IoU
   head's prediction for the box. Per image a greedy non-maximum suppression at ``nms`` IoU (R-CNN's 0.3; 0: none)
-  drops lower-scored boxes that overlap a kept one. :func:`attended_records` turns each analysed box into a one-step
+  drops lower-scored boxes that overlap a kept one, and with ``vote_iou`` each kept box becomes the score-weighted
+  mean of the boxes around it (:func:`box_vote`). :func:`attended_records` turns each analysed box into a one-step
   triggered search, so the same evaluation runs; :func:`attended_by_score` evaluates it under every score the
   records support.
 * :func:`recall_vs_proposals`: the share of non-difficult objects covered (IoU >= 0.5) by one of the first ``k``
@@ -53,6 +54,20 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
     return kept
 
 
+def box_vote(boxes: np.ndarray, scores: np.ndarray, kept: Sequence[int], vote_iou: float) -> np.ndarray:
+    """Box voting (Gidaris and Komodakis 2015): each kept box ``boxes[i]`` for ``i`` in ``kept`` replaced by the
+    mean of every box of ``boxes`` ``(N, 4)`` whose IoU with it is at least ``vote_iou`` (itself included, the
+    suppressed boxes too), each weighted by the logistic of its score (a logit's probability; any score rises with
+    it). ``(len(kept), 4)`` float64; ``vote_iou <= 0`` returns the kept boxes as they are."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    kept_boxes = boxes[list(kept)]
+    if vote_iou <= 0 or len(kept_boxes) == 0:
+        return kept_boxes
+    weights = 1.0 / (1.0 + np.exp(-np.asarray(scores, dtype=np.float64)))
+    voters = (iou_matrix(kept_boxes, boxes) >= vote_iou) * weights[None, :]  # (K, N); a box votes for itself
+    return voters @ boxes / voters.sum(axis=1, keepdims=True)
+
+
 def window_step(search: Mapping[str, Any], j: int, trigger: int) -> dict[str, Any]:
     """Step ``j`` of ``search`` as a one-step search that triggered there: its window, its Q-values, its
     predicted IoU and its region score (None where the record has none), and ``trigger`` as its action, so that a
@@ -84,11 +99,13 @@ def attended_records(
     trigger: int,
     nms_iou: float = 0.0,
     score: str | WindowScore = "trigger_q",
+    vote_iou: float = 0.0,
 ) -> list[dict[str, Any]]:
     """The records with each analysed box as a triggered one-step search scored by ``score`` at that box
     (:func:`window_score`; by default ``Q[trigger]``; a box it cannot score scores 0), after non-maximum
-    suppression at ``nms_iou`` per image. A box is its window moved by the box regressor where the search has
-    ``refined`` windows (``--box-regression``)."""
+    suppression at ``nms_iou`` per image, each kept box then moved by :func:`box_vote` at ``vote_iou`` (0: not
+    moved). A box is its window moved by the box regressor where the search has ``refined`` windows
+    (``--box-regression``)."""
     out = []
     for record in records:
         boxes, scores, actions = [], [], []
@@ -99,18 +116,19 @@ def attended_records(
                 boxes.append([float(v) for v in (refined[j] if j < len(refined) else window)])
                 scores.append(float(value) if value is not None else 0.0)
                 actions.append(int(action))
-        keep = nms(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(scores), nms_iou)
+        keep = sorted(nms(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(scores), nms_iou))
+        voted = box_vote(np.asarray(boxes, dtype=np.float64), np.asarray(scores), keep, vote_iou).tolist()
         searches = [
             {
-                "windows": [boxes[i]],
+                "windows": [box],
                 "actions": [actions[i]],
                 "q_values": None,
                 "triggered": True,
-                "box": boxes[i],
+                "box": box,
                 "score": scores[i],
                 "steps": 1,
             }
-            for i in sorted(keep)
+            for i, box in zip(keep, voted)
         ]
         out.append(
             {
@@ -137,12 +155,16 @@ def attended_scores(records: Sequence[Mapping[str, Any]], trigger: int) -> list[
 
 
 def attended_by_score(
-    records: Sequence[Mapping[str, Any]], trigger: int, nms_iou: float = 0.0, scores: Iterable[str] | None = None
+    records: Sequence[Mapping[str, Any]],
+    trigger: int,
+    nms_iou: float = 0.0,
+    scores: Iterable[str] | None = None,
+    vote_iou: float = 0.0,
 ) -> dict[str, dict[str, Any]]:
-    """``{score: evaluate(attended_records(records, trigger, nms_iou, score))}`` for each of ``scores`` (default:
-    every one the records support, :func:`attended_scores`, in :data:`ATTENDED_SCORES`' order)."""
+    """``{score: evaluate(attended_records(records, trigger, nms_iou, score, vote_iou))}`` for each of ``scores``
+    (default: every one the records support, :func:`attended_scores`, in :data:`ATTENDED_SCORES`' order)."""
     names = attended_scores(records, trigger) if scores is None else list(scores)
-    return {name: evaluate(attended_records(records, trigger, nms_iou, name)) for name in names}
+    return {name: evaluate(attended_records(records, trigger, nms_iou, name, vote_iou)) for name in names}
 
 
 def recall_vs_proposals(
@@ -184,6 +206,7 @@ __all__ = [
     "attended_by_score",
     "attended_records",
     "attended_scores",
+    "box_vote",
     "nms",
     "recall_vs_proposals",
     "window_score",

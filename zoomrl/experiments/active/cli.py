@@ -26,7 +26,16 @@ FLAGS = FamilyFlags(
     title="the active localisation agent (Caicedo and Lazebnik 2015)",
     config_cls=Config,
     presets=PRESETS,
-    fields=("features", "clip_preset", "avoid_revisits", "revisit_iou", "revisit_scope", "test_steps", "fine_smaller"),
+    fields=(
+        "features",
+        "clip_preset",
+        "avoid_revisits",
+        "revisit_iou",
+        "revisit_scope",
+        "test_steps",
+        "fine_smaller",
+        "aar_vote",
+    ),
     train_fields=(
         "continuous_trigger",
         "guided_exploration",
@@ -50,6 +59,7 @@ FLAGS = FamilyFlags(
         "region_labels": {"choices": REGION_LABELS},
         "aar_score": {"choices": AAR_SCORES},
         "revisit_scope": {"choices": REVISIT_SCOPES},
+        "aar_vote": {"metavar": "IOU"},
     },
 )
 

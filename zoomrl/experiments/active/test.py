@@ -30,12 +30,14 @@ from zoomrl.experiments.dqn_test import ScoredTester, ap_pair, test_family, vali
 Log = Callable[[str], None]
 
 
-def evaluate_active(records: Sequence[dict[str, Any]], nms_iou: float, aar_score: str = "trigger_q") -> dict[str, Any]:
+def evaluate_active(
+    records: Sequence[dict[str, Any]], nms_iou: float, aar_score: str = "trigger_q", vote_iou: float = 0.0
+) -> dict[str, Any]:
     """Both detection sets and the proposal recall of a run's records, all attended regions scored by ``aar_score``
-    (:data:`zoomrl.eval.proposals.ATTENDED_SCORES`)."""
+    (:data:`zoomrl.eval.proposals.ATTENDED_SCORES`) and voted at ``vote_iou``."""
     return {
         "terminal_regions": evaluate(records),
-        "all_attended_regions": evaluate(attended_records(records, TRIGGER, nms_iou, aar_score)),
+        "all_attended_regions": evaluate(attended_records(records, TRIGGER, nms_iou, aar_score, vote_iou)),
         "recall_vs_proposals": recall_vs_proposals(records),
     }
 
@@ -82,7 +84,7 @@ class ActiveTester(ScoredTester):
         """Terminal regions as :class:`~zoomrl.experiments.dqn_test.ScoredTester` scores them, and all attended
         regions under every score the records support (``aar_by_score``), the agent's by ``config.aar_score``
         (``auto``: the validation's choice, :func:`~zoomrl.experiments.dqn_test.validation_score`)."""
-        by_score = attended_by_score(records, TRIGGER, config.aar_nms)
+        by_score = attended_by_score(records, TRIGGER, config.aar_nms, vote_iou=config.aar_vote)
         if config.aar_score == "auto":
             chosen = validation_score(checkpoint, list(by_score), log, key="aar_score", flag="--aar-score")
             config = config.replace(aar_score=chosen)
@@ -96,7 +98,7 @@ class ActiveTester(ScoredTester):
         results["aar_score"] = config.aar_score
         results["aar_by_score"] = {name: ap_pair(ev) for name, ev in by_score.items()}
         if has_refined(records):
-            plain = attended_by_score(unrefined(records), TRIGGER, config.aar_nms)
+            plain = attended_by_score(unrefined(records), TRIGGER, config.aar_nms, vote_iou=config.aar_vote)
             results["unrefined_aar_by_score"] = {name: ap_pair(ev) for name, ev in plain.items()}
         agent = results["agent"]
         results["agent"] = {

@@ -80,8 +80,9 @@ def validate(
 ) -> tuple[dict[str, float], dict[str, float]]:
     """The agent's APs (area) on ``images`` with the test protocol (:func:`test_policy`, ``test_steps`` per image,
     ``test_batch`` images in lockstep), from one run: ``(terminal regions by detection score, all attended regions
-    by attended-box score)`` (every score the records support; AAR after the ``aar_nms`` suppression). ``scored``
-    adds to the records (the run's region scores: :meth:`~zoomrl.experiments.dqn_trainee.DQNTrainee.scored`)."""
+    by attended-box score)`` (every score the records support; AAR after the ``aar_nms`` suppression and the
+    ``aar_vote`` voting). ``scored`` adds to the records (the run's region scores:
+    :meth:`~zoomrl.experiments.dqn_trainee.DQNTrainee.scored`)."""
     from zoomrl.agents.dqn.agent import agent_outputs
     from zoomrl.eval.detection import ap_by_score
     from zoomrl.eval.proposals import attended_by_score
@@ -90,7 +91,7 @@ def validate(
     records = run_records(images, store, config, policy, config.test_batch, features, agent_outputs(agent))
     if scored is not None:
         records = scored(records, images)
-    aar = attended_by_score(records, TRIGGER, config.aar_nms)
+    aar = attended_by_score(records, TRIGGER, config.aar_nms, vote_iou=config.aar_vote)
     return ap_by_score(records), {name: float(ev["ap_area"]) for name, ev in aar.items()}
 
 
