@@ -380,3 +380,37 @@ def test_an_image_wide_revisit_scope_counts_the_earlier_searches_boxes():
     from zoomrl.experiments.active.config import RESULT_FIELDS
 
     assert "revisit_scope" not in RESULT_FIELDS  # a test may choose it: training never reads it
+
+
+def test_a_test_search_restarts_after_its_restart_steps():
+    """Testing with ``restart_steps`` 3 on a 100 x 100 image: three moves without a trigger, and the second search
+    starts from the top-left corner box of 75 % (restart_box 1); the step count in the state stays over
+    ``max_steps`` (2 / 40 after two actions); training and 0 keep ``max_steps``."""
+    from zoomrl.core.config import ConfigError
+    from zoomrl.experiments.active.cli import build_parser, make_run_config
+
+    def env_after(moves: int, **kw) -> ActiveEnv:
+        env = ActiveEnv(np.zeros((100, 100, 3), np.uint8), np.array([[60, 60, 90, 90]]), state_steps=True,
+                        max_steps=40, **kw)  # fmt: skip
+        env.reset(seed=0)
+        for a in [RIGHT, DOWN, LEFT][:moves]:
+            env.step(a)
+        return env
+
+    two = env_after(2, training=False, restart_steps=3)
+    assert len(two.episode.searches) == 1 and two.episode.history_features()[-1] == pytest.approx(2 / 40)
+    three = env_after(3, training=False, restart_steps=3)
+    assert [len(s.actions) for s in three.episode.searches] == [3, 0]
+    assert three.episode.starts == [(0.0, 0.0, 100.0, 100.0), (0.0, 0.0, 75.0, 75.0)]
+    for kw in ({"training": False, "restart_steps": 0}, {"training": True, "restart_steps": 3}):
+        episode = env_after(3, **kw).episode
+        assert len(episode.searches) == 1 and not episode.timed_out and not episode.finished, kw
+    # the config, its flags and its check
+    assert make_config("tiny", test_restart_steps=5).env_kwargs(False)["restart_steps"] == 5
+    args = build_parser("test").parse_args(["--preset", "tiny", "--test-restart-steps", "7", "--restart-scale", "0.5"])
+    assert (make_run_config(args).test_restart_steps, make_run_config(args).restart_scale) == (7, 0.5)
+    with pytest.raises(ConfigError, match="test_restart_steps"):
+        make_config("tiny", test_restart_steps=-1)
+    from zoomrl.experiments.active.config import RESULT_FIELDS
+
+    assert "test_restart_steps" not in RESULT_FIELDS and "restart_scale" not in RESULT_FIELDS

@@ -25,7 +25,11 @@ def names(cls: type) -> set[str]:
     ("family", "parts", "own"),
     [
         (hierarchical, (ScoredRunConfig, ZoomTaskConfig, ZoomFeatureConfig, DQNRunConfig), set()),
-        (active, (ScoredRunConfig, ActiveTaskConfig, BoxFeatureConfig, DQNRunConfig), {"aar_nms", "aar_score"}),
+        (
+            active,
+            (ScoredRunConfig, ActiveTaskConfig, BoxFeatureConfig, DQNRunConfig),
+            {"aar_nms", "aar_vote", "aar_score"},
+        ),
     ],
 )
 def test_family_config_is_its_parts(family, parts, own) -> None:
@@ -90,10 +94,12 @@ def test_a_resumed_run_may_change_only_the_running_and_test_time_fields() -> Non
         "test_steps",
         "test_trigger_iou",
         "restart_scale",
+        "test_restart_steps",
         "avoid_revisits",
         "revisit_iou",
         "revisit_scope",
         "aar_nms",
+        "aar_vote",
         "aar_score",
         "score",
         "val_every",

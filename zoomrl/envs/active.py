@@ -19,8 +19,9 @@
   and the next search starts.
 * **Searches**: training runs one search per non-difficult object, each from the whole image, of at most
   ``max_steps`` actions. Testing runs searches until the image has used ``max_total_steps`` actions (200): the
-  first from the whole image, each later one, after a trigger or ``max_steps`` (40) actions without one, from a
-  box of ``restart_scale`` (75%) of the image at the four corners in turn (:func:`restart_box`).
+  first from the whole image, each later one, after a trigger or ``max_steps`` (40; ``restart_steps`` if set)
+  actions without one, from a box of ``restart_scale`` (75%) of the image at the four corners in turn
+  (:func:`restart_box`).
 * ``stop_when_found`` (the oracle baseline only, which knows the ground truth) ends a test image once every object
   is found.
 * ``info`` holds the box, its IoU with the target, the oracle's action and ``positive_actions`` (the actions whose
@@ -213,9 +214,13 @@ class ActiveEpisode(SearchEpisode):
         state_steps: bool = False,
         revisit_iou: float = 1.0,
         revisit_scope: str = "search",
+        restart_steps: int = 0,
         index: int = 0,
     ) -> None:
         self._setup(image_key, image, gt_boxes, difficult, training, max_steps, history_length, trigger_iou, index)
+        # Testing: a search without a trigger restarts after this many actions (0: max_steps); the state's step
+        # count stays over max_steps, the scale the network was trained with.
+        self.restart_steps = int(restart_steps) if restart_steps > 0 and not training else self.max_steps
         self.max_total_steps = int(max_total_steps)
         self.num_actions = num_actions(fine_smaller)
         self.continuous_trigger = continuous_trigger
@@ -260,8 +265,8 @@ class ActiveEpisode(SearchEpisode):
 
     @property
     def timed_out(self) -> bool:
-        """The current search has used its steps (or, testing, the image its 200)."""
-        if len(self.log.actions) >= self.max_steps:
+        """The current search has used its steps (testing: ``restart_steps``, or the image its 200)."""
+        if len(self.log.actions) >= self.restart_steps:
             return True
         return not self.training and self.total_steps >= self.max_total_steps
 

@@ -135,6 +135,9 @@ class ActiveTaskConfig(SearchTaskConfig):
     """Pixels of context around the box at the 224 px warped size (R-CNN padding)."""
     restart_scale: float = 0.75
     """Testing: later searches start from a box of this share of the image at the four corners in turn."""
+    test_restart_steps: int = 0
+    """Testing: a search without a trigger restarts after this many actions (0: ``number_of_steps``, the
+    paper's). The state's step count keeps ``number_of_steps`` as its scale."""
     cross_width: float = 0.2
     """Inhibition of return: each arm of the black cross is this share of the box's side thick."""
     fine_smaller: bool = False
@@ -171,6 +174,7 @@ class ActiveTaskConfig(SearchTaskConfig):
         for name in ("history_length", "number_of_steps", "test_steps"):
             require_positive_int(name, getattr(self, name))
         require_positive_int("context", self.context, allow_zero=True)
+        require_positive_int("test_restart_steps", self.test_restart_steps, allow_zero=True)
         if self.context * 2 >= 224:
             raise ConfigError(f"context must be below 112 pixels, received {self.context}")
         require_finite("alpha", self.alpha, low=0.0, high=1.0, low_open=True, high_open=True)
@@ -198,6 +202,7 @@ class ActiveTaskConfig(SearchTaskConfig):
             alpha=self.alpha,
             fine_alpha=self.fine_alpha,
             restart_scale=self.restart_scale,
+            restart_steps=self.test_restart_steps,
             cross_width=self.cross_width,
             context=self.context,
             state_geometry=self.state_geometry,

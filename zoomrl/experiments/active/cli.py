@@ -35,6 +35,8 @@ FLAGS = FamilyFlags(
         "test_steps",
         "fine_smaller",
         "aar_vote",
+        "restart_scale",
+        "test_restart_steps",
     ),
     train_fields=(
         "continuous_trigger",
@@ -60,6 +62,8 @@ FLAGS = FamilyFlags(
         "aar_score": {"choices": AAR_SCORES},
         "revisit_scope": {"choices": REVISIT_SCOPES},
         "aar_vote": {"metavar": "IOU"},
+        "restart_scale": {"metavar": "SHARE"},
+        "test_restart_steps": {"metavar": "N"},
     },
 )
 

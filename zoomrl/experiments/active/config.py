@@ -79,6 +79,7 @@ TEST_FIELDS = (
     "test_steps",
     "test_trigger_iou",
     "restart_scale",
+    "test_restart_steps",
     "avoid_revisits",
     "revisit_iou",
     "revisit_scope",
