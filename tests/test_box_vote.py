@@ -108,11 +108,35 @@ def test_a_run_votes_in_its_validation_and_its_test(square_voc, tmp_path, monkey
           show_progress=False)  # fmt: skip
     assert len(votes) >= 2 and set(votes) == {0.3}  # one per validated epoch
     votes.clear()
-    kw = dict(model_dir=tmp_path / "m", features=TinyFeatures(), log=_quiet, show_progress=False, baselines=False)
-    res = test(make_config("tiny", class_object="box", aar_score="region_score", aar_vote=0.7),
-               [square_voc / "test"], "test", None, tmp_path / "r", **kw)  # fmt: skip
+    kw = dict(model_dir=tmp_path / "m", features=TinyFeatures(), log=_quiet, show_progress=False)
+    test_cfg = make_config("tiny", class_object="box", aar_score="region_score", aar_vote=0.7)
+    res = test(test_cfg, [square_voc / "test"], "test", None, tmp_path / "r", **kw)
     assert votes and set(votes) == {0.7} and res["config"]["aar_vote"] == 0.7
     records = json.loads((tmp_path / "r" / "detections.json").read_text())["images"]
     want = evaluate(attended_records(records, TRIGGER, cfg.aar_nms, "region_score", 0.7))
     assert res["agent"]["all_attended_regions"]["ap_area"] == pytest.approx(want["ap_area"])
     assert res["agent"]["all_attended_regions"]["scores"] == pytest.approx(want["scores"])
+    # the random agent's boxes scored by the same classifier, moved by the same regressor, suppressed and voted as
+    # the agent's: re-run here by hand
+    from zoomrl.agents.box_regressor import BoxRegressor
+    from zoomrl.agents.region_scorer import RegionScorer
+    from zoomrl.data.images import ImageStore, load_images
+    from zoomrl.envs.active import context_window
+    from zoomrl.envs.active_runs import run_records
+    from zoomrl.envs.oracles import random_policy, score_random
+    from zoomrl.experiments.active.config import Config
+    from zoomrl.experiments.region_scoring import score_records
+
+    run = tmp_path / "m" / "box"
+    tested = Config.from_dict(res["config"])
+    images = load_images([square_voc / "test"], "test", "box", False, None, _quiet, False)
+    store = ImageStore()
+    rand = run_records(images, store, tested, random_policy(tested.seed, tested.num_actions), tested.test_batch)
+    score_random(rand, tested.seed)
+    models = RegionScorer.load(run / "region_scorer.npz"), BoxRegressor.load(run / "box_regressor.npz")
+    view = lambda w, width, height: context_window(w, width, height, tested.context)  # noqa: E731 (R-CNN's context)
+    score_records(rand, images, store, TinyFeatures(), models[0], view, models[1])
+    want = evaluate(attended_records(rand, TRIGGER, tested.aar_nms, "region_score", 0.7))
+    assert res["random"]["all_attended_regions"]["scores"] == pytest.approx(want["scores"])
+    assert res["random"]["all_attended_regions"]["ap_area"] == pytest.approx(want["ap_area"])
+    assert set(votes) == {0.7}

@@ -14,7 +14,6 @@ Imports no family.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -245,9 +244,22 @@ class DQNTester:
 
     def moved_recall(self, records: Records) -> dict[str, float] | None:
         """The recall against the boxes analysed, each moved by the box regressor, of records that carry the moves
-        (``refined``): a family that reports recall against proposals says it (the active one); None here, and
-        then no baseline's boxes are moved for it."""
+        (``refined``): a family that reports recall against proposals says it (the active one); None here."""
         return None
+
+    def scored_baseline(
+        self,
+        records: Records,
+        images: Sequence[VocImage],
+        store: ImageStore,
+        config: Any,
+        features: Any,
+        checkpoint: Path,
+    ) -> dict[str, Any]:
+        """What a baseline's records (the random agent's) give under the run's region models, added to its
+        results beside its own figures (its AP stays its own boxes': the random agent has no such models): a
+        family that compares them says which (the active one); nothing here."""
+        return {}
 
     def agent_results(self, records: Records, config: Any, checkpoint: Path, log: Log) -> tuple[Any, Records, dict]:
         """``(config, records, results)``: the agent's evaluation; a family that chooses the detection score here
@@ -423,11 +435,7 @@ def test_family(
         )
         score_random(rand, config.seed)
         results["random"] = tester.baseline(rand)
-        if moved_whole is not None and tester.moved_recall(moved_whole) is not None:
-            # The random agent's boxes moved by the same regressor, for the agent's moved recall (its AP stays
-            # the unmoved boxes': the random agent has no regressor).
-            moved = tester.scored_records(copy.deepcopy(rand), images, store, config, features, checkpoint, False)
-            results["random"]["recall_vs_proposals_moved"] = tester.moved_recall(moved)
+        results["random"].update(tester.scored_baseline(rand, images, store, config, features, checkpoint))
 
         def oracle(**kw: Any) -> Any:
             found = tester.run_records(images, store, config, oracle_policy, config.test_batch, oracle=True, **kw)

@@ -6,7 +6,9 @@ Outputs in ``output_dir``: ``detections.json`` (docs/detections_format.md, plus 
 ``results.json`` (``terminal_regions`` and ``all_attended_regions``: every metric of
 :func:`zoomrl.eval.detection.evaluate`; ``recall_vs_proposals``, and with a box regressor
 ``recall_vs_proposals_moved``, the same boxes moved; the detection score of each set, ``score`` and
-``aar_score``, with the AP under every score beside it, ``agent_by_score`` and ``aar_by_score``; the baselines;
+``aar_score``, with the AP under every score beside it, ``agent_by_score`` and ``aar_by_score``; the baselines,
+the random agent's with its boxes under the run's region models too, ``recall_vs_proposals_moved`` and, with a
+region classifier, ``all_attended_regions``;
 seconds per image; the configuration, checkpoint and data), ``pr_curve.png``, ``recall_vs_proposals.png`` (and
 ``recall_vs_proposals_moved.png`` with a box regressor),
 ``windows_per_object.png`` and, with ``bool_draw``, one picture per image of the box's path in ``pictures/``.
@@ -14,6 +16,7 @@ seconds per image; the configuration, checkpoint and data), ``pr_curve.png``, ``
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -114,6 +117,25 @@ class ActiveTester(ScoredTester):
     def moved_recall(self, records: Any) -> dict[str, float] | None:
         return recall_vs_proposals(records, moved=True) if has_refined(records) else None
 
+    def scored_baseline(
+        self, records: Any, images: Sequence[VocImage], store: Any, config: Config, features: Any, checkpoint: Path
+    ) -> dict[str, Any]:
+        """The random agent's boxes under the run's region models, to tell what the agent's search adds to them:
+        with a box regressor, the recall of its boxes moved (``recall_vs_proposals_moved``); with a region
+        classifier, its attended regions scored by it, suppressed and voted as the agent's
+        (``all_attended_regions``: R-CNN's head on the random agent's boxes)."""
+        if not (config.region_scorer or config.box_regression):
+            return {}
+        scored = self.scored_records(copy.deepcopy(records), images, store, config, features, checkpoint)
+        out: dict[str, Any] = {}
+        moved = self.moved_recall(scored)
+        if moved is not None:
+            out["recall_vs_proposals_moved"] = moved
+        if config.region_scorer:
+            aar = attended_by_score(scored, TRIGGER, config.aar_nms, ["region_score"], config.aar_vote)
+            out["all_attended_regions"] = aar["region_score"]
+        return out
+
     def evaluate_agent(self, records: Any, config: Config) -> dict[str, Any]:
         # All attended regions come from agent_results, which evaluates them under every score once.
         return {"terminal_regions": evaluate(records), "recall_vs_proposals": recall_vs_proposals(records)}
@@ -136,6 +158,8 @@ class ActiveTester(ScoredTester):
         named = {"agent TR": agent["terminal_regions"], "agent AAR": agent["all_attended_regions"]}
         named["whole image"] = results["whole_image"]["terminal_regions"]
         named.update({f"{k} TR": results[k]["terminal_regions"] for k in ("random", "oracle") if k in results})
+        if "all_attended_regions" in results.get("random", {}):
+            named["random AAR (region classifier)"] = results["random"]["all_attended_regions"]
         return named
 
     def plots(self, results: Mapping[str, Any], curves: Mapping[str, Any], out: Path, config: Config) -> None:
@@ -179,6 +203,12 @@ class ActiveTester(ScoredTester):
         plain = results.get("unrefined_aar_by_score", {}).get(config.aar_score)
         if plain is not None:
             log(f"box regression: agent AAR AP (area) {plain['ap_area']:.3f} at the unmoved windows")
+        random_aar = results.get("random", {}).get("all_attended_regions")
+        if random_aar is not None:
+            log(
+                f"the random agent's attended regions under the same region classifier: AAR AP (area) "
+                f"{random_aar['ap_area']:.3f}"
+            )
 
 
 TESTER = ActiveTester()
