@@ -409,6 +409,8 @@ def test_a_test_search_restarts_after_its_restart_steps():
     assert make_config("tiny", test_restart_steps=5).env_kwargs(False)["restart_steps"] == 5
     args = build_parser("test").parse_args(["--preset", "tiny", "--test-restart-steps", "7", "--restart-scale", "0.5"])
     assert (make_run_config(args).test_restart_steps, make_run_config(args).restart_scale) == (7, 0.5)
+    args = build_parser("test").parse_args(["--preset", "tiny", "--test-restart-steps", "0"])  # number_of_steps
+    assert make_run_config(args).test_restart_steps == 0
     with pytest.raises(ConfigError, match="test_restart_steps"):
         make_config("tiny", test_restart_steps=-1)
     from zoomrl.experiments.active.config import RESULT_FIELDS

@@ -16,6 +16,7 @@ from typing import Any
 from zoomrl.agents.dqn.config import REGION_LABELS, SCORES
 from zoomrl.envs.active import REVISIT_SCOPES
 from zoomrl.experiments.active.config import AAR_SCORES, PRESETS, Config
+from zoomrl.experiments.common import non_negative_int
 from zoomrl.experiments.dqn_cli import FamilyFlags, command_of, data_roots
 from zoomrl.vision.feature_config import FEATURES
 
@@ -63,7 +64,7 @@ FLAGS = FamilyFlags(
         "revisit_scope": {"choices": REVISIT_SCOPES},
         "aar_vote": {"metavar": "IOU"},
         "restart_scale": {"metavar": "SHARE"},
-        "test_restart_steps": {"metavar": "N"},
+        "test_restart_steps": {"metavar": "N", "type": non_negative_int},  # 0: number_of_steps
     },
 )
 
