@@ -417,3 +417,35 @@ def test_a_test_search_restarts_after_its_restart_steps():
     from zoomrl.experiments.active.config import RESULT_FIELDS
 
     assert "test_restart_steps" not in RESULT_FIELDS and "restart_scale" not in RESULT_FIELDS
+
+
+def test_test_epsilon_takes_random_moves_never_the_trigger_nor_a_revisit():
+    from zoomrl.envs.active_runs import exploring_policy, revisit_free_greedy_policy, test_policy
+
+    q = np.zeros((2, 9))
+    q[:, TRIGGER] = 1.0  # greedy: always the trigger
+    infos = [{"image_index": 0, "revisit_actions": (LEFT, UP)}, {"image_index": 5, "revisit_actions": ()}]
+    always = exploring_policy(revisit_free_greedy_policy, 1.0, 3, 9)
+    drawn = np.array([always(np.arange(2), q, infos) for _ in range(300)])
+    assert TRIGGER not in drawn and not set(drawn[:, 0]) & {LEFT, UP}
+    assert set(drawn[:, 0]) == {RIGHT, DOWN, BIGGER, SMALLER, 6, 7} and set(drawn[:, 1]) == set(range(8))
+    # every move a revisit: any move still
+    stuck = [{"image_index": 0, "revisit_actions": tuple(range(8))}]
+    assert exploring_policy(revisit_free_greedy_policy, 1.0, 3, 9)(np.arange(1), q[:1], stuck)[0] != TRIGGER
+    # at 0.5 about half the steps leave the greedy trigger; an image's draws do not depend on its batch
+    half = exploring_policy(revisit_free_greedy_policy, 0.5, 3, 9)
+    alone = exploring_policy(revisit_free_greedy_policy, 0.5, 3, 9)
+    together = np.array([half(np.arange(2), q, infos) for _ in range(400)])
+    assert 0.4 < (together[:, 1] != TRIGGER).mean() < 0.6
+    solo = np.array([alone(np.arange(1), q[1:], infos[1:])[0] for _ in range(400)])
+    np.testing.assert_array_equal(solo, together[:, 1])
+    # the config: 0 keeps the plain policy, the preset's value reaches the test policy
+    assert test_policy(make_config("tiny", avoid_revisits=True)) is revisit_free_greedy_policy
+    policy = test_policy(make_config("tiny", avoid_revisits=True, test_epsilon=1.0))
+    assert policy(np.arange(2), q, infos)[0] != TRIGGER
+    with pytest.raises(Exception, match="test_epsilon"):
+        make_config("tiny", test_epsilon=1.5)
+    from zoomrl.experiments.active.cli import build_parser, make_run_config
+
+    args = build_parser("test").parse_args(["--preset", "tiny", "--test-epsilon", "0.2"])
+    assert make_run_config(args).test_epsilon == 0.2 and make_config("fast_roi").test_epsilon == 0.0

@@ -95,6 +95,7 @@ def test_a_resumed_run_may_change_only_the_running_and_test_time_fields() -> Non
         "test_trigger_iou",
         "restart_scale",
         "test_restart_steps",
+        "test_epsilon",
         "avoid_revisits",
         "revisit_iou",
         "revisit_scope",

@@ -77,10 +77,35 @@ def actions_only(policy: Callable, num_actions: int) -> Callable:
     return chosen
 
 
+def exploring_policy(policy: Callable, epsilon: float, seed: int, num_actions: int) -> Callable:
+    """``policy``, except that with probability ``epsilon`` an image's step is a move drawn uniformly (never the
+    trigger, so that no detection is left to chance; among the moves that are not revisits,
+    ``info["revisit_actions"]``, while any remains). One generator per image, seeded by ``seed`` and
+    ``info["image_index"]``, so an image's draws do not depend on its batch."""
+    rngs: dict[int, np.random.Generator] = {}
+    moves = [a for a in range(num_actions) if a != TRIGGER]
+
+    def chosen(indices: np.ndarray, q: np.ndarray | None, infos: list[dict[str, Any]]) -> np.ndarray:
+        out = np.asarray(policy(indices, q, infos), dtype=np.int64).copy()
+        for j, info in enumerate(infos):
+            k = int(info["image_index"])
+            rng = rngs.setdefault(k, np.random.default_rng([seed, k, 23]))
+            if rng.random() < epsilon:
+                fresh = [a for a in moves if a not in set(info.get("revisit_actions") or ())]
+                out[j] = int(rng.choice(fresh or moves))
+        return out
+
+    return chosen
+
+
 def test_policy(config: Any) -> Callable:
-    """The agent's test policy: greedy, avoiding revisits with ``avoid_revisits``; with the IoU head
-    (``iou_weight > 0``) it reads the Q-values alone (:func:`actions_only`)."""
+    """The agent's test policy: greedy, avoiding revisits with ``avoid_revisits``, a random move at probability
+    ``test_epsilon`` (:func:`exploring_policy`); with the IoU head (``iou_weight > 0``) it reads the Q-values alone
+    (:func:`actions_only`)."""
     policy = revisit_free_greedy_policy if config.avoid_revisits else greedy_policy
+    epsilon = float(getattr(config, "test_epsilon", 0.0))
+    if epsilon > 0:
+        policy = exploring_policy(policy, epsilon, int(config.seed), config.num_actions)
     return actions_only(policy, config.num_actions) if getattr(config, "iou_weight", 0) > 0 else policy
 
 

@@ -135,6 +135,10 @@ class ActiveTaskConfig(SearchTaskConfig):
     """Pixels of context around the box at the 224 px warped size (R-CNN padding)."""
     restart_scale: float = 0.75
     """Testing: later searches start from a box of this share of the image at the four corners in turn."""
+    test_epsilon: float = 0.0
+    """Testing: with this probability a step is a random move (not the trigger; not a revisit while another move
+    remains) instead of the greedy action: the greedy policy's precision on its first boxes, some of the random
+    agent's spread after them. 0: the paper's greedy policy."""
     test_restart_steps: int = 0
     """Testing: a search without a trigger restarts after this many actions (0: ``number_of_steps``, the
     paper's). The state's step count keeps ``number_of_steps`` as its scale."""
@@ -183,6 +187,7 @@ class ActiveTaskConfig(SearchTaskConfig):
             require_finite(name, getattr(self, name), low=0.0, high=1.0, low_open=True)
         require_finite("cross_width", self.cross_width, low=0.0, high=1.0)
         require_finite("explore_trigger", self.explore_trigger, low=0.0, high=1.0)
+        require_finite("test_epsilon", self.test_epsilon, low=0.0, high=1.0)
         return self
 
     @property

@@ -38,6 +38,7 @@ FLAGS = FamilyFlags(
         "aar_vote",
         "restart_scale",
         "test_restart_steps",
+        "test_epsilon",
     ),
     train_fields=(
         "continuous_trigger",
@@ -65,6 +66,7 @@ FLAGS = FamilyFlags(
         "aar_vote": {"metavar": "IOU"},
         "restart_scale": {"metavar": "SHARE"},
         "test_restart_steps": {"metavar": "N", "type": non_negative_int},  # 0: number_of_steps
+        "test_epsilon": {"metavar": "P"},
     },
 )
 

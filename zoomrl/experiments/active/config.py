@@ -80,6 +80,7 @@ TEST_FIELDS = (
     "test_trigger_iou",
     "restart_scale",
     "test_restart_steps",
+    "test_epsilon",
     "avoid_revisits",
     "revisit_iou",
     "revisit_scope",
