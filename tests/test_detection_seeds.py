@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import REPO
-from zoomrl.eval.detection_seeds import load_seed, summarize, table
+from zoomrl.eval.detection_seeds import load_seed, rows, summarize, table
 
 
 def ap(value):
@@ -48,8 +48,16 @@ def test_each_seed_and_the_mean_by_hand(tmp_path):
     assert [by_name[k]["mean"] for k in ("whole image", "random agent TR", "oracle TR")] == pytest.approx(
         [0.2, 0.18, 0.95]
     )
+    assert "random agent AAR, the run's region classifier" not in by_name  # no classifier in these runs
     text = table(summary)
     assert "| agent TR, score used | 0.400 (trigger_order) | 0.200 (trigger_order) | **0.300** |" in text
+    # a run with a region classifier: its random agent's attended regions under it, after the random agent's TR
+    data = json.loads((a / "raccoon" / "results.json").read_text())
+    data["random"]["all_attended_regions"] = ap(0.6)
+    (a / "raccoon" / "results.json").write_text(json.dumps(data))
+    names = [name for name, _, _ in rows(load_seed(a))]
+    assert names[names.index("random agent TR") + 1] == "random agent AAR, the run's region classifier"
+    assert dict((n, v) for n, v, _ in rows(load_seed(a)))["random agent AAR, the run's region classifier"] == 0.6
     assert text.splitlines()[0] == "| run | seed 0 | seed 1 | **mean** |"
 
 

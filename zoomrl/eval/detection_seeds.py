@@ -5,7 +5,8 @@ random agent and the oracle; the table the docs show (``scripts/detection_seeds.
 Rows: the agent's terminal regions under the score its test used (the validation's choice with ``--score auto``,
 named per seed), then under every score the records support, and with a box regressor at the unmoved windows; for
 the active family the same for all attended regions (``aar_score``, ``aar_by_score``); then the baselines of the
-same run (with a box regressor, the whole image moved by it too).
+same run (with a box regressor, the whole image moved by it too; with a region classifier, the random agent's
+attended regions scored by it).
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ def rows(data: dict[str, Any]) -> list[tuple[str, float | None, str]]:
         out.append(("whole image moved by the regressor", float(_terminal(data["whole_image_moved"])["ap_area"]), ""))
     if "random" in data:
         out.append(("random agent TR", float(_terminal(data["random"])["ap_area"]), ""))
+        if "all_attended_regions" in data["random"]:  # its boxes under the run's region classifier
+            aar = float(data["random"]["all_attended_regions"]["ap_area"])
+            out.append(("random agent AAR, the run's region classifier", aar, ""))
     out.append(("oracle TR", _oracle(data), ""))
     return out
 
