@@ -134,10 +134,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         # attended regions' on two (docs/active.md, "The box regressor").
         "box_regression": True,
         # Box voting over the attended boxes after the suppression: chosen on the 3 seeds' validation images (best
-        # checkpoints; AAR AP by the region score 0.635 -> 0.702; docs/active.md, "Box voting").
+        # checkpoints; AAR AP by the region score 0.635 -> 0.702; docs/active.md, "Box voting, earlier restarts").
         "aar_vote": 0.5,
         # A test search without a trigger restarts after 20 actions, not 40: chosen on the 3 seeds' validation images
-        # (recall at 50 boxes 0.934 -> 0.948; docs/active.md, "Box voting and earlier restarts").
+        # (recall at 50 boxes 0.934 -> 0.948; docs/active.md, "Box voting, earlier restarts").
         "test_restart_steps": 20,
     },
     # Seconds: for smoke tests.
