@@ -12,7 +12,7 @@ from conftest import TinyFeatures
 from zoomrl.core.config import ConfigError
 from zoomrl.envs.active import DOWN, TRIGGER
 from zoomrl.eval.detection import evaluate
-from zoomrl.eval.proposals import attended_by_score, attended_records, box_vote
+from zoomrl.eval.proposals import attended_by_budget, attended_by_score, attended_records, box_vote
 from zoomrl.experiments.active.config import PRESETS, make_config
 
 
@@ -69,6 +69,32 @@ def test_the_vote_turns_a_near_miss_into_a_hit():
     # at 0.5 L does not vote for K (0.455): still a miss
     assert attended_by_score(recs, TRIGGER, 0.3, ["region_score"], 0.5)["region_score"]["ap_area"] == 0.0
     assert attended_by_score(recs, TRIGGER, 0.3, ["region_score"], 0.4)["region_score"]["ap_area"] == 1.0
+    # the test's AAR within a budget of boxes suppresses and votes as the full set
+    from zoomrl.experiments.active.test import ActiveTester
+
+    cfg = make_config("tiny", aar_score="region_score", aar_vote=0.4)
+    assert {n: v["ap_area"] for n, v in ActiveTester.aar_by_budget(recs, cfg).items()} == pytest.approx(
+        {"5": 1.0, "10": 1.0, "20": 1.0, "50": 1.0}
+    )
+
+
+def test_a_budget_keeps_each_images_first_boxes_in_visit_order():
+    """One object; the agent visits a miss M (score 2.0) and then, in its next search, the hit H (score 1.0). With
+    one box per image only M is reported (AP 0); with two, M ranks first and H second (precision 1/2 at recall 1:
+    AP 1/2)."""
+    M, H = [50, 50, 60, 60], [0, 0, 10, 10]
+    searches = [
+        {"windows": [M], "actions": [DOWN], "q_values": [[0.0] * 9], "region_score": [2.0]},
+        {"windows": [H], "actions": [DOWN], "q_values": [[0.0] * 9], "region_score": [1.0]},
+    ]
+    recs = [{"image_id": "a", "ground_truth": [{"box": H, "difficult": False}], "searches": searches}]
+    one = attended_records(recs, TRIGGER, 0.3, "region_score", max_boxes=1)
+    assert [s["box"] for s in one[0]["searches"]] == [[50.0, 50.0, 60.0, 60.0]] and one[0]["windows_analysed"] == 1
+    assert attended_records(recs, TRIGGER, 0.3, "region_score", max_boxes=0) == attended_records(
+        recs, TRIGGER, 0.3, "region_score"
+    )
+    got = attended_by_budget(recs, TRIGGER, 0.3, "region_score", budgets=(1, 2, 5))
+    assert {n: ev["ap_area"] for n, ev in got.items()} == pytest.approx({"1": 0.0, "2": 0.5, "5": 0.5})
 
 
 def test_the_option_its_preset_and_its_flag():
@@ -116,6 +142,11 @@ def test_a_run_votes_in_its_validation_and_its_test(square_voc, tmp_path, monkey
     want = evaluate(attended_records(records, TRIGGER, cfg.aar_nms, "region_score", 0.7))
     assert res["agent"]["all_attended_regions"]["ap_area"] == pytest.approx(want["ap_area"])
     assert res["agent"]["all_attended_regions"]["scores"] == pytest.approx(want["scores"])
+    budgets = attended_by_budget(records, TRIGGER, cfg.aar_nms, "region_score", 0.7)
+    assert {n: v["ap_area"] for n, v in res["agent"]["aar_by_budget"].items()} == pytest.approx(
+        {n: ev["ap_area"] for n, ev in budgets.items()}
+    )
+    assert res["agent"]["aar_by_budget"]["50"]["ap_area"] == pytest.approx(want["ap_area"])  # 10 test steps < 50
     # the random agent's boxes scored by the same classifier, moved by the same regressor, suppressed and voted as
     # the agent's: re-run here by hand
     from zoomrl.agents.box_regressor import BoxRegressor
@@ -139,4 +170,8 @@ def test_a_run_votes_in_its_validation_and_its_test(square_voc, tmp_path, monkey
     want = evaluate(attended_records(rand, TRIGGER, tested.aar_nms, "region_score", 0.7))
     assert res["random"]["all_attended_regions"]["scores"] == pytest.approx(want["scores"])
     assert res["random"]["all_attended_regions"]["ap_area"] == pytest.approx(want["ap_area"])
+    budgets = attended_by_budget(rand, TRIGGER, tested.aar_nms, "region_score", 0.7)
+    assert {n: v["ap_area"] for n, v in res["random"]["aar_by_budget"].items()} == pytest.approx(
+        {n: ev["ap_area"] for n, ev in budgets.items()}
+    )
     assert set(votes) == {0.7}

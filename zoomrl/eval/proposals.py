@@ -27,6 +27,8 @@ from zoomrl.core.geometry import iou_matrix
 from zoomrl.eval.detection import DETECTION_SCORES, evaluate
 
 PROPOSAL_GRID = (1, 2, 5, 10, 20, 50, 100, 200)
+AAR_BUDGETS = (5, 10, 20, 50)
+"""The budgets of analysed boxes per image at which :func:`attended_by_budget` evaluates all attended regions."""
 
 ATTENDED_SCORES = ("trigger_q", "trigger_advantage", "predicted_iou", "region_score")
 """The scores an attended box may take (:func:`window_score`), each the detection score of
@@ -100,12 +102,14 @@ def attended_records(
     nms_iou: float = 0.0,
     score: str | WindowScore = "trigger_q",
     vote_iou: float = 0.0,
+    max_boxes: int = 0,
 ) -> list[dict[str, Any]]:
     """The records with each analysed box as a triggered one-step search scored by ``score`` at that box
     (:func:`window_score`; by default ``Q[trigger]``; a box it cannot score scores 0), after non-maximum
     suppression at ``nms_iou`` per image, each kept box then moved by :func:`box_vote` at ``vote_iou`` (0: not
     moved). A box is its window moved by the box regressor where the search has ``refined`` windows
-    (``--box-regression``)."""
+    (``--box-regression``). ``max_boxes`` > 0 keeps only each image's first that many analysed boxes, in visit
+    order (a budget of boxes per image)."""
     out = []
     for record in records:
         boxes, scores, actions = [], [], []
@@ -116,6 +120,8 @@ def attended_records(
                 boxes.append([float(v) for v in (refined[j] if j < len(refined) else window)])
                 scores.append(float(value) if value is not None else 0.0)
                 actions.append(int(action))
+        if max_boxes > 0:
+            boxes, scores, actions = boxes[:max_boxes], scores[:max_boxes], actions[:max_boxes]
         keep = sorted(nms(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(scores), nms_iou))
         voted = box_vote(np.asarray(boxes, dtype=np.float64), np.asarray(scores), keep, vote_iou).tolist()
         searches = [
@@ -138,6 +144,22 @@ def attended_records(
             }
         )
     return out
+
+
+def attended_by_budget(
+    records: Sequence[Mapping[str, Any]],
+    trigger: int,
+    nms_iou: float,
+    score: str | WindowScore,
+    vote_iou: float = 0.0,
+    budgets: Iterable[int] = AAR_BUDGETS,
+) -> dict[str, dict[str, Any]]:
+    """``{str(n): evaluate(attended_records(..., max_boxes=n))}`` for each ``n`` of ``budgets``: the AAR AP when
+    each image may report only its first ``n`` analysed boxes, where a search that looks in the right places
+    first gains over one that merely looks in many."""
+    return {
+        str(int(n)): evaluate(attended_records(records, trigger, nms_iou, score, vote_iou, int(n))) for n in budgets
+    }
 
 
 def attended_scores(records: Sequence[Mapping[str, Any]], trigger: int) -> list[str]:
@@ -201,7 +223,9 @@ def recall_vs_proposals(
 
 
 __all__ = [
+    "AAR_BUDGETS",
     "ATTENDED_SCORES",
+    "attended_by_budget",
     "PROPOSAL_GRID",
     "attended_by_score",
     "attended_records",

@@ -25,7 +25,7 @@ from zoomrl.data.voc import VocImage
 from zoomrl.envs.active import TRIGGER
 from zoomrl.envs.active_runs import run_records, test_policy
 from zoomrl.eval.detection import evaluate, has_refined, unrefined
-from zoomrl.eval.proposals import attended_by_score, attended_records, recall_vs_proposals
+from zoomrl.eval.proposals import attended_by_budget, attended_by_score, attended_records, recall_vs_proposals
 from zoomrl.experiments.active.config import Config
 from zoomrl.experiments.active.train import ActiveTrainee
 from zoomrl.experiments.dqn_test import ScoredTester, ap_pair, test_family, validation_score
@@ -109,6 +109,8 @@ class ActiveTester(ScoredTester):
             "all_attended_regions": by_score[config.aar_score],
             "recall_vs_proposals": agent["recall_vs_proposals"],
         }
+        # all attended regions within a budget of boxes per image (the first ones visited), beside the random agent's
+        results["agent"]["aar_by_budget"] = self.aar_by_budget(records, config)
         moved = self.moved_recall(records)  # the same boxes moved by the regressor: what a detection there reports
         if moved is not None:
             results["agent"]["recall_vs_proposals_moved"] = moved
@@ -116,6 +118,13 @@ class ActiveTester(ScoredTester):
 
     def moved_recall(self, records: Any) -> dict[str, float] | None:
         return recall_vs_proposals(records, moved=True) if has_refined(records) else None
+
+    @staticmethod
+    def aar_by_budget(records: Any, config: Config) -> dict[str, dict[str, float]]:
+        """The AAR APs (:func:`~zoomrl.eval.proposals.attended_by_budget`) under ``config.aar_score``, suppressed
+        and voted as the full set."""
+        by_budget = attended_by_budget(records, TRIGGER, config.aar_nms, config.aar_score, config.aar_vote)
+        return {n: ap_pair(ev) for n, ev in by_budget.items()}
 
     def scored_baseline(
         self, records: Any, images: Sequence[VocImage], store: Any, config: Config, features: Any, checkpoint: Path
@@ -134,6 +143,7 @@ class ActiveTester(ScoredTester):
         if config.region_scorer:
             aar = attended_by_score(scored, TRIGGER, config.aar_nms, ["region_score"], config.aar_vote)
             out["all_attended_regions"] = aar["region_score"]
+            out["aar_by_budget"] = self.aar_by_budget(scored, config.replace(aar_score="region_score"))
         return out
 
     def evaluate_agent(self, records: Any, config: Config) -> dict[str, Any]:
@@ -208,6 +218,17 @@ class ActiveTester(ScoredTester):
             log(
                 f"the random agent's attended regions under the same region classifier: AAR AP (area) "
                 f"{random_aar['ap_area']:.3f}"
+            )
+        budgets = results["agent"].get("aar_by_budget") or {}
+        random_budgets = results.get("random", {}).get("aar_by_budget") or {}
+        if budgets:
+            log(
+                "AAR AP (area) with the first N boxes of each image: "
+                + ", ".join(
+                    f"{n}: {v['ap_area']:.3f}"
+                    + (f" (random {random_budgets[n]['ap_area']:.3f})" if n in random_budgets else "")
+                    for n, v in budgets.items()
+                )
             )
 
 
