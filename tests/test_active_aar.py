@@ -134,7 +134,16 @@ def test_results_hold_the_chosen_aar_and_every_scores(tmp_path):
         assert res["agent"]["all_attended_regions"]["ap_area"] == pytest.approx(BY_HAND_AREA[name])
         assert {k: v["ap_area"] for k, v in res["aar_by_score"].items()} == pytest.approx(BY_HAND_AREA)
         assert {k: v["ap_voc07"] for k, v in res["aar_by_score"].items()} == pytest.approx(BY_HAND_VOC07)
-        assert list(res["agent"]) == ["terminal_regions", "all_attended_regions", "recall_vs_proposals"]
+        assert list(res["agent"]) == [
+            "terminal_regions",
+            "all_attended_regions",
+            "recall_vs_proposals",
+            "aar_by_budget",
+        ]
+        # at most 3 boxes per image here: every budget (5 and up) holds them all
+        assert {n: v["ap_area"] for n, v in res["agent"]["aar_by_budget"].items()} == pytest.approx(
+            {n: BY_HAND_AREA[name] for n in ("5", "10", "20", "50")}
+        )
         assert res["score"] == "trigger_q" and res["agent"]["terminal_regions"]["ap_area"] == 0.0  # C, E miss
     plain = records(predicted=False, region=False)
     assert attended_scores(plain, TRIGGER) == ["trigger_q", "trigger_advantage"]
