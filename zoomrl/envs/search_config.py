@@ -141,7 +141,8 @@ class ActiveTaskConfig(SearchTaskConfig):
     agent's spread after them. 0: the paper's greedy policy."""
     test_restart_steps: int = 0
     """Testing: a search without a trigger restarts after this many actions (0: ``number_of_steps``, the
-    paper's). The state's step count keeps ``number_of_steps`` as its scale."""
+    paper's). The state's step count keeps ``number_of_steps`` as its scale, so a value above it shows the network
+    step counts past 1, which training never did. Validation during training uses it too."""
     cross_width: float = 0.2
     """Inhibition of return: each arm of the black cross is this share of the box's side thick."""
     fine_smaller: bool = False
