@@ -169,7 +169,7 @@ class ActiveTester(ScoredTester):
         named["whole image"] = results["whole_image"]["terminal_regions"]
         named.update({f"{k} TR": results[k]["terminal_regions"] for k in ("random", "oracle") if k in results})
         if "all_attended_regions" in results.get("random", {}):
-            named["random AAR (region classifier)"] = results["random"]["all_attended_regions"]
+            named["random AAR, classifier"] = results["random"]["all_attended_regions"]
         return named
 
     def plots(self, results: Mapping[str, Any], curves: Mapping[str, Any], out: Path, config: Config) -> None:
