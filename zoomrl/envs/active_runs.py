@@ -91,7 +91,8 @@ def exploring_policy(policy: Callable, epsilon: float, seed: int, num_actions: i
             k = int(info["image_index"])
             rng = rngs.setdefault(k, np.random.default_rng([seed, k, 23]))
             if rng.random() < epsilon:
-                fresh = [a for a in moves if a not in set(info.get("revisit_actions") or ())]
+                revisits = set(info.get("revisit_actions") or ())
+                fresh = [a for a in moves if a not in revisits]
                 out[j] = int(rng.choice(fresh or moves))
         return out
 

@@ -116,12 +116,12 @@ def attended_records(
         for search in record.get("searches") or []:
             refined = search.get("refined") or []  # the box regressor's move of each window, if the run has one
             for j, (window, action) in enumerate(zip(search.get("windows") or [], search.get("actions") or [])):
+                if 0 < max_boxes <= len(boxes):  # the image's budget is spent: score no more boxes
+                    break
                 value = window_score(search, j, trigger, score)
                 boxes.append([float(v) for v in (refined[j] if j < len(refined) else window)])
                 scores.append(float(value) if value is not None else 0.0)
                 actions.append(int(action))
-        if max_boxes > 0:
-            boxes, scores, actions = boxes[:max_boxes], scores[:max_boxes], actions[:max_boxes]
         keep = sorted(nms(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(scores), nms_iou))
         voted = box_vote(np.asarray(boxes, dtype=np.float64), np.asarray(scores), keep, vote_iou).tolist()
         searches = [
