@@ -407,7 +407,7 @@ def test_a_test_search_restarts_after_its_restart_steps():
         assert len(episode.searches) == 1 and not episode.timed_out and not episode.finished, kw
     # the config, its flags and its check
     assert make_config("tiny", test_restart_steps=5).env_kwargs(False)["restart_steps"] == 5
-    assert make_config("fast_roi").test_restart_steps == 20 and make_config("fast").test_restart_steps == 0
+    assert make_config("fast_roi").test_restart_steps == 10 and make_config("fast").test_restart_steps == 0
     args = build_parser("test").parse_args(["--preset", "tiny", "--test-restart-steps", "7", "--restart-scale", "0.5"])
     assert (make_run_config(args).test_restart_steps, make_run_config(args).restart_scale) == (7, 0.5)
     args = build_parser("test").parse_args(["--preset", "tiny", "--test-restart-steps", "0"])  # number_of_steps
