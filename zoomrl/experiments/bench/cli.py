@@ -6,7 +6,8 @@ warm feature cache for the two DQN families), learner updates per second at the 
 FLOPs counted from its layers' shapes (:mod:`.flops`) against a ``keras.ops.matmul`` roofline measured in the same
 run, and the update's floor on this machine: those FLOPs at the roofline plus the bytes its optimizer step moves at
 least (every weight, gradient and optimizer slot) at a triad's bandwidth, measured too ("fraction of the machine":
-the floor over the measured time), and peak memory (RSS, and Python's tracemalloc over one more update of each
+the floor over the measured time); the same floor at the network's own shapes, each layer's kernel timed alone
+(:func:`~.measure.kernel_seconds`; "fraction of the shape bound"), and peak memory (RSS, and Python's tracemalloc over one more update of each
 network). Writes JSON (a temporary file, then renamed) and prints one table.
 
 ``--backend all`` (or a backend other than the one Keras loaded) runs the same benchmark in a subprocess per
@@ -77,7 +78,14 @@ def run_families(families: list[str], quick: bool, roofline_size: int | None) ->
 
     from zoomrl.agents.seeding import seed_everything
     from zoomrl.experiments.bench.families import PROBES, Sizes
-    from zoomrl.experiments.bench.measure import bandwidth_roofline, matmul_roofline, peak_rss_mb, traced_peak_mb
+    from zoomrl.experiments.bench.measure import (
+        bandwidth_roofline,
+        kernel_seconds,
+        matmul_roofline,
+        peak_rss_mb,
+        shape_bound_seconds,
+        traced_peak_mb,
+    )
 
     seed_everything(0)
     sizes = Sizes(quick)
@@ -92,6 +100,7 @@ def run_families(families: list[str], quick: bool, roofline_size: int | None) ->
         "families": {},
     }
     shared: dict[str, Any] = {}
+    kernel_times: dict[tuple[Any, ...], float] = {}  # one timing per distinct kernel, shared by the networks
     bar = tqdm(total=len(families) + 1, desc="benchmark", unit="step", file=sys.stderr, disable=None)
     bar.set_postfix_str("matmul roofline")
     roofline = matmul_roofline(size, dtype, repeats=3 if quick else 10)
@@ -114,6 +123,19 @@ def run_families(families: list[str], quick: bool, roofline_size: int | None) ->
             )
             net["machine_bound_seconds"] = bound
             net["fraction_of_machine"] = bound * net["updates_per_second"]
+            # The same floor at the network's own shapes: each layer's kernel timed alone (small matmuls do not
+            # reach the large one's rate); what the update loses beyond it is the framework's and the unmatched ops'.
+            parts = net.pop("_kernels")
+            for _, kernels in parts:
+                for k in kernels:
+                    if k not in kernel_times:
+                        kernel_times[k] = kernel_seconds(k, dtype, repeats=2 if quick else 10)
+            shape_bound = shape_bound_seconds(
+                parts, kernel_times, net["optimizer_step_bytes"] / bandwidth["bytes_per_second"]
+            )
+            net["shape_bound_seconds"] = shape_bound
+            net["fraction_of_shape_bound"] = shape_bound * net["updates_per_second"]
+            net["kernels"] = _kernel_rows(parts, kernel_times)
         updates = [net.pop("_update") for net in out["networks"]]
         out["memory"] = {
             "peak_rss_mb": peak_rss_mb(),
@@ -126,6 +148,29 @@ def run_families(families: list[str], quick: bool, roofline_size: int | None) ->
     return result
 
 
+def _kernel_rows(
+    parts: list[tuple[int, list[tuple[Any, ...]]]], seconds: dict[tuple[Any, ...], float]
+) -> list[dict[str, Any]]:
+    """The distinct kernels of a network's update, each with its calls per update (the factor counted), its FLOPs
+    and its measured rate alone: which of the network's shapes run slowest on this machine."""
+    from zoomrl.experiments.bench.flops import kernel_flops
+
+    calls: dict[tuple[Any, ...], int] = {}
+    for factor, kernels in parts:
+        for k in kernels:
+            calls[k] = calls.get(k, 0) + factor
+    return [
+        {
+            "kernel": " ".join(str(v) for v in k),
+            "calls_per_update": n,
+            "flops": kernel_flops(k),
+            "seconds": seconds[k],
+            "flops_per_second": kernel_flops(k) / seconds[k],
+        }
+        for k, n in calls.items()
+    ]
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
@@ -136,7 +181,7 @@ def table(result: dict[str, Any]) -> str:
     """One table: a row per network (its family's environment and epoch figures on its first row)."""
     head = (
         f"{'network':58s} {'batch':>5s} {'upd/s':>7s} {'MFLOP/upd':>10s} {'GFLOP/s':>8s} {'of roof':>7s} "
-        f"{'opt MB':>7s} {'of bound':>8s} "
+        f"{'opt MB':>7s} {'of bound':>8s} {'of shape':>8s} "
         f"{'env/s cold':>10s} {'env/s warm':>10s} {'epoch s cold':>12s} {'epoch s warm':>12s} {'RSS MB':>7s} "
         f"{'tracemalloc MB':>14s}"
     )
@@ -154,6 +199,7 @@ def table(result: dict[str, Any]) -> str:
                 f"{_fmt(net['update_flops'] / 1e6):>10s} {_fmt(net['achieved_flops_per_second'] / 1e9):>8s} "
                 f"{net['fraction_of_roofline']:>7.1%} "
                 f"{_fmt(net['optimizer_step_bytes'] / 2**20):>7s} {net['fraction_of_machine']:>8.1%} "
+                f"{net['fraction_of_shape_bound']:>8.1%} "
                 f"{_fmt(env_cold) if first else '':>10s} {_fmt(env_warm) if first else '':>10s} "
                 f"{_fmt(ep_cold) if first else '':>12s} {_fmt(ep_warm) if first else '':>12s} "
                 f"{_fmt(mem['peak_rss_mb']) if first else '':>7s} "
@@ -164,7 +210,8 @@ def table(result: dict[str, Any]) -> str:
         f"backend {result['backend']} on {result['machine']}; roofline: {roof['size']}x{roof['size']} {roof['dtype']} "
         f"matmul at {roof['flops_per_second'] / 1e9:.1f} GFLOP/s; bandwidth: {bw['megabytes']} MB triad at "
         f"{bw['bytes_per_second'] / 1e9:.1f} GB/s; 'of bound': the update's time over its matmuls at the roofline plus "
-        f"its optimizer step ('opt MB') at the bandwidth; epochs are extrapolated from the measured rates "
+        f"its optimizer step ('opt MB') at the bandwidth; 'of shape': the same with each layer's kernel timed alone at "
+        f"its own shapes (JSON 'kernels'); epochs are extrapolated from the measured rates "
         f"(a fixed number of steps, not a whole epoch; JSON 'epoch.basis' says how); patchdrop's epoch is its policy "
         f"stage's; RSS is the process peak so far (it never goes down); {result['seconds']:.0f} s"
         + (" (--quick: tiny sizes, the figures mean nothing)" if result.get("quick") else "")

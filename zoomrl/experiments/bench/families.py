@@ -69,10 +69,12 @@ def network_entry(
     least (:func:`~zoomrl.experiments.bench.measure.optimizer_step_bytes`)."""
     flops = 0
     forward = 0
+    kernels: list[tuple[int, list[tuple[Any, ...]]]] = []
     for fn, factor in forward_parts:
-        f, _ = forward_flops(fn)
+        f, calls = forward_flops(fn)
         flops += factor * f
         forward += f if factor == BACKWARD_FACTOR else 0
+        kernels.append((factor, [c.kernel for c in calls]))
 
     def one() -> int:
         update()
@@ -92,6 +94,7 @@ def network_entry(
         "first_update_seconds": r["first_call_seconds"],
         "updates_timed": r["units"],
         "_update": update,  # for the traced-memory pass; dropped before the JSON
+        "_kernels": kernels,  # for the floor at the network's own shapes; dropped before the JSON
     }
 
 

@@ -48,13 +48,19 @@ def gru_flops(batch: int, n_in: int, units: int) -> int:
 
 @dataclass(frozen=True)
 class LayerCall:
-    """One counted call: the layer's name and kind, its input and output shapes, and the FLOPs they imply."""
+    """One counted call: the layer's name and kind, its input and output shapes, the FLOPs they imply, and
+    ``kernel``: the arithmetic of the call as one operation at its own shapes, what
+    :func:`~zoomrl.experiments.bench.measure.kernel_seconds` times. ``("matmul", rows, n_in, n_out)`` for a Dense
+    layer, and for a recurrent cell its gates' kernel over the input and the previous output (``n_in + units`` by
+    ``4 * units`` for an LSTM, ``3 * units`` for a GRU); ``("conv", input_shape, (k_h, k_w, c_in / groups, c_out),
+    strides, padding, dilation)`` for a convolution."""
 
     name: str
     kind: str
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     flops: int
+    kernel: tuple[Any, ...] = ()
 
 
 def _shape(x: Any) -> tuple[int, ...]:
@@ -73,19 +79,45 @@ def _count(layer: Any, kind: str, args: tuple, out: Any) -> LayerCall:
     shape_in = _shape(x)
     main_out = out[0] if isinstance(out, (tuple, list)) else out
     shape_out = _shape(main_out)
+    kernel: tuple[Any, ...]
     if kind == "Dense":
         flops = dense_flops(_rows(shape_in), shape_in[-1], int(layer.units))
+        kernel = ("matmul", _rows(shape_in), shape_in[-1], int(layer.units))
     elif kind == "Conv2D":
         if layer.data_format != "channels_last":
             raise ValueError(f"{layer.name}: only channels_last convolutions are counted; received {layer.data_format}")
         k_h, k_w = (int(k) for k in layer.kernel_size)
         b, out_h, out_w, c_out = shape_out
-        flops = conv2d_flops(b, out_h, out_w, k_h, k_w, shape_in[-1], c_out, int(getattr(layer, "groups", 1)))
-    elif kind == "LSTMCell":
-        flops = lstm_flops(shape_in[0], shape_in[-1], int(layer.units))
+        groups = int(getattr(layer, "groups", 1))
+        flops = conv2d_flops(b, out_h, out_w, k_h, k_w, shape_in[-1], c_out, groups)
+        kernel = (
+            "conv",
+            shape_in,
+            (k_h, k_w, shape_in[-1] // groups, c_out),
+            tuple(int(v) for v in layer.strides),
+            str(layer.padding),
+            tuple(int(v) for v in layer.dilation_rate),
+        )
     else:
-        flops = gru_flops(shape_in[0], shape_in[-1], int(layer.units))
-    return LayerCall(str(layer.name), kind, shape_in, shape_out, int(flops))
+        units = int(layer.units)
+        gates = 4 if kind == "LSTMCell" else 3
+        flops = (lstm_flops if kind == "LSTMCell" else gru_flops)(shape_in[0], shape_in[-1], units)
+        kernel = ("matmul", shape_in[0], shape_in[-1] + units, gates * units)
+    return LayerCall(str(layer.name), kind, shape_in, shape_out, int(flops), kernel)
+
+
+def kernel_flops(kernel: tuple[Any, ...]) -> int:
+    """FLOPs of one :attr:`LayerCall.kernel` (a matmul's ``2 m k n``; a convolution's from its output size, which
+    the input shape, strides, padding and dilation give, as Keras computes it)."""
+    if kernel[0] == "matmul":
+        _, m, k, n = kernel
+        return 2 * int(m) * int(k) * int(n)
+    _, shape_in, (k_h, k_w, c_in, c_out), strides, padding, dilation = kernel
+    out = []
+    for size, k, s, d in zip(shape_in[1:3], (k_h, k_w), strides, dilation, strict=True):
+        span = (k - 1) * d + 1
+        out.append(-(-size // s) if padding == "same" else (size - span) // s + 1)
+    return conv2d_flops(shape_in[0], out[0], out[1], k_h, k_w, c_in, c_out)
 
 
 @contextlib.contextmanager

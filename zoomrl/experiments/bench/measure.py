@@ -110,3 +110,51 @@ def optimizer_step_bytes(models: Any) -> int:
         slots = [v for v in model.optimizer.variables if len(v.shape)]  # not its step counter, learning rate
         total += 3 * size(model.trainable_variables) + 2 * size(slots)
     return int(total)
+
+
+def kernel_seconds(kernel: tuple[Any, ...], dtype: str, repeats: int, min_flops: float = 2e8) -> float:
+    """Seconds of one :attr:`~zoomrl.experiments.bench.flops.LayerCall.kernel` run alone at its own shapes, the best
+    of ``repeats``: what this backend's kernels can do at the network's shapes, free of the rest of its update.
+
+    A matmul is timed as ``N`` copies in one batched ``keras.ops.matmul`` (``N`` up to 256, enough copies for
+    ``min_flops``), divided by ``N``: each copy keeps the layer's shapes, and one call's dispatch is shared by all.
+    A convolution is one ``keras.ops.conv`` at the layer's exact input, kernel, strides, padding and dilation,
+    repeated back to back until ``min_flops`` (at most 64 times) and divided: its dispatch (tens of microseconds)
+    stays in each call."""
+    import keras
+    import numpy as np
+
+    from zoomrl.experiments.bench.flops import kernel_flops
+
+    rng = np.random.default_rng(0)
+    flops = kernel_flops(kernel)
+    copies = int(min(256 if kernel[0] == "matmul" else 64, max(1, min_flops // max(flops, 1))))
+    if kernel[0] == "matmul":
+        _, m, k, n = kernel
+        a = keras.ops.convert_to_tensor(rng.standard_normal((copies, m, k)).astype(dtype))
+        b = keras.ops.convert_to_tensor(rng.standard_normal((copies, k, n)).astype(dtype))
+
+        def run() -> None:
+            keras.ops.convert_to_numpy(keras.ops.matmul(a, b)[0, 0, 0])
+
+    else:
+        _, shape_in, shape_k, strides, padding, dilation = kernel
+        x = keras.ops.convert_to_tensor(rng.standard_normal(shape_in).astype(dtype))
+        w = keras.ops.convert_to_tensor(rng.standard_normal(shape_k).astype(dtype))
+
+        def run() -> None:
+            out = None
+            for _ in range(copies):
+                out = keras.ops.conv(x, w, strides=strides, padding=padding, dilation_rate=dilation)
+            keras.ops.convert_to_numpy(out[0, 0, 0, 0])
+
+    return _best_seconds(run, repeats) / copies
+
+
+def shape_bound_seconds(
+    parts: list[tuple[int, list[tuple[Any, ...]]]], seconds: dict[tuple[Any, ...], float], optimizer_seconds: float
+) -> float:
+    """An update's floor at its own shapes: each part's kernels (``(factor, kernels)``, a kernel once per call; the
+    factor as in the FLOP count, 3 for a network trained) at their measured ``seconds``, one after the other, then
+    its optimizer's step (``optimizer_seconds``, the bytes at the bandwidth)."""
+    return sum(factor * sum(seconds[k] for k in kernels) for factor, kernels in parts) + optimizer_seconds
