@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from zoomrl.experiments.bench.cli import different_work, ratio_table
-from zoomrl.experiments.bench.flops import forward_flops
-from zoomrl.experiments.bench.measure import optimizer_step_bytes
+from zoomrl.experiments.bench.flops import forward_flops, kernel_flops
+from zoomrl.experiments.bench.measure import kernel_seconds, optimizer_step_bytes, shape_bound_seconds
 from zoomrl.experiments.cli import main
 
 
@@ -56,6 +56,52 @@ def test_lstm_cell_flops_and_repeated_calls_are_each_counted():
     assert [cls.__dict__.get("call") for cls in classes] == before
 
 
+def test_each_call_names_its_kernel_at_its_own_shapes():
+    net = keras.Sequential(
+        [
+            keras.Input((8, 8, 2)),
+            keras.layers.Conv2D(3, 3, padding="valid"),
+            keras.layers.Conv2D(4, 3, strides=2, padding="same"),
+            keras.layers.Conv2D(2, 2, dilation_rate=2, padding="valid"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(5),
+        ]
+    )
+    _, calls = forward_flops(lambda: net(np.zeros((2, 8, 8, 2), np.float32)))
+    assert [c.kernel for c in calls] == [
+        ("conv", (2, 8, 8, 2), (3, 3, 2, 3), (1, 1), "valid", (1, 1)),
+        ("conv", (2, 6, 6, 3), (3, 3, 3, 4), (2, 2), "same", (1, 1)),
+        ("conv", (2, 3, 3, 4), (2, 2, 4, 2), (1, 1), "valid", (2, 2)),  # a 2x2 kernel dilated to span 3: 1x1 out
+        ("matmul", 2, 2, 5),
+    ]
+    for c in calls:
+        # the kernel's FLOPs, from its input, strides, padding and dilation, are the layer's from its real output
+        assert kernel_flops(c.kernel) == c.flops
+        if c.kind == "Conv2D":  # and the operation it names gives the layer's output shape
+            _, shape_in, shape_k, strides, padding, dilation = c.kernel
+            out = keras.ops.conv(
+                np.zeros(shape_in, "float32"), np.zeros(shape_k, "float32"), strides, padding, dilation_rate=dilation
+            )
+            assert tuple(out.shape) == c.output_shape
+    lstm, gru = keras.layers.LSTMCell(5), keras.layers.GRUCell(5)
+    x, h = np.zeros((2, 3), np.float32), np.zeros((2, 5), np.float32)
+    _, calls = forward_flops(lambda: (lstm(x, [h, h]), gru(x, h)))
+    # the gates' kernel over the input and the previous output: (3 + 5) x 4 * 5 for the LSTM, x 3 * 5 for the GRU
+    assert [c.kernel for c in calls] == [("matmul", 2, 8, 20), ("matmul", 2, 8, 15)]
+    assert [kernel_flops(c.kernel) for c in calls] == [c.flops for c in calls] == [2 * 2 * 8 * 20, 2 * 2 * 8 * 15]
+
+
+def test_shape_bound_by_hand_and_kernels_time_at_their_shapes():
+    k1, k2 = ("matmul", 4, 8, 16), ("conv", (2, 6, 6, 3), (3, 3, 3, 4), (2, 2), "same", (1, 1))
+    # a trained part (factor 3) calling k1 twice and k2 once, a forward-only part calling k2; the optimizer 0.1 s
+    assert shape_bound_seconds([(3, [k1, k1, k2]), (1, [k2])], {k1: 0.5, k2: 0.25}, 0.1) == pytest.approx(
+        3 * (0.5 + 0.5 + 0.25) + 0.25 + 0.1
+    )
+    for k in (k1, k2):
+        seconds = kernel_seconds(k, "float32", repeats=1, min_flops=1e4)
+        assert 0 < seconds < 1
+
+
 @pytest.fixture(scope="module")
 def quick_result(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "bench.json"
@@ -85,6 +131,19 @@ def test_quick_run_writes_the_documented_fields(quick_result, capsys):
             assert net["machine_bound_seconds"] == pytest.approx(floor)
             assert net["fraction_of_machine"] == pytest.approx(floor * net["updates_per_second"])
             assert net["fraction_of_machine"] > net["fraction_of_roofline"]  # the optimizer's bytes add to the floor
+            # the floor at the network's own shapes: its kernels, each counted per call (factor included), make up
+            # the update's FLOPs; their measured seconds and the optimizer's step make up the bound
+            kernels = net["kernels"]
+            assert sum(k["calls_per_update"] * k["flops"] for k in kernels) == net["update_flops"]
+            own = sum(k["calls_per_update"] * k["seconds"] for k in kernels)
+            assert net["shape_bound_seconds"] == pytest.approx(
+                own + net["optimizer_step_bytes"] / bw["bytes_per_second"]
+            )
+            assert net["fraction_of_shape_bound"] == pytest.approx(
+                net["shape_bound_seconds"] * net["updates_per_second"]
+            )
+            assert all(k["flops_per_second"] == pytest.approx(k["flops"] / k["seconds"]) for k in kernels)
+            assert "_kernels" not in net and "_update" not in net
     # the cache: the second, identical pass of the DQN envs computes no descriptor, so it is the faster
     for name in ("hierarchical", "active"):
         env = r["families"][name]["env"]
