@@ -139,9 +139,9 @@ def test_quick_run_writes_the_documented_fields(quick_result, capsys):
             assert net["shape_bound_seconds"] == pytest.approx(
                 own + net["optimizer_step_bytes"] / bw["bytes_per_second"]
             )
-            assert net["fraction_of_shape_bound"] == pytest.approx(
-                net["shape_bound_seconds"] * net["updates_per_second"]
-            )
+            shortest = net["best_update_seconds"]  # the shortest timed update, not the mean
+            assert net["fraction_of_shape_bound"] == pytest.approx(net["shape_bound_seconds"] / shortest)
+            assert 0 < shortest <= 1 / net["updates_per_second"]
             assert all(k["flops_per_second"] == pytest.approx(k["flops"] / k["seconds"]) for k in kernels)
             assert "_kernels" not in net and "_update" not in net
     # the cache: the second, identical pass of the DQN envs computes no descriptor, so it is the faster
@@ -274,3 +274,47 @@ def test_bench_env_steps_do_the_same_work_whatever_the_agent_prefers():
     assert down_actions == smaller_actions and down_windows == smaller_windows
     assert len({a for step in down_actions for a in step}) > 3  # not one action repeated
     assert down_calls == len(down_actions)  # the Q-network still runs on every step (its cost is timed)
+
+
+def test_rate_reports_the_mean_rate_and_the_shortest_call(monkeypatch):
+    from zoomrl.experiments.bench import measure
+
+    # a warm-up of 10 s; then the loop's start, calls of 3, 1 and 2 s (each read before and after), the loop's end
+    clock = iter([0.0, 10.0, 10.0, 10.0, 13.0, 13.0, 14.0, 14.0, 16.0, 16.0])
+    monkeypatch.setattr(measure.time, "perf_counter", lambda: next(clock))
+    r = measure.rate(lambda: 2, repeats=3, warmup=1)
+    assert r["first_call_seconds"] == 10.0 and r["best_call_seconds"] == 1.0 and r["units"] == 6
+    assert r["per_second"] == 1.0  # 6 units in 6 s: the mean rate, not the best call's 2 per second
+
+
+def test_kernel_seconds_divides_by_its_copies_and_network_entry_times_each_kernel_once(monkeypatch):
+    from zoomrl.experiments.bench import families, measure
+
+    monkeypatch.setattr(measure, "_best_seconds", lambda run, repeats: (run(), 1.0)[1])
+    # 2 * 4 * 8 * 16 = 1024 FLOPs: 9 copies reach 1e4; the convolution's 3888 FLOPs (3x3 outputs): 2 runs
+    assert measure.kernel_seconds(("matmul", 4, 8, 16), "float32", 1, min_flops=1e4) == pytest.approx(1 / 9)
+    conv = ("conv", (2, 6, 6, 3), (3, 3, 3, 4), (2, 2), "same", (1, 1))
+    assert measure.kernel_seconds(conv, "float32", 1, min_flops=1e4) == pytest.approx(1 / 2)
+
+    timed = []
+    monkeypatch.setattr(families, "kernel_seconds", lambda k, dtype, repeats: timed.append(k) or 1e-9 * kernel_flops(k))
+    net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.Dense(2)])
+    net.compile(optimizer="sgd", loss="mse")
+    x, y = np.zeros((5, 3), np.float32), np.zeros((5, 2), np.float32)
+    sizes = families.Sizes(quick=True)
+    for _ in range(2):  # the second network's kernels are the first's: not timed again
+        entry = families.network_entry(
+            "t",
+            "fast",
+            5,
+            lambda: net.train_on_batch(x, y),
+            [(lambda: net(x), 3)],
+            26,
+            2,
+            "",
+            trained=[net],
+            sizes=sizes,
+        )
+    assert timed == [("matmul", 5, 3, 4), ("matmul", 5, 4, 2)]
+    assert sizes.kernel_seconds == {k: 1e-9 * kernel_flops(k) for k in timed}
+    assert entry["_kernels"] == [(3, timed)] and entry["best_update_seconds"] > 0

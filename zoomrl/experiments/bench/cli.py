@@ -7,8 +7,9 @@ FLOPs counted from its layers' shapes (:mod:`.flops`) against a ``keras.ops.matm
 run, and the update's floor on this machine: those FLOPs at the roofline plus the bytes its optimizer step moves at
 least (every weight, gradient and optimizer slot) at a triad's bandwidth, measured too ("fraction of the machine":
 the floor over the measured time); the same floor at the network's own shapes, each layer's kernel timed alone
-(:func:`~.measure.kernel_seconds`; "fraction of the shape bound"), and peak memory (RSS, and Python's tracemalloc over one more update of each
-network). Writes JSON (a temporary file, then renamed) and prints one table.
+(:func:`~.measure.kernel_seconds`; "fraction of the shape bound", over the shortest update), and peak memory (RSS,
+and Python's tracemalloc over one more update of each network). Writes JSON (a temporary file, then renamed) and
+prints one table.
 
 ``--backend all`` (or a backend other than the one Keras loaded) runs the same benchmark in a subprocess per
 installed backend (``KERAS_BACKEND``) and adds a table of ratios to TensorFlow."""
@@ -80,7 +81,6 @@ def run_families(families: list[str], quick: bool, roofline_size: int | None) ->
     from zoomrl.experiments.bench.families import PROBES, Sizes
     from zoomrl.experiments.bench.measure import (
         bandwidth_roofline,
-        kernel_seconds,
         matmul_roofline,
         peak_rss_mb,
         shape_bound_seconds,
@@ -100,7 +100,6 @@ def run_families(families: list[str], quick: bool, roofline_size: int | None) ->
         "families": {},
     }
     shared: dict[str, Any] = {}
-    kernel_times: dict[tuple[Any, ...], float] = {}  # one timing per distinct kernel, shared by the networks
     bar = tqdm(total=len(families) + 1, desc="benchmark", unit="step", file=sys.stderr, disable=None)
     bar.set_postfix_str("matmul roofline")
     roofline = matmul_roofline(size, dtype, repeats=3 if quick else 10)
@@ -123,19 +122,16 @@ def run_families(families: list[str], quick: bool, roofline_size: int | None) ->
             )
             net["machine_bound_seconds"] = bound
             net["fraction_of_machine"] = bound * net["updates_per_second"]
-            # The same floor at the network's own shapes: each layer's kernel timed alone (small matmuls do not
-            # reach the large one's rate); what the update loses beyond it is the framework's and the unmatched ops'.
+            # The same floor at the network's own shapes: each layer's kernel timed alone, right after the update
+            # (small matmuls do not reach the large one's rate); what the update loses beyond it is the framework's
+            # and the uncounted ops'. Best-of timings on both sides: this CPU's speed drifts within a run.
             parts = net.pop("_kernels")
-            for _, kernels in parts:
-                for k in kernels:
-                    if k not in kernel_times:
-                        kernel_times[k] = kernel_seconds(k, dtype, repeats=2 if quick else 10)
             shape_bound = shape_bound_seconds(
-                parts, kernel_times, net["optimizer_step_bytes"] / bandwidth["bytes_per_second"]
+                parts, sizes.kernel_seconds, net["optimizer_step_bytes"] / bandwidth["bytes_per_second"]
             )
             net["shape_bound_seconds"] = shape_bound
-            net["fraction_of_shape_bound"] = shape_bound * net["updates_per_second"]
-            net["kernels"] = _kernel_rows(parts, kernel_times)
+            net["fraction_of_shape_bound"] = shape_bound / net["best_update_seconds"]
+            net["kernels"] = _kernel_rows(parts, sizes.kernel_seconds)
         updates = [net.pop("_update") for net in out["networks"]]
         out["memory"] = {
             "peak_rss_mb": peak_rss_mb(),

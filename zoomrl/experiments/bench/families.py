@@ -17,7 +17,7 @@ import numpy as np
 
 from zoomrl.agents.base import LabelledBatch
 from zoomrl.experiments.bench.flops import BACKWARD_FACTOR, forward_flops
-from zoomrl.experiments.bench.measure import optimizer_step_bytes, rate
+from zoomrl.experiments.bench.measure import kernel_seconds, optimizer_step_bytes, rate
 
 FAMILY_NAMES = ("hierarchical", "active", "glimpse", "patchdrop")
 
@@ -42,12 +42,17 @@ class Sizes:
     updates: int = field(init=False)
     images: int = field(init=False)
     warmup: int = field(init=False)
+    kernel_repeats: int = field(init=False)
+    kernel_seconds: dict[tuple[Any, ...], float] = field(init=False, default_factory=dict)
+    """Each distinct layer kernel's seconds alone (:func:`~.measure.kernel_seconds`), timed once per run, right
+    after the first update that calls it (so that both see the machine in the same state)."""
 
     def __post_init__(self) -> None:
         self.warmup = 1 if self.quick else 2
         self.env_steps = 8 if self.quick else 160
         self.updates = 2 if self.quick else 20
         self.images = 2 if self.quick else 16
+        self.kernel_repeats = 2 if self.quick else 10
 
 
 def network_entry(
@@ -62,11 +67,13 @@ def network_entry(
     warmup: int = 2,
     *,
     trained: Sequence[Any],
+    sizes: Sizes | None = None,
 ) -> dict[str, Any]:
     """Time ``update`` and count its FLOPs: ``forward_parts`` are ``(eager forward, factor)`` pairs whose sum of
     ``factor * forward FLOPs`` is the update's (``BACKWARD_FACTOR`` for a network trained, 1 for one only run).
     ``trained`` are the compiled models the update steps (their optimizers): the bytes that step moves at the
-    least (:func:`~zoomrl.experiments.bench.measure.optimizer_step_bytes`)."""
+    least (:func:`~zoomrl.experiments.bench.measure.optimizer_step_bytes`). With ``sizes``, the update's kernels not
+    yet timed in this run are timed alone right after it, into ``sizes.kernel_seconds``."""
     flops = 0
     forward = 0
     kernels: list[tuple[int, list[tuple[Any, ...]]]] = []
@@ -81,6 +88,14 @@ def network_entry(
         return 1
 
     r = rate(one, repeats, warmup=warmup)
+    if sizes is not None:
+        import keras
+
+        dtype = keras.config.floatx()
+        for _, ks in kernels:
+            for k in ks:
+                if k not in sizes.kernel_seconds:
+                    sizes.kernel_seconds[k] = kernel_seconds(k, dtype, sizes.kernel_repeats)
     return {
         "label": label,
         "preset": preset,
@@ -91,6 +106,7 @@ def network_entry(
         "update_composition": note,
         "optimizer_step_bytes": optimizer_step_bytes(trained),
         "updates_per_second": r["per_second"],
+        "best_update_seconds": r["best_call_seconds"],
         "first_update_seconds": r["first_call_seconds"],
         "updates_timed": r["units"],
         "_update": update,  # for the traced-memory pass; dropped before the JSON
@@ -209,6 +225,7 @@ def _dqn_network(family: str, preset: str, config: Any, state_size: int, num_act
         note,
         sizes.warmup,
         trained=[agent.learner],
+        sizes=sizes,
     )
 
 
@@ -353,6 +370,7 @@ def probe_glimpse(sizes: Sizes, shared: dict[str, Any]) -> dict[str, Any]:
             "3 x the rollout (every glimpse's networks); the glimpse sensor's crops not counted",
             sizes.warmup,
             trained=[agent.model],
+            sizes=sizes,
         )
         net["epoch_updates"] = int(cfg.train_size) // b
         networks.append(net)
@@ -402,6 +420,7 @@ def probe_patchdrop(sizes: Sizes, shared: dict[str, Any]) -> dict[str, Any]:
                 "3 x (HR forward + LR forward)",
                 sizes.warmup,
                 trained=[agent.hr, agent.lr],
+                sizes=sizes,
             )
             networks.append(net)
             epoch["classifiers_seconds"] = epoch_images / b / net["updates_per_second"]
@@ -426,6 +445,7 @@ def probe_patchdrop(sizes: Sizes, shared: dict[str, Any]) -> dict[str, Any]:
             "policy forward (sampling) + 3 x policy (train step) + HR forward on sampled and greedy masks (2B)",
             sizes.warmup,
             trained=[agent.policy],
+            sizes=sizes,
         )
         networks.append(net)
         epoch[f"policy_seconds_{preset}"] = epoch_images / b / net["updates_per_second"]
