@@ -11,7 +11,7 @@ import pytest
 
 from zoomrl.experiments.bench.cli import different_work, ratio_table
 from zoomrl.experiments.bench.flops import forward_flops, kernel_flops
-from zoomrl.experiments.bench.measure import kernel_seconds, optimizer_step_bytes, shape_bound_seconds
+from zoomrl.experiments.bench.measure import kernel_seconds, kernels_alone_seconds, optimizer_step_bytes
 from zoomrl.experiments.cli import main
 
 
@@ -91,10 +91,10 @@ def test_each_call_names_its_kernel_at_its_own_shapes():
     assert [kernel_flops(c.kernel) for c in calls] == [c.flops for c in calls] == [2 * 2 * 8 * 20, 2 * 2 * 8 * 15]
 
 
-def test_shape_bound_by_hand_and_kernels_time_at_their_shapes():
+def test_kernels_alone_by_hand_and_kernels_time_at_their_shapes():
     k1, k2 = ("matmul", 4, 8, 16), ("conv", (2, 6, 6, 3), (3, 3, 3, 4), (2, 2), "same", (1, 1))
     # a trained part (factor 3) calling k1 twice and k2 once, a forward-only part calling k2; the optimizer 0.1 s
-    assert shape_bound_seconds([(3, [k1, k1, k2]), (1, [k2])], {k1: 0.5, k2: 0.25}, 0.1) == pytest.approx(
+    assert kernels_alone_seconds([(3, [k1, k1, k2]), (1, [k2])], {k1: 0.5, k2: 0.25}, 0.1) == pytest.approx(
         3 * (0.5 + 0.5 + 0.25) + 0.25 + 0.1
     )
     for k in (k1, k2):
@@ -131,16 +131,16 @@ def test_quick_run_writes_the_documented_fields(quick_result, capsys):
             assert net["machine_bound_seconds"] == pytest.approx(floor)
             assert net["fraction_of_machine"] == pytest.approx(floor * net["updates_per_second"])
             assert net["fraction_of_machine"] > net["fraction_of_roofline"]  # the optimizer's bytes add to the floor
-            # the floor at the network's own shapes: its kernels, each counted per call (factor included), make up
-            # the update's FLOPs; their measured seconds and the optimizer's step make up the bound
+            # the update's kernels alone, at the network's own shapes: each counted per call (factor included), they
+            # make up the update's FLOPs; their measured seconds and the optimizer's step make up its time
             kernels = net["kernels"]
             assert sum(k["calls_per_update"] * k["flops"] for k in kernels) == net["update_flops"]
             own = sum(k["calls_per_update"] * k["seconds"] for k in kernels)
-            assert net["shape_bound_seconds"] == pytest.approx(
+            assert net["kernels_alone_seconds"] == pytest.approx(
                 own + net["optimizer_step_bytes"] / bw["bytes_per_second"]
             )
             shortest = net["best_update_seconds"]  # the shortest timed update, not the mean
-            assert net["fraction_of_shape_bound"] == pytest.approx(net["shape_bound_seconds"] / shortest)
+            assert net["kernels_alone_share"] == pytest.approx(net["kernels_alone_seconds"] / shortest)
             assert 0 < shortest <= 1 / net["updates_per_second"]
             assert all(k["flops_per_second"] == pytest.approx(k["flops"] / k["seconds"]) for k in kernels)
             assert "_kernels" not in net and "_update" not in net

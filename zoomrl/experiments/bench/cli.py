@@ -6,10 +6,11 @@ warm feature cache for the two DQN families), learner updates per second at the 
 FLOPs counted from its layers' shapes (:mod:`.flops`) against a ``keras.ops.matmul`` roofline measured in the same
 run, and the update's floor on this machine: those FLOPs at the roofline plus the bytes its optimizer step moves at
 least (every weight, gradient and optimizer slot) at a triad's bandwidth, measured too ("fraction of the machine":
-the floor over the measured time); the same floor at the network's own shapes, each layer's kernel timed alone
-(:func:`~.measure.kernel_seconds`; "fraction of the shape bound", over the shortest update), and peak memory (RSS,
-and Python's tracemalloc over one more update of each network). Writes JSON (a temporary file, then renamed) and
-prints one table.
+the floor over the measured time); the update's kernels alone: each layer's kernel timed alone at its own shapes
+(:func:`~.measure.kernel_seconds`), the time an update would take if it did nothing else, over the shortest update
+("kernels alone share": near 1 or above, the framework's overhead is not what the update waits on); and peak
+memory (RSS, and Python's tracemalloc over one more update of each network). Writes JSON (a temporary file, then
+renamed) and prints one table.
 
 ``--backend all`` (or a backend other than the one Keras loaded) runs the same benchmark in a subprocess per
 installed backend (``KERAS_BACKEND``) and adds a table of ratios to TensorFlow."""
@@ -81,9 +82,9 @@ def run_families(families: list[str], quick: bool, roofline_size: int | None) ->
     from zoomrl.experiments.bench.families import PROBES, Sizes
     from zoomrl.experiments.bench.measure import (
         bandwidth_roofline,
+        kernels_alone_seconds,
         matmul_roofline,
         peak_rss_mb,
-        shape_bound_seconds,
         traced_peak_mb,
     )
 
@@ -122,15 +123,16 @@ def run_families(families: list[str], quick: bool, roofline_size: int | None) ->
             )
             net["machine_bound_seconds"] = bound
             net["fraction_of_machine"] = bound * net["updates_per_second"]
-            # The same floor at the network's own shapes: each layer's kernel timed alone, right after the update
-            # (small matmuls do not reach the large one's rate); what the update loses beyond it is the framework's
-            # and the uncounted ops'. Best-of timings on both sides: this CPU's speed drifts within a run.
+            # The update's kernels alone, at the network's own shapes (small matmuls do not reach the large one's
+            # rate), each timed right after the update; what the update takes beyond them is the framework's and
+            # the uncounted ops'. An estimate, not a floor: the backward kernels are taken as 2 x the forward's.
+            # Best-of timings on both sides: this CPU's speed drifts within a run.
             parts = net.pop("_kernels")
-            shape_bound = shape_bound_seconds(
+            kernels_alone = kernels_alone_seconds(
                 parts, sizes.kernel_seconds, net["optimizer_step_bytes"] / bandwidth["bytes_per_second"]
             )
-            net["shape_bound_seconds"] = shape_bound
-            net["fraction_of_shape_bound"] = shape_bound / net["best_update_seconds"]
+            net["kernels_alone_seconds"] = kernels_alone
+            net["kernels_alone_share"] = kernels_alone / net["best_update_seconds"]
             net["kernels"] = _kernel_rows(parts, sizes.kernel_seconds)
         updates = [net.pop("_update") for net in out["networks"]]
         out["memory"] = {
@@ -177,7 +179,7 @@ def table(result: dict[str, Any]) -> str:
     """One table: a row per network (its family's environment and epoch figures on its first row)."""
     head = (
         f"{'network':58s} {'batch':>5s} {'upd/s':>7s} {'MFLOP/upd':>10s} {'GFLOP/s':>8s} {'of roof':>7s} "
-        f"{'opt MB':>7s} {'of bound':>8s} {'of shape':>8s} "
+        f"{'opt MB':>7s} {'of bound':>8s} {'kernels':>8s} "
         f"{'env/s cold':>10s} {'env/s warm':>10s} {'epoch s cold':>12s} {'epoch s warm':>12s} {'RSS MB':>7s} "
         f"{'tracemalloc MB':>14s}"
     )
@@ -195,7 +197,7 @@ def table(result: dict[str, Any]) -> str:
                 f"{_fmt(net['update_flops'] / 1e6):>10s} {_fmt(net['achieved_flops_per_second'] / 1e9):>8s} "
                 f"{net['fraction_of_roofline']:>7.1%} "
                 f"{_fmt(net['optimizer_step_bytes'] / 2**20):>7s} {net['fraction_of_machine']:>8.1%} "
-                f"{net['fraction_of_shape_bound']:>8.1%} "
+                f"{net['kernels_alone_share']:>8.1%} "
                 f"{_fmt(env_cold) if first else '':>10s} {_fmt(env_warm) if first else '':>10s} "
                 f"{_fmt(ep_cold) if first else '':>12s} {_fmt(ep_warm) if first else '':>12s} "
                 f"{_fmt(mem['peak_rss_mb']) if first else '':>7s} "
@@ -206,8 +208,9 @@ def table(result: dict[str, Any]) -> str:
         f"backend {result['backend']} on {result['machine']}; roofline: {roof['size']}x{roof['size']} {roof['dtype']} "
         f"matmul at {roof['flops_per_second'] / 1e9:.1f} GFLOP/s; bandwidth: {bw['megabytes']} MB triad at "
         f"{bw['bytes_per_second'] / 1e9:.1f} GB/s; 'of bound': the update's time over its matmuls at the roofline plus "
-        f"its optimizer step ('opt MB') at the bandwidth; 'of shape': the same with each layer's kernel timed alone at "
-        f"its own shapes (JSON 'kernels'); epochs are extrapolated from the measured rates "
+        f"its optimizer step ('opt MB') at the bandwidth; 'kernels': the update's kernels, each timed alone at its own "
+        f"shapes (backward as 2 x forward; JSON 'kernels'), and its optimizer step, over the shortest update; epochs "
+        f"are extrapolated from the measured rates "
         f"(a fixed number of steps, not a whole epoch; JSON 'epoch.basis' says how); patchdrop's epoch is its policy "
         f"stage's; RSS is the process peak so far (it never goes down); {result['seconds']:.0f} s"
         + (" (--quick: tiny sizes, the figures mean nothing)" if result.get("quick") else "")

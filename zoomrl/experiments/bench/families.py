@@ -110,7 +110,7 @@ def network_entry(
         "first_update_seconds": r["first_call_seconds"],
         "updates_timed": r["units"],
         "_update": update,  # for the traced-memory pass; dropped before the JSON
-        "_kernels": kernels,  # for the floor at the network's own shapes; dropped before the JSON
+        "_kernels": kernels,  # for its kernels' time alone; dropped before the JSON
     }
 
 

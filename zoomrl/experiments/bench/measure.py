@@ -161,10 +161,12 @@ def kernel_seconds(kernel: tuple[Any, ...], dtype: str, repeats: int, min_flops:
     return _best_seconds(run, repeats) / copies
 
 
-def shape_bound_seconds(
+def kernels_alone_seconds(
     parts: list[tuple[int, list[tuple[Any, ...]]]], seconds: dict[tuple[Any, ...], float], optimizer_seconds: float
 ) -> float:
-    """An update's floor at its own shapes: each part's kernels (``(factor, kernels)``, a kernel once per call; the
-    factor as in the FLOP count, 3 for a network trained) at their measured ``seconds``, one after the other, then
-    its optimizer's step (``optimizer_seconds``, the bytes at the bandwidth)."""
+    """An update's time if it ran nothing but its kernels at its own shapes: each part's kernels (``(factor,
+    kernels)``, a kernel once per call; the factor as in the FLOP count, 3 for a network trained: its backward
+    kernels taken as twice its forward ones) at their measured ``seconds``, one after the other, then its
+    optimizer's step (``optimizer_seconds``, the bytes at the bandwidth). An estimate, not a floor: a backward
+    kernel can run faster than its forward one, and a first layer's input needs no gradient."""
     return sum(factor * sum(seconds[k] for k in kernels) for factor, kernels in parts) + optimizer_seconds
