@@ -26,12 +26,21 @@ def main() -> int:
     p.add_argument("--models", nargs="+", default=["image_zooms", "pool45_crops"], help="default: both")
     p.add_argument("--preset", default="fast", help="DQN schedule of the training measurements (default: %(default)s)")
     p.add_argument("--output", default="benchmark.json", help="default: %(default)s")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="backbone-only and testing timings, taken in turn, the best of each kept (default: %(default)s)",
+    )
     args = p.parse_args()
 
     from zoomrl.data.demo import default_data_dir
     from zoomrl.experiments.bench.hierarchical import run_benchmark, table
 
     data = args.data or [str(default_data_dir())]
+    if args.repeats < 1:
+        print(f"error: --repeats must be at least 1; received {args.repeats}", file=sys.stderr)
+        return 2
     try:
         result = run_benchmark(
             data,
@@ -44,6 +53,7 @@ def main() -> int:
             args.models,
             Path(args.output),
             preset=args.preset,
+            repeats=args.repeats,
         )
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -297,16 +297,35 @@ def test_benchmark_script_writes_its_json(data, tmp_path, monkeypatch, capsys):
             "pool45_crops",
             "--output",
             str(out),
+            "--repeats",
+            "3",
         ],
     )
     monkeypatch.chdir(tmp_path)
+    from zoomrl.experiments.bench import hierarchical
+
+    # three rounds, each timing the bare backbone, then the test: the best of each is kept, neither the first nor
+    # the last (rates 2, 4, 3 images/s; tests of 5, 4, 6 s)
+    rates, seconds = iter([2.0, 4.0, 3.0]), iter([5.0, 4.0, 6.0])
+    real_test = hierarchical._timed_test
+
+    def timed_test(*args):
+        records, _, units = real_test(*args)
+        return records, next(seconds), units
+
+    monkeypatch.setattr(hierarchical, "_backbone_throughput", lambda *a: next(rates))
+    monkeypatch.setattr(hierarchical, "_timed_test", timed_test)
     main = runpy.run_path(str(REPO / "scripts" / "benchmark.py"), run_name="zoomrl_script")["main"]
     assert main() == 0
     proc = SimpleNamespace(stdout=capsys.readouterr().out)
     result = json.loads(out.read_text())
     m = result["models"]["pool45_crops"]
     assert m["backbone_unit"] == "images" and m["test_images"] == 2 and m["backbone_only_per_second"] > 0
-    assert 0 < m["test_ratio_to_backbone_bound"] and m["train_epoch_seconds_warm"] > 0
+    assert m["train_epoch_seconds_warm"] > 0 and m["timing_rounds"] == 3
+    assert m["backbone_only_per_second"] == 4.0 and m["test_images_per_second"] == 2 / 4.0
+    # the backbone's seconds for the test's backbone images at the best rate, over the best test time
+    assert m["test_ratio_to_backbone_bound"] == pytest.approx(m["test_backbone_units"] / 4.0 / 4.0, abs=1e-3)
+    assert m["test_backbone_units"] > 0
     assert result["backend"] == "tensorflow" and "testing / backbone bound" in proc.stdout
 
 
@@ -333,3 +352,11 @@ def test_score_ranking_script_scores_triggers_by_their_order_in_the_image(tmp_pa
     assert "trigger_advantage    AUC hits vs near misses nan   hits vs all misses 0.00" in out
     assert "trigger_order        AUC hits vs near misses nan   hits vs all misses 1.00" in out
     assert "trigger_advantage 0.667" in out and "trigger_order 1.000" in out
+
+
+def test_benchmark_script_refuses_no_timing_rounds(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["benchmark.py", "--repeats", "0", "--output", str(tmp_path / "b.json")])
+    main = runpy.run_path(str(REPO / "scripts" / "benchmark.py"), run_name="zoomrl_script")["main"]
+    assert main() == 2
+    assert capsys.readouterr().err.strip() == "error: --repeats must be at least 1; received 0"
+    assert not (tmp_path / "b.json").exists()

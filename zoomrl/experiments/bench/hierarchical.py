@@ -112,7 +112,11 @@ def benchmark_variant(
     test_batch: int,
     log: Callable[[str], None],
     preset: str = "fast",
+    repeats: int = 3,
 ) -> dict[str, Any]:
+    """One feature model's figures. The backbone-only rate and the testing time are measured ``repeats`` times,
+    in turn, and the best of each kept: this CPU's speed drifts within a run, and a ratio of two single timings
+    taken a minute apart carried the drift (testing / backbone bound from 0.79 to 1.06 between runs)."""
     train = _family("train")
     config = _family("config").make_config(
         preset,
@@ -135,10 +139,13 @@ def benchmark_variant(
     agent.q_values(np.zeros((1, agent.state_size), np.float32))  # warm-up
 
     unit = "windows" if variant == "image_zooms" else "images"
-    bb = _backbone_throughput(features, images, store, max(2 * backbone_batch, 8) if unit == "windows" else len(images))
+    n_bb = max(2 * backbone_batch, 8) if unit == "windows" else len(images)
+    bb, sec_b = 0.0, float("inf")
+    for _ in range(max(1, repeats)):
+        bb = max(bb, _backbone_throughput(features, images, store, n_bb))
+        recs_b, sec, units_b = _timed_test(features, agent, images, store, config, test_batch)
+        sec_b = min(sec_b, sec)  # the same greedy searches every time: the same backbone work
     log(f"[{variant}] backbone only: {bb:.2f} {unit}/s at batch {backbone_batch if unit == 'windows' else 1}")
-
-    recs_b, sec_b, units_b = _timed_test(features, agent, images, store, config, test_batch)
     bound_b = units_b / bb  # seconds the bare backbone needs for the same work
     log(
         f"[{variant}] testing, batch {test_batch}: {len(images) / sec_b:.2f} images/s, {units_b} backbone {unit}, "
@@ -152,6 +159,7 @@ def benchmark_variant(
         "test_images_per_second": round(len(images) / sec_b, 3),
         "test_backbone_units": units_b,
         "test_ratio_to_backbone_bound": round(bound_b / sec_b, 3),
+        "timing_rounds": max(1, repeats),
     }
     if variant == "image_zooms":
         recs_1, sec_1, _ = _timed_test(features, agent, images, store, config, 1)
@@ -207,6 +215,7 @@ def run_benchmark(
     output: Path,
     log: Callable[[str], None] = print,
     preset: str = "fast",
+    repeats: int = 3,
 ) -> dict[str, Any]:
     import keras
 
@@ -228,7 +237,7 @@ def run_benchmark(
     }
     for variant in variants:
         result["models"][variant] = benchmark_variant(
-            variant, data, image_set, class_name, n_images, weights, backbone_batch, test_batch, log, preset
+            variant, data, image_set, class_name, n_images, weights, backbone_batch, test_batch, log, preset, repeats
         )
     result["peak_memory_mb"] = round(_peak_mb(), 1)
     result["seconds"] = round(time.perf_counter() - t0, 1)
