@@ -360,3 +360,32 @@ def test_benchmark_script_refuses_no_timing_rounds(tmp_path, monkeypatch, capsys
     assert main() == 2
     assert capsys.readouterr().err.strip() == "error: --repeats must be at least 1; received 0"
     assert not (tmp_path / "b.json").exists()
+
+
+def test_benchmark_script_times_image_zooms_batch_one_as_often_as_batched(data, tmp_path, monkeypatch):
+    """The batched and the batch-1 tests are each the best of their timings, so their ratio compares like with like:
+    by hand, the best batched test is 4 s (of 5, 4 and 6), the best batch-1 test 8 s (of 9, 8 and 10), so 2 times."""
+    out = tmp_path / "bench.json"
+    argv = ["benchmark.py", "--data", str(data), "--class-object", "box", "--weights", "none", "--images", "2"]
+    argv += ["--test-batch", "2", "--models", "image_zooms", "--output", str(out), "--repeats", "3"]
+    argv += ["--backbone-batch", "2", "--preset", "tiny"]  # seconds: few backbone-only windows, a short epoch
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.chdir(tmp_path)
+    from zoomrl.experiments.bench import hierarchical
+
+    seconds = {2: iter([5.0, 4.0, 6.0]), 1: iter([9.0, 8.0, 10.0])}  # by the test's lockstep batch
+    real_test = hierarchical._timed_test
+    batched: list = []
+
+    def timed_test(features, agent, images, store, config, batch):
+        if batch == 1:  # the batched run's records stand in for batch 1's (the same actions: tested elsewhere)
+            return batched[-1][0], next(seconds[1]), batched[-1][2]
+        batched.append(real_test(features, agent, images, store, config, batch))
+        return batched[-1][0], next(seconds[batch]), batched[-1][2]
+
+    monkeypatch.setattr(hierarchical, "_timed_test", timed_test)
+    main = runpy.run_path(str(REPO / "scripts" / "benchmark.py"), run_name="zoomrl_script")["main"]
+    assert main() == 0
+    m = json.loads(out.read_text())["models"]["image_zooms"]
+    assert m["test_images_per_second"] == 2 / 4.0 and m["test_batch1_images_per_second"] == 2 / 8.0
+    assert m["batched_speedup_over_batch1"] == 2.0 and m["batched_results_identical_to_batch1"] is True

@@ -114,9 +114,10 @@ def benchmark_variant(
     preset: str = "fast",
     repeats: int = 3,
 ) -> dict[str, Any]:
-    """One feature model's figures. The backbone-only rate and the testing time are measured ``repeats`` times,
-    in turn, and the best of each kept: this CPU's speed drifts within a run, and a ratio of two single timings
-    taken a minute apart carried the drift (testing / backbone bound from 0.79 to 1.06 between runs)."""
+    """One feature model's figures. The backbone-only rate and the testing time (and for Image Zooms the batch-1
+    testing time) are measured ``repeats`` times, in turn, and the best of each kept: this CPU's speed drifts
+    within a run, and a ratio of two single timings taken a minute apart carried the drift (testing / backbone
+    bound from 0.79 to 1.06 between runs)."""
     train = _family("train")
     config = _family("config").make_config(
         preset,
@@ -162,7 +163,10 @@ def benchmark_variant(
         "timing_rounds": max(1, repeats),
     }
     if variant == "image_zooms":
-        recs_1, sec_1, _ = _timed_test(features, agent, images, store, config, 1)
+        sec_1 = float("inf")
+        for _ in range(max(1, repeats)):  # best of as many as the batched test, so that their ratio is fair
+            recs_1, sec, _ = _timed_test(features, agent, images, store, config, 1)
+            sec_1 = min(sec_1, sec)
         same = all(
             [s["actions"] for s in a["searches"]] == [s["actions"] for s in b["searches"]]
             for a, b in zip(recs_b, recs_1)
